@@ -1,0 +1,3 @@
+//! Backends: the netlist written as Verilog.
+pub mod namer;
+pub mod verilog;

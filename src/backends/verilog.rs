@@ -1,0 +1,423 @@
+//! The Verilog-2005 writer: one pipelined top module per netlist.
+//!
+//! All wires are plain bit vectors holding two's complement (or unsigned) mantissas of
+//! exactly the width their value range needs; every expression is sized explicitly, so the
+//! output is clean under `verilator --lint-only -Wall`. Bits that are dropped on purpose
+//! (rounding, truncation) are collected into a single `_unused_ok` sink.
+
+use super::namer::comment_text;
+use crate::error::Result;
+use crate::ir::fixed::{FixedType, Overflow, Round};
+use crate::ir::netlist::{Netlist, NodeId, Op, Operand};
+use crate::passes::schedule::Schedule;
+use askama::Template;
+
+/// The hand-written primitives every design needs (file name, contents).
+pub const PRIMITIVES: &[(&str, &str)] = &[("rtl4ml_valid_pipe.v", include_str!("../../hdl/rtl4ml_valid_pipe.v"))];
+
+/// A port's place on the flat bus, for the header comment and the reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BusField {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub ty: String,
+    pub element_width: u32,
+    pub lsb: u32,
+    pub msb: u32,
+}
+
+#[derive(Template)]
+#[template(path = "top.v", escape = "none")]
+struct TopTemplate<'a> {
+    module: &'a str,
+    model: String,
+    version: &'a str,
+    clock_ns: String,
+    latency: u32,
+    in_width: u32,
+    out_width: u32,
+    inputs: Vec<BusField>,
+    outputs: Vec<BusField>,
+    stages: Vec<StageText>,
+    unused: Vec<String>,
+    out_expr: String,
+}
+
+struct StageText {
+    index: u32,
+    comb: Vec<String>,
+    reg_decls: Vec<String>,
+    reg_assigns: Vec<String>,
+}
+
+/// Names and bit usage of every wire.
+struct Wires {
+    width: Vec<u32>,
+    signed: Vec<bool>,
+    /// Used bits per node and delay: `used[node][delay][bit]`.
+    used: Vec<Vec<Vec<bool>>>,
+    is_const: Vec<Option<i128>>,
+}
+
+/// A reference to a node's value as seen from a stage.
+#[derive(Clone, Copy)]
+struct Ref {
+    node: usize,
+    delay: u32,
+}
+
+impl Wires {
+    fn name(&self, r: Ref) -> String {
+        if r.delay == 0 { format!("n{}", r.node) } else { format!("n{}_d{}", r.node, r.delay) }
+    }
+    fn mark(&mut self, r: Ref, lo: u32, hi: u32) {
+        let w = self.width[r.node] as usize;
+        let d = &mut self.used[r.node];
+        while d.len() <= r.delay as usize {
+            d.push(vec![false; w]);
+        }
+        for b in lo..=hi {
+            d[r.delay as usize][b as usize] = true;
+        }
+    }
+    /// Bit `i` of the value, sign- or zero-extended beyond the wire.
+    fn bit(&mut self, r: Ref, i: u32) -> String {
+        let w = self.width[r.node];
+        if let Some(c) = self.is_const[r.node] {
+            return format!("1'b{}", (c >> i.min(126)) & 1);
+        }
+        if i >= w && !self.signed[r.node] {
+            return "1'b0".into();
+        }
+        let i = i.min(w - 1);
+        self.mark(r, i, i);
+        format!("{}[{i}]", self.name(r))
+    }
+    /// Bits `hi..=lo` (within the wire) as an expression.
+    fn slice(&mut self, r: Ref, hi: u32, lo: u32) -> String {
+        self.mark(r, lo, hi);
+        if hi == lo && self.width[r.node] == 1 {
+            self.name(r)
+        } else if hi == lo {
+            format!("{}[{hi}]", self.name(r))
+        } else {
+            format!("{}[{hi}:{lo}]", self.name(r))
+        }
+    }
+    /// `value · 2^shift` (shift ≥ 0) as a `w`-bit two's complement expression (modulo 2^w).
+    fn shifted(&mut self, r: Ref, shift: u32, w: u32) -> String {
+        if let Some(c) = self.is_const[r.node] {
+            return literal(if shift >= 127 { 0 } else { c << shift }, w);
+        }
+        if shift >= w {
+            return format!("{w}'d0");
+        }
+        let inner = self.extended(r, w - shift);
+        if shift == 0 { inner } else { format!("{{{inner}, {shift}'d0}}") }
+    }
+    /// The value sign- or zero-extended (or truncated, modulo 2^w) to `w` bits.
+    fn extended(&mut self, r: Ref, w: u32) -> String {
+        if let Some(c) = self.is_const[r.node] {
+            return literal(c, w);
+        }
+        let ws = self.width[r.node];
+        if ws >= w {
+            return self.slice(r, w - 1, 0);
+        }
+        let all = self.slice(r, ws - 1, 0);
+        let fill = if self.signed[r.node] { self.bit(r, ws - 1) } else { "1'b0".into() };
+        format!("{{{{{}{{{fill}}}}}, {all}}}", w - ws)
+    }
+}
+
+/// A `w`-bit literal of `v` modulo 2^w.
+fn literal(v: i128, w: u32) -> String {
+    let m = if w >= 127 { v as u128 } else { (v as u128) & ((1u128 << w) - 1) };
+    format!("{w}'h{m:x}")
+}
+
+/// A `w`-bit signed literal of `v` (which must fit).
+fn signed_literal(v: i128, w: u32) -> String {
+    format!("{w}'sh{:x}", if w >= 127 { v as u128 } else { (v as u128) & ((1u128 << w) - 1) })
+}
+
+/// Renders the top module. `top` must already be a legal identifier.
+pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<String> {
+    let n = net.nodes.len();
+    let mut wires = Wires {
+        width: net.nodes.iter().map(|x| x.width()).collect(),
+        signed: net.nodes.iter().map(|x| x.signed()).collect(),
+        used: vec![vec![]; n],
+        is_const: net.nodes.iter().map(|x| if let Op::Const { value } = x.op { Some(value) } else { None }).collect(),
+    };
+    let latency = sched.latency;
+    let stage_of = |i: usize| sched.stage[i];
+    let mut comb: Vec<Vec<String>> = vec![vec![]; latency as usize];
+    let mut input_offsets = Vec::new();
+    let mut off = 0u32;
+    for p in &net.inputs {
+        for _ in &p.elements {
+            input_offsets.push(off);
+            off += p.ty.width;
+        }
+    }
+    let in_width = off;
+
+    for i in 0..n {
+        let node = &net.nodes[i];
+        if wires.is_const[i].is_some() {
+            continue;
+        }
+        let s = stage_of(i);
+        let w = wires.width[i];
+        let at = |o: NodeId| Ref { node: o.index(), delay: s - stage_of(o.index()) };
+        let name = format!("n{i}");
+        let expr = match &node.op {
+            Op::Const { .. } => unreachable!(),
+            Op::Input { index } => {
+                let lo = input_offsets[*index];
+                let t = net.input_types()[*index];
+                let _ = t;
+                format!("in_data[{}:{lo}]", lo + w - 1)
+            }
+            Op::Add { a, b, sub } => {
+                let sa = (node.frac - net.operand_frac(a)) as u32;
+                let sb = (node.frac - net.operand_frac(b)) as u32;
+                let ea = wires.shifted(at(a.node), sa, w);
+                let eb = wires.shifted(at(b.node), sb, w);
+                format!("{ea} {} {eb}", if *sub { "-" } else { "+" })
+            }
+            Op::Neg { a } => {
+                let sa = (node.frac - net.operand_frac(a)) as u32;
+                format!("{w}'d0 - {}", wires.shifted(at(a.node), sa, w))
+            }
+            Op::Relu { a } => {
+                let r = at(*a);
+                let sign = wires.bit(r, wires.width[a.index()] - 1);
+                format!("{sign} ? {w}'d0 : {}", wires.extended(r, w))
+            }
+            Op::Cast { a, to } => {
+                let lines = cast_lines(net, &mut wires, i, at(a.node), a, to);
+                let last = lines.len() - 1;
+                for l in &lines[..last] {
+                    comb[s as usize].push(l.clone());
+                }
+                lines[last].clone()
+            }
+        };
+        let src = match &node.op {
+            Op::Input { .. } => "input".to_string(),
+            _ => comment_text(&net.layers[node.layer as usize]),
+        };
+        comb[s as usize].push(format!("wire [{}:0] {name} = {expr};  // {src}", w - 1));
+    }
+
+    // Output bus: each element from the register after the last stage.
+    let mut out_parts = Vec::new();
+    for (e, ty) in net.output_elements() {
+        let i = e.index();
+        let r = Ref { node: i, delay: if wires.is_const[i].is_some() { 0 } else { latency - stage_of(i) } };
+        let node = &net.nodes[i];
+        debug_assert_eq!(node.frac, ty.frac());
+        out_parts.push(wires.extended(r, ty.width));
+    }
+    out_parts.reverse(); // element 0 at the least significant end
+    let out_width: u32 = net.output_elements().iter().map(|(_, t)| t.width).sum();
+
+    // Registers: every (node, delay ≥ 1) that something reads, and the chain below it.
+    let mut stages: Vec<StageText> = (0..latency).map(|k| StageText { index: k, comb: std::mem::take(&mut comb[k as usize]), reg_decls: vec![], reg_assigns: vec![] }).collect();
+    for i in 0..n {
+        let max_delay = wires.used[i].len().saturating_sub(1) as u32;
+        for d in 1..=max_delay {
+            let w = wires.width[i];
+            let rname = wires.name(Ref { node: i, delay: d });
+            let prev = Ref { node: i, delay: d - 1 };
+            // The register reads the whole previous wire.
+            let pname = wires.name(prev);
+            wires.mark(prev, 0, w - 1);
+            let k = (stage_of(i) + d - 1) as usize;
+            stages[k].reg_decls.push(format!("reg [{}:0] {rname};", w - 1));
+            stages[k].reg_assigns.push(format!("{rname} <= {pname};"));
+        }
+    }
+
+    // Dropped bits go to the sink so that lint sees every bit used on purpose.
+    let mut unused = Vec::new();
+    for i in 0..n {
+        for (d, bits) in wires.used[i].iter().enumerate() {
+            let name = wires.name(Ref { node: i, delay: d as u32 });
+            let mut b = 0;
+            while b < bits.len() {
+                if bits[b] {
+                    b += 1;
+                    continue;
+                }
+                let start = b;
+                while b < bits.len() && !bits[b] {
+                    b += 1;
+                }
+                unused.push(if bits.len() == 1 { name.clone() } else if b - 1 == start { format!("{name}[{start}]") } else { format!("{name}[{}:{start}]", b - 1) });
+            }
+        }
+        // Wires nobody reads at all (e.g. an input whose weights are all pruned).
+        if wires.used[i].is_empty() && wires.is_const[i].is_none() && !net.output_elements().iter().any(|(e, _)| e.index() == i) {
+            unused.push(format!("n{i}"));
+        }
+    }
+
+    let field = |p: &crate::ir::netlist::Port, lsb: &mut u32| {
+        let w = p.ty.width * p.elements.len() as u32;
+        let f = BusField { name: comment_text(&p.name), shape: p.shape.clone(), ty: p.ty.to_string(), element_width: p.ty.width, lsb: *lsb, msb: *lsb + w - 1 };
+        *lsb += w;
+        f
+    };
+    let mut lsb = 0;
+    let inputs = net.inputs.iter().map(|p| field(p, &mut lsb)).collect();
+    let mut lsb = 0;
+    let outputs = net.outputs.iter().map(|p| field(p, &mut lsb)).collect();
+    let t = TopTemplate {
+        module: top,
+        model: comment_text(&net.name),
+        version: env!("CARGO_PKG_VERSION"),
+        clock_ns: format!("{:.3}", sched.clock_ns),
+        latency,
+        in_width,
+        out_width,
+        inputs,
+        outputs,
+        stages,
+        unused,
+        out_expr: format!("{{{}}}", out_parts.join(", ")),
+    };
+    Ok(t.render()?)
+}
+
+/// The lines of one cast; the last one is the final expression (without its declaration).
+fn cast_lines(net: &Netlist, wires: &mut Wires, i: usize, src: Ref, a: &Operand, to: &FixedType) -> Vec<String> {
+    let plan = net.cast_plan(a, to);
+    let wn = wires.width[i];
+    let wr = plan.rounded.width();
+    let rs = plan.rounded.signed();
+    let ws = wires.width[a.node.index()];
+    let mut lines = Vec::new();
+    let rname = format!("n{i}_r");
+    let r_expr = if plan.shift >= 0 {
+        wires.shifted(src, plan.shift as u32, wr)
+    } else {
+        // Dropping more than ws+1 bits decides nothing more than dropping ws+1.
+        let d = ((-plan.shift) as u32).min(ws + 1);
+        let floor = if d < ws {
+            let bits = wires.slice(src, ws - 1, d);
+            let wf = ws - d;
+            if wf >= wr {
+                // keep the low wr bits (modulo arithmetic)
+                wires.mark(src, d, d + wr - 1);
+                if wr == 1 { format!("{}[{d}]", wires.name(src)) } else { format!("{}[{}:{d}]", wires.name(src), d + wr - 1) }
+            } else if wires.signed[src.node] {
+                let sign = wires.bit(src, ws - 1);
+                format!("{{{{{}{{{sign}}}}}, {bits}}}", wr - wf)
+            } else {
+                format!("{{{}'d0, {bits}}}", wr - wf)
+            }
+        } else if wires.signed[src.node] {
+            let sign = wires.bit(src, ws - 1);
+            format!("{{{wr}{{{sign}}}}}")
+        } else {
+            format!("{wr}'d0")
+        };
+        if plan.round_inc {
+            let sign = if wires.signed[src.node] { wires.bit(src, ws - 1) } else { "1'b0".into() };
+            let msb = wires.bit(src, d - 1);
+            let rest = if d >= 2 { format!("(|{})", wires.slice(src, (d - 2).min(ws - 1), 0)) } else { "1'b0".into() };
+            let any = format!("(|{})", wires.slice(src, (d - 1).min(ws - 1), 0));
+            let inc = match to.round {
+                Round::Trn => unreachable!(),
+                Round::TrnZero => format!("{sign} & {any}"),
+                Round::Rnd => msb,
+                Round::RndZero => format!("{msb} & ({rest} | {sign})"),
+                Round::RndMinInf => format!("{msb} & {rest}"),
+                Round::RndInf => format!("{msb} & ({rest} | ~{sign})"),
+                Round::RndConv => {
+                    let lsb = wires.bit(src, d);
+                    format!("{msb} & ({rest} | {lsb})")
+                }
+            };
+            lines.push(format!("wire {rname}_inc = {inc};"));
+            let inc_ext = if wr == 1 { format!("{rname}_inc") } else { format!("{{{}'d0, {rname}_inc}}", wr - 1) };
+            format!("{floor} + {inc_ext}")
+        } else {
+            floor
+        }
+    };
+    lines.push(format!("wire [{}:0] {rname} = {r_expr};", wr - 1));
+    let rw = |rname: &str, hi: u32, lo: u32| if hi == lo && wr == 1 { rname.to_string() } else if hi == lo { format!("{rname}[{hi}]") } else { format!("{rname}[{hi}:{lo}]") };
+    // Extends or truncates the rounded wire to `w` bits, from `from_w` bits with signedness `sg`.
+    let ext = |name: &str, from_w: u32, sg: bool, w: u32| -> String {
+        if from_w >= w {
+            rw(name, w - 1, 0)
+        } else {
+            let top = rw(name, from_w - 1, from_w - 1);
+            let all = rw(name, from_w - 1, 0);
+            if sg { format!("{{{{{}{{{top}}}}}, {all}}}", w - from_w) } else { format!("{{{}'d0, {all}}}", w - from_w) }
+        }
+    };
+    if !plan.overflows {
+        lines.push(ext(&rname, wr, rs, wn));
+        mark_unused_r(&mut lines, &rname, wr, wn.min(wr));
+        return lines;
+    }
+    let (min, max) = (to.min_mantissa(), to.max_mantissa());
+    match to.overflow {
+        Overflow::Wrap => {
+            let wt = to.width;
+            let tname = format!("n{i}_t");
+            lines.push(format!("wire [{}:0] {tname} = {};", wt - 1, ext(&rname, wr, rs, wt)));
+            mark_unused_r(&mut lines, &rname, wr, wt.min(wr));
+            // Reinterpret as the type's signedness and fit to the node's width.
+            let rw2 = |hi: u32, lo: u32| if hi == lo && wt == 1 { tname.clone() } else if hi == lo { format!("{tname}[{hi}]") } else { format!("{tname}[{hi}:{lo}]") };
+            let e = if wt >= wn { rw2(wn - 1, 0) } else if to.signed { format!("{{{{{}{{{}}}}}, {}}}", wn - wt, rw2(wt - 1, wt - 1), rw2(wt - 1, 0)) } else { format!("{{{}'d0, {}}}", wn - wt, rw2(wt - 1, 0)) };
+            if wt > wn {
+                lines.push(format!("wire _unused_ok_n{i}_t = &{{1'b0, {}}};", rw2(wt - 1, wn)));
+            }
+            lines.push(e);
+        }
+        mode => {
+            let cmp = |v: i128, op: &str| {
+                if rs { format!("($signed({rname}) {op} {})", signed_literal(v, wr)) } else { format!("({rname} {op} {})", literal(v, wr)) }
+            };
+            let hi = if plan.rounded.hi > max { Some(cmp(max, ">")) } else { None };
+            let lo = if plan.rounded.lo < min { Some(cmp(min, "<")) } else { None };
+            let low_value = if mode == Overflow::SatSym && to.signed { -max } else { min };
+            let keep = ext(&rname, wr, rs, wn);
+            let e = match mode {
+                Overflow::SatZero => {
+                    let c = [hi, lo].into_iter().flatten().collect::<Vec<_>>().join(" | ");
+                    format!("({c}) ? {wn}'d0 : {keep}")
+                }
+                _ => {
+                    let mut e = keep;
+                    if let Some(l) = lo {
+                        e = format!("{l} ? {} : {e}", literal(low_value, wn));
+                    }
+                    if let Some(h) = hi {
+                        e = format!("{h} ? {} : ({e})", literal(max, wn));
+                    }
+                    e
+                }
+            };
+            // The comparisons read every bit of the rounded wire.
+            lines.push(e);
+        }
+    }
+    lines
+}
+
+/// Sinks the bits of the rounded wire above `used` when only the low bits are read.
+fn mark_unused_r(lines: &mut Vec<String>, rname: &str, wr: u32, used: u32) {
+    if used < wr {
+        let e = if wr - 1 == used { format!("{rname}[{used}]") } else { format!("{rname}[{}:{used}]", wr - 1) };
+        let last = lines.pop().unwrap();
+        lines.push(format!("wire _unused_ok_{rname} = &{{1'b0, {e}}};"));
+        lines.push(last);
+    }
+}

@@ -1,0 +1,123 @@
+//! The command line: thin wrappers over the library.
+
+use crate::flow::{self, Options};
+use crate::sim::{io, Simulator};
+use crate::verify::{self, VerifyOptions};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(name = "rtl4ml", version, about = "Quantized neural networks → pipelined Verilog, with a bit-accurate simulator")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compile a model to Verilog with its latency and resource report.
+    Compile {
+        /// Model file (native JSON, docs/model-format.md).
+        model: PathBuf,
+        /// Output directory (replaced if it is an earlier rtl4ml build).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Target clock period in ns.
+        #[arg(long, default_value_t = 4.0)]
+        clock_ns: f64,
+        /// Top module name (default: the model's name, sanitised).
+        #[arg(long)]
+        top: Option<String>,
+        /// Do not print the report table.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run the bit-accurate simulator on a .npy batch.
+    Sim {
+        model: PathBuf,
+        /// Input .npy: floats are cast to the input types; integers are raw mantissas.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output .npy (float64 values, or int64 mantissas with --raw).
+        #[arg(long)]
+        output: PathBuf,
+        /// Write raw integer mantissas instead of values.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Build the design in Verilator (and Icarus) and compare it bit for bit with the simulator.
+    Verify {
+        /// A directory written by `rtl4ml compile`.
+        dir: PathBuf,
+        /// Number of random vectors (corner cases are added).
+        #[arg(long, default_value_t = 10_000)]
+        vectors: usize,
+        /// Vectors for the Icarus second opinion (0 skips it).
+        #[arg(long, default_value_t = 64)]
+        icarus: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Skip `verilator --lint-only -Wall`.
+        #[arg(long)]
+        no_lint: bool,
+    },
+    /// Print a build directory's latency and resource report.
+    Report {
+        dir: PathBuf,
+        /// Print the JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Compile { model, output, clock_ns, top, quiet } => {
+            let t0 = Instant::now();
+            let text = std::fs::read_to_string(&model).with_context(|| format!("reading {}", model.display()))?;
+            let graph = crate::frontend::native::parse(&text, &model.display().to_string())?;
+            let design = flow::compile(graph, &Options { clock_ns, top, ..Default::default() })?;
+            flow::write_dir(&design, &text, &output)?;
+            if !quiet {
+                print!("{}", crate::report::format_table(&design.report));
+            }
+            eprintln!("wrote {} in {:.1} ms", output.display(), t0.elapsed().as_secs_f64() * 1e3);
+        }
+        Command::Sim { model, input, output, raw } => {
+            let graph = crate::frontend::load(&model)?;
+            let design = flow::compile(graph, &Options::default())?;
+            let data = io::read_npy(&input)?;
+            let mant = io::to_mantissas(data, &design.net.input_types(), &input.display().to_string(), false)?;
+            let sim = Simulator::new(&design.net);
+            let t0 = Instant::now();
+            let out = sim.run(mant.view());
+            let dt = t0.elapsed().as_secs_f64();
+            if raw {
+                io::write_npy(&output, &out)?;
+            } else {
+                let types: Vec<_> = design.net.output_elements().iter().map(|(_, t)| *t).collect();
+                io::write_npy(&output, &io::to_values(&out, &types))?;
+            }
+            eprintln!("simulated {} samples in {:.3} s ({:.0} samples/s)", out.nrows(), dt, out.nrows() as f64 / dt.max(1e-9));
+        }
+        Command::Verify { dir, vectors, icarus, seed, no_lint } => {
+            let b = flow::read_dir(&dir)?;
+            let r = verify::verify(&b, &VerifyOptions { random: vectors, icarus, seed, lint: !no_lint })?;
+            print!("{}", r.text);
+            println!("PASS: {} vectors bit-exact", r.vectors);
+        }
+        Command::Report { dir, json } => {
+            let path = dir.join("report.json");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let r: crate::report::Report = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            if json {
+                println!("{text}");
+            } else {
+                print!("{}", crate::report::format_table(&r));
+            }
+        }
+    }
+    Ok(())
+}

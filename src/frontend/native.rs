@@ -1,0 +1,262 @@
+//! The native JSON model format (`docs/model-format.md`), version 1.
+//!
+//! The file is read as untyped JSON and walked by hand so that every error can name the
+//! file, the layer and the field, and say what was expected.
+
+use crate::error::{Error, Result};
+use crate::ir::fixed::FixedType;
+use crate::ir::layers::{Constant, Layer, LayerGraph, LayerKind, Tensor};
+use ndarray::Array2;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const FORMAT: &str = "rtl4ml-model";
+pub const VERSION: u64 = 1;
+
+/// Reads and validates a native model file.
+pub fn load(path: &Path) -> Result<LayerGraph> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, &file)
+}
+
+/// Parses a native model from text; `file` is used in error messages.
+pub fn parse(text: &str, file: &str) -> Result<LayerGraph> {
+    let root: Value = serde_json::from_str(text).map_err(|e| {
+        Error::model(file, format!("line {} column {}", e.line(), e.column()), format!("malformed JSON: {e}"))
+    })?;
+    Loader { file }.model(&root)
+}
+
+struct Loader<'a> {
+    file: &'a str,
+}
+
+type Obj = Map<String, Value>;
+
+impl Loader<'_> {
+    fn err(&self, place: &str, msg: impl Into<String>) -> Error {
+        Error::model(self.file, place, msg)
+    }
+
+    fn obj<'v>(&self, v: &'v Value, place: &str) -> Result<&'v Obj> {
+        v.as_object().ok_or_else(|| self.err(place, format!("expected an object, found {}", kind(v))))
+    }
+
+    fn field<'v>(&self, o: &'v Obj, key: &str, place: &str) -> Result<&'v Value> {
+        o.get(key).ok_or_else(|| self.err(place, format!("missing field `{key}`")))
+    }
+
+    fn string<'v>(&self, o: &'v Obj, key: &str, place: &str) -> Result<&'v str> {
+        let v = self.field(o, key, place)?;
+        v.as_str().ok_or_else(|| self.err(&format!("{place}: field `{key}`"), format!("expected a string, found {}", kind(v))))
+    }
+
+    fn ty(&self, o: &Obj, key: &str, place: &str) -> Result<FixedType> {
+        let s = self.string(o, key, place)?;
+        s.parse().map_err(|e: String| self.err(&format!("{place}: field `{key}`"), e))
+    }
+
+    fn check_keys(&self, o: &Obj, allowed: &[&str], place: &str) -> Result<()> {
+        for k in o.keys() {
+            if !allowed.contains(&k.as_str()) {
+                return Err(self.err(place, format!("unknown field `{k}` (allowed: {})", allowed.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
+    fn shape(&self, v: &Value, place: &str) -> Result<Vec<usize>> {
+        let arr = v.as_array().ok_or_else(|| self.err(place, format!("expected a list of positive integers, found {}", kind(v))))?;
+        if arr.is_empty() {
+            return Err(self.err(place, "expected a non-empty list of positive integers"));
+        }
+        let dims = arr
+            .iter()
+            .map(|d| d.as_u64().filter(|&d| d > 0 && d <= 1 << 20).map(|d| d as usize))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| self.err(place, "expected a list of positive integers (each at most 2^20)"))?;
+        if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 22) {
+            return Err(self.err(place, "tensor has more than 2^22 elements"));
+        }
+        Ok(dims)
+    }
+
+    /// Integer mantissas that must fit `ty`.
+    fn mantissas(&self, v: &Value, ty: &FixedType, len: usize, place: &str) -> Result<Vec<i64>> {
+        let arr = v.as_array().ok_or_else(|| self.err(place, format!("expected a list of integer mantissas, found {}", kind(v))))?;
+        if arr.len() != len {
+            return Err(self.err(place, format!("expected {len} values, found {}", arr.len())));
+        }
+        arr.iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let m = x.as_i64().ok_or_else(|| {
+                    self.err(&format!("{place}[{i}]"), format!("expected an integer mantissa, found {x}"))
+                })?;
+                if !ty.contains(m as i128) {
+                    return Err(self.err(
+                        &format!("{place}[{i}]"),
+                        format!(
+                            "mantissa {m} does not fit its type {ty} (range {}..={})",
+                            ty.min_mantissa(),
+                            ty.max_mantissa()
+                        ),
+                    ));
+                }
+                Ok(m)
+            })
+            .collect()
+    }
+
+    fn model(&self, root: &Value) -> Result<LayerGraph> {
+        let o = self.obj(root, "top level")?;
+        self.check_keys(o, &["format", "version", "name", "description", "inputs", "layers", "outputs"], "top level")?;
+        let format = self.string(o, "format", "top level")?;
+        if format != FORMAT {
+            return Err(self.err("field `format`", format!("expected \"{FORMAT}\", found \"{format}\"")));
+        }
+        let version = self.field(o, "version", "top level")?;
+        if version.as_u64() != Some(VERSION) {
+            return Err(self.err("field `version`", format!("unsupported version {version} (this build reads version {VERSION})")));
+        }
+        let name = match o.get("name") {
+            Some(v) => v.as_str().ok_or_else(|| self.err("field `name`", "expected a string"))?.to_string(),
+            None => "model".to_string(),
+        };
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut g = LayerGraph { name, inputs: vec![], layers: vec![], outputs: vec![] };
+
+        let inputs = self.field(o, "inputs", "top level")?.as_array().ok_or_else(|| self.err("field `inputs`", "expected a list"))?;
+        if inputs.is_empty() {
+            return Err(self.err("field `inputs`", "a model needs at least one input"));
+        }
+        for (i, v) in inputs.iter().enumerate() {
+            let place = format!("inputs[{i}]");
+            let io = self.obj(v, &place)?;
+            self.check_keys(io, &["name", "shape", "type"], &place)?;
+            let name = self.string(io, "name", &place)?.to_string();
+            let place = format!("input `{name}`");
+            let shape = self.shape(self.field(io, "shape", &place)?, &format!("{place}: field `shape`"))?;
+            let ty = self.ty(io, "type", &place)?;
+            self.unique(&mut names, &name, g.inputs.len(), &place)?;
+            g.inputs.push(Tensor { name, shape, ty });
+        }
+
+        let layers = self.field(o, "layers", "top level")?.as_array().ok_or_else(|| self.err("field `layers`", "expected a list"))?;
+        for (i, v) in layers.iter().enumerate() {
+            let layer = self.layer(v, i, &g, &names)?;
+            let t = g.inputs.len() + g.layers.len();
+            self.unique(&mut names, &layer.name, t, &format!("layers[{i}]"))?;
+            g.layers.push(layer);
+        }
+
+        let outs = self.field(o, "outputs", "top level")?.as_array().ok_or_else(|| self.err("field `outputs`", "expected a list of names"))?;
+        if outs.is_empty() {
+            return Err(self.err("field `outputs`", "a model needs at least one output"));
+        }
+        for (i, v) in outs.iter().enumerate() {
+            let n = v.as_str().ok_or_else(|| self.err(&format!("outputs[{i}]"), "expected a layer or input name"))?;
+            let t = *names.get(n).ok_or_else(|| self.err(&format!("outputs[{i}]"), format!("no input or layer is named `{n}`")))?;
+            g.outputs.push(t);
+        }
+        Ok(g)
+    }
+
+    fn unique(&self, names: &mut HashMap<String, usize>, name: &str, t: usize, place: &str) -> Result<()> {
+        if name.is_empty() {
+            return Err(self.err(place, "names must not be empty"));
+        }
+        if names.insert(name.to_string(), t).is_some() {
+            return Err(self.err(place, format!("the name `{name}` is used twice")));
+        }
+        Ok(())
+    }
+
+    fn layer(&self, v: &Value, i: usize, g: &LayerGraph, names: &HashMap<String, usize>) -> Result<Layer> {
+        let o = self.obj(v, &format!("layers[{i}]"))?;
+        let name = self.string(o, "name", &format!("layers[{i}]"))?.to_string();
+        let place = format!("layer `{name}` (layers[{i}])");
+        let kind = self.string(o, "kind", &place)?;
+        let input = match o.get("input") {
+            Some(v) => {
+                let n = v.as_str().ok_or_else(|| self.err(&format!("{place}: field `input`"), "expected a name"))?;
+                *names.get(n).ok_or_else(|| {
+                    self.err(&format!("{place}: field `input`"), format!("no input or earlier layer is named `{n}`"))
+                })?
+            }
+            None if g.layers.is_empty() && g.inputs.len() == 1 => 0,
+            None if !g.layers.is_empty() => g.inputs.len() + g.layers.len() - 1,
+            None => return Err(self.err(&place, "missing field `input` (the model has several inputs)")),
+        };
+        let x = g.tensor(input);
+        let (kind, shape, ty) = match kind {
+            "dense" => {
+                self.check_keys(o, &["name", "kind", "input", "weight", "bias", "accum", "result"], &place)?;
+                let n_in = *x.shape.last().unwrap();
+                let wp = format!("{place}: field `weight`");
+                let w = self.obj(self.field(o, "weight", &place)?, &wp)?;
+                self.check_keys(w, &["type", "shape", "data"], &wp)?;
+                let wty = self.ty(w, "type", &wp)?;
+                let wshape = self.shape(self.field(w, "shape", &wp)?, &format!("{wp}.shape"))?;
+                if wshape.len() != 2 || wshape[0] != n_in {
+                    return Err(self.err(
+                        &format!("{wp}.shape"),
+                        format!("expected [{n_in}, n_out] (the input `{}` has shape {:?}), found {wshape:?}", x.name, x.shape),
+                    ));
+                }
+                let n_out = wshape[1];
+                let data = self.mantissas(self.field(w, "data", &wp)?, &wty, n_in * n_out, &format!("{wp}.data"))?;
+                let weight = Array2::from_shape_vec((n_in, n_out), data).expect("length checked");
+                let bias = match o.get("bias") {
+                    None | Some(Value::Null) => Constant { ty: FixedType::new(true, 1, 1), data: vec![0; n_out] },
+                    Some(b) => {
+                        let bp = format!("{place}: field `bias`");
+                        let b = self.obj(b, &bp)?;
+                        self.check_keys(b, &["type", "data"], &bp)?;
+                        let bty = self.ty(b, "type", &bp)?;
+                        let data = self.mantissas(self.field(b, "data", &bp)?, &bty, n_out, &format!("{bp}.data"))?;
+                        Constant { ty: bty, data }
+                    }
+                };
+                let accum = match o.get("accum") {
+                    None | Some(Value::Null) => None,
+                    Some(_) => Some(self.ty(o, "accum", &place)?),
+                };
+                let ty = self.ty(o, "result", &place)?;
+                let mut shape = x.shape.clone();
+                *shape.last_mut().unwrap() = n_out;
+                (LayerKind::Dense { weight: Constant { ty: wty, data: weight }, bias, accum }, shape, ty)
+            }
+            "relu" | "quantize" => {
+                self.check_keys(o, &["name", "kind", "input", "result"], &place)?;
+                let ty = self.ty(o, "result", &place)?;
+                let k = if kind == "relu" { LayerKind::Relu } else { LayerKind::Quantize };
+                (k, x.shape.clone(), ty)
+            }
+            "flatten" => {
+                self.check_keys(o, &["name", "kind", "input"], &place)?;
+                (LayerKind::Flatten, vec![x.len()], x.ty)
+            }
+            other => {
+                return Err(self.err(
+                    &format!("{place}: field `kind`"),
+                    format!("unknown layer kind `{other}` (expected dense, relu, quantize or flatten)"),
+                ))
+            }
+        };
+        Ok(Layer { name: name.clone(), kind, input, output: Tensor { name, shape, ty } })
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

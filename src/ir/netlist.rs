@@ -1,0 +1,313 @@
+//! The netlist IR: scalar fixed-point operations in an arena, shared by the simulator, the
+//! Verilog writer and the reports.
+//!
+//! Invariants (checked by [`Netlist::validate`]):
+//! - every node occurs after every node it reads (topological order);
+//! - a node's `range` is the exact interval of mantissas it can carry, at `frac` fractional
+//!   bits; its hardware width is [`Interval::width`] of that range;
+//! - an operand `(node, shift)` stands for `value(node) · 2^shift`; shifts are free wiring.
+
+use super::fixed::{FixedType, Overflow, MAX_WIRE_WIDTH};
+use super::interval::Interval;
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+    /// The node itself as an operand (no shift).
+    pub fn op(self) -> Operand {
+        Operand { node: self, shift: 0 }
+    }
+}
+
+/// A node's value scaled by a power of two: `value(node) · 2^shift`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Operand {
+    pub node: NodeId,
+    pub shift: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Element `index` of the flat input bus.
+    Input { index: usize },
+    /// A constant mantissa (at the node's frac).
+    Const { value: i128 },
+    /// `a + b` or `a − b`, both aligned to the node's frac (left shifts only).
+    Add { a: Operand, b: Operand, sub: bool },
+    /// `−a`.
+    Neg { a: Operand },
+    /// `max(a, 0)`.
+    Relu { a: NodeId },
+    /// Cast to a fixed-point type: rounding, then overflow handling.
+    Cast { a: Operand, to: FixedType },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    /// Fractional bits: the value is `mantissa · 2^-frac`.
+    pub frac: i32,
+    /// Exact interval of the mantissa.
+    pub range: Interval,
+    /// Index into [`Netlist::layers`]: which layer this node implements.
+    pub layer: u32,
+}
+
+impl Node {
+    pub fn width(&self) -> u32 {
+        self.range.width()
+    }
+    pub fn signed(&self) -> bool {
+        self.range.signed()
+    }
+}
+
+/// The hardware a cast needs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CastPlan {
+    /// `to.frac − from.frac`: left shift when ≥ 0, bits dropped (rounded) when < 0.
+    pub shift: i32,
+    /// A rounding increment is needed (bits are dropped and the mode is not TRN).
+    pub round_inc: bool,
+    /// Exact range of the rounded mantissa, before overflow handling.
+    pub rounded: Interval,
+    /// The rounded value can leave the type's range.
+    pub overflows: bool,
+    pub overflow: Overflow,
+}
+
+impl CastPlan {
+    /// Needs comparison-and-select logic (a saturating mode that can overflow).
+    pub fn saturates(&self) -> bool {
+        self.overflows && self.overflow != Overflow::Wrap
+    }
+}
+
+/// A port of the top module: a named tensor whose elements are nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Port {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub ty: FixedType,
+    pub elements: Vec<NodeId>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Netlist {
+    pub name: String,
+    pub nodes: Vec<Node>,
+    pub inputs: Vec<Port>,
+    pub outputs: Vec<Port>,
+    /// Layer names, for reports (index 0 is the inputs).
+    pub layers: Vec<String>,
+}
+
+impl Netlist {
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    /// Frac of an operand: `frac(node) − shift`.
+    pub fn operand_frac(&self, o: &Operand) -> i32 {
+        self.node(o.node).frac - o.shift
+    }
+
+    /// What a cast has to do in hardware, from the exact range of its input.
+    pub fn cast_plan(&self, a: &Operand, to: &FixedType) -> CastPlan {
+        let src = self.node(a.node);
+        let from = self.operand_frac(a);
+        let shift = to.frac() - from;
+        let lo = super::fixed::round_shift(src.range.lo, from, to.frac(), to.round);
+        let hi = super::fixed::round_shift(src.range.hi, from, to.frac(), to.round);
+        CastPlan {
+            shift,
+            round_inc: shift < 0 && to.round != super::fixed::Round::Trn,
+            rounded: Interval::new(lo, hi),
+            overflows: lo < to.min_mantissa() || hi > to.max_mantissa(),
+            overflow: to.overflow,
+        }
+    }
+
+    /// The nodes an op reads, in order.
+    pub fn args(op: &Op) -> impl Iterator<Item = NodeId> {
+        let v: [Option<NodeId>; 2] = match op {
+            Op::Input { .. } | Op::Const { .. } => [None, None],
+            Op::Add { a, b, .. } => [Some(a.node), Some(b.node)],
+            Op::Neg { a } | Op::Cast { a, .. } => [Some(a.node), None],
+            Op::Relu { a } => [Some(*a), None],
+        };
+        v.into_iter().flatten()
+    }
+
+    pub fn input_width(&self) -> u32 {
+        self.inputs.iter().map(|p| p.ty.width * p.elements.len() as u32).sum()
+    }
+    pub fn output_width(&self) -> u32 {
+        self.outputs.iter().map(|p| p.ty.width * p.elements.len() as u32).sum()
+    }
+    /// Flat output elements with their types, in bus order.
+    pub fn output_elements(&self) -> Vec<(NodeId, FixedType)> {
+        self.outputs.iter().flat_map(|p| p.elements.iter().map(move |&e| (e, p.ty))).collect()
+    }
+    pub fn input_types(&self) -> Vec<FixedType> {
+        self.inputs.iter().flat_map(|p| std::iter::repeat_n(p.ty, p.elements.len())).collect()
+    }
+
+    /// Checks the invariants; returns the first violation.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, n) in self.nodes.iter().enumerate() {
+            for a in Self::args(&n.op) {
+                if a.index() >= i {
+                    return Err(format!("node {i} reads node {} which is not before it", a.0));
+                }
+            }
+            if n.range.lo > n.range.hi || !n.range.within_limits() {
+                return Err(format!("node {i} has a bad range {:?}", n.range));
+            }
+            if let Op::Add { a, b, .. } = &n.op {
+                if self.operand_frac(a) > n.frac || self.operand_frac(b) > n.frac {
+                    return Err(format!("node {i}: an operand has more fractional bits than the sum"));
+                }
+            }
+        }
+        for p in &self.outputs {
+            for &e in &p.elements {
+                let n = self.node(e);
+                if n.frac != p.ty.frac() || n.range.lo < p.ty.min_mantissa() || n.range.hi > p.ty.max_mantissa() {
+                    return Err(format!("output `{}`: node {} does not carry values of type {}", p.name, e.0, p.ty));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds a netlist: computes frac and exact range of each new node, shares identical nodes
+/// (hash-consing), and rejects wires wider than the compiler's limit.
+pub struct Builder {
+    pub net: Netlist,
+    memo: HashMap<(Op, i32), NodeId>,
+    pub layer: u32,
+}
+
+impl Builder {
+    pub fn new(name: &str) -> Self {
+        Builder {
+            net: Netlist { name: name.to_string(), layers: vec!["(inputs)".into()], ..Default::default() },
+            memo: HashMap::new(),
+            layer: 0,
+        }
+    }
+
+    fn push(&mut self, op: Op, frac: i32, range: Interval) -> Result<NodeId, String> {
+        if !range.within_limits() {
+            return Err(format!(
+                "an intermediate value needs {} bits, more than the {MAX_WIRE_WIDTH}-bit limit",
+                range.width()
+            ));
+        }
+        let key = (op, frac);
+        if let Some(&id) = self.memo.get(&key) {
+            return Ok(id);
+        }
+        let op = key.0.clone();
+        let id = NodeId(self.net.nodes.len() as u32);
+        self.memo.insert(key, id);
+        self.net.nodes.push(Node { op, frac, range, layer: self.layer });
+        Ok(id)
+    }
+
+    pub fn input(&mut self, index: usize, ty: &FixedType) -> Result<NodeId, String> {
+        self.push(Op::Input { index }, ty.frac(), Interval::new(ty.min_mantissa(), ty.max_mantissa()))
+    }
+
+    /// A constant `value · 2^-frac`, normalised (trailing zero bits removed; zero at frac 0).
+    pub fn constant(&mut self, value: i128, frac: i32) -> Result<NodeId, String> {
+        let (mut v, mut f) = (value, frac);
+        if v == 0 {
+            f = 0;
+        } else {
+            while v & 1 == 0 {
+                v >>= 1;
+                f -= 1;
+            }
+        }
+        self.push(Op::Const { value: v }, f, Interval::point(v))
+    }
+
+    /// Range of an operand at a target frac (≥ operand frac).
+    fn aligned(&self, o: &Operand, frac: i32) -> Result<Interval, String> {
+        let s = frac - self.net.operand_frac(o);
+        self.net.node(o.node).range.shl(s as u32).ok_or_else(|| "an aligned operand exceeds the wire-width limit".to_string())
+    }
+
+    pub fn add(&mut self, a: Operand, b: Operand, sub: bool) -> Result<NodeId, String> {
+        let frac = self.net.operand_frac(&a).max(self.net.operand_frac(&b));
+        let (ra, rb) = (self.aligned(&a, frac)?, self.aligned(&b, frac)?);
+        let range = if sub { ra.sub(&rb) } else { ra.add(&rb) };
+        // Canonical operand order for commutative adds, so that sharing finds them.
+        let (a, b) = if !sub && (b.node, b.shift) < (a.node, a.shift) { (b, a) } else { (a, b) };
+        self.push(Op::Add { a, b, sub }, frac, range)
+    }
+
+    pub fn neg(&mut self, a: Operand) -> Result<NodeId, String> {
+        let frac = self.net.operand_frac(&a);
+        let range = self.net.node(a.node).range.neg();
+        self.push(Op::Neg { a }, frac, range)
+    }
+
+    pub fn relu(&mut self, a: NodeId) -> Result<NodeId, String> {
+        let n = self.net.node(a);
+        if n.range.lo >= 0 {
+            return Ok(a);
+        }
+        let range = Interval::new(0, n.range.hi.max(0));
+        self.push(Op::Relu { a }, n.frac, range)
+    }
+
+    /// A cast; returns `a` itself when the cast provably changes nothing.
+    pub fn cast(&mut self, a: Operand, to: FixedType) -> Result<NodeId, String> {
+        let n = self.net.node(a.node);
+        let frac = n.frac - a.shift;
+        let range = cast_range(n.range, frac, &to);
+        if a.shift == 0 && n.frac == to.frac() && to.contains(n.range.lo) && to.contains(n.range.hi) {
+            return Ok(a.node);
+        }
+        if n.range.lo == n.range.hi {
+            let v = to.cast(n.range.lo, frac);
+            return self.push(Op::Const { value: v }, to.frac(), Interval::point(v));
+        }
+        self.push(Op::Cast { a, to }, to.frac(), range)
+    }
+
+}
+
+/// Exact interval of `cast(x)` for `x` in `r` (mantissas at `frac`).
+pub fn cast_range(r: Interval, frac: i32, to: &FixedType) -> Interval {
+    let lo = super::fixed::round_shift(r.lo, frac, to.frac(), to.round);
+    let hi = super::fixed::round_shift(r.hi, frac, to.frac(), to.round);
+    let (min, max) = (to.min_mantissa(), to.max_mantissa());
+    if lo >= min && hi <= max {
+        return Interval::new(lo, hi); // rounding is monotonic
+    }
+    match to.overflow {
+        Overflow::Wrap => {
+            if hi - lo < (max - min) && {
+                let (a, b) = (to.apply_overflow(lo), to.apply_overflow(hi));
+                a <= b && b - a == hi - lo
+            } {
+                Interval::new(to.apply_overflow(lo), to.apply_overflow(hi))
+            } else {
+                Interval::new(min, max)
+            }
+        }
+        // Both are monotonic except SAT_SYM's −max for underflow, which lies inside the hull.
+        Overflow::Sat | Overflow::SatSym => Interval::new(lo.clamp(min, max), hi.clamp(min, max)),
+        Overflow::SatZero => Interval::new(lo.clamp(min, max), hi.clamp(min, max)).hull(&Interval::point(0)),
+    }
+}

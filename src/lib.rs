@@ -1,0 +1,20 @@
+//! rtl4ml: quantized neural networks → pipelined Verilog, with a bit-accurate simulator.
+//!
+//! The modules follow the flow of data:
+//! [`frontend`] (model files) → [`ir`] (layer graph, fixed-point types, netlist) →
+//! [`passes`] (lowering, constant multiplication, scheduling) →
+//! [`backends`] (Verilog) / [`sim`] (bit-accurate evaluation) / [`report`] (latency, resources) →
+//! [`verify`] (Verilator / Icarus against the simulator) → [`cli`].
+
+pub mod backends;
+pub mod cli;
+pub mod error;
+pub mod flow;
+pub mod frontend;
+pub mod ir;
+pub mod passes;
+pub mod report;
+pub mod sim;
+pub mod verify;
+
+pub use error::{Error, Result};

@@ -1,0 +1,244 @@
+//! Lowering: layer graph → netlist of scalar fixed-point operations.
+//!
+//! Dense layers become shift-and-add trees over the canonical signed digits of each weight;
+//! zero weights produce nothing. Accumulator semantics follow hls4ml's Latency strategy
+//! exactly (products cast to the accumulator, bias first, result cast at the end); a WRAP
+//! accumulator is modular and therefore order-free, a saturating one is accepted only when
+//! no partial sum can saturate.
+
+use super::csd::csd;
+use crate::error::{Error, Result};
+use crate::ir::fixed::{FixedType, Overflow};
+use crate::ir::interval::Interval;
+use crate::ir::layers::{LayerGraph, LayerKind};
+use crate::ir::netlist::{Builder, Netlist, NodeId, Operand, Port};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Lowers a validated layer graph to a netlist.
+pub fn lower(g: &LayerGraph) -> Result<Netlist> {
+    let mut lw = Lowering { b: Builder::new(&g.name), levels: vec![] };
+    let mut tensors: Vec<Vec<NodeId>> = Vec::new();
+    let mut index = 0;
+    for t in &g.inputs {
+        let mut elems = Vec::with_capacity(t.len());
+        for _ in 0..t.len() {
+            elems.push(lw.b.input(index, &t.ty).map_err(|m| Error::unsupported(format!("input `{}`", t.name), m))?);
+            index += 1;
+        }
+        lw.sync_levels();
+        lw.b.net.inputs.push(Port { name: t.name.clone(), shape: t.shape.clone(), ty: t.ty, elements: elems.clone() });
+        tensors.push(elems);
+    }
+    for layer in &g.layers {
+        lw.b.layer = lw.b.net.layers.len() as u32;
+        lw.b.net.layers.push(layer.name.clone());
+        let place = format!("layer `{}`", layer.name);
+        let x = &tensors[layer.input];
+        let xt = g.tensor(layer.input);
+        let ty = layer.output.ty;
+        let out: Vec<NodeId> = match &layer.kind {
+            LayerKind::Flatten => x.clone(),
+            LayerKind::Quantize => x
+                .iter()
+                .map(|&e| lw.b.cast(e.op(), ty))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|m| Error::unsupported(&place, m))?,
+            LayerKind::Relu => x
+                .iter()
+                .map(|&e| {
+                    let r = lw.b.relu(e)?;
+                    lw.sync_levels();
+                    lw.b.cast(r.op(), ty)
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|m| Error::unsupported(&place, m))?,
+            LayerKind::Dense { weight, bias, accum } => {
+                let (n_in, n_out) = weight.data.dim();
+                let rows = x.len() / n_in;
+                let mut out = Vec::with_capacity(rows * n_out);
+                for r in 0..rows {
+                    let xs = &x[r * n_in..(r + 1) * n_in];
+                    for j in 0..n_out {
+                        let w: Vec<i64> = (0..n_in).map(|i| weight.data[[i, j]]).collect();
+                        let node = lw
+                            .dense_output(xs, xt.ty.frac(), &w, weight.ty.frac(), bias.data[j], bias.ty.frac(), accum.as_ref(), ty)
+                            .map_err(|m| Error::unsupported(format!("{place}, output {j}"), m))?;
+                        out.push(node);
+                    }
+                }
+                out
+            }
+        };
+        lw.sync_levels();
+        tensors.push(out);
+    }
+    for &t in &g.outputs {
+        let tensor = g.tensor(t);
+        lw.b.net.outputs.push(Port {
+            name: tensor.name.clone(),
+            shape: tensor.shape.clone(),
+            ty: tensor.ty,
+            elements: tensors[t].clone(),
+        });
+    }
+    let net = lw.b.net;
+    net.validate().map_err(|m| Error::unsupported("lowering", format!("internal error: {m}")))?;
+    Ok(super::dce::eliminate_dead(net))
+}
+
+struct Lowering {
+    b: Builder,
+    /// Adder depth of every node (for building shallow trees).
+    levels: Vec<u32>,
+}
+
+/// A signed term of a sum.
+type Term = (Operand, bool);
+
+impl Lowering {
+    /// Extends `levels` to cover new nodes.
+    fn sync_levels(&mut self) {
+        while self.levels.len() < self.b.net.nodes.len() {
+            let n = &self.b.net.nodes[self.levels.len()];
+            let l = Netlist::args(&n.op).map(|a| self.levels[a.index()] + 1).max().unwrap_or(0);
+            self.levels.push(l);
+        }
+    }
+
+    fn level(&self, o: &Operand) -> u32 {
+        self.levels[o.node.index()]
+    }
+
+    /// Sums signed terms with a balanced tree (always combining the two shallowest).
+    /// Returns an operand (possibly shifted) or `None` for an empty sum.
+    fn sum(&mut self, terms: Vec<Term>) -> std::result::Result<Option<Operand>, String> {
+        if terms.is_empty() {
+            return Ok(None);
+        }
+        let mut heap: BinaryHeap<Reverse<(u32, usize)>> = BinaryHeap::new();
+        let mut pool: Vec<Term> = Vec::new();
+        for t in terms {
+            heap.push(Reverse((self.level(&t.0), pool.len())));
+            pool.push(t);
+        }
+        while heap.len() > 1 {
+            let Reverse((_, i)) = heap.pop().unwrap();
+            let Reverse((_, j)) = heap.pop().unwrap();
+            let ((a, na), (b, nb)) = (pool[i], pool[j]);
+            let (node, neg) = match (na, nb) {
+                (false, false) => (self.b.add(a, b, false)?, false),
+                (false, true) => (self.b.add(a, b, true)?, false),
+                (true, false) => (self.b.add(b, a, true)?, false),
+                (true, true) => (self.b.add(a, b, false)?, true),
+            };
+            self.sync_levels();
+            heap.push(Reverse((self.levels[node.index()], pool.len())));
+            pool.push((node.op(), neg));
+        }
+        let Reverse((_, i)) = heap.pop().unwrap();
+        let (o, neg) = pool[i];
+        if neg {
+            let n = self.b.neg(o)?;
+            self.sync_levels();
+            Ok(Some(n.op()))
+        } else {
+            Ok(Some(o))
+        }
+    }
+
+    /// CSD terms of `x · w · 2^-fw`.
+    fn product_terms(x: NodeId, w: i64, fw: i32) -> Vec<Term> {
+        csd(w as i128).into_iter().map(|(k, neg)| (Operand { node: x, shift: k as i32 - fw }, neg)).collect()
+    }
+
+    /// One output of a dense layer.
+    #[allow(clippy::too_many_arguments)]
+    fn dense_output(
+        &mut self,
+        xs: &[NodeId],
+        fx: i32,
+        w: &[i64],
+        fw: i32,
+        bias: i64,
+        fb: i32,
+        accum: Option<&FixedType>,
+        result: FixedType,
+    ) -> std::result::Result<NodeId, String> {
+        let mut terms: Vec<Term> = Vec::new();
+        // Bias first: accum(bias).
+        let (bias_m, bias_f) = match accum {
+            Some(a) => (a.cast(bias as i128, fb), a.frac()),
+            None => (bias as i128, fb),
+        };
+        let mut partial = Interval::point(bias_m);
+        let mut partial_frac = bias_f;
+        if bias_m != 0 {
+            let c = self.b.constant(bias_m, bias_f)?;
+            self.sync_levels();
+            terms.push((c.op(), false));
+        }
+        for (i, (&x, &wi)) in xs.iter().zip(w).enumerate() {
+            if wi == 0 {
+                continue;
+            }
+            let exact = match accum {
+                None => true,
+                Some(a) => {
+                    a.frac() >= fx + fw
+                        && (a.overflow == Overflow::Wrap || {
+                            let r = self.b.net.node(x).range;
+                            let pr = [r.lo * wi as i128, r.hi * wi as i128];
+                            let shift = (a.frac() - fx - fw) as u32;
+                            pr.iter().all(|&p| p.checked_shl(shift).is_some_and(|v| v >> shift == p && a.contains(v)))
+                        })
+                }
+            };
+            let pterms = Self::product_terms(x, wi, fw);
+            let (term_range, term_frac) = if exact {
+                let r = self.b.net.node(x).range;
+                let (lo, hi) = if wi > 0 { (r.lo * wi as i128, r.hi * wi as i128) } else { (r.hi * wi as i128, r.lo * wi as i128) };
+                terms.extend(pterms);
+                (Interval::new(lo, hi), fx + fw)
+            } else {
+                let a = accum.expect("inexact products only with an accumulator");
+                let p = self.sum(pterms)?.expect("non-zero weight has digits");
+                let c = self.b.cast(p, *a)?;
+                self.sync_levels();
+                terms.push((c.op(), false));
+                let n = self.b.net.node(c);
+                (n.range, n.frac)
+            };
+            if let Some(a) = accum.filter(|a| a.overflow != Overflow::Wrap) {
+                // Order-dependent saturating accumulation: prove no partial sum saturates.
+                let f = partial_frac.max(term_frac);
+                let lhs = partial.shl((f - partial_frac) as u32).ok_or("partial sum too wide")?;
+                let rhs = term_range.shl((f - term_frac) as u32).ok_or("partial sum too wide")?;
+                partial = lhs.add(&rhs);
+                partial_frac = f;
+                let s = (a.frac() - f) as u32; // accumulator values are multiples of 2^-a.frac
+                let fits = a.frac() >= f
+                    && partial.shl(s).is_some_and(|p| a.contains(p.lo) && a.contains(p.hi));
+                if !fits {
+                    return Err(format!(
+                        "the saturating accumulator {a} may saturate after input {i}: the sum of a \
+                         saturating accumulator depends on the order of additions and cannot be built \
+                         as an adder tree. Use a WRAP accumulator, a wider one, or omit `accum` (exact)"
+                    ));
+                }
+            }
+        }
+        let sum = match self.sum(terms)? {
+            Some(s) => s,
+            None => self.b.constant(0, 0)?.op(),
+        };
+        let sum = match accum {
+            Some(a) if a.overflow == Overflow::Wrap => self.b.cast(sum, *a)?.op(),
+            _ => sum,
+        };
+        self.sync_levels();
+        let out = self.b.cast(sum, result)?;
+        self.sync_levels();
+        Ok(out)
+    }
+}

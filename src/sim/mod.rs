@@ -1,0 +1,6 @@
+//! Simulation: the bit-accurate netlist simulator, the layer-level reference and .npy I/O.
+pub mod io;
+pub mod reference;
+pub mod tape;
+
+pub use tape::Simulator;
