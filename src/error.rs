@@ -35,16 +35,33 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn model(file: impl Into<String>, place: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Model { file: file.into(), place: place.into(), message: message.into() }
+    pub fn model(
+        file: impl Into<String>,
+        place: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Model {
+            file: file.into(),
+            place: place.into(),
+            message: message.into(),
+        }
     }
     pub fn unsupported(place: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Unsupported { place: place.into(), message: message.into() }
+        Error::Unsupported {
+            place: place.into(),
+            message: message.into(),
+        }
     }
     pub fn tool(tool: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Tool { tool: tool.into(), message: message.into() }
+        Error::Tool {
+            tool: tool.into(),
+            message: message.into(),
+        }
     }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -21,7 +21,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { clock_ns: 4.0, top: None, delay_model: schedule::DelayModel::default() }
+        Options {
+            clock_ns: 4.0,
+            top: None,
+            delay_model: schedule::DelayModel::default(),
+        }
     }
 }
 
@@ -55,27 +59,48 @@ pub const MANIFEST: &str = "rtl4ml.json";
 /// Compiles a layer graph.
 pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
     if !(opts.clock_ns > 0.0 && opts.clock_ns.is_finite()) {
-        return Err(Error::unsupported("--clock-ns", format!("the clock period must be a positive number of ns, got {}", opts.clock_ns)));
+        return Err(Error::unsupported(
+            "--clock-ns",
+            format!(
+                "the clock period must be a positive number of ns, got {}",
+                opts.clock_ns
+            ),
+        ));
     }
     let net = lower::lower(&graph)?;
     let sched = schedule::schedule(&net, opts.clock_ns, &opts.delay_model);
     let top = namer::sanitize(opts.top.as_deref().unwrap_or(&graph.name));
     let verilog = verilog::write_verilog(&net, &sched, &top)?;
     let report = report::build(&net, &sched, &top);
-    Ok(Design { graph, net, schedule: sched, top, verilog, report })
+    Ok(Design {
+        graph,
+        net,
+        schedule: sched,
+        top,
+        verilog,
+        report,
+    })
 }
 
 /// Writes a design into `out` atomically: everything goes to a temporary directory that is
 /// renamed into place only when complete, so a failure never leaves a valid-looking result.
 pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "build".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "build".into());
     let tmp = parent.join(format!(".{name}.rtl4ml-tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let result = (|| {
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let write = |file: &str, text: &str| std::fs::write(tmp.join(file), text).map_err(|e| Error::io(tmp.join(file), e));
+        let write = |file: &str, text: &str| {
+            std::fs::write(tmp.join(file), text).map_err(|e| Error::io(tmp.join(file), e))
+        };
         let mut rtl = vec![format!("{}.v", d.top)];
         write(&rtl[0], &d.verilog)?;
         for (f, text) in verilog::PRIMITIVES {
@@ -83,7 +108,10 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
             rtl.push(f.to_string());
         }
         write("model.json", model_text)?;
-        write("report.json", &(serde_json::to_string_pretty(&d.report).expect("serialisable") + "\n"))?;
+        write(
+            "report.json",
+            &(serde_json::to_string_pretty(&d.report).expect("serialisable") + "\n"),
+        )?;
         write("report.txt", &report::format_table(&d.report))?;
         let m = Manifest {
             tool: "rtl4ml".into(),
@@ -96,7 +124,10 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
             rtl,
             model: "model.json".into(),
         };
-        write(MANIFEST, &(serde_json::to_string_pretty(&m).expect("serialisable") + "\n"))?;
+        write(
+            MANIFEST,
+            &(serde_json::to_string_pretty(&m).expect("serialisable") + "\n"),
+        )?;
         Ok(())
     })();
     if let Err(e) = result {
@@ -104,11 +135,16 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
         return Err(e);
     }
     if out.exists() {
-        if !out.join(MANIFEST).exists() && std::fs::read_dir(out).map(|mut r| r.next().is_some()).unwrap_or(true) {
+        if !out.join(MANIFEST).exists()
+            && std::fs::read_dir(out)
+                .map(|mut r| r.next().is_some())
+                .unwrap_or(true)
+        {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(Error::Data {
                 file: out.display().to_string(),
-                message: "exists and is not an rtl4ml build directory; refusing to overwrite it".into(),
+                message: "exists and is not an rtl4ml build directory; refusing to overwrite it"
+                    .into(),
             });
         }
         std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -131,6 +167,17 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
         message: format!("not an rtl4ml manifest: {e}"),
     })?;
     let graph = crate::frontend::load(&dir.join(&manifest.model))?;
-    let design = compile(graph, &Options { clock_ns: manifest.clock_ns, top: Some(manifest.top.clone()), ..Default::default() })?;
-    Ok(BuildDir { dir: dir.to_path_buf(), manifest, design })
+    let design = compile(
+        graph,
+        &Options {
+            clock_ns: manifest.clock_ns,
+            top: Some(manifest.top.clone()),
+            ..Default::default()
+        },
+    )?;
+    Ok(BuildDir {
+        dir: dir.to_path_buf(),
+        manifest,
+        design,
+    })
 }

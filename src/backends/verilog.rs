@@ -13,7 +13,10 @@ use crate::passes::schedule::Schedule;
 use askama::Template;
 
 /// The hand-written primitives every design needs (file name, contents).
-pub const PRIMITIVES: &[(&str, &str)] = &[("rtl4ml_valid_pipe.v", include_str!("../../hdl/rtl4ml_valid_pipe.v"))];
+pub const PRIMITIVES: &[(&str, &str)] = &[(
+    "rtl4ml_valid_pipe.v",
+    include_str!("../../hdl/rtl4ml_valid_pipe.v"),
+)];
 
 /// A port's place on the flat bus, for the header comment and the reports.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -68,7 +71,11 @@ struct Ref {
 
 impl Wires {
     fn name(&self, r: Ref) -> String {
-        if r.delay == 0 { format!("n{}", r.node) } else { format!("n{}_d{}", r.node, r.delay) }
+        if r.delay == 0 {
+            format!("n{}", r.node)
+        } else {
+            format!("n{}_d{}", r.node, r.delay)
+        }
     }
     fn mark(&mut self, r: Ref, lo: u32, hi: u32) {
         let w = self.width[r.node] as usize;
@@ -113,7 +120,11 @@ impl Wires {
             return format!("{w}'d0");
         }
         let inner = self.extended(r, w - shift);
-        if shift == 0 { inner } else { format!("{{{inner}, {shift}'d0}}") }
+        if shift == 0 {
+            inner
+        } else {
+            format!("{{{inner}, {shift}'d0}}")
+        }
     }
     /// The value sign- or zero-extended (or truncated, modulo 2^w) to `w` bits.
     fn extended(&mut self, r: Ref, w: u32) -> String {
@@ -125,20 +136,35 @@ impl Wires {
             return self.slice(r, w - 1, 0);
         }
         let all = self.slice(r, ws - 1, 0);
-        let fill = if self.signed[r.node] { self.bit(r, ws - 1) } else { "1'b0".into() };
+        let fill = if self.signed[r.node] {
+            self.bit(r, ws - 1)
+        } else {
+            "1'b0".into()
+        };
         format!("{{{{{}{{{fill}}}}}, {all}}}", w - ws)
     }
 }
 
 /// A `w`-bit literal of `v` modulo 2^w.
 fn literal(v: i128, w: u32) -> String {
-    let m = if w >= 127 { v as u128 } else { (v as u128) & ((1u128 << w) - 1) };
+    let m = if w >= 127 {
+        v as u128
+    } else {
+        (v as u128) & ((1u128 << w) - 1)
+    };
     format!("{w}'h{m:x}")
 }
 
 /// A `w`-bit signed literal of `v` (which must fit).
 fn signed_literal(v: i128, w: u32) -> String {
-    format!("{w}'sh{:x}", if w >= 127 { v as u128 } else { (v as u128) & ((1u128 << w) - 1) })
+    format!(
+        "{w}'sh{:x}",
+        if w >= 127 {
+            v as u128
+        } else {
+            (v as u128) & ((1u128 << w) - 1)
+        }
+    )
 }
 
 /// Renders the top module. `top` must already be a legal identifier.
@@ -148,7 +174,17 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
         width: net.nodes.iter().map(|x| x.width()).collect(),
         signed: net.nodes.iter().map(|x| x.signed()).collect(),
         used: vec![vec![]; n],
-        is_const: net.nodes.iter().map(|x| if let Op::Const { value } = x.op { Some(value) } else { None }).collect(),
+        is_const: net
+            .nodes
+            .iter()
+            .map(|x| {
+                if let Op::Const { value } = x.op {
+                    Some(value)
+                } else {
+                    None
+                }
+            })
+            .collect(),
     };
     let latency = sched.latency;
     let stage_of = |i: usize| sched.stage[i];
@@ -170,7 +206,10 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
         }
         let s = stage_of(i);
         let w = wires.width[i];
-        let at = |o: NodeId| Ref { node: o.index(), delay: s - stage_of(o.index()) };
+        let at = |o: NodeId| Ref {
+            node: o.index(),
+            delay: s - stage_of(o.index()),
+        };
         let name = format!("n{i}");
         let expr = match &node.op {
             Op::Const { .. } => unreachable!(),
@@ -216,7 +255,14 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     let mut out_parts = Vec::new();
     for (e, ty) in net.output_elements() {
         let i = e.index();
-        let r = Ref { node: i, delay: if wires.is_const[i].is_some() { 0 } else { latency - stage_of(i) } };
+        let r = Ref {
+            node: i,
+            delay: if wires.is_const[i].is_some() {
+                0
+            } else {
+                latency - stage_of(i)
+            },
+        };
         let node = &net.nodes[i];
         debug_assert_eq!(node.frac, ty.frac());
         out_parts.push(wires.extended(r, ty.width));
@@ -225,18 +271,30 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     let out_width: u32 = net.output_elements().iter().map(|(_, t)| t.width).sum();
 
     // Registers: every (node, delay ≥ 1) that something reads, and the chain below it.
-    let mut stages: Vec<StageText> = (0..latency).map(|k| StageText { index: k, comb: std::mem::take(&mut comb[k as usize]), reg_decls: vec![], reg_assigns: vec![] }).collect();
+    let mut stages: Vec<StageText> = (0..latency)
+        .map(|k| StageText {
+            index: k,
+            comb: std::mem::take(&mut comb[k as usize]),
+            reg_decls: vec![],
+            reg_assigns: vec![],
+        })
+        .collect();
     for i in 0..n {
         let max_delay = wires.used[i].len().saturating_sub(1) as u32;
         for d in 1..=max_delay {
             let w = wires.width[i];
             let rname = wires.name(Ref { node: i, delay: d });
-            let prev = Ref { node: i, delay: d - 1 };
+            let prev = Ref {
+                node: i,
+                delay: d - 1,
+            };
             // The register reads the whole previous wire.
             let pname = wires.name(prev);
             wires.mark(prev, 0, w - 1);
             let k = (stage_of(i) + d - 1) as usize;
-            stages[k].reg_decls.push(format!("reg [{}:0] {rname};", w - 1));
+            stages[k]
+                .reg_decls
+                .push(format!("reg [{}:0] {rname};", w - 1));
             stages[k].reg_assigns.push(format!("{rname} <= {pname};"));
         }
     }
@@ -245,7 +303,10 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     let mut unused = Vec::new();
     for i in 0..n {
         for (d, bits) in wires.used[i].iter().enumerate() {
-            let name = wires.name(Ref { node: i, delay: d as u32 });
+            let name = wires.name(Ref {
+                node: i,
+                delay: d as u32,
+            });
             let mut b = 0;
             while b < bits.len() {
                 if bits[b] {
@@ -256,18 +317,34 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
                 while b < bits.len() && !bits[b] {
                     b += 1;
                 }
-                unused.push(if bits.len() == 1 { name.clone() } else if b - 1 == start { format!("{name}[{start}]") } else { format!("{name}[{}:{start}]", b - 1) });
+                unused.push(if bits.len() == 1 {
+                    name.clone()
+                } else if b - 1 == start {
+                    format!("{name}[{start}]")
+                } else {
+                    format!("{name}[{}:{start}]", b - 1)
+                });
             }
         }
         // Wires nobody reads at all (e.g. an input whose weights are all pruned).
-        if wires.used[i].is_empty() && wires.is_const[i].is_none() && !net.output_elements().iter().any(|(e, _)| e.index() == i) {
+        if wires.used[i].is_empty()
+            && wires.is_const[i].is_none()
+            && !net.output_elements().iter().any(|(e, _)| e.index() == i)
+        {
             unused.push(format!("n{i}"));
         }
     }
 
     let field = |p: &crate::ir::netlist::Port, lsb: &mut u32| {
         let w = p.ty.width * p.elements.len() as u32;
-        let f = BusField { name: comment_text(&p.name), shape: p.shape.clone(), ty: p.ty.to_string(), element_width: p.ty.width, lsb: *lsb, msb: *lsb + w - 1 };
+        let f = BusField {
+            name: comment_text(&p.name),
+            shape: p.shape.clone(),
+            ty: p.ty.to_string(),
+            element_width: p.ty.width,
+            lsb: *lsb,
+            msb: *lsb + w - 1,
+        };
         *lsb += w;
         f
     };
@@ -289,11 +366,22 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
         unused,
         out_expr: format!("{{{}}}", out_parts.join(", ")),
     };
-    Ok(t.render()?)
+    let mut text = t.render()?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 /// The lines of one cast; the last one is the final expression (without its declaration).
-fn cast_lines(net: &Netlist, wires: &mut Wires, i: usize, src: Ref, a: &Operand, to: &FixedType) -> Vec<String> {
+fn cast_lines(
+    net: &Netlist,
+    wires: &mut Wires,
+    i: usize,
+    src: Ref,
+    a: &Operand,
+    to: &FixedType,
+) -> Vec<String> {
     let plan = net.cast_plan(a, to);
     let wn = wires.width[i];
     let wr = plan.rounded.width();
@@ -312,7 +400,11 @@ fn cast_lines(net: &Netlist, wires: &mut Wires, i: usize, src: Ref, a: &Operand,
             if wf >= wr {
                 // keep the low wr bits (modulo arithmetic)
                 wires.mark(src, d, d + wr - 1);
-                if wr == 1 { format!("{}[{d}]", wires.name(src)) } else { format!("{}[{}:{d}]", wires.name(src), d + wr - 1) }
+                if wr == 1 {
+                    format!("{}[{d}]", wires.name(src))
+                } else {
+                    format!("{}[{}:{d}]", wires.name(src), d + wr - 1)
+                }
             } else if wires.signed[src.node] {
                 let sign = wires.bit(src, ws - 1);
                 format!("{{{{{}{{{sign}}}}}, {bits}}}", wr - wf)
@@ -326,31 +418,60 @@ fn cast_lines(net: &Netlist, wires: &mut Wires, i: usize, src: Ref, a: &Operand,
             format!("{wr}'d0")
         };
         if plan.round_inc {
-            let sign = if wires.signed[src.node] { wires.bit(src, ws - 1) } else { "1'b0".into() };
+            let signed = wires.signed[src.node];
+            let sign = |w: &mut Wires| {
+                if signed {
+                    w.bit(src, ws - 1)
+                } else {
+                    "1'b0".into()
+                }
+            };
             let msb = wires.bit(src, d - 1);
-            let rest = if d >= 2 { format!("(|{})", wires.slice(src, (d - 2).min(ws - 1), 0)) } else { "1'b0".into() };
-            let any = format!("(|{})", wires.slice(src, (d - 1).min(ws - 1), 0));
+            // Read (and mark) only the bits a mode needs, so that the unused-bit sink is exact.
+            let rest = |w: &mut Wires| {
+                if d >= 2 {
+                    format!("(|{})", w.slice(src, (d - 2).min(ws - 1), 0))
+                } else {
+                    "1'b0".into()
+                }
+            };
             let inc = match to.round {
                 Round::Trn => unreachable!(),
-                Round::TrnZero => format!("{sign} & {any}"),
+                Round::TrnZero => format!(
+                    "{} & (|{})",
+                    sign(wires),
+                    wires.slice(src, (d - 1).min(ws - 1), 0)
+                ),
                 Round::Rnd => msb,
-                Round::RndZero => format!("{msb} & ({rest} | {sign})"),
-                Round::RndMinInf => format!("{msb} & {rest}"),
-                Round::RndInf => format!("{msb} & ({rest} | ~{sign})"),
+                Round::RndZero => format!("{msb} & ({} | {})", rest(wires), sign(wires)),
+                Round::RndMinInf => format!("{msb} & {}", rest(wires)),
+                Round::RndInf => format!("{msb} & ({} | ~{})", rest(wires), sign(wires)),
                 Round::RndConv => {
                     let lsb = wires.bit(src, d);
-                    format!("{msb} & ({rest} | {lsb})")
+                    format!("{msb} & ({} | {lsb})", rest(wires))
                 }
             };
             lines.push(format!("wire {rname}_inc = {inc};"));
-            let inc_ext = if wr == 1 { format!("{rname}_inc") } else { format!("{{{}'d0, {rname}_inc}}", wr - 1) };
+            let inc_ext = if wr == 1 {
+                format!("{rname}_inc")
+            } else {
+                format!("{{{}'d0, {rname}_inc}}", wr - 1)
+            };
             format!("{floor} + {inc_ext}")
         } else {
             floor
         }
     };
     lines.push(format!("wire [{}:0] {rname} = {r_expr};", wr - 1));
-    let rw = |rname: &str, hi: u32, lo: u32| if hi == lo && wr == 1 { rname.to_string() } else if hi == lo { format!("{rname}[{hi}]") } else { format!("{rname}[{hi}:{lo}]") };
+    let rw = |rname: &str, hi: u32, lo: u32| {
+        if hi == lo && wr == 1 {
+            rname.to_string()
+        } else if hi == lo {
+            format!("{rname}[{hi}]")
+        } else {
+            format!("{rname}[{hi}:{lo}]")
+        }
+    };
     // Extends or truncates the rounded wire to `w` bits, from `from_w` bits with signedness `sg`.
     let ext = |name: &str, from_w: u32, sg: bool, w: u32| -> String {
         if from_w >= w {
@@ -358,7 +479,11 @@ fn cast_lines(net: &Netlist, wires: &mut Wires, i: usize, src: Ref, a: &Operand,
         } else {
             let top = rw(name, from_w - 1, from_w - 1);
             let all = rw(name, from_w - 1, 0);
-            if sg { format!("{{{{{}{{{top}}}}}, {all}}}", w - from_w) } else { format!("{{{}'d0, {all}}}", w - from_w) }
+            if sg {
+                format!("{{{{{}{{{top}}}}}, {all}}}", w - from_w)
+            } else {
+                format!("{{{}'d0, {all}}}", w - from_w)
+            }
         }
     };
     if !plan.overflows {
@@ -371,27 +496,73 @@ fn cast_lines(net: &Netlist, wires: &mut Wires, i: usize, src: Ref, a: &Operand,
         Overflow::Wrap => {
             let wt = to.width;
             let tname = format!("n{i}_t");
-            lines.push(format!("wire [{}:0] {tname} = {};", wt - 1, ext(&rname, wr, rs, wt)));
+            lines.push(format!(
+                "wire [{}:0] {tname} = {};",
+                wt - 1,
+                ext(&rname, wr, rs, wt)
+            ));
             mark_unused_r(&mut lines, &rname, wr, wt.min(wr));
             // Reinterpret as the type's signedness and fit to the node's width.
-            let rw2 = |hi: u32, lo: u32| if hi == lo && wt == 1 { tname.clone() } else if hi == lo { format!("{tname}[{hi}]") } else { format!("{tname}[{hi}:{lo}]") };
-            let e = if wt >= wn { rw2(wn - 1, 0) } else if to.signed { format!("{{{{{}{{{}}}}}, {}}}", wn - wt, rw2(wt - 1, wt - 1), rw2(wt - 1, 0)) } else { format!("{{{}'d0, {}}}", wn - wt, rw2(wt - 1, 0)) };
+            let rw2 = |hi: u32, lo: u32| {
+                if hi == lo && wt == 1 {
+                    tname.clone()
+                } else if hi == lo {
+                    format!("{tname}[{hi}]")
+                } else {
+                    format!("{tname}[{hi}:{lo}]")
+                }
+            };
+            let e = if wt >= wn {
+                rw2(wn - 1, 0)
+            } else if to.signed {
+                format!(
+                    "{{{{{}{{{}}}}}, {}}}",
+                    wn - wt,
+                    rw2(wt - 1, wt - 1),
+                    rw2(wt - 1, 0)
+                )
+            } else {
+                format!("{{{}'d0, {}}}", wn - wt, rw2(wt - 1, 0))
+            };
             if wt > wn {
-                lines.push(format!("wire _unused_ok_n{i}_t = &{{1'b0, {}}};", rw2(wt - 1, wn)));
+                lines.push(format!(
+                    "wire _unused_ok_n{i}_t = &{{1'b0, {}}};",
+                    rw2(wt - 1, wn)
+                ));
             }
             lines.push(e);
         }
         mode => {
             let cmp = |v: i128, op: &str| {
-                if rs { format!("($signed({rname}) {op} {})", signed_literal(v, wr)) } else { format!("({rname} {op} {})", literal(v, wr)) }
+                if rs {
+                    format!("($signed({rname}) {op} {})", signed_literal(v, wr))
+                } else {
+                    format!("({rname} {op} {})", literal(v, wr))
+                }
             };
-            let hi = if plan.rounded.hi > max { Some(cmp(max, ">")) } else { None };
-            let lo = if plan.rounded.lo < min { Some(cmp(min, "<")) } else { None };
-            let low_value = if mode == Overflow::SatSym && to.signed { -max } else { min };
+            let hi = if plan.rounded.hi > max {
+                Some(cmp(max, ">"))
+            } else {
+                None
+            };
+            let lo = if plan.rounded.lo < min {
+                Some(cmp(min, "<"))
+            } else {
+                None
+            };
+            let low_value = if mode == Overflow::SatSym && to.signed {
+                -max
+            } else {
+                min
+            };
             let keep = ext(&rname, wr, rs, wn);
             let e = match mode {
                 Overflow::SatZero => {
-                    let c = [hi, lo].into_iter().flatten().collect::<Vec<_>>().join(" | ");
+                    let c = [hi, lo]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" | ");
                     format!("({c}) ? {wn}'d0 : {keep}")
                 }
                 _ => {
@@ -415,7 +586,11 @@ fn cast_lines(net: &Netlist, wires: &mut Wires, i: usize, src: Ref, a: &Operand,
 /// Sinks the bits of the rounded wire above `used` when only the low bits are read.
 fn mark_unused_r(lines: &mut Vec<String>, rname: &str, wr: u32, used: u32) {
     if used < wr {
-        let e = if wr - 1 == used { format!("{rname}[{used}]") } else { format!("{rname}[{}:{used}]", wr - 1) };
+        let e = if wr - 1 == used {
+            format!("{rname}[{used}]")
+        } else {
+            format!("{rname}[{}:{used}]", wr - 1)
+        };
         let last = lines.pop().unwrap();
         lines.push(format!("wire _unused_ok_{rname} = &{{1'b0, {e}}};"));
         lines.push(last);

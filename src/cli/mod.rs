@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(name = "rtl4ml", version, about = "Quantized neural networks → pipelined Verilog, with a bit-accurate simulator")]
+#[command(
+    name = "rtl4ml",
+    version,
+    about = "Quantized neural networks → pipelined Verilog, with a bit-accurate simulator"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -74,22 +78,50 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Compile { model, output, clock_ns, top, quiet } => {
+        Command::Compile {
+            model,
+            output,
+            clock_ns,
+            top,
+            quiet,
+        } => {
             let t0 = Instant::now();
-            let text = std::fs::read_to_string(&model).with_context(|| format!("reading {}", model.display()))?;
+            let text = std::fs::read_to_string(&model)
+                .with_context(|| format!("reading {}", model.display()))?;
             let graph = crate::frontend::native::parse(&text, &model.display().to_string())?;
-            let design = flow::compile(graph, &Options { clock_ns, top, ..Default::default() })?;
+            let design = flow::compile(
+                graph,
+                &Options {
+                    clock_ns,
+                    top,
+                    ..Default::default()
+                },
+            )?;
             flow::write_dir(&design, &text, &output)?;
             if !quiet {
                 print!("{}", crate::report::format_table(&design.report));
             }
-            eprintln!("wrote {} in {:.1} ms", output.display(), t0.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "wrote {} in {:.1} ms",
+                output.display(),
+                t0.elapsed().as_secs_f64() * 1e3
+            );
         }
-        Command::Sim { model, input, output, raw } => {
+        Command::Sim {
+            model,
+            input,
+            output,
+            raw,
+        } => {
             let graph = crate::frontend::load(&model)?;
             let design = flow::compile(graph, &Options::default())?;
             let data = io::read_npy(&input)?;
-            let mant = io::to_mantissas(data, &design.net.input_types(), &input.display().to_string(), false)?;
+            let mant = io::to_mantissas(
+                data,
+                &design.net.input_types(),
+                &input.display().to_string(),
+                false,
+            )?;
             let sim = Simulator::new(&design.net);
             let t0 = Instant::now();
             let out = sim.run(mant.view());
@@ -97,21 +129,47 @@ pub fn run(cli: Cli) -> Result<()> {
             if raw {
                 io::write_npy(&output, &out)?;
             } else {
-                let types: Vec<_> = design.net.output_elements().iter().map(|(_, t)| *t).collect();
+                let types: Vec<_> = design
+                    .net
+                    .output_elements()
+                    .iter()
+                    .map(|(_, t)| *t)
+                    .collect();
                 io::write_npy(&output, &io::to_values(&out, &types))?;
             }
-            eprintln!("simulated {} samples in {:.3} s ({:.0} samples/s)", out.nrows(), dt, out.nrows() as f64 / dt.max(1e-9));
+            eprintln!(
+                "simulated {} samples in {:.3} s ({:.0} samples/s)",
+                out.nrows(),
+                dt,
+                out.nrows() as f64 / dt.max(1e-9)
+            );
         }
-        Command::Verify { dir, vectors, icarus, seed, no_lint } => {
+        Command::Verify {
+            dir,
+            vectors,
+            icarus,
+            seed,
+            no_lint,
+        } => {
             let b = flow::read_dir(&dir)?;
-            let r = verify::verify(&b, &VerifyOptions { random: vectors, icarus, seed, lint: !no_lint })?;
+            let r = verify::verify(
+                &b,
+                &VerifyOptions {
+                    random: vectors,
+                    icarus,
+                    seed,
+                    lint: !no_lint,
+                },
+            )?;
             print!("{}", r.text);
             println!("PASS: {} vectors bit-exact", r.vectors);
         }
         Command::Report { dir, json } => {
             let path = dir.join("report.json");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let r: crate::report::Report = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let r: crate::report::Report = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?;
             if json {
                 println!("{text}");
             } else {

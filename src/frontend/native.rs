@@ -24,7 +24,11 @@ pub fn load(path: &Path) -> Result<LayerGraph> {
 /// Parses a native model from text; `file` is used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<LayerGraph> {
     let root: Value = serde_json::from_str(text).map_err(|e| {
-        Error::model(file, format!("line {} column {}", e.line(), e.column()), format!("malformed JSON: {e}"))
+        Error::model(
+            file,
+            format!("line {} column {}", e.line(), e.column()),
+            format!("malformed JSON: {e}"),
+        )
     })?;
     Loader { file }.model(&root)
 }
@@ -41,43 +45,72 @@ impl Loader<'_> {
     }
 
     fn obj<'v>(&self, v: &'v Value, place: &str) -> Result<&'v Obj> {
-        v.as_object().ok_or_else(|| self.err(place, format!("expected an object, found {}", kind(v))))
+        v.as_object()
+            .ok_or_else(|| self.err(place, format!("expected an object, found {}", kind(v))))
     }
 
     fn field<'v>(&self, o: &'v Obj, key: &str, place: &str) -> Result<&'v Value> {
-        o.get(key).ok_or_else(|| self.err(place, format!("missing field `{key}`")))
+        o.get(key)
+            .ok_or_else(|| self.err(place, format!("missing field `{key}`")))
     }
 
     fn string<'v>(&self, o: &'v Obj, key: &str, place: &str) -> Result<&'v str> {
         let v = self.field(o, key, place)?;
-        v.as_str().ok_or_else(|| self.err(&format!("{place}: field `{key}`"), format!("expected a string, found {}", kind(v))))
+        v.as_str().ok_or_else(|| {
+            self.err(
+                &format!("{place}: field `{key}`"),
+                format!("expected a string, found {}", kind(v)),
+            )
+        })
     }
 
     fn ty(&self, o: &Obj, key: &str, place: &str) -> Result<FixedType> {
         let s = self.string(o, key, place)?;
-        s.parse().map_err(|e: String| self.err(&format!("{place}: field `{key}`"), e))
+        s.parse()
+            .map_err(|e: String| self.err(&format!("{place}: field `{key}`"), e))
     }
 
     fn check_keys(&self, o: &Obj, allowed: &[&str], place: &str) -> Result<()> {
         for k in o.keys() {
             if !allowed.contains(&k.as_str()) {
-                return Err(self.err(place, format!("unknown field `{k}` (allowed: {})", allowed.join(", "))));
+                return Err(self.err(
+                    place,
+                    format!("unknown field `{k}` (allowed: {})", allowed.join(", ")),
+                ));
             }
         }
         Ok(())
     }
 
     fn shape(&self, v: &Value, place: &str) -> Result<Vec<usize>> {
-        let arr = v.as_array().ok_or_else(|| self.err(place, format!("expected a list of positive integers, found {}", kind(v))))?;
+        let arr = v.as_array().ok_or_else(|| {
+            self.err(
+                place,
+                format!("expected a list of positive integers, found {}", kind(v)),
+            )
+        })?;
         if arr.is_empty() {
             return Err(self.err(place, "expected a non-empty list of positive integers"));
         }
         let dims = arr
             .iter()
-            .map(|d| d.as_u64().filter(|&d| d > 0 && d <= 1 << 20).map(|d| d as usize))
+            .map(|d| {
+                d.as_u64()
+                    .filter(|&d| d > 0 && d <= 1 << 20)
+                    .map(|d| d as usize)
+            })
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| self.err(place, "expected a list of positive integers (each at most 2^20)"))?;
-        if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none_or(|n| n > 1 << 22) {
+            .ok_or_else(|| {
+                self.err(
+                    place,
+                    "expected a list of positive integers (each at most 2^20)",
+                )
+            })?;
+        if dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_none_or(|n| n > 1 << 22)
+        {
             return Err(self.err(place, "tensor has more than 2^22 elements"));
         }
         Ok(dims)
@@ -85,7 +118,12 @@ impl Loader<'_> {
 
     /// Integer mantissas that must fit `ty`.
     fn mantissas(&self, v: &Value, ty: &FixedType, len: usize, place: &str) -> Result<Vec<i64>> {
-        let arr = v.as_array().ok_or_else(|| self.err(place, format!("expected a list of integer mantissas, found {}", kind(v))))?;
+        let arr = v.as_array().ok_or_else(|| {
+            self.err(
+                place,
+                format!("expected a list of integer mantissas, found {}", kind(v)),
+            )
+        })?;
         if arr.len() != len {
             return Err(self.err(place, format!("expected {len} values, found {}", arr.len())));
         }
@@ -93,7 +131,10 @@ impl Loader<'_> {
             .enumerate()
             .map(|(i, x)| {
                 let m = x.as_i64().ok_or_else(|| {
-                    self.err(&format!("{place}[{i}]"), format!("expected an integer mantissa, found {x}"))
+                    self.err(
+                        &format!("{place}[{i}]"),
+                        format!("expected an integer mantissa, found {x}"),
+                    )
                 })?;
                 if !ty.contains(m as i128) {
                     return Err(self.err(
@@ -112,23 +153,52 @@ impl Loader<'_> {
 
     fn model(&self, root: &Value) -> Result<LayerGraph> {
         let o = self.obj(root, "top level")?;
-        self.check_keys(o, &["format", "version", "name", "description", "inputs", "layers", "outputs"], "top level")?;
+        self.check_keys(
+            o,
+            &[
+                "format",
+                "version",
+                "name",
+                "description",
+                "inputs",
+                "layers",
+                "outputs",
+            ],
+            "top level",
+        )?;
         let format = self.string(o, "format", "top level")?;
         if format != FORMAT {
-            return Err(self.err("field `format`", format!("expected \"{FORMAT}\", found \"{format}\"")));
+            return Err(self.err(
+                "field `format`",
+                format!("expected \"{FORMAT}\", found \"{format}\""),
+            ));
         }
         let version = self.field(o, "version", "top level")?;
         if version.as_u64() != Some(VERSION) {
-            return Err(self.err("field `version`", format!("unsupported version {version} (this build reads version {VERSION})")));
+            return Err(self.err(
+                "field `version`",
+                format!("unsupported version {version} (this build reads version {VERSION})"),
+            ));
         }
         let name = match o.get("name") {
-            Some(v) => v.as_str().ok_or_else(|| self.err("field `name`", "expected a string"))?.to_string(),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| self.err("field `name`", "expected a string"))?
+                .to_string(),
             None => "model".to_string(),
         };
         let mut names: HashMap<String, usize> = HashMap::new();
-        let mut g = LayerGraph { name, inputs: vec![], layers: vec![], outputs: vec![] };
+        let mut g = LayerGraph {
+            name,
+            inputs: vec![],
+            layers: vec![],
+            outputs: vec![],
+        };
 
-        let inputs = self.field(o, "inputs", "top level")?.as_array().ok_or_else(|| self.err("field `inputs`", "expected a list"))?;
+        let inputs = self
+            .field(o, "inputs", "top level")?
+            .as_array()
+            .ok_or_else(|| self.err("field `inputs`", "expected a list"))?;
         if inputs.is_empty() {
             return Err(self.err("field `inputs`", "a model needs at least one input"));
         }
@@ -138,13 +208,19 @@ impl Loader<'_> {
             self.check_keys(io, &["name", "shape", "type"], &place)?;
             let name = self.string(io, "name", &place)?.to_string();
             let place = format!("input `{name}`");
-            let shape = self.shape(self.field(io, "shape", &place)?, &format!("{place}: field `shape`"))?;
+            let shape = self.shape(
+                self.field(io, "shape", &place)?,
+                &format!("{place}: field `shape`"),
+            )?;
             let ty = self.ty(io, "type", &place)?;
             self.unique(&mut names, &name, g.inputs.len(), &place)?;
             g.inputs.push(Tensor { name, shape, ty });
         }
 
-        let layers = self.field(o, "layers", "top level")?.as_array().ok_or_else(|| self.err("field `layers`", "expected a list"))?;
+        let layers = self
+            .field(o, "layers", "top level")?
+            .as_array()
+            .ok_or_else(|| self.err("field `layers`", "expected a list"))?;
         for (i, v) in layers.iter().enumerate() {
             let layer = self.layer(v, i, &g, &names)?;
             let t = g.inputs.len() + g.layers.len();
@@ -152,19 +228,35 @@ impl Loader<'_> {
             g.layers.push(layer);
         }
 
-        let outs = self.field(o, "outputs", "top level")?.as_array().ok_or_else(|| self.err("field `outputs`", "expected a list of names"))?;
+        let outs = self
+            .field(o, "outputs", "top level")?
+            .as_array()
+            .ok_or_else(|| self.err("field `outputs`", "expected a list of names"))?;
         if outs.is_empty() {
             return Err(self.err("field `outputs`", "a model needs at least one output"));
         }
         for (i, v) in outs.iter().enumerate() {
-            let n = v.as_str().ok_or_else(|| self.err(&format!("outputs[{i}]"), "expected a layer or input name"))?;
-            let t = *names.get(n).ok_or_else(|| self.err(&format!("outputs[{i}]"), format!("no input or layer is named `{n}`")))?;
+            let n = v.as_str().ok_or_else(|| {
+                self.err(&format!("outputs[{i}]"), "expected a layer or input name")
+            })?;
+            let t = *names.get(n).ok_or_else(|| {
+                self.err(
+                    &format!("outputs[{i}]"),
+                    format!("no input or layer is named `{n}`"),
+                )
+            })?;
             g.outputs.push(t);
         }
         Ok(g)
     }
 
-    fn unique(&self, names: &mut HashMap<String, usize>, name: &str, t: usize, place: &str) -> Result<()> {
+    fn unique(
+        &self,
+        names: &mut HashMap<String, usize>,
+        name: &str,
+        t: usize,
+        place: &str,
+    ) -> Result<()> {
         if name.is_empty() {
             return Err(self.err(place, "names must not be empty"));
         }
@@ -174,26 +266,46 @@ impl Loader<'_> {
         Ok(())
     }
 
-    fn layer(&self, v: &Value, i: usize, g: &LayerGraph, names: &HashMap<String, usize>) -> Result<Layer> {
+    fn layer(
+        &self,
+        v: &Value,
+        i: usize,
+        g: &LayerGraph,
+        names: &HashMap<String, usize>,
+    ) -> Result<Layer> {
         let o = self.obj(v, &format!("layers[{i}]"))?;
         let name = self.string(o, "name", &format!("layers[{i}]"))?.to_string();
         let place = format!("layer `{name}` (layers[{i}])");
         let kind = self.string(o, "kind", &place)?;
         let input = match o.get("input") {
             Some(v) => {
-                let n = v.as_str().ok_or_else(|| self.err(&format!("{place}: field `input`"), "expected a name"))?;
+                let n = v.as_str().ok_or_else(|| {
+                    self.err(&format!("{place}: field `input`"), "expected a name")
+                })?;
                 *names.get(n).ok_or_else(|| {
-                    self.err(&format!("{place}: field `input`"), format!("no input or earlier layer is named `{n}`"))
+                    self.err(
+                        &format!("{place}: field `input`"),
+                        format!("no input or earlier layer is named `{n}`"),
+                    )
                 })?
             }
             None if g.layers.is_empty() && g.inputs.len() == 1 => 0,
             None if !g.layers.is_empty() => g.inputs.len() + g.layers.len() - 1,
-            None => return Err(self.err(&place, "missing field `input` (the model has several inputs)")),
+            None => {
+                return Err(self.err(
+                    &place,
+                    "missing field `input` (the model has several inputs)",
+                ))
+            }
         };
         let x = g.tensor(input);
         let (kind, shape, ty) = match kind {
             "dense" => {
-                self.check_keys(o, &["name", "kind", "input", "weight", "bias", "accum", "result"], &place)?;
+                self.check_keys(
+                    o,
+                    &["name", "kind", "input", "weight", "bias", "accum", "result"],
+                    &place,
+                )?;
                 let n_in = *x.shape.last().unwrap();
                 let wp = format!("{place}: field `weight`");
                 let w = self.obj(self.field(o, "weight", &place)?, &wp)?;
@@ -207,16 +319,29 @@ impl Loader<'_> {
                     ));
                 }
                 let n_out = wshape[1];
-                let data = self.mantissas(self.field(w, "data", &wp)?, &wty, n_in * n_out, &format!("{wp}.data"))?;
+                let data = self.mantissas(
+                    self.field(w, "data", &wp)?,
+                    &wty,
+                    n_in * n_out,
+                    &format!("{wp}.data"),
+                )?;
                 let weight = Array2::from_shape_vec((n_in, n_out), data).expect("length checked");
                 let bias = match o.get("bias") {
-                    None | Some(Value::Null) => Constant { ty: FixedType::new(true, 1, 1), data: vec![0; n_out] },
+                    None | Some(Value::Null) => Constant {
+                        ty: FixedType::new(true, 1, 1),
+                        data: vec![0; n_out],
+                    },
                     Some(b) => {
                         let bp = format!("{place}: field `bias`");
                         let b = self.obj(b, &bp)?;
                         self.check_keys(b, &["type", "data"], &bp)?;
                         let bty = self.ty(b, "type", &bp)?;
-                        let data = self.mantissas(self.field(b, "data", &bp)?, &bty, n_out, &format!("{bp}.data"))?;
+                        let data = self.mantissas(
+                            self.field(b, "data", &bp)?,
+                            &bty,
+                            n_out,
+                            &format!("{bp}.data"),
+                        )?;
                         Constant { ty: bty, data }
                     }
                 };
@@ -227,12 +352,27 @@ impl Loader<'_> {
                 let ty = self.ty(o, "result", &place)?;
                 let mut shape = x.shape.clone();
                 *shape.last_mut().unwrap() = n_out;
-                (LayerKind::Dense { weight: Constant { ty: wty, data: weight }, bias, accum }, shape, ty)
+                (
+                    LayerKind::Dense {
+                        weight: Constant {
+                            ty: wty,
+                            data: weight,
+                        },
+                        bias,
+                        accum,
+                    },
+                    shape,
+                    ty,
+                )
             }
             "relu" | "quantize" => {
                 self.check_keys(o, &["name", "kind", "input", "result"], &place)?;
                 let ty = self.ty(o, "result", &place)?;
-                let k = if kind == "relu" { LayerKind::Relu } else { LayerKind::Quantize };
+                let k = if kind == "relu" {
+                    LayerKind::Relu
+                } else {
+                    LayerKind::Quantize
+                };
                 (k, x.shape.clone(), ty)
             }
             "flatten" => {
@@ -242,11 +382,18 @@ impl Loader<'_> {
             other => {
                 return Err(self.err(
                     &format!("{place}: field `kind`"),
-                    format!("unknown layer kind `{other}` (expected dense, relu, quantize or flatten)"),
+                    format!(
+                        "unknown layer kind `{other}` (expected dense, relu, quantize or flatten)"
+                    ),
                 ))
             }
         };
-        Ok(Layer { name: name.clone(), kind, input, output: Tensor { name, shape, ty } })
+        Ok(Layer {
+            name: name.clone(),
+            kind,
+            input,
+            output: Tensor { name, shape, ty },
+        })
     }
 }
 

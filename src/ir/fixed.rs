@@ -108,7 +108,9 @@ impl FromStr for Overflow {
             .into_iter()
             .find(|o| o.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                format!("unknown overflow mode `{s}` (expected one of WRAP, SAT, SAT_ZERO, SAT_SYM)")
+                format!(
+                    "unknown overflow mode `{s}` (expected one of WRAP, SAT, SAT_ZERO, SAT_SYM)"
+                )
             })
     }
 }
@@ -456,7 +458,10 @@ mod tests {
             (Round::TrnZero, [-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]),
             (Round::Rnd, [-1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2]),
             (Round::RndZero, [-1, -1, -1, -1, 0, 0, 0, 0, 0, 1, 1, 1, 1]),
-            (Round::RndMinInf, [-2, -1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1]),
+            (
+                Round::RndMinInf,
+                [-2, -1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1],
+            ),
             (Round::RndInf, [-2, -1, -1, -1, -1, 0, 0, 0, 1, 1, 1, 1, 2]),
             (Round::RndConv, [-2, -1, -1, -1, 0, 0, 0, 0, 0, 1, 1, 1, 2]),
         ];
@@ -497,6 +502,11 @@ mod tests {
         // A tiny negative value truncates to -1 ulp, rounds to 0.
         let ty = FixedType::new(true, 8, 4);
         assert_eq!(ty.cast_f64(-1e-300).unwrap(), -1);
-        assert_eq!(ty.with_modes(Round::Rnd, Overflow::Wrap).cast_f64(-1e-300).unwrap(), 0);
+        assert_eq!(
+            ty.with_modes(Round::Rnd, Overflow::Wrap)
+                .cast_f64(-1e-300)
+                .unwrap(),
+            0
+        );
     }
 }

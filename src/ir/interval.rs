@@ -25,7 +25,11 @@ impl Interval {
     pub fn width(&self) -> u32 {
         if self.signed() {
             let neg = bits_signed(self.lo);
-            let pos = if self.hi >= 0 { bits_unsigned(self.hi as u128) + 1 } else { 1 };
+            let pos = if self.hi >= 0 {
+                bits_unsigned(self.hi as u128) + 1
+            } else {
+                1
+            };
             neg.max(pos)
         } else {
             bits_unsigned(self.hi as u128).max(1)
@@ -35,7 +39,11 @@ impl Interval {
     pub fn shl(&self, shift: u32) -> Option<Interval> {
         let lim = 1i128 << MAX_WIRE_WIDTH;
         if shift > MAX_WIRE_WIDTH {
-            return if self.lo == 0 && self.hi == 0 { Some(*self) } else { None };
+            return if self.lo == 0 && self.hi == 0 {
+                Some(*self)
+            } else {
+                None
+            };
         }
         let (lo, hi) = (self.lo.checked_shl(shift)?, self.hi.checked_shl(shift)?);
         if (lo >> shift) != self.lo || (hi >> shift) != self.hi || lo < -lim || hi > lim {
@@ -44,16 +52,28 @@ impl Interval {
         Some(Interval { lo, hi })
     }
     pub fn add(&self, o: &Interval) -> Interval {
-        Interval { lo: self.lo + o.lo, hi: self.hi + o.hi }
+        Interval {
+            lo: self.lo + o.lo,
+            hi: self.hi + o.hi,
+        }
     }
     pub fn sub(&self, o: &Interval) -> Interval {
-        Interval { lo: self.lo - o.hi, hi: self.hi - o.lo }
+        Interval {
+            lo: self.lo - o.hi,
+            hi: self.hi - o.lo,
+        }
     }
     pub fn neg(&self) -> Interval {
-        Interval { lo: -self.hi, hi: -self.lo }
+        Interval {
+            lo: -self.hi,
+            hi: -self.lo,
+        }
     }
     pub fn hull(&self, o: &Interval) -> Interval {
-        Interval { lo: self.lo.min(o.lo), hi: self.hi.max(o.hi) }
+        Interval {
+            lo: self.lo.min(o.lo),
+            hi: self.hi.max(o.hi),
+        }
     }
     pub fn contains(&self, o: &Interval) -> bool {
         self.lo <= o.lo && o.hi <= self.hi

@@ -100,10 +100,15 @@ impl LayerGraph {
     }
     /// Types of the flat input elements, in bus order.
     pub fn input_types(&self) -> Vec<FixedType> {
-        self.inputs.iter().flat_map(|t| std::iter::repeat_n(t.ty, t.len())).collect()
+        self.inputs
+            .iter()
+            .flat_map(|t| std::iter::repeat_n(t.ty, t.len()))
+            .collect()
     }
     /// Types of the flat output elements, in bus order.
     pub fn output_types(&self) -> Vec<FixedType> {
-        self.output_tensors().flat_map(|t| std::iter::repeat_n(t.ty, t.len())).collect()
+        self.output_tensors()
+            .flat_map(|t| std::iter::repeat_n(t.ty, t.len()))
+            .collect()
     }
 }

@@ -20,7 +20,10 @@ impl NodeId {
     }
     /// The node itself as an operand (no shift).
     pub fn op(self) -> Operand {
-        Operand { node: self, shift: 0 }
+        Operand {
+            node: self,
+            shift: 0,
+        }
     }
 }
 
@@ -145,17 +148,29 @@ impl Netlist {
     }
 
     pub fn input_width(&self) -> u32 {
-        self.inputs.iter().map(|p| p.ty.width * p.elements.len() as u32).sum()
+        self.inputs
+            .iter()
+            .map(|p| p.ty.width * p.elements.len() as u32)
+            .sum()
     }
     pub fn output_width(&self) -> u32 {
-        self.outputs.iter().map(|p| p.ty.width * p.elements.len() as u32).sum()
+        self.outputs
+            .iter()
+            .map(|p| p.ty.width * p.elements.len() as u32)
+            .sum()
     }
     /// Flat output elements with their types, in bus order.
     pub fn output_elements(&self) -> Vec<(NodeId, FixedType)> {
-        self.outputs.iter().flat_map(|p| p.elements.iter().map(move |&e| (e, p.ty))).collect()
+        self.outputs
+            .iter()
+            .flat_map(|p| p.elements.iter().map(move |&e| (e, p.ty)))
+            .collect()
     }
     pub fn input_types(&self) -> Vec<FixedType> {
-        self.inputs.iter().flat_map(|p| std::iter::repeat_n(p.ty, p.elements.len())).collect()
+        self.inputs
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(p.ty, p.elements.len()))
+            .collect()
     }
 
     /// Checks the invariants; returns the first violation.
@@ -163,7 +178,10 @@ impl Netlist {
         for (i, n) in self.nodes.iter().enumerate() {
             for a in Self::args(&n.op) {
                 if a.index() >= i {
-                    return Err(format!("node {i} reads node {} which is not before it", a.0));
+                    return Err(format!(
+                        "node {i} reads node {} which is not before it",
+                        a.0
+                    ));
                 }
             }
             if n.range.lo > n.range.hi || !n.range.within_limits() {
@@ -171,15 +189,23 @@ impl Netlist {
             }
             if let Op::Add { a, b, .. } = &n.op {
                 if self.operand_frac(a) > n.frac || self.operand_frac(b) > n.frac {
-                    return Err(format!("node {i}: an operand has more fractional bits than the sum"));
+                    return Err(format!(
+                        "node {i}: an operand has more fractional bits than the sum"
+                    ));
                 }
             }
         }
         for p in &self.outputs {
             for &e in &p.elements {
                 let n = self.node(e);
-                if n.frac != p.ty.frac() || n.range.lo < p.ty.min_mantissa() || n.range.hi > p.ty.max_mantissa() {
-                    return Err(format!("output `{}`: node {} does not carry values of type {}", p.name, e.0, p.ty));
+                if n.frac != p.ty.frac()
+                    || n.range.lo < p.ty.min_mantissa()
+                    || n.range.hi > p.ty.max_mantissa()
+                {
+                    return Err(format!(
+                        "output `{}`: node {} does not carry values of type {}",
+                        p.name, e.0, p.ty
+                    ));
                 }
             }
         }
@@ -198,7 +224,11 @@ pub struct Builder {
 impl Builder {
     pub fn new(name: &str) -> Self {
         Builder {
-            net: Netlist { name: name.to_string(), layers: vec!["(inputs)".into()], ..Default::default() },
+            net: Netlist {
+                name: name.to_string(),
+                layers: vec!["(inputs)".into()],
+                ..Default::default()
+            },
             memo: HashMap::new(),
             layer: 0,
         }
@@ -218,12 +248,21 @@ impl Builder {
         let op = key.0.clone();
         let id = NodeId(self.net.nodes.len() as u32);
         self.memo.insert(key, id);
-        self.net.nodes.push(Node { op, frac, range, layer: self.layer });
+        self.net.nodes.push(Node {
+            op,
+            frac,
+            range,
+            layer: self.layer,
+        });
         Ok(id)
     }
 
     pub fn input(&mut self, index: usize, ty: &FixedType) -> Result<NodeId, String> {
-        self.push(Op::Input { index }, ty.frac(), Interval::new(ty.min_mantissa(), ty.max_mantissa()))
+        self.push(
+            Op::Input { index },
+            ty.frac(),
+            Interval::new(ty.min_mantissa(), ty.max_mantissa()),
+        )
     }
 
     /// A constant `value · 2^-frac`, normalised (trailing zero bits removed; zero at frac 0).
@@ -243,7 +282,11 @@ impl Builder {
     /// Range of an operand at a target frac (≥ operand frac).
     fn aligned(&self, o: &Operand, frac: i32) -> Result<Interval, String> {
         let s = frac - self.net.operand_frac(o);
-        self.net.node(o.node).range.shl(s as u32).ok_or_else(|| "an aligned operand exceeds the wire-width limit".to_string())
+        self.net
+            .node(o.node)
+            .range
+            .shl(s as u32)
+            .ok_or_else(|| "an aligned operand exceeds the wire-width limit".to_string())
     }
 
     pub fn add(&mut self, a: Operand, b: Operand, sub: bool) -> Result<NodeId, String> {
@@ -251,7 +294,11 @@ impl Builder {
         let (ra, rb) = (self.aligned(&a, frac)?, self.aligned(&b, frac)?);
         let range = if sub { ra.sub(&rb) } else { ra.add(&rb) };
         // Canonical operand order for commutative adds, so that sharing finds them.
-        let (a, b) = if !sub && (b.node, b.shift) < (a.node, a.shift) { (b, a) } else { (a, b) };
+        let (a, b) = if !sub && (b.node, b.shift) < (a.node, a.shift) {
+            (b, a)
+        } else {
+            (a, b)
+        };
         self.push(Op::Add { a, b, sub }, frac, range)
     }
 
@@ -275,7 +322,8 @@ impl Builder {
         let n = self.net.node(a.node);
         let frac = n.frac - a.shift;
         let range = cast_range(n.range, frac, &to);
-        if a.shift == 0 && n.frac == to.frac() && to.contains(n.range.lo) && to.contains(n.range.hi) {
+        if a.shift == 0 && n.frac == to.frac() && to.contains(n.range.lo) && to.contains(n.range.hi)
+        {
             return Ok(a.node);
         }
         if n.range.lo == n.range.hi {
@@ -284,7 +332,6 @@ impl Builder {
         }
         self.push(Op::Cast { a, to }, to.frac(), range)
     }
-
 }
 
 /// Exact interval of `cast(x)` for `x` in `r` (mantissas at `frac`).
@@ -308,6 +355,8 @@ pub fn cast_range(r: Interval, frac: i32, to: &FixedType) -> Interval {
         }
         // Both are monotonic except SAT_SYM's −max for underflow, which lies inside the hull.
         Overflow::Sat | Overflow::SatSym => Interval::new(lo.clamp(min, max), hi.clamp(min, max)),
-        Overflow::SatZero => Interval::new(lo.clamp(min, max), hi.clamp(min, max)).hull(&Interval::point(0)),
+        Overflow::SatZero => {
+            Interval::new(lo.clamp(min, max), hi.clamp(min, max)).hull(&Interval::point(0))
+        }
     }
 }

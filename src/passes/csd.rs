@@ -27,7 +27,10 @@ mod tests {
     fn reconstructs_and_is_non_adjacent() {
         for c in -5000i128..=5000 {
             let d = csd(c);
-            let sum: i128 = d.iter().map(|&(k, n)| if n { -(1i128 << k) } else { 1i128 << k }).sum();
+            let sum: i128 = d
+                .iter()
+                .map(|&(k, n)| if n { -(1i128 << k) } else { 1i128 << k })
+                .sum();
             assert_eq!(sum, c);
             for w in d.windows(2) {
                 assert!(w[1].0 > w[0].0 + 1, "adjacent digits for {c}");

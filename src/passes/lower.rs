@@ -17,17 +17,28 @@ use std::collections::BinaryHeap;
 
 /// Lowers a validated layer graph to a netlist.
 pub fn lower(g: &LayerGraph) -> Result<Netlist> {
-    let mut lw = Lowering { b: Builder::new(&g.name), levels: vec![] };
+    let mut lw = Lowering {
+        b: Builder::new(&g.name),
+        levels: vec![],
+    };
     let mut tensors: Vec<Vec<NodeId>> = Vec::new();
     let mut index = 0;
     for t in &g.inputs {
         let mut elems = Vec::with_capacity(t.len());
         for _ in 0..t.len() {
-            elems.push(lw.b.input(index, &t.ty).map_err(|m| Error::unsupported(format!("input `{}`", t.name), m))?);
+            elems.push(
+                lw.b.input(index, &t.ty)
+                    .map_err(|m| Error::unsupported(format!("input `{}`", t.name), m))?,
+            );
             index += 1;
         }
         lw.sync_levels();
-        lw.b.net.inputs.push(Port { name: t.name.clone(), shape: t.shape.clone(), ty: t.ty, elements: elems.clone() });
+        lw.b.net.inputs.push(Port {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            ty: t.ty,
+            elements: elems.clone(),
+        });
         tensors.push(elems);
     }
     for layer in &g.layers {
@@ -53,7 +64,11 @@ pub fn lower(g: &LayerGraph) -> Result<Netlist> {
                 })
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|m| Error::unsupported(&place, m))?,
-            LayerKind::Dense { weight, bias, accum } => {
+            LayerKind::Dense {
+                weight,
+                bias,
+                accum,
+            } => {
                 let (n_in, n_out) = weight.data.dim();
                 let rows = x.len() / n_in;
                 let mut out = Vec::with_capacity(rows * n_out);
@@ -62,7 +77,16 @@ pub fn lower(g: &LayerGraph) -> Result<Netlist> {
                     for j in 0..n_out {
                         let w: Vec<i64> = (0..n_in).map(|i| weight.data[[i, j]]).collect();
                         let node = lw
-                            .dense_output(xs, xt.ty.frac(), &w, weight.ty.frac(), bias.data[j], bias.ty.frac(), accum.as_ref(), ty)
+                            .dense_output(
+                                xs,
+                                xt.ty.frac(),
+                                &w,
+                                weight.ty.frac(),
+                                bias.data[j],
+                                bias.ty.frac(),
+                                accum.as_ref(),
+                                ty,
+                            )
                             .map_err(|m| Error::unsupported(format!("{place}, output {j}"), m))?;
                         out.push(node);
                     }
@@ -83,7 +107,8 @@ pub fn lower(g: &LayerGraph) -> Result<Netlist> {
         });
     }
     let net = lw.b.net;
-    net.validate().map_err(|m| Error::unsupported("lowering", format!("internal error: {m}")))?;
+    net.validate()
+        .map_err(|m| Error::unsupported("lowering", format!("internal error: {m}")))?;
     Ok(super::dce::eliminate_dead(net))
 }
 
@@ -101,7 +126,10 @@ impl Lowering {
     fn sync_levels(&mut self) {
         while self.levels.len() < self.b.net.nodes.len() {
             let n = &self.b.net.nodes[self.levels.len()];
-            let l = Netlist::args(&n.op).map(|a| self.levels[a.index()] + 1).max().unwrap_or(0);
+            let l = Netlist::args(&n.op)
+                .map(|a| self.levels[a.index()] + 1)
+                .max()
+                .unwrap_or(0);
             self.levels.push(l);
         }
     }
@@ -149,7 +177,18 @@ impl Lowering {
 
     /// CSD terms of `x · w · 2^-fw`.
     fn product_terms(x: NodeId, w: i64, fw: i32) -> Vec<Term> {
-        csd(w as i128).into_iter().map(|(k, neg)| (Operand { node: x, shift: k as i32 - fw }, neg)).collect()
+        csd(w as i128)
+            .into_iter()
+            .map(|(k, neg)| {
+                (
+                    Operand {
+                        node: x,
+                        shift: k as i32 - fw,
+                    },
+                    neg,
+                )
+            })
+            .collect()
     }
 
     /// One output of a dense layer.
@@ -190,14 +229,21 @@ impl Lowering {
                             let r = self.b.net.node(x).range;
                             let pr = [r.lo * wi as i128, r.hi * wi as i128];
                             let shift = (a.frac() - fx - fw) as u32;
-                            pr.iter().all(|&p| p.checked_shl(shift).is_some_and(|v| v >> shift == p && a.contains(v)))
+                            pr.iter().all(|&p| {
+                                p.checked_shl(shift)
+                                    .is_some_and(|v| v >> shift == p && a.contains(v))
+                            })
                         })
                 }
             };
             let pterms = Self::product_terms(x, wi, fw);
             let (term_range, term_frac) = if exact {
                 let r = self.b.net.node(x).range;
-                let (lo, hi) = if wi > 0 { (r.lo * wi as i128, r.hi * wi as i128) } else { (r.hi * wi as i128, r.lo * wi as i128) };
+                let (lo, hi) = if wi > 0 {
+                    (r.lo * wi as i128, r.hi * wi as i128)
+                } else {
+                    (r.hi * wi as i128, r.lo * wi as i128)
+                };
                 terms.extend(pterms);
                 (Interval::new(lo, hi), fx + fw)
             } else {
@@ -212,13 +258,19 @@ impl Lowering {
             if let Some(a) = accum.filter(|a| a.overflow != Overflow::Wrap) {
                 // Order-dependent saturating accumulation: prove no partial sum saturates.
                 let f = partial_frac.max(term_frac);
-                let lhs = partial.shl((f - partial_frac) as u32).ok_or("partial sum too wide")?;
-                let rhs = term_range.shl((f - term_frac) as u32).ok_or("partial sum too wide")?;
+                let lhs = partial
+                    .shl((f - partial_frac) as u32)
+                    .ok_or("partial sum too wide")?;
+                let rhs = term_range
+                    .shl((f - term_frac) as u32)
+                    .ok_or("partial sum too wide")?;
                 partial = lhs.add(&rhs);
                 partial_frac = f;
                 let s = (a.frac() - f) as u32; // accumulator values are multiples of 2^-a.frac
                 let fits = a.frac() >= f
-                    && partial.shl(s).is_some_and(|p| a.contains(p.lo) && a.contains(p.hi));
+                    && partial
+                        .shl(s)
+                        .is_some_and(|p| a.contains(p.lo) && a.contains(p.hi));
                 if !fits {
                     return Err(format!(
                         "the saturating accumulator {a} may saturate after input {i}: the sum of a \

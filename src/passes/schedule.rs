@@ -21,7 +21,12 @@ pub struct DelayModel {
 
 impl Default for DelayModel {
     fn default() -> Self {
-        DelayModel { register_overhead_ns: 0.45, adder_base_ns: 0.55, adder_per_bit_ns: 0.015, mux_ns: 0.4 }
+        DelayModel {
+            register_overhead_ns: 0.45,
+            adder_base_ns: 0.55,
+            adder_per_bit_ns: 0.015,
+            mux_ns: 0.4,
+        }
     }
 }
 
@@ -39,7 +44,11 @@ impl DelayModel {
             Op::Relu { .. } => self.mux_ns,
             Op::Cast { a, to } => {
                 let plan = net.cast_plan(a, to);
-                (if plan.round_inc { self.adder(n.width() + 1) } else { 0.0 }) + if plan.saturates() { self.mux_ns } else { 0.0 }
+                (if plan.round_inc {
+                    self.adder(n.width() + 1)
+                } else {
+                    0.0
+                }) + if plan.saturates() { self.mux_ns } else { 0.0 }
             }
         }
     }
@@ -76,7 +85,11 @@ pub fn schedule(net: &Netlist, clock_ns: f64, model: &DelayModel) -> Schedule {
             .filter(|&a| !matches!(net.nodes[a].op, Op::Const { .. }))
             .collect();
         let s = args.iter().map(|&a| stage[a]).max().unwrap_or(0);
-        let t = args.iter().filter(|&&a| stage[a] == s).map(|&a| arrival[a]).fold(0.0, f64::max);
+        let t = args
+            .iter()
+            .filter(|&&a| stage[a] == s)
+            .map(|&a| arrival[a])
+            .fold(0.0, f64::max);
         if t + d <= budget || t == 0.0 {
             stage[i] = s;
             arrival[i] = t + d;
@@ -86,6 +99,16 @@ pub fn schedule(net: &Netlist, clock_ns: f64, model: &DelayModel) -> Schedule {
         }
         critical = critical.max(arrival[i]);
     }
-    let last = net.output_elements().iter().map(|(e, _)| stage[e.index()]).max().unwrap_or(0);
-    Schedule { clock_ns, stage, latency: last + 1, critical_ns: critical + model.register_overhead_ns }
+    let last = net
+        .output_elements()
+        .iter()
+        .map(|(e, _)| stage[e.index()])
+        .max()
+        .unwrap_or(0);
+    Schedule {
+        clock_ns,
+        stage,
+        latency: last + 1,
+        critical_ns: critical + model.register_overhead_ns,
+    }
 }

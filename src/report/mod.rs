@@ -73,7 +73,11 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
     let mut layers: Vec<LayerReport> = net
         .layers
         .iter()
-        .map(|name| LayerReport { name: name.clone(), first_stage: u32::MAX, ..Default::default() })
+        .map(|name| LayerReport {
+            name: name.clone(),
+            first_stage: u32::MAX,
+            ..Default::default()
+        })
         .collect();
     // Register bits: a node's value is held from its stage until its last reader's stage
     // (outputs: until the output register).
@@ -140,7 +144,11 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
 pub fn format_table(r: &Report) -> String {
     let mut s = String::new();
     use std::fmt::Write;
-    let _ = writeln!(s, "rtl4ml report: model `{}`, top module `{}`", r.model, r.top);
+    let _ = writeln!(
+        s,
+        "rtl4ml report: model `{}`, top module `{}`",
+        r.model, r.top
+    );
     let _ = writeln!(
         s,
         "latency {} cycles = {:.2} ns at {:.3} ns clock ({:.1} MHz), II = {}; estimated critical stage {:.2} ns",
@@ -151,9 +159,23 @@ pub fn format_table(r: &Report) -> String {
         r.initiation_interval,
         r.critical_path_ns
     );
-    let _ = writeln!(s, "buses: in {} bits, out {} bits; {} netlist nodes", r.in_width, r.out_width, r.nodes);
+    let _ = writeln!(
+        s,
+        "buses: in {} bits, out {} bits; {} netlist nodes",
+        r.in_width, r.out_width, r.nodes
+    );
     let _ = writeln!(s);
-    let head = ["layer", "adders", "adder bits", "casts", "max width", "stages", "LUT", "FF", "DSP"];
+    let head = [
+        "layer",
+        "adders",
+        "adder bits",
+        "casts",
+        "max width",
+        "stages",
+        "LUT",
+        "FF",
+        "DSP",
+    ];
     let mut rows: Vec<[String; 9]> = r
         .layers
         .iter()
@@ -164,7 +186,11 @@ pub fn format_table(r: &Report) -> String {
                 l.adder_bits.to_string(),
                 l.casts.to_string(),
                 l.max_width.to_string(),
-                if l.adders + l.casts == 0 { "-".into() } else { format!("{}-{}", l.first_stage, l.last_stage) },
+                if l.adders + l.casts == 0 {
+                    "-".into()
+                } else {
+                    format!("{}-{}", l.first_stage, l.last_stage)
+                },
                 l.resources.lut.to_string(),
                 l.resources.ff.to_string(),
                 l.resources.dsp.to_string(),
@@ -174,29 +200,68 @@ pub fn format_table(r: &Report) -> String {
     rows.push([
         "total".into(),
         r.layers.iter().map(|l| l.adders).sum::<u64>().to_string(),
-        r.layers.iter().map(|l| l.adder_bits).sum::<u64>().to_string(),
+        r.layers
+            .iter()
+            .map(|l| l.adder_bits)
+            .sum::<u64>()
+            .to_string(),
         r.layers.iter().map(|l| l.casts).sum::<u64>().to_string(),
-        r.layers.iter().map(|l| l.max_width).max().unwrap_or(0).to_string(),
+        r.layers
+            .iter()
+            .map(|l| l.max_width)
+            .max()
+            .unwrap_or(0)
+            .to_string(),
         format!("0-{}", r.latency_cycles.saturating_sub(1)),
         r.resources.lut.to_string(),
         r.resources.ff.to_string(),
         r.resources.dsp.to_string(),
     ]);
-    let widths: Vec<usize> = (0..9).map(|c| rows.iter().map(|row| row[c].len()).chain([head[c].len()]).max().unwrap()).collect();
+    let widths: Vec<usize> = (0..9)
+        .map(|c| {
+            rows.iter()
+                .map(|row| row[c].len())
+                .chain([head[c].len()])
+                .max()
+                .unwrap()
+        })
+        .collect();
     let line = |cells: Vec<&str>| {
         cells
             .iter()
             .enumerate()
-            .map(|(c, x)| if c == 0 { format!("{:<w$}", x, w = widths[c]) } else { format!("{:>w$}", x, w = widths[c]) })
+            .map(|(c, x)| {
+                if c == 0 {
+                    format!("{:<w$}", x, w = widths[c])
+                } else {
+                    format!("{:>w$}", x, w = widths[c])
+                }
+            })
             .collect::<Vec<_>>()
             .join("  ")
     };
     let _ = writeln!(s, "{}", line(head.to_vec()));
-    let _ = writeln!(s, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    let _ = writeln!(
+        s,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  ")
+    );
     let n = rows.len();
     for (k, row) in rows.iter().enumerate() {
         if k == n - 1 {
-            let _ = writeln!(s, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+            let _ = writeln!(
+                s,
+                "{}",
+                widths
+                    .iter()
+                    .map(|w| "-".repeat(*w))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            );
         }
         let _ = writeln!(s, "{}", line(row.iter().map(String::as_str).collect()));
     }

@@ -19,7 +19,11 @@ pub enum NpyData {
 
 pub fn read_npy(path: &Path) -> Result<NpyData> {
     let file = path.display().to_string();
-    let open = || File::open(path).map(BufReader::new).map_err(|e| Error::io(path, e));
+    let open = || {
+        File::open(path)
+            .map(BufReader::new)
+            .map_err(|e| Error::io(path, e))
+    };
     macro_rules! attempt {
         ($t:ty, $wrap:expr) => {
             if let Ok(a) = ArrayD::<$t>::read_npy(open()?) {
@@ -37,7 +41,10 @@ pub fn read_npy(path: &Path) -> Result<NpyData> {
     attempt!(u16, |a: ArrayD<u16>| NpyData::Int(a.mapv(i64::from)));
     attempt!(u32, |a: ArrayD<u32>| NpyData::Int(a.mapv(i64::from)));
     // Report the real reason for the first (most general) attempt.
-    let err = ArrayD::<f64>::read_npy(open()?).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = ArrayD::<f64>::read_npy(open()?)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     Err(Error::Data {
         file,
         message: format!("not a readable .npy array of float64/float32/int64/int32/int16/int8/uint8/uint16/uint32 in C order ({err})"),
@@ -46,7 +53,12 @@ pub fn read_npy(path: &Path) -> Result<NpyData> {
 
 /// Turns an array of shape `[N, ...]` (or a single sample of exactly the input size) into
 /// `[N, elements]` input mantissas.
-pub fn to_mantissas(data: NpyData, types: &[FixedType], file: &str, raw_only: bool) -> Result<Array2<i64>> {
+pub fn to_mantissas(
+    data: NpyData,
+    types: &[FixedType],
+    file: &str,
+    raw_only: bool,
+) -> Result<Array2<i64>> {
     let n_el = types.len();
     let shape = match &data {
         NpyData::Float(a) => a.shape().to_vec(),
@@ -68,16 +80,26 @@ pub fn to_mantissas(data: NpyData, types: &[FixedType], file: &str, raw_only: bo
     match data {
         NpyData::Float(a) => {
             if raw_only {
-                return Err(Error::Data { file: file.into(), message: "--raw expects an integer array of mantissas, found floats".into() });
+                return Err(Error::Data {
+                    file: file.into(),
+                    message: "--raw expects an integer array of mantissas, found floats".into(),
+                });
             }
-            let flat = a.into_shape_with_order((rows, n_el)).expect("sizes checked");
+            let flat = a
+                .into_shape_with_order((rows, n_el))
+                .expect("sizes checked");
             for ((r, c), &x) in flat.indexed_iter() {
-                let m = types[c].cast_f64(x).map_err(|e| Error::Data { file: file.into(), message: format!("sample {r}, element {c}: {e}") })?;
+                let m = types[c].cast_f64(x).map_err(|e| Error::Data {
+                    file: file.into(),
+                    message: format!("sample {r}, element {c}: {e}"),
+                })?;
                 out[[r, c]] = m as i64;
             }
         }
         NpyData::Int(a) => {
-            let flat = a.into_shape_with_order((rows, n_el)).expect("sizes checked");
+            let flat = a
+                .into_shape_with_order((rows, n_el))
+                .expect("sizes checked");
             for ((r, c), &m) in flat.indexed_iter() {
                 if !types[c].contains(m as i128) {
                     return Err(Error::Data {
@@ -108,5 +130,9 @@ pub fn to_values(m: &Array2<i64>, types: &[FixedType]) -> Array2<f64> {
 
 pub fn write_npy<T: ndarray_npy::WritableElement>(path: &Path, a: &Array2<T>) -> Result<()> {
     let f = File::create(path).map_err(|e| Error::io(path, e))?;
-    a.write_npy(std::io::BufWriter::new(f)).map_err(|e| Error::Data { file: path.display().to_string(), message: e.to_string() })
+    a.write_npy(std::io::BufWriter::new(f))
+        .map_err(|e| Error::Data {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })
 }

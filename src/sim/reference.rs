@@ -11,7 +11,12 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
     let mut values: Vec<Vec<i128>> = Vec::new();
     let mut off = 0;
     for t in &g.inputs {
-        values.push(input[off..off + t.len()].iter().map(|&v| v as i128).collect());
+        values.push(
+            input[off..off + t.len()]
+                .iter()
+                .map(|&v| v as i128)
+                .collect(),
+        );
         off += t.len();
     }
     for layer in &g.layers {
@@ -21,12 +26,24 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
         let out: Vec<i128> = match &layer.kind {
             LayerKind::Flatten => x.clone(),
             LayerKind::Quantize => x.iter().map(|&v| ty.cast(v, fx)).collect(),
-            LayerKind::Relu => x.iter().map(|&v| if v > 0 { ty.cast(v, fx) } else { 0 }).collect(),
-            LayerKind::Dense { weight, bias, accum } => {
+            LayerKind::Relu => x
+                .iter()
+                .map(|&v| if v > 0 { ty.cast(v, fx) } else { 0 })
+                .collect(),
+            LayerKind::Dense {
+                weight,
+                bias,
+                accum,
+            } => {
                 let (n_in, n_out) = weight.data.dim();
                 let (fw, fb) = (weight.ty.frac(), bias.ty.frac());
                 let fp = fx + fw;
-                let overflow = || Error::unsupported(format!("layer `{}`", layer.name), "reference: value exceeds 127 bits");
+                let overflow = || {
+                    Error::unsupported(
+                        format!("layer `{}`", layer.name),
+                        "reference: value exceeds 127 bits",
+                    )
+                };
                 let mut out = Vec::with_capacity(x.len() / n_in * n_out);
                 for row in x.chunks(n_in) {
                     for j in 0..n_out {
@@ -35,7 +52,9 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
                             Some(a) => {
                                 let mut acc = a.cast(b, fb);
                                 for (i, &xi) in row.iter().enumerate() {
-                                    let p = xi.checked_mul(weight.data[[i, j]] as i128).ok_or_else(overflow)?;
+                                    let p = xi
+                                        .checked_mul(weight.data[[i, j]] as i128)
+                                        .ok_or_else(overflow)?;
                                     let p = a.cast(p, fp);
                                     acc = a.apply_overflow(acc + p);
                                 }
@@ -43,9 +62,12 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
                             }
                             None => {
                                 let f = fp.max(fb);
-                                let mut acc = b.checked_shl((f - fb) as u32).ok_or_else(overflow)?;
+                                let mut acc =
+                                    b.checked_shl((f - fb) as u32).ok_or_else(overflow)?;
                                 for (i, &xi) in row.iter().enumerate() {
-                                    let p = xi.checked_mul(weight.data[[i, j]] as i128).ok_or_else(overflow)?;
+                                    let p = xi
+                                        .checked_mul(weight.data[[i, j]] as i128)
+                                        .ok_or_else(overflow)?;
                                     acc = acc.checked_add(p << (f - fp)).ok_or_else(overflow)?;
                                 }
                                 ty.cast(acc, f)
@@ -59,5 +81,8 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
         };
         values.push(out);
     }
-    Ok(g.outputs.iter().flat_map(|&t| values[t].iter().map(|&v| v as i64)).collect())
+    Ok(g.outputs
+        .iter()
+        .flat_map(|&t| values[t].iter().map(|&v| v as i64))
+        .collect())
 }

@@ -15,17 +15,52 @@ const BLOCK: usize = 256;
 
 #[derive(Clone, Debug)]
 enum Instr {
-    Input { dst: u32, index: u32 },
-    Const { dst: u32, value: i128 },
-    Add { dst: u32, a: u32, sa: u32, b: u32, sb: u32, sub: bool },
-    Neg { dst: u32, a: u32, sa: u32 },
-    Relu { dst: u32, a: u32 },
-    Shl { dst: u32, a: u32, s: u32 },
+    Input {
+        dst: u32,
+        index: u32,
+    },
+    Const {
+        dst: u32,
+        value: i128,
+    },
+    Add {
+        dst: u32,
+        a: u32,
+        sa: u32,
+        b: u32,
+        sb: u32,
+        sub: bool,
+    },
+    Neg {
+        dst: u32,
+        a: u32,
+        sa: u32,
+    },
+    Relu {
+        dst: u32,
+        a: u32,
+    },
+    Shl {
+        dst: u32,
+        a: u32,
+        s: u32,
+    },
     /// Drop `s` bits with a rounding mode (floor first, then the increment).
-    Round { dst: u32, a: u32, s: u32, mode: Round },
+    Round {
+        dst: u32,
+        a: u32,
+        s: u32,
+        mode: Round,
+    },
     /// Overflow handling in place.
-    Clip { slot: u32, ty: FixedType },
-    Output { src: u32, index: u32 },
+    Clip {
+        slot: u32,
+        ty: FixedType,
+    },
+    Output {
+        src: u32,
+        index: u32,
+    },
 }
 
 /// A compiled simulator for one netlist.
@@ -50,7 +85,13 @@ impl Simulator {
                 need = need.max(to.width + 1);
             }
         }
-        let lane_bits = if need <= 32 { 32 } else if need <= 64 { 64 } else { 128 };
+        let lane_bits = if need <= 32 {
+            32
+        } else if need <= 64 {
+            64
+        } else {
+            128
+        };
 
         // Last use of every node (outputs count as used at their definition, stored at once).
         let n = net.nodes.len();
@@ -70,16 +111,21 @@ impl Simulator {
         let mut slot_of = vec![u32::MAX; n];
         let mut zero = None;
         let mut instrs = Vec::new();
-        let mut alloc = |free: &mut Vec<u32>| free.pop().unwrap_or_else(|| {
-            slots += 1;
-            slots - 1
-        });
+        let mut alloc = |free: &mut Vec<u32>| {
+            free.pop().unwrap_or_else(|| {
+                slots += 1;
+                slots - 1
+            })
+        };
         for (i, node) in net.nodes.iter().enumerate() {
             let dst = alloc(&mut free);
             slot_of[i] = dst;
             let s = |id: crate::ir::netlist::NodeId| slot_of[id.index()];
             match &node.op {
-                Op::Input { index } => instrs.push(Instr::Input { dst, index: *index as u32 }),
+                Op::Input { index } => instrs.push(Instr::Input {
+                    dst,
+                    index: *index as u32,
+                }),
                 Op::Const { value } => instrs.push(Instr::Const { dst, value: *value }),
                 Op::Add { a, b, sub } => {
                     let sa = (node.frac - net.operand_frac(a)) as u32;
@@ -99,23 +145,43 @@ impl Simulator {
                     };
                     let (a, sa) = operand(s(a.node), sa);
                     let (b, sb) = operand(s(b.node), sb);
-                    instrs.push(Instr::Add { dst, a, sa, b, sb, sub: *sub });
+                    instrs.push(Instr::Add {
+                        dst,
+                        a,
+                        sa,
+                        b,
+                        sb,
+                        sub: *sub,
+                    });
                 }
                 Op::Neg { a } => {
                     let sa = (node.frac - net.operand_frac(a)) as u32;
-                    instrs.push(Instr::Neg { dst, a: s(a.node), sa });
+                    instrs.push(Instr::Neg {
+                        dst,
+                        a: s(a.node),
+                        sa,
+                    });
                 }
                 Op::Relu { a } => instrs.push(Instr::Relu { dst, a: s(*a) }),
                 Op::Cast { a, to } => {
                     let plan = net.cast_plan(a, to);
                     let src = s(a.node);
                     if plan.shift >= 0 {
-                        instrs.push(Instr::Shl { dst, a: src, s: plan.shift as u32 });
+                        instrs.push(Instr::Shl {
+                            dst,
+                            a: src,
+                            s: plan.shift as u32,
+                        });
                     } else {
                         // Dropping more bits than the source is wide decides nothing more.
                         let w = net.node(a.node).width() + 1;
                         let sh = (-plan.shift as u32).min(w);
-                        instrs.push(Instr::Round { dst, a: src, s: sh, mode: to.round });
+                        instrs.push(Instr::Round {
+                            dst,
+                            a: src,
+                            s: sh,
+                            mode: to.round,
+                        });
                     }
                     if plan.overflows {
                         instrs.push(Instr::Clip { slot: dst, ty: *to });
@@ -170,9 +236,13 @@ impl Simulator {
         while start < n {
             let len = BLOCK.min(n - start);
             for ins in &self.instrs {
-                exec(ins, &mut mem, len, |index, k| T::from_i64(inputs[[start + k, index]]), |index, k, v: T| {
-                    out[[start + k, index]] = v.to_i64()
-                });
+                exec(
+                    ins,
+                    &mut mem,
+                    len,
+                    |index, k| T::from_i64(inputs[[start + k, index]]),
+                    |index, k, v: T| out[[start + k, index]] = v.to_i64(),
+                );
             }
             start += len;
         }
@@ -180,7 +250,13 @@ impl Simulator {
 }
 
 #[inline(always)]
-fn exec<T: Lane>(ins: &Instr, mem: &mut [T], len: usize, input: impl Fn(usize, usize) -> T, mut output: impl FnMut(usize, usize, T)) {
+fn exec<T: Lane>(
+    ins: &Instr,
+    mem: &mut [T],
+    len: usize,
+    input: impl Fn(usize, usize) -> T,
+    mut output: impl FnMut(usize, usize, T),
+) {
     let slot = |s: u32| s as usize * BLOCK;
     match *ins {
         Instr::Input { dst, index } => {
@@ -195,7 +271,14 @@ fn exec<T: Lane>(ins: &Instr, mem: &mut [T], len: usize, input: impl Fn(usize, u
                 output(index as usize, k, *v);
             }
         }
-        Instr::Add { dst, a, sa, b, sb, sub } => {
+        Instr::Add {
+            dst,
+            a,
+            sa,
+            b,
+            sb,
+            sub,
+        } => {
             let (d, a, b) = three(mem, dst, a, b);
             let (a, b) = (&a[..len], &b[..len]);
             if sub {
@@ -242,18 +325,42 @@ fn exec<T: Lane>(ins: &Instr, mem: &mut [T], len: usize, input: impl Fn(usize, u
                 };
             }
             match mode {
-                Round::Trn => round!(|v, fl, rem| { let _ = (v, rem); false }),
-                Round::TrnZero => round!(|v, fl, rem| { let _ = fl; v < T::ZERO && rem != T::ZERO }),
-                Round::Rnd => round!(|v, fl, rem| { let _ = (v, fl); rem >= half }),
-                Round::RndZero => round!(|v, fl, rem| { let _ = fl; rem > half || (rem == half && v < T::ZERO) }),
-                Round::RndMinInf => round!(|v, fl, rem| { let _ = (v, fl); rem > half }),
-                Round::RndInf => round!(|v, fl, rem| { let _ = fl; rem > half || (rem == half && v >= T::ZERO) }),
-                Round::RndConv => round!(|v, fl, rem| { let _ = v; rem > half || (rem == half && fl.and(T::ONE) != T::ZERO) }),
+                Round::Trn => round!(|v, fl, rem| {
+                    let _ = (v, rem);
+                    false
+                }),
+                Round::TrnZero => round!(|v, fl, rem| {
+                    let _ = fl;
+                    v < T::ZERO && rem != T::ZERO
+                }),
+                Round::Rnd => round!(|v, fl, rem| {
+                    let _ = (v, fl);
+                    rem >= half
+                }),
+                Round::RndZero => round!(|v, fl, rem| {
+                    let _ = fl;
+                    rem > half || (rem == half && v < T::ZERO)
+                }),
+                Round::RndMinInf => round!(|v, fl, rem| {
+                    let _ = (v, fl);
+                    rem > half
+                }),
+                Round::RndInf => round!(|v, fl, rem| {
+                    let _ = fl;
+                    rem > half || (rem == half && v >= T::ZERO)
+                }),
+                Round::RndConv => round!(|v, fl, rem| {
+                    let _ = v;
+                    rem > half || (rem == half && fl.and(T::ONE) != T::ZERO)
+                }),
             }
         }
         Instr::Clip { slot: s, ty } => {
             let d = &mut mem[slot(s)..slot(s) + len];
-            let (min, max) = (T::from_i128(ty.min_mantissa()), T::from_i128(ty.max_mantissa()));
+            let (min, max) = (
+                T::from_i128(ty.min_mantissa()),
+                T::from_i128(ty.max_mantissa()),
+            );
             match ty.overflow {
                 Overflow::Wrap => {
                     let w = ty.width;
@@ -270,7 +377,13 @@ fn exec<T: Lane>(ins: &Instr, mem: &mut [T], len: usize, input: impl Fn(usize, u
                 }
                 Overflow::Sat => {
                     for v in d.iter_mut() {
-                        *v = if *v > max { max } else if *v < min { min } else { *v };
+                        *v = if *v > max {
+                            max
+                        } else if *v < min {
+                            min
+                        } else {
+                            *v
+                        };
                     }
                 }
                 Overflow::SatZero => {
@@ -281,7 +394,13 @@ fn exec<T: Lane>(ins: &Instr, mem: &mut [T], len: usize, input: impl Fn(usize, u
                 Overflow::SatSym => {
                     let lo = if ty.signed { T::ZERO.sub(max) } else { min };
                     for v in d.iter_mut() {
-                        *v = if *v > max { max } else if *v < min { lo } else { *v };
+                        *v = if *v > max {
+                            max
+                        } else if *v < min {
+                            lo
+                        } else {
+                            *v
+                        };
                     }
                 }
             }
@@ -329,23 +448,41 @@ macro_rules! lane {
             const ONE: Self = 1;
             const BITS: u32 = <$t>::BITS;
             #[inline(always)]
-            fn from_i64(v: i64) -> Self { v as $t }
+            fn from_i64(v: i64) -> Self {
+                v as $t
+            }
             #[inline(always)]
-            fn from_i128(v: i128) -> Self { v as $t }
+            fn from_i128(v: i128) -> Self {
+                v as $t
+            }
             #[inline(always)]
-            fn from_bool(b: bool) -> Self { b as $t }
+            fn from_bool(b: bool) -> Self {
+                b as $t
+            }
             #[inline(always)]
-            fn to_i64(self) -> i64 { self as i64 }
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
             #[inline(always)]
-            fn add(self, o: Self) -> Self { self.wrapping_add(o) }
+            fn add(self, o: Self) -> Self {
+                self.wrapping_add(o)
+            }
             #[inline(always)]
-            fn sub(self, o: Self) -> Self { self.wrapping_sub(o) }
+            fn sub(self, o: Self) -> Self {
+                self.wrapping_sub(o)
+            }
             #[inline(always)]
-            fn shl(self, s: u32) -> Self { self.wrapping_shl(s) }
+            fn shl(self, s: u32) -> Self {
+                self.wrapping_shl(s)
+            }
             #[inline(always)]
-            fn shr(self, s: u32) -> Self { self.wrapping_shr(s) }
+            fn shr(self, s: u32) -> Self {
+                self.wrapping_shr(s)
+            }
             #[inline(always)]
-            fn and(self, o: Self) -> Self { self & o }
+            fn and(self, o: Self) -> Self {
+                self & o
+            }
         }
     };
 }

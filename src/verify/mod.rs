@@ -25,7 +25,12 @@ pub struct VerifyOptions {
 
 impl Default for VerifyOptions {
     fn default() -> Self {
-        VerifyOptions { random: 10_000, icarus: 64, seed: 1, lint: true }
+        VerifyOptions {
+            random: 10_000,
+            icarus: 64,
+            seed: 1,
+            lint: true,
+        }
     }
 }
 
@@ -62,7 +67,10 @@ pub fn unpack(words: &[u64], types: &[FixedType]) -> Vec<i64> {
             let mut v: i64 = 0;
             for b in 0..t.width {
                 let p = off + b;
-                if words.get((p / 64) as usize).is_some_and(|w| (w >> (p % 64)) & 1 == 1) {
+                if words
+                    .get((p / 64) as usize)
+                    .is_some_and(|w| (w >> (p % 64)) & 1 == 1)
+                {
                     v |= 1 << b;
                 }
             }
@@ -97,8 +105,16 @@ pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
     let inputs: Array2<i64> = vectors::generate(&in_types, opts.random, opts.seed);
     let sim = Simulator::new(&d.net);
     let expected = sim.run(inputs.view());
-    let in_bus: Vec<Vec<u64>> = inputs.rows().into_iter().map(|r| pack(r.as_slice().unwrap(), &in_types)).collect();
-    let out_bus: Vec<Vec<u64>> = expected.rows().into_iter().map(|r| pack(r.as_slice().unwrap(), &out_types)).collect();
+    let in_bus: Vec<Vec<u64>> = inputs
+        .rows()
+        .into_iter()
+        .map(|r| pack(r.as_slice().unwrap(), &in_types))
+        .collect();
+    let out_bus: Vec<Vec<u64>> = expected
+        .rows()
+        .into_iter()
+        .map(|r| pack(r.as_slice().unwrap(), &out_types))
+        .collect();
     let work = b.dir.join("verify");
     let job = |n: usize, sub: &str| SimJob {
         rtl_files: rtl.clone(),
@@ -111,19 +127,48 @@ pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
         work_dir: work.join(sub),
     };
     let verilator = runner::run_verilator(&job(in_bus.len(), "verilator"))?;
-    let icarus = if opts.icarus > 0 { Some(runner::run_icarus(&job(opts.icarus.min(in_bus.len()), "icarus"))?) } else { None };
+    let icarus = if opts.icarus > 0 {
+        Some(runner::run_icarus(&job(
+            opts.icarus.min(in_bus.len()),
+            "icarus",
+        ))?)
+    } else {
+        None
+    };
     let mut text = String::new();
-    let _ = writeln!(text, "{} vectors ({} corner cases + {} random), latency {} cycles", in_bus.len(), in_bus.len() - opts.random, opts.random, b.manifest.latency_cycles);
+    let _ = writeln!(
+        text,
+        "{} vectors ({} corner cases + {} random), latency {} cycles",
+        in_bus.len(),
+        in_bus.len() - opts.random,
+        opts.random,
+        b.manifest.latency_cycles
+    );
     for o in std::iter::once(&verilator).chain(icarus.as_ref()) {
         let _ = writeln!(text, "{}", o.summary());
         for m in &o.mismatches {
-            let _ = writeln!(text, "{}", describe_mismatch(d, m, &out_types, inputs.row(m.index).as_slice().unwrap(), &in_types));
+            let _ = writeln!(
+                text,
+                "{}",
+                describe_mismatch(
+                    d,
+                    m,
+                    &out_types,
+                    inputs.row(m.index).as_slice().unwrap(),
+                    &in_types
+                )
+            );
         }
         for t in &o.timing_errors {
             let _ = writeln!(text, "  timing: {t}");
         }
     }
-    let report = VerifyReport { vectors: in_bus.len(), verilator, icarus, text };
+    let report = VerifyReport {
+        vectors: in_bus.len(),
+        verilator,
+        icarus,
+        text,
+    };
     let failed = !report.verilator.passed() || report.icarus.as_ref().is_some_and(|o| !o.passed());
     if failed {
         return Err(Error::Mismatch(report.text));
@@ -132,7 +177,13 @@ pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
 }
 
 /// A readable element-by-element diff of one mismatching vector.
-fn describe_mismatch(d: &crate::flow::Design, m: &runner::Mismatch, out_types: &[FixedType], input: &[i64], in_types: &[FixedType]) -> String {
+fn describe_mismatch(
+    d: &crate::flow::Design,
+    m: &runner::Mismatch,
+    out_types: &[FixedType],
+    input: &[i64],
+    in_types: &[FixedType],
+) -> String {
     let exp = unpack(&m.expected, out_types);
     let got = unpack(&m.got, out_types);
     let mut s = format!("  vector {}:", m.index);
@@ -156,7 +207,17 @@ fn describe_mismatch(d: &crate::flow::Design, m: &runner::Mismatch, out_types: &
             k += 1;
         }
     }
-    let shown: Vec<String> = input.iter().zip(in_types).take(16).map(|(v, t)| format!("{}", t.to_f64(*v as i128))).collect();
-    let _ = write!(s, "\n    input: [{}{}]", shown.join(", "), if input.len() > 16 { ", ..." } else { "" });
+    let shown: Vec<String> = input
+        .iter()
+        .zip(in_types)
+        .take(16)
+        .map(|(v, t)| format!("{}", t.to_f64(*v as i128)))
+        .collect();
+    let _ = write!(
+        s,
+        "\n    input: [{}{}]",
+        shown.join(", "),
+        if input.len() > 16 { ", ..." } else { "" }
+    );
     s
 }

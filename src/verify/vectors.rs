@@ -39,23 +39,47 @@ fn clamp(t: &FixedType, v: i128) -> i64 {
 pub fn generate(types: &[FixedType], random: usize, seed: u64) -> Array2<i64> {
     let n = types.len();
     let mut rows: Vec<Vec<i64>> = Vec::new();
-    let all = |f: &dyn Fn(usize, &FixedType) -> i64| types.iter().enumerate().map(|(i, t)| f(i, t)).collect::<Vec<_>>();
+    let all = |f: &dyn Fn(usize, &FixedType) -> i64| {
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect::<Vec<_>>()
+    };
     rows.push(all(&|_, _| 0));
     rows.push(all(&|_, t| t.min_mantissa() as i64));
     rows.push(all(&|_, t| t.max_mantissa() as i64));
-    rows.push(all(&|i, t| if i % 2 == 0 { t.min_mantissa() as i64 } else { t.max_mantissa() as i64 }));
-    rows.push(all(&|i, t| if i % 2 == 1 { t.min_mantissa() as i64 } else { t.max_mantissa() as i64 }));
+    rows.push(all(&|i, t| {
+        if i % 2 == 0 {
+            t.min_mantissa() as i64
+        } else {
+            t.max_mantissa() as i64
+        }
+    }));
+    rows.push(all(&|i, t| {
+        if i % 2 == 1 {
+            t.min_mantissa() as i64
+        } else {
+            t.max_mantissa() as i64
+        }
+    }));
     rows.push(all(&|_, t| clamp(t, 1)));
     rows.push(all(&|_, t| clamp(t, -1)));
     for k in 0..n.min(64) {
-        for v in [|t: &FixedType| t.min_mantissa(), |t: &FixedType| t.max_mantissa()] {
+        for v in [
+            |t: &FixedType| t.min_mantissa(),
+            |t: &FixedType| t.max_mantissa(),
+        ] {
             rows.push(all(&|i, t| if i == k { v(t) as i64 } else { 0 }));
         }
     }
     let mut rng = SplitMix(seed);
     // Small magnitudes: ties after rounding are common.
     for _ in 0..32 {
-        let row = types.iter().map(|t| clamp(t, (rng.next_u64() % 9) as i128 - 4)).collect();
+        let row = types
+            .iter()
+            .map(|t| clamp(t, (rng.next_u64() % 9) as i128 - 4))
+            .collect();
         rows.push(row);
     }
     for _ in 0..random {
