@@ -293,6 +293,9 @@ impl Builder {
         let frac = self.net.operand_frac(&a).max(self.net.operand_frac(&b));
         let (ra, rb) = (self.aligned(&a, frac)?, self.aligned(&b, frac)?);
         let range = if sub { ra.sub(&rb) } else { ra.add(&rb) };
+        if range.lo == range.hi {
+            return self.constant(range.lo, frac); // both operands are constants
+        }
         // Canonical operand order for commutative adds, so that sharing finds them.
         let (a, b) = if !sub && (b.node, b.shift) < (a.node, a.shift) {
             (b, a)
@@ -353,8 +356,25 @@ pub fn cast_range(r: Interval, frac: i32, to: &FixedType) -> Interval {
                 Interval::new(min, max)
             }
         }
-        // Both are monotonic except SAT_SYM's −max for underflow, which lies inside the hull.
-        Overflow::Sat | Overflow::SatSym => Interval::new(lo.clamp(min, max), hi.clamp(min, max)),
+        Overflow::Sat => Interval::new(lo.clamp(min, max), hi.clamp(min, max)),
+        // Not monotonic: an underflow gives −max, an in-range value may be min.
+        Overflow::SatSym => {
+            let low = if to.signed { -max } else { min };
+            let mut parts = Vec::new();
+            if lo.max(min) <= hi.min(max) {
+                parts.push(Interval::new(lo.max(min), hi.min(max)));
+            }
+            if lo < min {
+                parts.push(Interval::point(low));
+            }
+            if hi > max {
+                parts.push(Interval::point(max));
+            }
+            parts
+                .into_iter()
+                .reduce(|a, b| a.hull(&b))
+                .expect("a non-empty range")
+        }
         Overflow::SatZero => {
             Interval::new(lo.clamp(min, max), hi.clamp(min, max)).hull(&Interval::point(0))
         }
