@@ -24,10 +24,14 @@ pub fn load(path: &Path) -> Result<LayerGraph> {
 /// Parses a native model from text; `file` is used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<LayerGraph> {
     let root: Value = serde_json::from_str(text).map_err(|e| {
+        // serde_json's message ends with " at line L column C"; the place already says that.
+        let msg = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
         Error::model(
             file,
-            format!("line {} column {}", e.line(), e.column()),
-            format!("malformed JSON: {e}"),
+            format!("line {}, column {}", e.line(), e.column()),
+            format!("malformed JSON: {msg}"),
         )
     })?;
     Loader { file }.model(&root)
@@ -116,36 +120,60 @@ impl Loader<'_> {
         Ok(dims)
     }
 
-    /// Integer mantissas that must fit `ty`.
-    fn mantissas(&self, v: &Value, ty: &FixedType, len: usize, place: &str) -> Result<Vec<i64>> {
+    /// Integer mantissas that must fit `ty`. `place` names the layer, `field` the field path
+    /// (`weight.data`); `what` explains the expected length.
+    fn mantissas(
+        &self,
+        v: &Value,
+        ty: &FixedType,
+        len: usize,
+        what: &str,
+        place: &str,
+        field: &str,
+    ) -> Result<Vec<i64>> {
+        let fp = format!("{place}: field `{field}`");
         let arr = v.as_array().ok_or_else(|| {
             self.err(
-                place,
+                &fp,
                 format!("expected a list of integer mantissas, found {}", kind(v)),
             )
         })?;
         if arr.len() != len {
-            return Err(self.err(place, format!("expected {len} values, found {}", arr.len())));
+            return Err(self.err(
+                &fp,
+                format!("expected {len} values ({what}), found {}", arr.len()),
+            ));
         }
         arr.iter()
             .enumerate()
             .map(|(i, x)| {
-                let m = x.as_i64().ok_or_else(|| {
-                    self.err(
-                        &format!("{place}[{i}]"),
-                        format!("expected an integer mantissa, found {x}"),
-                    )
-                })?;
-                if !ty.contains(m as i128) {
+                let at = format!("{place}: field `{field}[{i}]`");
+                if !(x.is_i64() || x.is_u64()) {
+                    return Err(self.err(&at, format!("expected an integer mantissa, found {x}")));
+                }
+                let fits = match x.as_i64() {
+                    Some(m) => ty.contains(m as i128),
+                    None => x.as_u64().is_some_and(|m| ty.contains(m as i128)),
+                };
+                if !fits {
                     return Err(self.err(
-                        &format!("{place}[{i}]"),
+                        &at,
                         format!(
-                            "mantissa {m} does not fit its type {ty} (range {}..={})",
+                            "mantissa {x} does not fit its type {ty} (range {}..={})",
                             ty.min_mantissa(),
                             ty.max_mantissa()
                         ),
                     ));
                 }
+                let m = x.as_i64().ok_or_else(|| {
+                    self.err(
+                        &at,
+                        format!(
+                            "mantissa {x} is 2^63 or more: rtl4ml holds constants as 64-bit signed \
+                             integers, so unsigned 64-bit constants are limited to 2^63 − 1"
+                        ),
+                    )
+                })?;
                 Ok(m)
             })
             .collect()
@@ -179,6 +207,14 @@ impl Loader<'_> {
                 "field `version`",
                 format!("unsupported version {version} (this build reads version {VERSION})"),
             ));
+        }
+        if let Some(d) = o.get("description") {
+            if !d.is_string() {
+                return Err(self.err(
+                    "field `description`",
+                    format!("expected a string, found {}", kind(d)),
+                ));
+            }
         }
         let name = match o.get("name") {
             Some(v) => v
@@ -311,19 +347,29 @@ impl Loader<'_> {
                 let w = self.obj(self.field(o, "weight", &place)?, &wp)?;
                 self.check_keys(w, &["type", "shape", "data"], &wp)?;
                 let wty = self.ty(w, "type", &wp)?;
-                let wshape = self.shape(self.field(w, "shape", &wp)?, &format!("{wp}.shape"))?;
+                let wsp = format!("{place}: field `weight.shape`");
+                let wshape = self.shape(self.field(w, "shape", &wp)?, &wsp)?;
                 if wshape.len() != 2 || wshape[0] != n_in {
                     return Err(self.err(
-                        &format!("{wp}.shape"),
+                        &wsp,
                         format!("expected [{n_in}, n_out] (the input `{}` has shape {:?}), found {wshape:?}", x.name, x.shape),
                     ));
                 }
                 let n_out = wshape[1];
+                let rows = x.len() / n_in;
+                if rows.checked_mul(n_out).is_none_or(|n| n > 1 << 22) {
+                    return Err(self.err(
+                        &wsp,
+                        format!("the output would have {rows} × {n_out} elements, more than 2^22"),
+                    ));
+                }
                 let data = self.mantissas(
                     self.field(w, "data", &wp)?,
                     &wty,
                     n_in * n_out,
-                    &format!("{wp}.data"),
+                    &format!("n_in × n_out = {n_in} × {n_out}"),
+                    &place,
+                    "weight.data",
                 )?;
                 let weight = Array2::from_shape_vec((n_in, n_out), data).expect("length checked");
                 let bias = match o.get("bias") {
@@ -340,7 +386,9 @@ impl Loader<'_> {
                             self.field(b, "data", &bp)?,
                             &bty,
                             n_out,
-                            &format!("{bp}.data"),
+                            &format!("one per output, n_out = {n_out}"),
+                            &place,
+                            "bias.data",
                         )?;
                         Constant { ty: bty, data }
                     }

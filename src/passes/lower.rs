@@ -141,6 +141,27 @@ impl Lowering {
     /// Sums signed terms with a balanced tree (always combining the two shallowest).
     /// Returns an operand (possibly shifted) or `None` for an empty sum.
     fn sum(&mut self, terms: Vec<Term>) -> std::result::Result<Option<Operand>, String> {
+        // Constant terms (biases, products of constant activations) fold into one constant.
+        let (consts, mut terms): (Vec<Term>, Vec<Term>) = terms.into_iter().partition(|(o, _)| {
+            self.b.net.node(o.node).range.lo == self.b.net.node(o.node).range.hi
+        });
+        if !consts.is_empty() {
+            let frac = consts
+                .iter()
+                .map(|(o, _)| self.b.net.operand_frac(o))
+                .max()
+                .unwrap();
+            let mut total: i128 = 0;
+            for (o, neg) in &consts {
+                let v = self.b.net.node(o.node).range.lo << (frac - self.b.net.operand_frac(o));
+                total += if *neg { -v } else { v };
+            }
+            if total != 0 {
+                let c = self.b.constant(total, frac)?;
+                self.sync_levels();
+                terms.push((c.op(), false));
+            }
+        }
         if terms.is_empty() {
             return Ok(None);
         }
@@ -248,7 +269,10 @@ impl Lowering {
                 (Interval::new(lo, hi), fx + fw)
             } else {
                 let a = accum.expect("inexact products only with an accumulator");
-                let p = self.sum(pterms)?.expect("non-zero weight has digits");
+                let p = match self.sum(pterms)? {
+                    Some(p) => p,
+                    None => self.b.constant(0, 0)?.op(), // a zero activation times w
+                };
                 let c = self.b.cast(p, *a)?;
                 self.sync_levels();
                 terms.push((c.op(), false));

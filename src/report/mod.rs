@@ -52,7 +52,20 @@ pub fn node_luts(net: &Netlist, i: usize) -> u64 {
     let n = &net.nodes[i];
     match &n.op {
         Op::Input { .. } | Op::Const { .. } => 0,
-        Op::Add { .. } | Op::Neg { .. } => n.width() as u64,
+        Op::Add { a, b, sub } => {
+            // Low bits where one operand is shifted in zeros pass straight through (for a
+            // subtraction only when the subtrahend is the shifted one); above the operands'
+            // span, a signed sum needs one more bit and an unsigned one takes the carry out.
+            let (sa, sb) = (
+                (n.frac - net.operand_frac(a)) as u32,
+                (n.frac - net.operand_frac(b)) as u32,
+            );
+            let (na, nb) = (net.node(a.node), net.node(b.node));
+            let free = if *sub { sb } else { sa.max(sb) };
+            let span = (na.width() + sa).max(nb.width() + sb) + u32::from(n.signed());
+            n.width().min(span).saturating_sub(free) as u64
+        }
+        Op::Neg { .. } => n.width() as u64,
         Op::Relu { .. } => n.width().div_ceil(2) as u64,
         Op::Cast { a, to } => {
             let plan = net.cast_plan(a, to);
