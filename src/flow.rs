@@ -17,6 +17,7 @@ pub struct Options {
     /// Top module name (sanitised); default: the model's name.
     pub top: Option<String>,
     pub delay_model: schedule::DelayModel,
+    pub lower: lower::LowerOptions,
 }
 
 impl Default for Options {
@@ -25,6 +26,7 @@ impl Default for Options {
             clock_ns: 4.0,
             top: None,
             delay_model: schedule::DelayModel::default(),
+            lower: lower::LowerOptions::default(),
         }
     }
 }
@@ -67,7 +69,7 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
             ),
         ));
     }
-    let net = lower::lower(&graph)?;
+    let net = lower::lower(&graph, &opts.lower)?;
     let sched = schedule::schedule(&net, opts.clock_ns, &opts.delay_model);
     let top = namer::sanitize(opts.top.as_deref().unwrap_or(&graph.name));
     let verilog = verilog::write_verilog(&net, &sched, &top)?;

@@ -37,6 +37,9 @@ pub enum Command {
         /// Do not print the report table.
         #[arg(long, short)]
         quiet: bool,
+        /// Do not share shift-and-add subexpressions between outputs (for comparison).
+        #[arg(long)]
+        no_share: bool,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {

@@ -15,8 +15,21 @@ use crate::ir::netlist::{Builder, Netlist, NodeId, Operand, Port};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// Lowering choices.
+#[derive(Clone, Debug)]
+pub struct LowerOptions {
+    /// Share common shift-and-add subexpressions across the outputs of each dense layer.
+    pub share: bool,
+}
+
+impl Default for LowerOptions {
+    fn default() -> Self {
+        LowerOptions { share: true }
+    }
+}
+
 /// Lowers a validated layer graph to a netlist.
-pub fn lower(g: &LayerGraph) -> Result<Netlist> {
+pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
     let mut lw = Lowering {
         b: Builder::new(&g.name),
         levels: vec![],
@@ -74,10 +87,11 @@ pub fn lower(g: &LayerGraph) -> Result<Netlist> {
                 let mut out = Vec::with_capacity(rows * n_out);
                 for r in 0..rows {
                     let xs = &x[r * n_in..(r + 1) * n_in];
+                    let mut columns = Vec::with_capacity(n_out);
                     for j in 0..n_out {
                         let w: Vec<i64> = (0..n_in).map(|i| weight.data[[i, j]]).collect();
-                        let node = lw
-                            .dense_output(
+                        let terms = lw
+                            .dense_terms(
                                 xs,
                                 xt.ty.frac(),
                                 &w,
@@ -85,8 +99,17 @@ pub fn lower(g: &LayerGraph) -> Result<Netlist> {
                                 bias.data[j],
                                 bias.ty.frac(),
                                 accum.as_ref(),
-                                ty,
                             )
+                            .map_err(|m| Error::unsupported(format!("{place}, output {j}"), m))?;
+                        columns.push(terms);
+                    }
+                    if opts.share {
+                        lw.share_subexpressions(&mut columns)
+                            .map_err(|m| Error::unsupported(&place, m))?;
+                    }
+                    for (j, terms) in columns.into_iter().enumerate() {
+                        let node = lw
+                            .dense_finish(terms, accum.as_ref(), ty)
                             .map_err(|m| Error::unsupported(format!("{place}, output {j}"), m))?;
                         out.push(node);
                     }
@@ -112,18 +135,18 @@ pub fn lower(g: &LayerGraph) -> Result<Netlist> {
     Ok(super::dce::eliminate_dead(net))
 }
 
-struct Lowering {
-    b: Builder,
+pub(super) struct Lowering {
+    pub(super) b: Builder,
     /// Adder depth of every node (for building shallow trees).
-    levels: Vec<u32>,
+    pub(super) levels: Vec<u32>,
 }
 
 /// A signed term of a sum.
-type Term = (Operand, bool);
+pub(super) type Term = (Operand, bool);
 
 impl Lowering {
     /// Extends `levels` to cover new nodes.
-    fn sync_levels(&mut self) {
+    pub(super) fn sync_levels(&mut self) {
         while self.levels.len() < self.b.net.nodes.len() {
             let n = &self.b.net.nodes[self.levels.len()];
             let l = Netlist::args(&n.op)
@@ -212,9 +235,10 @@ impl Lowering {
             .collect()
     }
 
-    /// One output of a dense layer.
+    /// The signed terms of one output of a dense layer (products as shift-and-add digits, or
+    /// cast products when the accumulator rounds them; the bias as a constant).
     #[allow(clippy::too_many_arguments)]
-    fn dense_output(
+    fn dense_terms(
         &mut self,
         xs: &[NodeId],
         fx: i32,
@@ -223,8 +247,7 @@ impl Lowering {
         bias: i64,
         fb: i32,
         accum: Option<&FixedType>,
-        result: FixedType,
-    ) -> std::result::Result<NodeId, String> {
+    ) -> std::result::Result<Vec<Term>, String> {
         let mut terms: Vec<Term> = Vec::new();
         // Bias first: accum(bias).
         let (bias_m, bias_f) = match accum {
@@ -304,6 +327,16 @@ impl Lowering {
                 }
             }
         }
+        Ok(terms)
+    }
+
+    /// Sums the terms of one dense output, wraps a WRAP accumulator and casts to the result.
+    fn dense_finish(
+        &mut self,
+        terms: Vec<Term>,
+        accum: Option<&FixedType>,
+        result: FixedType,
+    ) -> std::result::Result<NodeId, String> {
         let sum = match self.sum(terms)? {
             Some(s) => s,
             None => self.b.constant(0, 0)?.op(),

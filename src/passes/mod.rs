@@ -1,4 +1,5 @@
 //! Passes over the IR: lowering to the netlist, constant multiplication, clean-up, scheduling.
+pub mod cmvm;
 pub mod csd;
 pub mod dce;
 pub mod lower;

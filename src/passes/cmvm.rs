@@ -1,0 +1,213 @@
+//! Constant matrix–vector multiplication: shared shift-and-add subexpressions.
+//!
+//! Each output of a dense layer is a sum of signed, shifted terms `±x_i·2^k` (the canonical
+//! signed digits of its weights). Two terms that occur together — up to a common shift and
+//! sign — in several outputs are computed once: `t = x_a ± x_b·2^d`, and every output that
+//! had the pair now has the single term `±t·2^k`. The most frequent pair is extracted first
+//! (greedy common-subexpression elimination, as in the H-CMVM family), repeatedly, so shared
+//! terms themselves combine into larger shared subexpressions. A pair is only extracted when
+//! its adder depth stays within the depth of the unshared trees, so sharing does not lengthen
+//! the critical path.
+//!
+//! Counting is incremental: replacing a pair in one output only updates the counts of the pairs
+//! that involve the terms it touched, and a lazily invalidated heap finds the next best pair.
+
+use super::lower::{Lowering, Term};
+use crate::ir::netlist::{NodeId, Operand};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+/// A pair of terms up to a common shift and sign: `x_a ± x_b·2^delta`, with `(a, 0) < (b, delta)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Pattern {
+    a: NodeId,
+    b: NodeId,
+    delta: i32,
+    sub: bool,
+}
+
+/// The pattern of two terms, and the shift and sign of the first in it.
+fn pattern(t1: &Term, t2: &Term) -> Option<(Pattern, i32, bool)> {
+    let (mut p, mut q) = (t1, t2);
+    if (q.0.node, q.0.shift) < (p.0.node, p.0.shift) {
+        std::mem::swap(&mut p, &mut q);
+    }
+    if p.0.node == q.0.node && p.0.shift == q.0.shift {
+        return None;
+    }
+    Some((
+        Pattern {
+            a: p.0.node,
+            b: q.0.node,
+            delta: q.0.shift - p.0.shift,
+            sub: p.1 != q.1,
+        },
+        p.0.shift,
+        p.1,
+    ))
+}
+
+impl Lowering {
+    fn is_const(&self, t: &Term) -> bool {
+        let r = self.b.net.node(t.0.node).range;
+        r.lo == r.hi
+    }
+
+    /// Adder depth of a column's balanced tree over terms of the given levels.
+    fn tree_depth(levels: &mut Vec<u32>) -> u32 {
+        let mut heap: BinaryHeap<Reverse<u32>> = levels.drain(..).map(Reverse).collect();
+        while heap.len() > 1 {
+            let Reverse(a) = heap.pop().unwrap();
+            let Reverse(b) = heap.pop().unwrap();
+            heap.push(Reverse(a.max(b) + 1));
+        }
+        heap.pop().map(|r| r.0).unwrap_or(0)
+    }
+
+    /// Extracts shared subexpressions across the columns (outputs) of one dense layer.
+    pub(super) fn share_subexpressions(&mut self, columns: &mut [Vec<Term>]) -> Result<(), String> {
+        // Depth budget: the deepest unshared column tree.
+        let max_depth = columns
+            .iter()
+            .map(|c| {
+                Self::tree_depth(&mut c.iter().map(|t| self.levels[t.0.node.index()]).collect())
+            })
+            .max()
+            .unwrap_or(0);
+        let mut counts: HashMap<Pattern, i32> = HashMap::new();
+        let mut where_: HashMap<Pattern, Vec<usize>> = HashMap::new();
+        let mut heap: BinaryHeap<(i32, Reverse<u32>, Reverse<Pattern>)> = BinaryHeap::new();
+        let depth =
+            |lw: &Lowering, p: &Pattern| lw.levels[p.a.index()].max(lw.levels[p.b.index()]) + 1;
+
+        for (c, col) in columns.iter().enumerate() {
+            for i in 0..col.len() {
+                for j in i + 1..col.len() {
+                    if self.is_const(&col[i]) || self.is_const(&col[j]) {
+                        continue;
+                    }
+                    if let Some((p, _, _)) = pattern(&col[i], &col[j]) {
+                        *counts.entry(p).or_insert(0) += 1;
+                        where_.entry(p).or_default().push(c);
+                    }
+                }
+            }
+        }
+        for (p, &n) in &counts {
+            if n >= 2 {
+                heap.push((n, Reverse(depth(self, p)), Reverse(*p)));
+            }
+        }
+
+        while let Some((n, Reverse(d), Reverse(p))) = heap.pop() {
+            if counts.get(&p).copied() != Some(n) || n < 2 || d > max_depth {
+                continue;
+            }
+            // Replace non-overlapping occurrences, column by column.
+            let mut cols: Vec<usize> = where_.remove(&p).unwrap_or_default();
+            cols.sort_unstable();
+            cols.dedup();
+            let mut found: Vec<(usize, usize, usize, i32, bool)> = Vec::new();
+            for &c in &cols {
+                let col = &columns[c];
+                let mut used = vec![false; col.len()];
+                for i in 0..col.len() {
+                    for j in i + 1..col.len() {
+                        if used[i] || used[j] {
+                            continue;
+                        }
+                        if let Some((q, shift, neg)) = pattern(&col[i], &col[j]) {
+                            if q == p {
+                                used[i] = true;
+                                used[j] = true;
+                                found.push((c, i, j, shift, neg));
+                            }
+                        }
+                    }
+                }
+            }
+            if found.len() < 2 {
+                counts.insert(p, 0);
+                continue;
+            }
+            let t = self.b.add(
+                Operand {
+                    node: p.a,
+                    shift: 0,
+                },
+                Operand {
+                    node: p.b,
+                    shift: p.delta,
+                },
+                p.sub,
+            )?;
+            self.sync_levels();
+            // Apply per column, removing higher indices first.
+            found.sort_by(|x, y| (x.0, Reverse(x.2.max(x.1))).cmp(&(y.0, Reverse(y.2.max(y.1)))));
+            let mut by_col: HashMap<usize, Vec<(usize, usize, i32, bool)>> = HashMap::new();
+            for (c, i, j, s, ng) in found {
+                by_col.entry(c).or_default().push((i, j, s, ng));
+            }
+            let mut keys: Vec<usize> = by_col.keys().copied().collect();
+            keys.sort_unstable();
+            for c in keys {
+                let mut removals: Vec<usize> = Vec::new();
+                let mut additions: Vec<Term> = Vec::new();
+                for &(i, j, s, ng) in &by_col[&c] {
+                    removals.push(i);
+                    removals.push(j);
+                    additions.push((Operand { node: t, shift: s }, ng));
+                }
+                removals.sort_unstable_by(|a, b| b.cmp(a));
+                // Uncount every pair that involves a removed term.
+                let col = &columns[c];
+                let mut changed: Vec<Pattern> = Vec::new();
+                for &r in &removals {
+                    for (k, u) in col.iter().enumerate() {
+                        if k == r
+                            || (removals.contains(&k) && k < r)
+                            || self.is_const(u)
+                            || self.is_const(&col[r])
+                        {
+                            continue;
+                        }
+                        if let Some((q, _, _)) = pattern(&col[r], u) {
+                            if let Some(v) = counts.get_mut(&q) {
+                                *v -= 1;
+                                changed.push(q);
+                            }
+                        }
+                    }
+                }
+                let col = &mut columns[c];
+                for r in removals {
+                    col.remove(r);
+                }
+                // Count the pairs of the new terms with the rest (and with each other).
+                for a in additions {
+                    for u in col.iter() {
+                        if self.b.net.node(u.0.node).range.lo == self.b.net.node(u.0.node).range.hi
+                        {
+                            continue;
+                        }
+                        if let Some((q, _, _)) = pattern(&a, u) {
+                            *counts.entry(q).or_insert(0) += 1;
+                            where_.entry(q).or_default().push(c);
+                            changed.push(q);
+                        }
+                    }
+                    col.push(a);
+                }
+                changed.sort_unstable();
+                changed.dedup();
+                for q in changed {
+                    let n = counts[&q];
+                    if n >= 2 {
+                        heap.push((n, Reverse(depth(self, &q)), Reverse(q)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
