@@ -87,6 +87,7 @@ pub fn run(cli: Cli) -> Result<()> {
             clock_ns,
             top,
             quiet,
+            no_share,
         } => {
             let t0 = Instant::now();
             let text = std::fs::read_to_string(&model)
@@ -97,6 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 &Options {
                     clock_ns,
                     top,
+                    lower: crate::passes::lower::LowerOptions { share: !no_share },
                     ..Default::default()
                 },
             )?;
