@@ -60,6 +60,7 @@ struct Wires {
     /// Used bits per node and delay: `used[node][delay][bit]`.
     used: Vec<Vec<Vec<bool>>>,
     is_const: Vec<Option<i128>>,
+    trimmed: Vec<bool>,
 }
 
 /// A reference to a node's value as seen from a stage.
@@ -135,6 +136,11 @@ impl Wires {
         if ws >= w {
             return self.slice(r, w - 1, 0);
         }
+        assert!(
+            !self.trimmed[r.node],
+            "internal error: extending n{} which holds only its low bits",
+            r.node
+        );
         let all = self.slice(r, ws - 1, 0);
         let fill = if self.signed[r.node] {
             self.bit(r, ws - 1)
@@ -173,6 +179,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     let mut wires = Wires {
         width: net.nodes.iter().map(|x| x.width()).collect(),
         signed: net.nodes.iter().map(|x| x.signed()).collect(),
+        trimmed: net.nodes.iter().map(|x| x.trimmed()).collect(),
         used: vec![vec![]; n],
         is_const: net
             .nodes
@@ -198,6 +205,8 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
         }
     }
     let in_width = off;
+    let input_types = net.input_types();
+    let mut bus_unused: Vec<String> = Vec::new();
 
     for i in 0..n {
         let node = &net.nodes[i];
@@ -215,8 +224,15 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
             Op::Const { .. } => unreachable!(),
             Op::Input { index } => {
                 let lo = input_offsets[*index];
-                let t = net.input_types()[*index];
-                let _ = t;
+                let tw = input_types[*index].width;
+                if w < tw {
+                    // Only the low bits of this element are read (see passes::trim).
+                    bus_unused.push(if tw - w == 1 {
+                        format!("in_data[{}]", lo + w)
+                    } else {
+                        format!("in_data[{}:{}]", lo + tw - 1, lo + w)
+                    });
+                }
                 format!("in_data[{}:{lo}]", lo + w - 1)
             }
             Op::Add { a, b, sub } => {
@@ -300,7 +316,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     }
 
     // Dropped bits go to the sink so that lint sees every bit used on purpose.
-    let mut unused = Vec::new();
+    let mut unused = bus_unused;
     for i in 0..n {
         for (d, bits) in wires.used[i].iter().enumerate() {
             let name = wires.name(Ref {
@@ -384,7 +400,13 @@ fn cast_lines(
 ) -> Vec<String> {
     let plan = net.cast_plan(a, to);
     let wn = wires.width[i];
-    let wr = plan.rounded.width();
+    // Without saturation only the node's low bits of the rounded value matter (modulo
+    // arithmetic; a WRAP keeps the low bits), so the rounding adder is no wider than the node.
+    let wr = if plan.saturates() {
+        plan.rounded.width()
+    } else {
+        plan.rounded.width().min(wn)
+    };
     let rs = plan.rounded.signed();
     let ws = wires.width[a.node.index()];
     let mut lines = Vec::new();
@@ -395,21 +417,18 @@ fn cast_lines(
         // Dropping more than ws+1 bits decides nothing more than dropping ws+1.
         let d = ((-plan.shift) as u32).min(ws + 1);
         let floor = if d < ws {
-            let bits = wires.slice(src, ws - 1, d);
             let wf = ws - d;
             if wf >= wr {
-                // keep the low wr bits (modulo arithmetic)
-                wires.mark(src, d, d + wr - 1);
-                if wr == 1 {
-                    format!("{}[{d}]", wires.name(src))
-                } else {
-                    format!("{}[{}:{d}]", wires.name(src), d + wr - 1)
-                }
-            } else if wires.signed[src.node] {
-                let sign = wires.bit(src, ws - 1);
-                format!("{{{{{}{{{sign}}}}}, {bits}}}", wr - wf)
+                // keep the low wr bits of the floor (modulo arithmetic)
+                wires.slice(src, d + wr - 1, d)
             } else {
-                format!("{{{}'d0, {bits}}}", wr - wf)
+                let bits = wires.slice(src, ws - 1, d);
+                if wires.signed[src.node] {
+                    let sign = wires.bit(src, ws - 1);
+                    format!("{{{{{}{{{sign}}}}}, {bits}}}", wr - wf)
+                } else {
+                    format!("{{{}'d0, {bits}}}", wr - wf)
+                }
             }
         } else if wires.signed[src.node] {
             let sign = wires.bit(src, ws - 1);
@@ -486,52 +505,14 @@ fn cast_lines(
             }
         }
     };
-    if !plan.overflows {
+    if !plan.saturates() {
         lines.push(ext(&rname, wr, rs, wn));
         mark_unused_r(&mut lines, &rname, wr, wn.min(wr));
         return lines;
     }
     let (min, max) = (to.min_mantissa(), to.max_mantissa());
     match to.overflow {
-        Overflow::Wrap => {
-            let wt = to.width;
-            let tname = format!("n{i}_t");
-            lines.push(format!(
-                "wire [{}:0] {tname} = {};",
-                wt - 1,
-                ext(&rname, wr, rs, wt)
-            ));
-            mark_unused_r(&mut lines, &rname, wr, wt.min(wr));
-            // Reinterpret as the type's signedness and fit to the node's width.
-            let rw2 = |hi: u32, lo: u32| {
-                if hi == lo && wt == 1 {
-                    tname.clone()
-                } else if hi == lo {
-                    format!("{tname}[{hi}]")
-                } else {
-                    format!("{tname}[{hi}:{lo}]")
-                }
-            };
-            let e = if wt >= wn {
-                rw2(wn - 1, 0)
-            } else if to.signed {
-                format!(
-                    "{{{{{}{{{}}}}}, {}}}",
-                    wn - wt,
-                    rw2(wt - 1, wt - 1),
-                    rw2(wt - 1, 0)
-                )
-            } else {
-                format!("{{{}'d0, {}}}", wn - wt, rw2(wt - 1, 0))
-            };
-            if wt > wn {
-                lines.push(format!(
-                    "wire _unused_ok_n{i}_t = &{{1'b0, {}}};",
-                    rw2(wt - 1, wn)
-                ));
-            }
-            lines.push(e);
-        }
+        Overflow::Wrap => unreachable!("handled with the non-saturating casts"),
         mode => {
             let cmp = |v: i128, op: &str| {
                 if rs {

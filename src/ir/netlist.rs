@@ -59,11 +59,20 @@ pub struct Node {
     pub range: Interval,
     /// Index into [`Netlist::layers`]: which layer this node implements.
     pub layer: u32,
+    /// Bits built in hardware: the range's width, or fewer when every reader needs only the
+    /// low bits (modulo arithmetic; see `passes::trim`). The wire then holds the value modulo
+    /// `2^bits`, and no reader extends it.
+    pub bits: u32,
 }
 
 impl Node {
+    /// Hardware width of the wire.
     pub fn width(&self) -> u32 {
-        self.range.width()
+        self.bits
+    }
+    /// Is the wire narrower than the value range (holding the value modulo 2^bits)?
+    pub fn trimmed(&self) -> bool {
+        self.bits < self.range.width()
     }
     pub fn signed(&self) -> bool {
         self.range.signed()
@@ -253,6 +262,7 @@ impl Builder {
             frac,
             range,
             layer: self.layer,
+            bits: range.width(),
         });
         Ok(id)
     }

@@ -132,7 +132,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
     let net = lw.b.net;
     net.validate()
         .map_err(|m| Error::unsupported("lowering", format!("internal error: {m}")))?;
-    Ok(super::dce::eliminate_dead(net))
+    Ok(super::trim::trim_dead_bits(super::dce::eliminate_dead(net)))
 }
 
 pub(super) struct Lowering {

@@ -4,3 +4,4 @@ pub mod csd;
 pub mod dce;
 pub mod lower;
 pub mod schedule;
+pub mod trim;

@@ -78,10 +78,10 @@ impl Simulator {
         // Lane width: every node's range and every cast's rounded range, plus a guard bit.
         let mut need = 2;
         for n in &net.nodes {
-            need = need.max(n.width() + 1);
+            need = need.max(n.range.width() + 1);
             if let Op::Cast { a, to } = &n.op {
                 need = need.max(net.cast_plan(a, to).rounded.width() + 1);
-                need = need.max(net.node(a.node).width() + 2);
+                need = need.max(net.node(a.node).range.width() + 2);
                 need = need.max(to.width + 1);
             }
         }
@@ -174,7 +174,7 @@ impl Simulator {
                         });
                     } else {
                         // Dropping more bits than the source is wide decides nothing more.
-                        let w = net.node(a.node).width() + 1;
+                        let w = net.node(a.node).range.width() + 1;
                         let sh = (-plan.shift as u32).min(w);
                         instrs.push(Instr::Round {
                             dst,

@@ -1,0 +1,724 @@
+#!/usr/bin/env python3
+"""Side-by-side comparison of rtl4ml and da4ml on the same quantized networks.
+
+For each model (rtl4ml native JSON, docs/model-format.md) this script
+
+1. compiles it with rtl4ml (default options, and with --no-share as a baseline);
+2. builds the same network with da4ml's fixed-point tracing API (same input type, weights,
+   bias, accumulator and result casts), lets da4ml emit pipelined Verilog aiming at the same
+   latency in clock cycles as rtl4ml, and checks on random inputs that da4ml's bit-exact
+   interpreter (CombLogic.predict) gives the same output mantissas as `rtl4ml sim --raw`;
+3. synthesises every design with the same pinned Yosys flow
+   (`synth_xilinx -flatten -nodsp -noiopad`, `stat`, `ltp -noff`) and parses LUT/FF/CARRY;
+4. prints a table and writes it to build/compare/results.md (and results.json).
+
+Usage (from anywhere; paths are relative to the repository root):
+    python3 bench/da4ml_compare.py                       # the three bundled models
+    python3 bench/da4ml_compare.py models/jet_tagger.json --samples 8192
+    python3 bench/da4ml_compare.py --no-synth            # equivalence + estimates only
+
+da4ml is installed with pip when it cannot be imported (version pinned below, override with
+DA4ML_VERSION=...). Yosys must be on PATH (Debian `yosys`, 0.23 is what docs/comparison.md
+used; bench/setup.sh installs it).
+
+Semantics notes (also printed per model):
+* da4ml's quantizers only know TRN/RND rounding and WRAP/SAT/SAT_SYM overflow, and its SAT_SYM
+  maps the in-range most negative code to -max (ap_fixed keeps it). Casts with other modes are
+  built here from da4ml primitives (constant adds, truncations, msb_mux, min/max) so that the
+  function is exactly the ap_fixed one; the per-model notes list every such construction.
+* A dense layer whose accumulator drops product bits (products cast one by one, e.g. a TRN
+  accumulator with fewer fractional bits than input + weight) is rewritten exactly: with
+  d = F_in + F_w - F_acc > 0 and each weight mantissa m = a*2^d + r (0 <= r < 2^d),
+  cast(x*m) = x*a*2^d + cast(x*r) for translation-invariant rounding (TRN, RND, RND_MIN_INF),
+  so the bulk still goes through da4ml's CMVM and only the r-terms are separate casts.
+* Input types' rounding/overflow modes apply only when the simulator casts float inputs; the
+  hardware takes mantissas, so the da4ml input is a plain WRAP/TRN quantizer of the same type.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DA4ML_VERSION = os.environ.get('DA4ML_VERSION', '0.6.0')
+DEFAULT_MODELS = ['models/jet_tagger.json', 'models/wrap_accum.json', 'models/odd_types.json']
+
+
+# --------------------------------------------------------------------------------------------
+# Environment
+# --------------------------------------------------------------------------------------------
+
+
+def ensure_da4ml():
+    """Import da4ml, installing the pinned version with pip if it is missing."""
+    try:
+        import da4ml  # noqa: F401
+    except ImportError:
+        print(f'da4ml not importable: pip install da4ml=={DA4ML_VERSION}', flush=True)
+        subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', f'da4ml=={DA4ML_VERSION}'], check=True)
+        importlib.invalidate_caches()
+    import da4ml
+
+    ver = getattr(da4ml, '__version__', '?')
+    if ver != DA4ML_VERSION:
+        print(f'WARNING: da4ml {ver} is installed, this script was written against {DA4ML_VERSION}', flush=True)
+    return ver
+
+
+def tool_version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return 'missing'
+
+
+# --------------------------------------------------------------------------------------------
+# Fixed-point types of the rtl4ml model format, and exact ap_fixed casts of constants
+# --------------------------------------------------------------------------------------------
+
+ROUND_MODES = ('TRN', 'TRN_ZERO', 'RND', 'RND_ZERO', 'RND_MIN_INF', 'RND_INF', 'RND_CONV')
+OVF_MODES = ('WRAP', 'SAT', 'SAT_ZERO', 'SAT_SYM')
+
+
+class FxType:
+    def __init__(self, text: str):
+        self.text = text
+        m = re.fullmatch(r'\s*(ap_)?(fixed|ufixed|int|uint)\s*<(.*)>\s*', text, re.IGNORECASE)
+        if not m:
+            raise ValueError(f'bad type {text!r}')
+        kind = m.group(2).lower()
+        args = [a.strip() for a in m.group(3).split(',')]
+        if kind in ('int', 'uint'):
+            if len(args) != 1:
+                raise ValueError(f'bad type {text!r}')
+            self.W, self.I, self.Q, self.O = int(args[0]), int(args[0]), 'TRN', 'WRAP'
+        else:
+            if not 2 <= len(args) <= 4:
+                raise ValueError(f'bad type {text!r}')
+            self.W, self.I = int(args[0]), int(args[1])
+            self.Q = args[2].upper() if len(args) > 2 else 'TRN'
+            self.O = args[3].upper() if len(args) > 3 else 'WRAP'
+        self.signed = kind in ('fixed', 'int')
+        assert self.Q in ROUND_MODES and self.O in OVF_MODES, text
+        self.F = self.W - self.I
+        self.step = Fraction(2) ** -self.F
+        self.mmin = -(2 ** (self.W - 1)) if self.signed else 0
+        self.mmax = 2 ** (self.W - 1) - 1 if self.signed else 2**self.W - 1
+        self.vmin, self.vmax = self.mmin * self.step, self.mmax * self.step
+
+    @property
+    def kif(self):
+        """da4ml's (keep_negative, integer bits without sign, fractional bits)."""
+        return int(self.signed), self.I - int(self.signed), self.F
+
+    def __repr__(self):
+        return self.text
+
+
+def round_q(q: Fraction, mode: str) -> int:
+    """Round a rational q (value / step) to an integer with an ap_fixed rounding mode."""
+    fl = math.floor(q)
+    if q == fl:
+        return fl
+    frac = q - fl
+    if mode == 'TRN':
+        return fl
+    if mode == 'TRN_ZERO':
+        return fl if q > 0 else fl + 1
+    if frac != Fraction(1, 2):
+        return fl + 1 if frac > Fraction(1, 2) else fl
+    return {  # ties
+        'RND': fl + 1,
+        'RND_ZERO': fl if q > 0 else fl + 1,
+        'RND_MIN_INF': fl,
+        'RND_INF': fl + 1 if q > 0 else fl,
+        'RND_CONV': fl if fl % 2 == 0 else fl + 1,
+    }[mode]
+
+
+def cast_const(value: Fraction, t: FxType, q: str | None = None, o: str | None = None) -> int:
+    """Exact ap_fixed cast of a constant; returns the mantissa."""
+    q, o = q or t.Q, o or t.O
+    m = round_q(Fraction(value) / t.step, q)
+    if t.mmin <= m <= t.mmax:
+        return m
+    if o == 'WRAP':
+        m %= 2**t.W
+        if t.signed and m >= 2 ** (t.W - 1):
+            m -= 2**t.W
+        return m
+    if o == 'SAT':
+        return t.mmax if m > t.mmax else t.mmin
+    if o == 'SAT_ZERO':
+        return 0
+    if o == 'SAT_SYM':
+        return t.mmax if m > t.mmax else (-t.mmax if t.signed else t.mmin)
+    raise AssertionError(o)
+
+
+class Unsupported(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# The model, built with da4ml's tracing API
+# --------------------------------------------------------------------------------------------
+
+
+class Da4mlBuilder:
+    """Builds a da4ml CombLogic for an rtl4ml model, element by element."""
+
+    def __init__(self, model: dict, hard_dc: int):
+        import numpy as np
+        from da4ml.trace import FixedVariable, FixedVariableArray, FixedVariableArrayInput, HWConfig
+
+        self.np = np
+        self.FV, self.FVA, self.FVAI = FixedVariable, FixedVariableArray, FixedVariableArrayInput
+        # da4ml's own defaults (its CLI): adder_size=1, carry_size=-1 (latency = adder depth),
+        # no cutoff while tracing; hard_dc is the CMVM adder-depth constraint.
+        self.hw = HWConfig(1, -1, -1)
+        self.solver_options = {'hard_dc': hard_dc}
+        self.model = model
+        self.notes: list[str] = []
+        self._noted: set[str] = set()
+
+    def note(self, text: str):
+        if text not in self._noted:
+            self._noted.add(text)
+            self.notes.append(text)
+
+    # ---- scalar helpers ------------------------------------------------------------------
+
+    def is_const(self, v) -> bool:
+        return v.low == v.high
+
+    def const(self, value: Fraction):
+        f = float(value)
+        assert Fraction(f) == value, value
+        return self.FV.from_const(f, hwconf=self.hw)
+
+    def floor_to(self, v, F: int):
+        """floor(v / 2^-F) * 2^-F, never wrapping."""
+        _, i, _ = v.kif
+        return v.quantize(1, max(i, -F) + 2, F, 'WRAP', 'TRN')
+
+    def round_to(self, v, F: int, mode: str, where: str):
+        """Rounding step of an ap_fixed cast to F fractional bits (no overflow handling)."""
+        if self.is_const(v):
+            step = Fraction(2) ** -F
+            return self.const(round_q(Fraction(v.low) / step, mode) * step)
+        step = Fraction(2) ** -F
+        lsb = Fraction(v.step)
+        if lsb >= step:
+            return v  # already on the target grid: no rounding
+        half = float(step / 2)
+        if mode == 'TRN':
+            return self.floor_to(v, F)
+        if mode == 'RND':
+            return self.floor_to(v + half, F)
+        if mode == 'RND_MIN_INF':
+            self.note(f'{where}: RND_MIN_INF built as floor(x + half - lsb)')
+            return self.floor_to(v + float(step / 2 - lsb), F)
+        if mode == 'RND_CONV':
+            self.note(f'{where}: RND_CONV built as floor(x + half - lsb + lsb*bit_F(x))')
+            bit = v.quantize(0, 1 - F, F, 'WRAP', 'TRN')  # the bit of weight 2^-F, as 0 or 2^-F
+            return self.floor_to(v + float(step / 2 - lsb) + bit * float(lsb / step), F)
+        # sign-dependent modes: choose by the sign bit with msb_mux
+        pos_neg = {
+            'TRN_ZERO': (Fraction(0), step - lsb),
+            'RND_ZERO': (step / 2 - lsb, step / 2),
+            'RND_INF': (step / 2, step / 2 - lsb),
+        }[mode]
+        self.note(f'{where}: {mode} built as msb_mux(sign, floor(x + c_neg), floor(x + c_pos))')
+        pos = self.floor_to(v + float(pos_neg[0]), F) if pos_neg[0] else self.floor_to(v, F)
+        neg = self.floor_to(v + float(pos_neg[1]), F)
+        if v.low >= 0:
+            return pos
+        if v.high < 0:
+            return neg
+        return v.msb_mux(neg, pos)
+
+    def overflow(self, r, t: FxType, mode: str, where: str):
+        k, i, f = t.kif
+        if self.is_const(r):
+            return self.const(cast_const(Fraction(r.low), t, 'TRN', mode) * t.step)
+        lo, hi = Fraction(r.low), Fraction(r.high)
+        if lo >= t.vmin and hi <= t.vmax:
+            return r.quantize(k, i, f, 'WRAP', 'TRN')  # no overflow possible
+        if mode == 'WRAP':
+            return r.quantize(k, i, f, 'WRAP', 'TRN')
+        if mode == 'SAT' or (mode == 'SAT_SYM' and not t.signed):
+            return r.quantize(k, i, f, 'SAT', 'TRN')
+        zero = self.const(Fraction(0))
+        if mode == 'SAT_SYM':
+            self.note(f'{where}: SAT_SYM built as (x < min ? -max : min(x, max)) (da4ml SAT_SYM also maps x == min to -max)')
+            y = r.min_of(float(t.vmax)) if hi > t.vmax else r
+            if lo < t.vmin:
+                y = (r - float(t.vmin)).msb_mux(self.const(-t.vmax), y)
+            return y.quantize(k, i, f, 'WRAP', 'TRN')
+        if mode == 'SAT_ZERO':
+            self.note(f'{where}: SAT_ZERO built as msb_mux on (max - x) and (x - min)')
+            y = r
+            if hi > t.vmax:
+                y = (float(t.vmax) - r).msb_mux(zero, y)
+            if lo < t.vmin:
+                y = (r - float(t.vmin)).msb_mux(zero, y)
+            return y.quantize(k, i, f, 'WRAP', 'TRN')
+        raise Unsupported(f'{where}: overflow mode {mode}')
+
+    def cast(self, v, t: FxType, where: str):
+        return self.overflow(self.round_to(v, t.F, t.Q, where), t, t.O, where)
+
+    # ---- layers --------------------------------------------------------------------------
+
+    def arr(self, objs):
+        return self.FVA(objs, self.solver_options, hwconf=self.hw)
+
+    def dense(self, x, x_type: FxType, layer: dict, where: str):
+        np = self.np
+        wt = FxType(layer['weight']['type'])
+        n_in, n_out = layer['weight']['shape']
+        wm = np.array(layer['weight']['data'], dtype=np.int64).reshape(n_in, n_out)
+        bt = FxType(layer['bias']['type']) if 'bias' in layer else None
+        bm = layer['bias']['data'] if 'bias' in layer else [0] * n_out
+        bval = [Fraction(m) * (bt.step if bt else 1) for m in bm]
+        acc_t = FxType(layer['accum']) if 'accum' in layer else None
+        res_t = FxType(layer['result'])
+        rows = x.reshape(-1, n_in)
+        out_rows = []
+        for row in rows:
+            if acc_t is None:
+                # exact accumulation: y = R(b + x @ W)
+                acc = self.arr(row) @ (wm * 2.0**-wt.F) if wm.any() else None
+                ys = []
+                for j in range(n_out):
+                    s = acc._vars[j] if acc is not None else self.const(Fraction(0))
+                    s = s + float(bval[j]) if bval[j] else s
+                    ys.append(self.cast(s, res_t, f'{where} result'))
+                out_rows.append(ys)
+                continue
+            if acc_t.O != 'WRAP':
+                self.note(
+                    f'{where}: {acc_t.O} accumulator treated as WRAP (rtl4ml accepts a saturating '
+                    'accumulator only when no partial sum can leave its range, where the two agree)'
+                )
+            b_acc = [cast_const(b, acc_t) * acc_t.step for b in bval]
+            d = x_type.F + wt.F - acc_t.F  # product bits below the accumulator's LSB
+            cols = list(row)
+            mats = []
+            if d <= 0:
+                mats.append(wm * 2.0**-wt.F)
+            else:
+                if acc_t.Q not in ('TRN', 'RND', 'RND_MIN_INF'):
+                    raise Unsupported(f'{where}: products rounded with {acc_t.Q} (not translation-invariant)')
+                r = np.mod(wm, 2**d)
+                mats.append((wm - r) * 2.0**-wt.F)  # exact products, through CMVM
+                extra_rows = []
+                for i in range(n_in):
+                    for rv in sorted(set(int(v) for v in r[i]) - {0}):
+                        u = self.round_to(row[i] * float(Fraction(rv) * wt.step), acc_t.F, acc_t.Q, f'{where} product')
+                        cols.append(u)
+                        extra_rows.append((r[i] == rv).astype(np.float64))
+                self.note(
+                    f'{where}: accumulator drops {d} product bit(s); exact rewrite x*m = x*(m - r) + cast(x*r), '
+                    f'r = m mod 2^{d}: {len(extra_rows)} cast(x*r) terms added as extra CMVM inputs'
+                )
+                if extra_rows:
+                    mats.append(np.stack(extra_rows))
+            mat = np.concatenate(mats, axis=0)
+            acc = self.arr(np.array(cols, dtype=object)) @ mat if mat.any() else None
+            k, i, f = acc_t.kif
+            ys = []
+            for j in range(n_out):
+                s = acc._vars[j] if acc is not None else self.const(Fraction(0))
+                s = s + float(b_acc[j]) if b_acc[j] else s
+                s = self.overflow(s, acc_t, 'WRAP', f'{where} accumulator')
+                ys.append(self.cast(s, res_t, f'{where} result'))
+            out_rows.append(ys)
+        out = np.empty(len(out_rows) * n_out, dtype=object)
+        out[:] = [v for r_ in out_rows for v in r_]
+        return out.reshape(x.shape[:-1] + (n_out,)), res_t
+
+    def build(self):
+        """Returns (CombLogic, input types per flat input element, output types per flat output)."""
+        np = self.np
+        from da4ml.trace import comb_trace
+
+        tensors: dict[str, tuple] = {}
+        inp_vars, inp_types = [], []
+        for inp in self.model['inputs']:
+            t = FxType(inp['type'])
+            shape = tuple(inp['shape'])
+            raw = self.FVAI(shape, hwconf=self.hw, solver_options=self.solver_options)
+            k, i, f = t.kif
+            q = raw.quantize(k, i, f, 'WRAP', 'TRN')
+            inp_vars += list(raw._vars.ravel())
+            inp_types += [t] * int(np.prod(shape))
+            tensors[inp['name']] = (q._vars, t)
+        prev = self.model['inputs'][0]['name'] if len(self.model['inputs']) == 1 else None
+        for idx, layer in enumerate(self.model['layers']):
+            src = layer.get('input', prev)
+            x, xt = tensors[src]
+            where = f'layer "{layer["name"]}"'
+            kind = layer['kind']
+            if kind == 'flatten':
+                y, yt = x.reshape(-1), xt
+            elif kind == 'dense':
+                y, yt = self.dense(x, xt, layer, where)
+            elif kind == 'relu':
+                yt = FxType(layer['result'])
+                flat = [self.cast(v.relu() if not self.is_const(v) else self.const(max(Fraction(v.low), 0)), yt, where) for v in x.ravel()]
+                y = np.empty(len(flat), dtype=object)
+                y[:] = flat
+                y = y.reshape(x.shape)
+            elif kind == 'quantize':
+                yt = FxType(layer['result'])
+                flat = [self.cast(v, yt, where) for v in x.ravel()]
+                y = np.empty(len(flat), dtype=object)
+                y[:] = flat
+                y = y.reshape(x.shape)
+            else:
+                raise Unsupported(f'{where}: layer kind {kind}')
+            tensors[layer['name']] = (y, yt)
+            prev = layer['name']
+        outs, out_types = [], []
+        for name in self.model['outputs']:
+            y, yt = tensors[name]
+            outs += list(y.ravel())
+            out_types += [yt] * y.size
+        comb = comb_trace(inp_vars, outs)
+        return comb, inp_types, out_types
+
+
+def da4ml_pipeline(comb, target_stages: int):
+    """Smallest da4ml latency cutoff (in its delay units) that gives at most target_stages."""
+    from da4ml.trace import to_pipeline
+
+    max_lat = max(1, math.ceil(comb.latency[1]))
+    lo, hi = 1, max_lat + 1  # stages(hi) == 1
+    while lo < hi:  # stages is non-increasing in the cutoff
+        mid = (lo + hi) // 2
+        n = len(to_pipeline(comb, mid, retiming=False, verbose=False).solutions)
+        if n <= target_stages:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo, to_pipeline(comb, lo, retiming=True, verbose=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Running the tools
+# --------------------------------------------------------------------------------------------
+
+
+def run(cmd, **kw):
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f'command failed ({p.returncode}): {" ".join(map(str, cmd))}\n{p.stdout}\n{p.stderr}')
+    return p, dt
+
+
+def rtl4ml_compile(rtl4ml: Path, model: Path, out: Path, clock_ns: float, extra: list[str]):
+    if out.exists():
+        shutil.rmtree(out)
+    _, dt = run([str(rtl4ml), 'compile', str(model), '-o', str(out), '-q', '--clock-ns', str(clock_ns), *extra])
+    report = json.loads((out / 'report.json').read_text())
+    manifest = json.loads((out / 'rtl4ml.json').read_text())
+    files = [out / f for f in manifest['rtl']]
+    return {
+        'top': manifest['top'],
+        'files': files,
+        'latency': report['latency_cycles'],
+        'logic_stages': report['latency_cycles'],
+        'est_lut': report['resources']['lut'],
+        'est_ff': report['resources']['ff'],
+        'compile_s': dt,
+    }
+
+
+def yosys_synth(files: list[Path], top: str, out: Path, yosys: str):
+    script = (
+        f'read_verilog {" ".join(str(f) for f in files)}; '
+        f'synth_xilinx -flatten -nodsp -noiopad -top {top}; '
+        f'tee -o {out / "yosys_stat.txt"} stat; '
+        f'tee -o {out / "yosys_ltp.txt"} ltp -noff'
+    )
+    _, dt = run([yosys, '-q', '-l', str(out / 'yosys.log'), '-p', script])
+    stat = (out / 'yosys_stat.txt').read_text()
+    cells: dict[str, int] = {}
+    for m in re.finditer(r'^\s+(\S+)\s+(\d+)\s*$', stat, re.M):
+        cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
+    lut = sum(n for c, n in cells.items() if re.fullmatch(r'LUT[1-6]', c))
+    ff = sum(n for c, n in cells.items() if re.fullmatch(r'FD\w*', c))
+    carry = sum(n for c, n in cells.items() if re.fullmatch(r'CARRY[48]', c))
+    m = re.search(r'length=(\d+)', (out / 'yosys_ltp.txt').read_text())
+    return {
+        'lut': lut,
+        'ff': ff,
+        'carry': carry,
+        'depth': int(m.group(1)) if m else None,
+        'cells': {c: n for c, n in cells.items() if re.fullmatch(r'(LUT\d|FD\w*|CARRY\d|MUXF\d)', c)},
+        'synth_s': dt,
+    }
+
+
+def random_mantissas(rng, types, n: int):
+    """n input vectors of mantissas: the first half uniform over each type's whole range, the
+    second half with a random magnitude (log-uniform, so small values and the rounding ties
+    and non-saturating paths they exercise are frequent), plus corner codes."""
+    import numpy as np
+
+    cols = []
+    for t in types:
+        c = rng.integers(t.mmin, t.mmax, size=n, endpoint=True, dtype=np.int64)
+        h = n // 2
+        bits = rng.integers(0, t.W, size=n - h, endpoint=True)
+        small = rng.integers(-(2**bits), 2**bits, endpoint=True)
+        c[h:] = np.clip(small, t.mmin, t.mmax)
+        k = min(n // 16, 64)
+        corners = np.array([t.mmin, t.mmax, 0, 1, t.mmax - 1, t.mmin + 1], dtype=np.int64)
+        c[:k] = rng.choice(np.clip(corners, t.mmin, t.mmax), size=k)
+        cols.append(c)
+    x = np.stack(cols, axis=1)
+    # whole vectors at one corner (all min, all max, all zero)
+    for j, pick in enumerate(('mmin', 'mmax', None)):
+        if j < n:
+            x[n - 1 - j] = [getattr(t, pick) if pick else 0 for t in types]
+    return x
+
+
+def check_equivalence(rtl4ml: Path, model_path: Path, comb, inp_types, out_types, n: int, work: Path, seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    xm = random_mantissas(rng, inp_types, n)
+    np.save(work / 'x_raw.npy', xm)
+    run([str(rtl4ml), 'sim', str(model_path), '--input', str(work / 'x_raw.npy'), '--output', str(work / 'y_rtl4ml.npy'), '--raw'])
+    y_ours = np.load(work / 'y_rtl4ml.npy').reshape(n, -1).astype(np.int64)
+    xv = xm.astype(np.float64) * np.array([2.0**-t.F for t in inp_types])  # exact input values
+    y_da = np.asarray(comb.predict(xv, n_threads=1), dtype=np.float64).reshape(n, -1)
+    scale = np.array([2.0**t.F for t in out_types])
+    y_da_m = y_da * scale
+    if not np.all(y_da_m == np.round(y_da_m)):
+        bad = int(np.sum(y_da_m != np.round(y_da_m)))
+        return {'agree': False, 'mismatches': bad, 'total': y_da.size, 'detail': f'{bad} da4ml outputs off the result grid'}
+    y_da_m = np.round(y_da_m).astype(np.int64)
+    if y_da_m.shape != y_ours.shape:
+        return {'agree': False, 'mismatches': -1, 'total': y_da.size, 'detail': f'shape {y_da_m.shape} vs {y_ours.shape}'}
+    diff = y_da_m != y_ours
+    nd = int(diff.sum())
+    detail = ''
+    if nd:
+        s, e = np.argwhere(diff)[0]
+        detail = (
+            f'{nd} of {diff.size} output elements differ; first: sample {s} element {e}: '
+            f'da4ml {y_da_m[s, e]} vs rtl4ml {y_ours[s, e]} (input mantissas {xm[s].tolist()})'
+        )
+    return {'agree': nd == 0, 'mismatches': nd, 'total': int(diff.size), 'samples': n, 'detail': detail}
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return f'{v:.{nd}f}'
+    return str(v)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('models', nargs='*', default=DEFAULT_MODELS)
+    ap.add_argument('--out', default='build/compare', help='work directory (default build/compare)')
+    ap.add_argument('--clock-ns', type=float, default=4.0)
+    ap.add_argument('--samples', type=int, default=4096, help='random input vectors for the equivalence check')
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--hard-dc', type=int, default=2, help="da4ml CMVM adder-depth constraint (its CLI's default: 2)")
+    ap.add_argument('--no-synth', action='store_true', help='skip Yosys')
+    ap.add_argument('--yosys', default='yosys')
+    args = ap.parse_args()
+
+    os.chdir(REPO)
+    out_root = (REPO / args.out).resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
+
+    da_ver = ensure_da4ml()
+    import numpy as np
+
+    from da4ml.codegen import VerilogModel
+
+    yosys_ver = tool_version([args.yosys, '-V']) if not args.no_synth else 'not run'
+    rustc_ver = tool_version(['rustc', '-V'])
+    print(f'da4ml {da_ver}, numpy {np.__version__}, {yosys_ver}, {rustc_ver}, Python {platform.python_version()}', flush=True)
+    run(['cargo', 'build', '--release', '-q'])
+    rtl4ml = REPO / 'target' / 'release' / 'rtl4ml'
+    rtl4ml_ver = tool_version([str(rtl4ml), '--version'])
+
+    rows, notes, checks = [], {}, {}
+    for model_arg in args.models:
+        model_path = (REPO / model_arg).resolve()
+        model = json.loads(model_path.read_text())
+        name = model_path.stem
+        work = out_root / name
+        work.mkdir(parents=True, exist_ok=True)
+        print(f'\n== {name} ==', flush=True)
+
+        designs = []
+        r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', args.clock_ns, [])
+        r.update(tool='rtl4ml', dir=work / 'rtl4ml')
+        designs.append(r)
+        r2 = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml_noshare', args.clock_ns, ['--no-share'])
+        r2.update(tool='rtl4ml --no-share', dir=work / 'rtl4ml_noshare')
+        designs.append(r2)
+        print(f'rtl4ml: latency {r["latency"]} cycles, est. {r["est_lut"]} LUT / {r["est_ff"]} FF, {r["compile_s"]:.2f} s', flush=True)
+
+        # da4ml: same latency in cycles. Its pipeline registers the inputs and the outputs, so
+        # N combinational stages take N + 1 cycles; rtl4ml's L cycles are L logic stages whose
+        # first one reads the unregistered input bus.
+        try:
+            t0 = time.perf_counter()
+            b = Da4mlBuilder(model, args.hard_dc)
+            comb, inp_types, out_types = b.build()
+            t_trace = time.perf_counter() - t0
+            target = max(1, r['latency'] - 1)
+            cutoff, pipe = da4ml_pipeline(comb, target)
+            prj = f'da4ml_{re.sub(r"[^A-Za-z0-9_]", "_", name)}'
+            ddir = work / 'da4ml'
+            if ddir.exists():
+                shutil.rmtree(ddir)
+            vm = VerilogModel(pipe, prj, ddir, print_latency=False, clock_period=args.clock_ns)
+            vm.write()
+            t_total = time.perf_counter() - t0
+            n_st = len(pipe.solutions)
+            files = sorted((ddir / 'src' / 'static').glob('*.v')) + sorted(
+                f for f in (ddir / 'src').glob(f'{prj}*.v') if not f.name.endswith('_wrapper.v')
+            )
+            d = {
+                'tool': 'da4ml',
+                'top': prj,
+                'files': files,
+                'dir': ddir,
+                'latency': n_st + 1,
+                'logic_stages': n_st,
+                'est_lut': round(comb.cost),
+                'est_ff': pipe.reg_bits,
+                'compile_s': t_total,
+                'cutoff': cutoff,
+                'trace_s': t_trace,
+            }
+            designs.append(d)
+            notes[name] = b.notes
+            for n_ in b.notes:
+                print(f'  note: {n_}')
+            print(
+                f'da4ml: {n_st} stages (+ input register = {n_st + 1} cycles) at cutoff {cutoff} adder levels, '
+                f'est. {d["est_lut"]} LUT / {d["est_ff"]} FF, {t_total:.2f} s (trace+CMVM {t_trace:.2f} s)',
+                flush=True,
+            )
+            chk = check_equivalence(rtl4ml, model_path, comb, inp_types, out_types, args.samples, work, args.seed)
+            checks[name] = chk
+            verdict = 'AGREE' if chk['agree'] else 'DISAGREE'
+            print(f'equivalence (da4ml predict vs rtl4ml sim, {args.samples} random vectors): {verdict} {chk["detail"]}', flush=True)
+        except Unsupported as e:
+            notes[name] = [f'SKIPPED da4ml: {e}']
+            checks[name] = {'agree': None, 'detail': str(e)}
+            print(f'da4ml cannot express this model exactly: {e}', flush=True)
+
+        for d in designs:
+            if not args.no_synth:
+                print(f'yosys: {d["tool"]} ...', end=' ', flush=True)
+                d.update(yosys_synth(d['files'], d['top'], d['dir'], args.yosys))
+                print(f'{d["lut"]} LUT, {d["ff"]} FF, {d["carry"]} CARRY, depth {d["depth"]}, {d["synth_s"]:.1f} s', flush=True)
+            d['model'] = name
+            rows.append(d)
+
+    # ---- table -----------------------------------------------------------------------------
+    hdr = [
+        'model', 'tool', 'latency (cycles)', 'logic stages', 'est. LUT', 'est. FF',
+        'Yosys LUT', 'Yosys FF', 'CARRY', 'depth', 'compile s', 'synth s',
+    ]
+    lines = ['| ' + ' | '.join(hdr) + ' |', '|' + '|'.join('---' for _ in hdr) + '|']
+    for d in rows:
+        vals = [
+            d['model'], d['tool'], d['latency'], d['logic_stages'], d['est_lut'], d['est_ff'],
+            d.get('lut'), d.get('ff'), d.get('carry'), d.get('depth'), d['compile_s'], d.get('synth_s'),
+        ]
+        lines.append('| ' + ' | '.join(fmt(v, 2 if i == 10 else 1) for i, v in enumerate(vals)) + ' |')
+    table = '\n'.join(lines)
+
+    eq_lines = []
+    for name, chk in checks.items():
+        if chk['agree'] is None:
+            eq_lines.append(f'- {name}: not compared ({chk["detail"]})')
+        else:
+            verdict = 'agree' if chk['agree'] else 'DISAGREE'
+            eq_lines.append(
+                f'- {name}: {verdict}: da4ml `CombLogic.predict` vs `rtl4ml sim --raw`, {chk.get("samples")} random input '
+                f'vectors ({chk["total"]} output elements, {chk["mismatches"]} different). {chk["detail"]}'.rstrip()
+            )
+    note_lines = [f'- {name}: {n_}' for name, ns in notes.items() for n_ in ns]
+    cmd = 'python3 bench/da4ml_compare.py ' + ' '.join(sys.argv[1:])
+    md = f"""# rtl4ml vs da4ml
+
+Command: `{cmd.strip()}`
+Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}
+Versions: {rtl4ml_ver}; da4ml {da_ver} (hard_dc={args.hard_dc}, HWConfig(1, -1, -1)); {yosys_ver}; numpy {np.__version__}; Python {platform.python_version()}; {platform.machine()}, {os.cpu_count()} CPUs
+Clock target: {args.clock_ns} ns. Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff`.
+
+{table}
+
+Columns: latency = clock edges from input to output; logic stages = combinational stages
+(da4ml registers its inputs, so its latency is stages + 1; rtl4ml's first stage reads the
+input bus directly). est. = each tool's own estimate (rtl4ml report.json; da4ml `comb.cost`
+and `pipe.reg_bits`). Yosys LUT = LUT1..LUT6, FF = FD*, CARRY = CARRY4/CARRY8, depth =
+`ltp -noff` (longest path in cells between registers/ports, carry cells count one each).
+rtl4ml's FF count includes its valid pipeline (latency bits); da4ml has no valid signal.
+
+Equivalence:
+{chr(10).join(eq_lines)}
+
+How each model was expressed in da4ml:
+{chr(10).join(note_lines) if note_lines else '- (all casts native)'}
+"""
+    (out_root / 'results.md').write_text(md)
+    (out_root / 'results.json').write_text(
+        json.dumps(
+            {
+                'command': cmd,
+                'versions': {'rtl4ml': rtl4ml_ver, 'da4ml': da_ver, 'yosys': yosys_ver, 'numpy': np.__version__},
+                'rows': [{k: (str(v) if isinstance(v, Path) else v) for k, v in d.items() if k != 'files'} for d in rows],
+                'equivalence': checks,
+                'notes': notes,
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    print('\n' + table)
+    print('\n' + '\n'.join(eq_lines))
+    print(f'\nwrote {out_root / "results.md"}')
+    return 0 if all(c['agree'] is not False for c in checks.values()) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
