@@ -24,12 +24,8 @@ pub enum Error {
     /// Hardware and simulator disagree.
     #[error("verification failed: {0}")]
     Mismatch(String),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("template rendering failed: {0}")]
     Template(#[from] askama::Error),
 }
@@ -61,7 +57,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
 }

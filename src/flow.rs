@@ -33,6 +33,7 @@ impl Default for Options {
 
 /// A compiled design.
 pub struct Design {
+    pub options: Options,
     pub graph: LayerGraph,
     pub net: Netlist,
     pub schedule: schedule::Schedule,
@@ -54,6 +55,13 @@ pub struct Manifest {
     /// Verilog sources, relative to the directory.
     pub rtl: Vec<String>,
     pub model: String,
+    /// Lowering options the design was built with (so `verify` rebuilds the same design).
+    #[serde(default = "yes")]
+    pub share: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub const MANIFEST: &str = "rtl4ml.json";
@@ -75,6 +83,7 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
     let verilog = verilog::write_verilog(&net, &sched, &top)?;
     let report = report::build(&net, &sched, &top);
     Ok(Design {
+        options: opts.clone(),
         graph,
         net,
         schedule: sched,
@@ -125,6 +134,7 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
             out_width: d.net.output_width(),
             rtl,
             model: "model.json".into(),
+            share: d.options.lower.share,
         };
         write(
             MANIFEST,
@@ -161,7 +171,19 @@ pub struct BuildDir {
     pub design: Design,
 }
 
+/// Fails with an explanation unless `dir` was written by `rtl4ml compile`.
+pub fn check_build_dir(dir: &Path) -> Result<()> {
+    if dir.join(MANIFEST).is_file() {
+        return Ok(());
+    }
+    Err(Error::Data {
+        file: dir.display().to_string(),
+        message: format!("is not an rtl4ml build directory (it has no {MANIFEST}); create one with `rtl4ml compile MODEL -o DIR`"),
+    })
+}
+
 pub fn read_dir(dir: &Path) -> Result<BuildDir> {
+    check_build_dir(dir)?;
     let mpath = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&mpath).map_err(|e| Error::io(&mpath, e))?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::Data {
@@ -174,6 +196,9 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
         &Options {
             clock_ns: manifest.clock_ns,
             top: Some(manifest.top.clone()),
+            lower: lower::LowerOptions {
+                share: manifest.share,
+            },
             ..Default::default()
         },
     )?;

@@ -11,9 +11,6 @@
 //!
 //! Most models are made by mutating `models/odd_types.json` (or a small inline model) with
 //! serde_json; a few hand-written ones live in `tests/fixtures/bad/`.
-//!
-//! Tests marked `#[ignore = "known bug: …"]` pin down behaviour that is wrong today in code
-//! outside the loader and the .npy reader; run them with `cargo test --test errors -- --ignored`.
 
 use ndarray::{Array1, Array2, Array3};
 use serde_json::{json, Value};
@@ -841,7 +838,7 @@ fn outputs_naming_unknown_tensor() {
 
 // ---------------------------------------------------------------------------------------------
 // Well-formed but unsupported: order-dependent saturation, too-wide intermediates.
-// These come from the compiler proper; see also the ignored test below on naming the file.
+// These come from the compiler proper; their messages must still name the model file.
 // ---------------------------------------------------------------------------------------------
 
 fn unsupported_fails(case: &str, model: &Value, needles: &[&str]) -> (PathBuf, String, Tmp) {
@@ -925,7 +922,7 @@ fn intermediate_wider_than_wire_limit() {
 }
 
 #[test]
-#[ignore = "known bug: the wire-limit error for operand alignment does not say what the limit is"]
+
 fn wire_limit_error_states_the_limit() {
     for (case, m) in too_wide_models() {
         unsupported_fails(case, &m, &["`big dense`", "120"]);
@@ -933,7 +930,7 @@ fn wire_limit_error_states_the_limit() {
 }
 
 #[test]
-#[ignore = "known bug: compiler (Unsupported) errors do not name the model file"]
+
 fn unsupported_errors_name_the_model_file() {
     let mut cases = too_wide_models();
     cases.push(("sat_accum", saturating_model()));
@@ -986,7 +983,7 @@ fn bad_clock_period() {
 }
 
 #[test]
-#[ignore = "known bug: `--clock-ns -1` is reported by clap as an unexpected argument, not as a bad period"]
+
 fn negative_clock_with_space_is_explained() {
     let e = compile_fails(
         "clock -1",
@@ -1397,7 +1394,7 @@ fn verify_and_report_on_a_corrupt_build_directory() {
 }
 
 #[test]
-#[ignore = "known bug: `verify`/`report` on a non-build dir print a raw I/O error (verify repeats it twice) instead of saying it is not an rtl4ml build directory"]
+
 fn verify_and_report_explain_what_a_build_directory_is() {
     let t = Tmp::new("notbuild2");
     for args in [

@@ -135,3 +135,40 @@ fn tampered_verilog_is_refused() {
     .expect("tampered file must fail");
     assert!(e.to_string().contains("differs"), "{e}");
 }
+
+#[test]
+fn random_networks_are_lint_clean() {
+    // Lint is cheap (no C++ build): many random networks, every type and mode, several clocks.
+    if !tools() {
+        return;
+    }
+    let mut linted = 0;
+    for seed in 5000..5150u64 {
+        let text = common::random_model(seed).to_string();
+        let g = native::parse(&text, "random").unwrap();
+        let clock = [0.8, 1.5, 3.0, 6.0][seed as usize % 4];
+        let design = match compile(
+            g,
+            &Options {
+                clock_ns: clock,
+                ..Default::default()
+            },
+        ) {
+            Err(Error::Unsupported { .. }) => continue,
+            Err(e) => panic!("seed {seed}: {e}"),
+            Ok(d) => d,
+        };
+        let dir = work(&format!("lint_{seed}"));
+        write_dir(&design, &text, &dir).unwrap();
+        let rtl: Vec<PathBuf> = [
+            "random_".to_string() + &seed.to_string() + ".v",
+            "rtl4ml_valid_pipe.v".into(),
+        ]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
+        runner::lint(&rtl, &design.top).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        linted += 1;
+    }
+    assert!(linted > 100, "{linted}");
+}

@@ -29,7 +29,7 @@ pub enum Command {
         #[arg(short, long)]
         output: PathBuf,
         /// Target clock period in ns.
-        #[arg(long, default_value_t = 4.0)]
+        #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
         clock_ns: f64,
         /// Top module name (default: the model's name, sanitised).
         #[arg(long)]
@@ -101,7 +101,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     lower: crate::passes::lower::LowerOptions { share: !no_share },
                     ..Default::default()
                 },
-            )?;
+            )
+            .with_context(|| format!("compiling {}", model.display()))?;
             flow::write_dir(&design, &text, &output)?;
             if !quiet {
                 print!("{}", crate::report::format_table(&design.report));
@@ -119,14 +120,16 @@ pub fn run(cli: Cli) -> Result<()> {
             raw,
         } => {
             let graph = crate::frontend::load(&model)?;
-            let design = flow::compile(graph, &Options::default())?;
+            // Read the data first: a bad file is reported before any compilation.
             let data = io::read_npy(&input)?;
             let mant = io::to_mantissas(
                 data,
-                &design.net.input_types(),
+                &graph.input_types(),
                 &input.display().to_string(),
                 false,
             )?;
+            let design = flow::compile(graph, &Options::default())
+                .with_context(|| format!("compiling {}", model.display()))?;
             let sim = Simulator::new(&design.net);
             let t0 = Instant::now();
             let out = sim.run(mant.view());
@@ -170,6 +173,7 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("PASS: {} vectors bit-exact", r.vectors);
         }
         Command::Report { dir, json } => {
+            flow::check_build_dir(&dir)?;
             let path = dir.join("report.json");
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;

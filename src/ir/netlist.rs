@@ -292,11 +292,9 @@ impl Builder {
     /// Range of an operand at a target frac (≥ operand frac).
     fn aligned(&self, o: &Operand, frac: i32) -> Result<Interval, String> {
         let s = frac - self.net.operand_frac(o);
-        self.net
-            .node(o.node)
-            .range
-            .shl(s as u32)
-            .ok_or_else(|| "an aligned operand exceeds the wire-width limit".to_string())
+        self.net.node(o.node).range.shl(s as u32).ok_or_else(|| {
+            format!("an aligned operand would need more than the {MAX_WIRE_WIDTH}-bit wire limit")
+        })
     }
 
     pub fn add(&mut self, a: Operand, b: Operand, sub: bool) -> Result<NodeId, String> {

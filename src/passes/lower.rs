@@ -103,7 +103,10 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                             .map_err(|m| Error::unsupported(format!("{place}, output {j}"), m))?;
                         columns.push(terms);
                     }
-                    if opts.share {
+                    // Pair counting is quadratic in the terms per output; beyond a generous
+                    // bound (never reached by trigger-sized layers) sharing is skipped.
+                    let pairs: usize = columns.iter().map(|c| c.len() * c.len() / 2).sum();
+                    if opts.share && pairs <= 4_000_000 {
                         lw.share_subexpressions(&mut columns)
                             .map_err(|m| Error::unsupported(&place, m))?;
                     }
