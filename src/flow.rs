@@ -18,6 +18,11 @@ pub struct Options {
     pub top: Option<String>,
     pub delay_model: schedule::DelayModel,
     pub lower: lower::LowerOptions,
+    /// Exact latency in cycles: with `clock_ns`, a check (padded with output registers when
+    /// the design is faster); see [`schedule::schedule_for_latency`].
+    pub latency_cycles: Option<u32>,
+    /// With `latency_cycles`: ignore `clock_ns` and find the shortest period that fits.
+    pub auto_clock: bool,
 }
 
 impl Default for Options {
@@ -27,6 +32,8 @@ impl Default for Options {
             top: None,
             delay_model: schedule::DelayModel::default(),
             lower: lower::LowerOptions::default(),
+            latency_cycles: None,
+            auto_clock: false,
         }
     }
 }
@@ -78,7 +85,16 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
         ));
     }
     let net = lower::lower(&graph, &opts.lower)?;
-    let sched = schedule::schedule(&net, opts.clock_ns, &opts.delay_model);
+    let sched = match opts.latency_cycles {
+        None => schedule::schedule(&net, opts.clock_ns, &opts.delay_model),
+        Some(n) => schedule::schedule_for_latency(
+            &net,
+            n,
+            (!opts.auto_clock).then_some(opts.clock_ns),
+            &opts.delay_model,
+        )
+        .map_err(|m| Error::unsupported("--latency-cycles", m))?,
+    };
     let top = namer::sanitize(opts.top.as_deref().unwrap_or(&graph.name));
     let verilog = verilog::write_verilog(&net, &sched, &top)?;
     let report = report::build(&net, &sched, &top);
@@ -199,6 +215,7 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
             lower: lower::LowerOptions {
                 share: manifest.share,
             },
+            latency_cycles: Some(manifest.latency_cycles),
             ..Default::default()
         },
     )?;

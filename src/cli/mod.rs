@@ -28,9 +28,13 @@ pub enum Command {
         /// Output directory (replaced if it is an earlier rtl4ml build).
         #[arg(short, long)]
         output: PathBuf,
-        /// Target clock period in ns.
-        #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
-        clock_ns: f64,
+        /// Target clock period in ns (default 4.0; with --latency-cycles alone, the shortest
+        /// period that fits is chosen).
+        #[arg(long, allow_negative_numbers = true)]
+        clock_ns: Option<f64>,
+        /// Exact latency in cycles (an error when the clock cannot be met in that many).
+        #[arg(long)]
+        latency_cycles: Option<u32>,
         /// Top module name (default: the model's name, sanitised).
         #[arg(long)]
         top: Option<String>,
@@ -88,6 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
             top,
             quiet,
             no_share,
+            latency_cycles,
         } => {
             let t0 = Instant::now();
             let text = std::fs::read_to_string(&model)
@@ -96,7 +101,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let design = flow::compile(
                 graph,
                 &Options {
-                    clock_ns,
+                    clock_ns: clock_ns.unwrap_or(4.0),
+                    auto_clock: clock_ns.is_none(),
+                    latency_cycles,
                     top,
                     lower: crate::passes::lower::LowerOptions { share: !no_share },
                     ..Default::default()

@@ -111,18 +111,21 @@ impl Lowering {
             for &c in &cols {
                 let col = &columns[c];
                 let mut used = vec![false; col.len()];
+                // Occurrences: a term on node `a` and one on `b` at shift + delta with the
+                // sign relation of the pattern (linear in the column per `a` term).
                 for i in 0..col.len() {
-                    for j in i + 1..col.len() {
-                        if used[i] || used[j] {
-                            continue;
-                        }
-                        if let Some((q, shift, neg)) = pattern(&col[i], &col[j]) {
-                            if q == p {
-                                used[i] = true;
-                                used[j] = true;
-                                found.push((c, i, j, shift, neg));
-                            }
-                        }
+                    let (ti, ni) = col[i];
+                    if used[i] || ti.node != p.a {
+                        continue;
+                    }
+                    let want = (p.b, ti.shift + p.delta, ni != p.sub);
+                    if let Some(j) = (0..col.len()).find(|&j| {
+                        !used[j] && j != i && (col[j].0.node, col[j].0.shift, col[j].1) == want
+                    }) {
+                        used[i] = true;
+                        used[j] = true;
+                        let (lo, hi) = if i < j { (i, j) } else { (j, i) };
+                        found.push((c, lo, hi, ti.shift, ni));
                     }
                 }
             }

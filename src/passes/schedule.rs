@@ -66,29 +66,112 @@ pub struct Schedule {
     pub critical_ns: f64,
 }
 
-/// ASAP scheduling: each node goes in the earliest stage where its inputs' arrival time plus
-/// its own delay fits the period; otherwise it starts the next stage from registers.
+/// Schedules for a fixed number of stages: the shortest clock period (from the delay model)
+/// whose schedule needs at most `cycles` stages, padded with output registers to exactly
+/// `cycles`. With `clock_ns`, that period is used and must fit in `cycles` stages.
+pub fn schedule_for_latency(
+    net: &Netlist,
+    cycles: u32,
+    clock_ns: Option<f64>,
+    model: &DelayModel,
+) -> Result<Schedule, String> {
+    if cycles == 0 {
+        return Err("the latency must be at least 1 cycle (the output register)".into());
+    }
+    let sched = match clock_ns {
+        Some(c) => schedule(net, c, model),
+        None => {
+            // Bisection on the period: latency is non-increasing in the period.
+            let delays: Vec<f64> = (0..net.nodes.len()).map(|i| model.delay(net, i)).collect();
+            let longest_op = delays.iter().cloned().fold(0.0, f64::max);
+            let total = critical(net, &delays, &vec![0; net.nodes.len()]).unwrap_or(0.0);
+            let (mut lo, mut hi) = (
+                longest_op + model.register_overhead_ns,
+                total + model.register_overhead_ns + 1e-6,
+            );
+            for _ in 0..50 {
+                let mid = 0.5 * (lo + hi);
+                if schedule(net, mid, model).latency <= cycles {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            schedule(net, hi, model)
+        }
+    };
+    if sched.latency > cycles {
+        return Err(format!(
+            "the design needs {} cycles at a {:.3} ns clock, more than the {cycles} requested; use a slower clock or allow more cycles",
+            sched.latency, sched.clock_ns
+        ));
+    }
+    Ok(Schedule {
+        latency: cycles,
+        ..sched
+    })
+}
+
+/// Schedules for the clock: ASAP finds the fewest stages; ALAP with the same number of stages
+/// moves logic toward the outputs. Whichever needs fewer register bits is kept (registers sit
+/// where the values crossing a stage boundary are narrowest or shared, e.g. a layer's inputs
+/// rather than many partial sums).
 pub fn schedule(net: &Netlist, clock_ns: f64, model: &DelayModel) -> Schedule {
     let budget = (clock_ns - model.register_overhead_ns).max(0.0);
+    let delays: Vec<f64> = (0..net.nodes.len()).map(|i| model.delay(net, i)).collect();
+    let asap = asap(net, &delays, budget);
+    let latency = latency_of(net, &asap);
+    let mut best = asap;
+    if let Some(alap) = alap(net, &delays, budget, latency) {
+        if critical(net, &delays, &alap).is_some_and(|c| c <= budget + 1e-9)
+            && register_bits(net, &alap, latency) < register_bits(net, &best, latency)
+        {
+            best = alap;
+        }
+    }
+    let crit = critical(net, &delays, &best).unwrap_or(f64::INFINITY);
+    Schedule {
+        clock_ns,
+        stage: best,
+        latency,
+        critical_ns: crit + model.register_overhead_ns,
+    }
+}
+
+fn is_free(net: &Netlist, i: usize) -> bool {
+    matches!(net.nodes[i].op, Op::Const { .. } | Op::Input { .. })
+}
+
+/// Non-constant operands of a node.
+fn operands(net: &Netlist, i: usize) -> impl Iterator<Item = usize> + '_ {
+    Netlist::args(&net.nodes[i].op)
+        .map(|a| a.index())
+        .filter(move |&a| !matches!(net.nodes[a].op, Op::Const { .. }))
+}
+
+fn latency_of(net: &Netlist, stage: &[u32]) -> u32 {
+    net.output_elements()
+        .iter()
+        .map(|(e, _)| stage[e.index()])
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// Each node in the earliest stage where its operands' arrival plus its delay fits the budget.
+fn asap(net: &Netlist, delays: &[f64], budget: f64) -> Vec<u32> {
     let n = net.nodes.len();
     let mut stage = vec![0u32; n];
     let mut arrival = vec![0f64; n];
-    let mut critical: f64 = 0.0;
     for i in 0..n {
-        let d = model.delay(net, i);
-        let node = &net.nodes[i];
-        if matches!(node.op, Op::Const { .. } | Op::Input { .. }) {
+        if is_free(net, i) {
             continue;
         }
-        let args: Vec<usize> = Netlist::args(&node.op)
-            .map(|a| a.index())
-            .filter(|&a| !matches!(net.nodes[a].op, Op::Const { .. }))
-            .collect();
-        let s = args.iter().map(|&a| stage[a]).max().unwrap_or(0);
-        let t = args
-            .iter()
-            .filter(|&&a| stage[a] == s)
-            .map(|&a| arrival[a])
+        let d = delays[i];
+        let s = operands(net, i).map(|a| stage[a]).max().unwrap_or(0);
+        let t = operands(net, i)
+            .filter(|&a| stage[a] == s)
+            .map(|a| arrival[a])
             .fold(0.0, f64::max);
         if t + d <= budget || t == 0.0 {
             stage[i] = s;
@@ -97,18 +180,119 @@ pub fn schedule(net: &Netlist, clock_ns: f64, model: &DelayModel) -> Schedule {
             stage[i] = s + 1;
             arrival[i] = d;
         }
-        critical = critical.max(arrival[i]);
     }
-    let last = net
-        .output_elements()
-        .iter()
-        .map(|(e, _)| stage[e.index()])
-        .max()
-        .unwrap_or(0);
-    Schedule {
-        clock_ns,
-        stage,
-        latency: last + 1,
-        critical_ns: critical + model.register_overhead_ns,
+    stage
+}
+
+/// Each node in the latest stage (and latest time in it) that its readers allow, for a fixed
+/// number of stages. `None` when that cannot respect the inputs (which sit in stage 0).
+fn alap(net: &Netlist, delays: &[f64], budget: f64, latency: u32) -> Option<Vec<u32>> {
+    let n = net.nodes.len();
+    let mut readers: Vec<Vec<usize>> = vec![vec![]; n];
+    for i in 0..n {
+        if !is_free(net, i) {
+            for a in operands(net, i) {
+                readers[a].push(i);
+            }
+        }
     }
+    let mut is_out = vec![false; n];
+    for (e, _) in net.output_elements() {
+        is_out[e.index()] = true;
+    }
+    let last = latency as i64 - 1;
+    let mut stage = vec![0i64; n];
+    let mut finish = vec![0f64; n]; // latest finish time within its stage
+    for i in (0..n).rev() {
+        if matches!(net.nodes[i].op, Op::Const { .. }) {
+            continue;
+        }
+        let mut best: Option<(i64, f64)> = if is_out[i] {
+            Some((last, budget))
+        } else {
+            None
+        };
+        for &r in &readers[i] {
+            let start = finish[r] - delays[r];
+            let cand = if delays[i] <= start + 1e-12 && !is_free(net, i) {
+                (stage[r], start)
+            } else if is_free(net, i) {
+                (stage[r], budget)
+            } else {
+                (stage[r] - 1, budget)
+            };
+            best = Some(match best {
+                None => cand,
+                Some(b) => {
+                    if (cand.0, cand.1) < (b.0, b.1) {
+                        cand
+                    } else {
+                        b
+                    }
+                }
+            });
+        }
+        let (s, f) = best.unwrap_or((last, budget));
+        if net.nodes[i].op == (Op::Input { index: 0 })
+            || matches!(net.nodes[i].op, Op::Input { .. })
+        {
+            if s < 0 {
+                return None;
+            }
+            stage[i] = 0;
+            finish[i] = 0.0;
+            continue;
+        }
+        if s < 0 {
+            return None;
+        }
+        stage[i] = s;
+        finish[i] = f;
+    }
+    // Operands never sit after their readers.
+    Some(stage.into_iter().map(|s| s as u32).collect())
+}
+
+/// Critical combinational delay of a stage assignment; `None` when an operand sits in a later
+/// stage than its reader.
+fn critical(net: &Netlist, delays: &[f64], stage: &[u32]) -> Option<f64> {
+    let n = net.nodes.len();
+    let mut arrival = vec![0f64; n];
+    let mut worst: f64 = 0.0;
+    for i in 0..n {
+        if is_free(net, i) {
+            continue;
+        }
+        let mut t: f64 = 0.0;
+        for a in operands(net, i) {
+            if stage[a] > stage[i] {
+                return None;
+            }
+            if stage[a] == stage[i] {
+                t = t.max(arrival[a]);
+            }
+        }
+        arrival[i] = t + delays[i];
+        worst = worst.max(arrival[i]);
+    }
+    Some(worst)
+}
+
+/// Register bits a stage assignment needs: every value is held from its stage until the stage of
+/// its last reader (outputs: until the output register).
+pub fn register_bits(net: &Netlist, stage: &[u32], latency: u32) -> u64 {
+    let n = net.nodes.len();
+    let mut last = vec![0u32; n];
+    for i in 0..n {
+        for a in Netlist::args(&net.nodes[i].op) {
+            last[a.index()] = last[a.index()].max(stage[i]);
+        }
+    }
+    for (e, _) in net.output_elements() {
+        last[e.index()] = latency;
+    }
+    (0..n)
+        .filter(|&i| !matches!(net.nodes[i].op, Op::Const { .. }))
+        .map(|i| last[i].saturating_sub(stage[i]) as u64 * net.nodes[i].width() as u64)
+        .sum()
 }
