@@ -16,7 +16,8 @@ pub struct Options {
     pub clock_ns: f64,
     /// Top module name (sanitised); default: the model's name.
     pub top: Option<String>,
-    pub delay_model: schedule::DelayModel,
+    /// Target family; its delay model drives pipelining.
+    pub target: schedule::Target,
     pub lower: lower::LowerOptions,
     /// Exact latency in cycles: with `clock_ns`, a check (padded with output registers when
     /// the design is faster); see [`schedule::schedule_for_latency`].
@@ -30,7 +31,7 @@ impl Default for Options {
         Options {
             clock_ns: 4.0,
             top: None,
-            delay_model: schedule::DelayModel::default(),
+            target: schedule::Target::default(),
             lower: lower::LowerOptions::default(),
             latency_cycles: None,
             auto_clock: false,
@@ -62,6 +63,9 @@ pub struct Manifest {
     /// Verilog sources, relative to the directory.
     pub rtl: Vec<String>,
     pub model: String,
+    /// Target family whose delay model placed the registers.
+    #[serde(default)]
+    pub target: schedule::Target,
     /// Lowering options the design was built with (so `verify` rebuilds the same design).
     #[serde(default = "yes")]
     pub share: bool,
@@ -86,12 +90,12 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
     }
     let net = lower::lower(&graph, &opts.lower)?;
     let sched = match opts.latency_cycles {
-        None => schedule::schedule(&net, opts.clock_ns, &opts.delay_model),
+        None => schedule::schedule(&net, opts.clock_ns, &opts.target.delay_model()),
         Some(n) => schedule::schedule_for_latency(
             &net,
             n,
             (!opts.auto_clock).then_some(opts.clock_ns),
-            &opts.delay_model,
+            &opts.target.delay_model(),
         )
         .map_err(|m| Error::unsupported("--latency-cycles", m))?,
     };
@@ -151,6 +155,7 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
             rtl,
             model: "model.json".into(),
             share: d.options.lower.share,
+            target: d.options.target,
         };
         write(
             MANIFEST,
@@ -216,6 +221,7 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
                 share: manifest.share,
             },
             latency_cycles: Some(manifest.latency_cycles),
+            target: manifest.target,
             ..Default::default()
         },
     )?;

@@ -35,6 +35,9 @@ pub enum Command {
         /// Exact latency in cycles (an error when the clock cannot be met in that many).
         #[arg(long)]
         latency_cycles: Option<u32>,
+        /// FPGA family whose delay model places the pipeline registers.
+        #[arg(long, value_enum, default_value_t = crate::passes::schedule::Target::XilinxUltrascalePlus)]
+        target: crate::passes::schedule::Target,
         /// Top module name (default: the model's name, sanitised).
         #[arg(long)]
         top: Option<String>,
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
             quiet,
             no_share,
             latency_cycles,
+            target,
         } => {
             let t0 = Instant::now();
             let text = std::fs::read_to_string(&model)
@@ -104,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     clock_ns: clock_ns.unwrap_or(4.0),
                     auto_clock: clock_ns.is_none(),
                     latency_cycles,
+                    target,
                     top,
                     lower: crate::passes::lower::LowerOptions { share: !no_share },
                     ..Default::default()

@@ -30,6 +30,48 @@ impl Default for DelayModel {
     }
 }
 
+/// FPGA families with a delay model.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    Default,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// Xilinx UltraScale+ (LUT6, CARRY8).
+    #[default]
+    XilinxUltrascalePlus,
+    /// Lattice ECP5 (LUT4, CCU2C carry cells), as routed by nextpnr.
+    LatticeEcp5,
+}
+
+impl Target {
+    pub fn delay_model(self) -> DelayModel {
+        match self {
+            Target::XilinxUltrascalePlus => DelayModel::default(),
+            // LUT4 plus a longer average net; the CCU2C chain is ~0.05 ns per bit.
+            Target::LatticeEcp5 => DelayModel {
+                register_overhead_ns: 0.7,
+                adder_base_ns: 1.2,
+                adder_per_bit_ns: 0.05,
+                mux_ns: 0.9,
+            },
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::XilinxUltrascalePlus => "xilinx-ultrascale-plus",
+            Target::LatticeEcp5 => "lattice-ecp5",
+        }
+    }
+}
+
 impl DelayModel {
     fn adder(&self, width: u32) -> f64 {
         self.adder_base_ns + self.adder_per_bit_ns * width as f64
