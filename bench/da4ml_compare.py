@@ -480,7 +480,9 @@ def yosys_synth(files: list[Path], top: str, out: Path, yosys: str):
         f'read_verilog {" ".join(str(f) for f in files)}; '
         f'synth_xilinx -flatten -nodsp -noiopad -top {top}; '
         f'tee -o {out / "yosys_stat.txt"} stat; '
-        f'tee -o {out / "yosys_ltp.txt"} ltp -noff'
+        # longest combinational path in cells; Xilinx FD* cells are deselected so paths end at
+        # registers (ltp's -noff only knows Yosys' internal FF types)
+        f'tee -o {out / "yosys_ltp.txt"} ltp -noff * t:FD* %d'
     )
     _, dt = run([yosys, '-q', '-l', str(out / 'yosys.log'), '-p', script])
     stat = (out / 'yosys_stat.txt').read_text()
@@ -649,6 +651,9 @@ def main():
     run(['cargo', 'build', '--release', '-q'])
     rtl4ml = REPO / 'target' / 'release' / 'rtl4ml'
     rtl4ml_ver = tool_version([str(rtl4ml), '--version'])
+    git = tool_version(['git', '-C', str(REPO), 'describe', '--always', '--dirty'])
+    if git != 'missing':
+        rtl4ml_ver += f' (git {git})'
 
     rows, notes, checks = [], {}, {}
     for model_arg in args.models:
@@ -686,9 +691,11 @@ def main():
             vm.write()
             t_total = time.perf_counter() - t0
             n_st = len(pipe.solutions)
-            files = sorted((ddir / 'src' / 'static').glob('*.v')) + sorted(
-                f for f in (ddir / 'src').glob(f'{prj}*.v') if not f.name.endswith('_wrapper.v')
-            )
+            files = sorted(f for f in (ddir / 'src').glob(f'{prj}*.v') if not f.name.endswith('_wrapper.v'))
+            used = ' '.join(f.read_text() for f in files)
+            # da4ml's primitive library; lookup_table.v ($readmemh of a placeholder file) is
+            # read only when a stage instantiates it
+            files = [f for f in sorted((ddir / 'src' / 'static').glob('*.v')) if re.search(rf'\b{f.stem}\s*#', used)] + files
             d = {
                 'tool': 'da4ml',
                 'top': prj,
@@ -775,7 +782,8 @@ Columns: latency = clock edges from input to output; logic stages = combinationa
 (da4ml registers its inputs, so its latency is stages + 1; rtl4ml's first stage reads the
 input bus directly). est. = each tool's own estimate (rtl4ml report.json; da4ml `comb.cost`
 and `pipe.reg_bits`). Yosys LUT = LUT1..LUT6, FF = FD*, CARRY = CARRY4/CARRY8, depth =
-`ltp -noff` (longest path in cells between registers/ports, carry cells count one each).
+`ltp -noff * t:FD* %d` (most cells on one combinational path between registers/ports;
+each CARRY4 counts one; a rough logic-depth proxy, not a timing analysis).
 rtl4ml's FF count includes its valid pipeline (latency bits); da4ml has no valid signal.
 
 Equivalence:

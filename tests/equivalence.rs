@@ -40,7 +40,11 @@ fn bundled_models_match_the_reference() {
 #[test]
 fn random_networks_match_the_reference() {
     let (mut compiled, mut rejected) = (0, 0);
-    for seed in 0..1500u64 {
+    for seed in 0..std::env::var("RTL4ML_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1500u64)
+    {
         let model = common::random_model(seed);
         let g = native::parse(&model.to_string(), &format!("random model {seed}"))
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));

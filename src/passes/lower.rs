@@ -8,7 +8,7 @@
 
 use super::csd::csd;
 use crate::error::{Error, Result};
-use crate::ir::fixed::{FixedType, Overflow};
+use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{LayerGraph, LayerKind};
 use crate::ir::netlist::{Builder, Netlist, NodeId, Operand, Port};
@@ -54,13 +54,21 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
         });
         tensors.push(elems);
     }
-    for layer in &g.layers {
+    // Layers whose RND rounding was folded into the preceding dense sum (they cast with TRN).
+    let mut rounded_upstream = std::collections::HashSet::new();
+    for (k, layer) in g.layers.iter().enumerate() {
         lw.b.layer = lw.b.net.layers.len() as u32;
         lw.b.net.layers.push(layer.name.clone());
         let place = format!("layer `{}`", layer.name);
         let x = &tensors[layer.input];
         let xt = g.tensor(layer.input);
-        let ty = layer.output.ty;
+        let ty = match rounded_upstream.contains(&k) {
+            true => layer
+                .output
+                .ty
+                .with_modes(Round::Trn, layer.output.ty.overflow),
+            false => layer.output.ty,
+        };
         let out: Vec<NodeId> = match &layer.kind {
             LayerKind::Flatten => x.clone(),
             LayerKind::Quantize => x
@@ -85,6 +93,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                 let (n_in, n_out) = weight.data.dim();
                 let rows = x.len() / n_in;
                 let mut out = Vec::with_capacity(rows * n_out);
+                let mut rows_terms = Vec::with_capacity(rows);
                 for r in 0..rows {
                     let xs = &x[r * n_in..(r + 1) * n_in];
                     let mut columns = Vec::with_capacity(n_out);
@@ -110,11 +119,35 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                         lw.share_subexpressions(&mut columns)
                             .map_err(|m| Error::unsupported(&place, m))?;
                     }
-                    for (j, terms) in columns.into_iter().enumerate() {
-                        let node = lw
-                            .dense_finish(terms, accum.as_ref(), ty)
-                            .map_err(|m| Error::unsupported(format!("{place}, output {j}"), m))?;
-                        out.push(node);
+                    rows_terms.push(columns);
+                }
+                // Finish with the consumer's rounding folded in; if any output's result cast
+                // could overflow, finish again without (the first attempt becomes dead code).
+                let consumer = rnd_consumer(g, k);
+                for fold in [true, false] {
+                    out.clear();
+                    let mut ok = true;
+                    for columns in &rows_terms {
+                        for (j, terms) in columns.iter().enumerate() {
+                            let f = lw
+                                .dense_finish(
+                                    terms.clone(),
+                                    accum.as_ref(),
+                                    ty,
+                                    consumer.filter(|_| fold).map(|c| c.1),
+                                )
+                                .map_err(|m| {
+                                    Error::unsupported(format!("{place}, output {j}"), m)
+                                })?;
+                            ok &= !fold || f.consumer_ok;
+                            out.push(f.node);
+                        }
+                    }
+                    if ok {
+                        if let (true, Some((c, _))) = (fold, consumer) {
+                            rounded_upstream.insert(c);
+                        }
+                        break;
                     }
                 }
                 out
@@ -336,10 +369,48 @@ impl Lowering {
     /// Sums the terms of one dense output, wraps a WRAP accumulator and casts to the result.
     fn dense_finish(
         &mut self,
-        terms: Vec<Term>,
+        mut terms: Vec<Term>,
         accum: Option<&FixedType>,
         result: FixedType,
-    ) -> std::result::Result<NodeId, String> {
+        consumer_rnd: Option<i32>,
+    ) -> std::result::Result<Finished, String> {
+        // RND is floor(x + half an LSB): with an exact sum, the halves of this layer's result
+        // cast and of a consumer's RND cast (see `rnd_consumer`) join the constant terms, so
+        // the casts need no rounding adder. A WRAP accumulator wraps before the result cast,
+        // so it keeps its rounding.
+        let exact_sum = accum.is_none_or(|a| a.overflow != Overflow::Wrap);
+        let term_frac = terms.iter().map(|(o, _)| self.b.net.operand_frac(o)).max();
+        let mut halves = Vec::new();
+        let mut result_ty = result;
+        if let (true, Some(f)) = (exact_sum, term_frac) {
+            if result.round == Round::Rnd && f > result.frac() {
+                halves.push(result.frac() + 1);
+                result_ty = result.with_modes(Round::Trn, result.overflow);
+            }
+        }
+        // The consumer rounds only when it drops bits of this layer's result. Its half can join
+        // the sum when it passes the result cast unchanged: floor(x) + h = floor(x + h) needs a
+        // truncating cast (or one that drops nothing) with h on the result's grid, and no
+        // overflow (checked below, once the sum's range is known).
+        let consumer_rounds = consumer_rnd.is_some_and(|cf| result.frac() > cf);
+        let mut folded_consumer = false;
+        if let (true, true, Some(f), Some(cf)) =
+            (consumer_rounds, exact_sum, term_frac, consumer_rnd)
+        {
+            let passes = result_ty.round == Round::Trn || result.frac() >= f;
+            if f > cf && passes {
+                halves.push(cf + 1);
+                folded_consumer = true;
+            }
+        }
+        // Without its half the consumer may still truncate if the bits it drops are zero: the
+        // sum's grid is no finer than the consumer's and no saturation creates other codes.
+        let grid_coarse = term_frac.is_none_or(|f| consumer_rnd.is_some_and(|cf| f <= cf));
+        for h in halves {
+            let c = self.b.constant(1, h)?;
+            terms.push((c.op(), false));
+        }
+        self.sync_levels();
         let sum = match self.sum(terms)? {
             Some(s) => s,
             None => self.b.constant(0, 0)?.op(),
@@ -349,8 +420,49 @@ impl Lowering {
             _ => sum,
         };
         self.sync_levels();
-        let out = self.b.cast(sum, result)?;
+        // The consumer's half passes through this cast only if it cannot overflow.
+        // (Saturation would also create codes whose dropped bits are not zero.)
+        let plan = self.b.net.cast_plan(&sum, &result_ty);
+        let consumer_ok = if !consumer_rounds {
+            true
+        } else if folded_consumer {
+            !plan.overflows
+        } else {
+            grid_coarse && !plan.saturates()
+        };
+        let out = self.b.cast(sum, result_ty)?;
         self.sync_levels();
-        Ok(out)
+        Ok(Finished {
+            node: out,
+            consumer_ok,
+        })
     }
+}
+
+/// One finished dense output.
+struct Finished {
+    node: NodeId,
+    /// The consumer may cast with TRN: its half was added and the result cast cannot
+    /// overflow, or it drops only zero bits anyway.
+    consumer_ok: bool,
+}
+
+/// The frac of the RND cast of the single layer that reads dense layer `k`'s output, when that
+/// cast can take its rounding half from the dense sum instead: a `quantize`, or a `relu`
+/// (relu(⌊x + h⌋) = ⌊relu(x) + h⌋ for h below one LSB), whose result rounds with RND, and the
+/// dense output feeds nothing else.
+fn rnd_consumer(g: &LayerGraph, k: usize) -> Option<(usize, i32)> {
+    let t = g.inputs.len() + k;
+    if g.outputs.contains(&t) {
+        return None;
+    }
+    let mut readers = g.layers.iter().enumerate().filter(|(_, l)| l.input == t);
+    let (c, layer) = readers.next()?;
+    if readers.next().is_some()
+        || !matches!(layer.kind, LayerKind::Relu | LayerKind::Quantize)
+        || layer.output.ty.round != Round::Rnd
+    {
+        return None;
+    }
+    Some((c, layer.output.ty.frac()))
 }
