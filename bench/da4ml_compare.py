@@ -607,6 +607,62 @@ def da4ml_rtl_check(vm, ddir: Path, prj: str, comb, inp_types, n: int, seed: int
     return {'agree': nd == 0, 'mismatches': nd, 'total': int(y_int.size), 'samples': n, 'build_s': build_s}
 
 
+def fuzz(rtl4ml: Path, n_models: int, seed: int, work: Path) -> int:
+    """Checks the da4ml translation itself on random small models that use every rounding
+    and overflow mode (dense with and without narrow accumulators, relu, quantize): da4ml's
+    predict must equal `rtl4ml sim --raw` on random inputs. Returns the number of failures."""
+    import random
+
+    rnd = random.Random(seed)
+    work.mkdir(parents=True, exist_ok=True)
+
+    def rtype(w=None):
+        signed = rnd.random() < 0.7
+        w = w or rnd.randint(2, 10)
+        return f"{'fixed' if signed else 'ufixed'}<{w},{rnd.randint(-2, w + 2)},{rnd.choice(ROUND_MODES)},{rnd.choice(OVF_MODES)}>"
+
+    bad = skipped = 0
+    for k in range(n_models):
+        n_in, n_h, n_out = rnd.randint(2, 6), rnd.randint(2, 5), rnd.randint(1, 3)
+        w1 = rnd.randint(2, 6)
+        d1 = {
+            'name': 'd1', 'kind': 'dense',
+            'weight': {'type': f'fixed<{w1},{rnd.randint(-1, 3)}>', 'shape': [n_in, n_h],
+                       'data': [rnd.randint(-(2 ** (w1 - 1)), 2 ** (w1 - 1) - 1) for _ in range(n_in * n_h)]},
+            'bias': {'type': 'fixed<8,2>', 'data': [rnd.randint(-128, 127) for _ in range(n_h)]},
+            'result': rtype(),
+        }
+        if rnd.random() < 0.5:
+            d1['accum'] = f"fixed<{rnd.randint(10, 20)},{rnd.randint(4, 10)},{rnd.choice(['TRN', 'RND', 'RND_MIN_INF'])},WRAP>"
+        model = {
+            'format': 'rtl4ml-model', 'version': 1, 'name': f'fuzz{k}',
+            'inputs': [{'name': 'x', 'shape': [n_in], 'type': rtype(rnd.randint(4, 10))}],
+            'layers': [
+                d1,
+                {'name': 'r1', 'kind': 'relu', 'result': rtype()},
+                {'name': 'd2', 'kind': 'dense',
+                 'weight': {'type': 'fixed<4,2>', 'shape': [n_h, n_out], 'data': [rnd.randint(-8, 7) for _ in range(n_h * n_out)]},
+                 'result': rtype()},
+                {'name': 'q', 'kind': 'quantize', 'result': rtype()},
+            ],
+            'outputs': ['q', 'd1'],
+        }
+        path = work / f'fuzz{k}.json'
+        path.write_text(json.dumps(model))
+        try:
+            comb, it, ot = Da4mlBuilder(model, 2).build()
+            chk = check_equivalence(rtl4ml, path, comb, it, ot, 1000, work, seed + k)
+        except (Unsupported, RuntimeError) as e:  # RuntimeError: rtl4ml rejected the model
+            skipped += 1
+            print(f'fuzz{k}: skipped: {str(e).strip().splitlines()[-1][:160]}')
+            continue
+        if not chk['agree']:
+            bad += 1
+            print(f'fuzz{k}: DISAGREE: {chk["detail"][:300]} ({path})')
+    print(f'fuzz: {n_models} models, {bad} disagree, {skipped} skipped')
+    return bad
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -634,6 +690,10 @@ def main():
         help="skip verilating da4ml's Verilog against its own interpreter",
     )
     ap.add_argument('--yosys', default='yosys')
+    ap.add_argument('--no-build', dest='build', action='store_false',
+                    help='use the existing target/release/rtl4ml instead of running cargo build --release')
+    ap.add_argument('--fuzz', type=int, default=0, metavar='N',
+                    help='only check the da4ml translation on N random small models (all modes), then exit')
     args = ap.parse_args()
 
     os.chdir(REPO)
@@ -644,12 +704,19 @@ def main():
     import numpy as np
 
     from da4ml.codegen import VerilogModel
+    from da4ml.codegen.rtl.verilog import comb_logic_gen  # noqa: F401  (import outside the timed part)
+    from da4ml.trace import to_pipeline
 
     yosys_ver = tool_version([args.yosys, '-V']) if not args.no_synth else 'not run'
     rustc_ver = tool_version(['rustc', '-V'])
     print(f'da4ml {da_ver}, numpy {np.__version__}, {yosys_ver}, {rustc_ver}, Python {platform.python_version()}', flush=True)
-    run(['cargo', 'build', '--release', '-q'])
-    rtl4ml = REPO / 'target' / 'release' / 'rtl4ml'
+    if args.build:
+        run(['cargo', 'build', '--release', '-q'])
+    # a private copy, so that a concurrent `cargo build` cannot swap the binary mid-run
+    rtl4ml = out_root / 'rtl4ml-bin'
+    shutil.copy2(REPO / 'target' / 'release' / 'rtl4ml', rtl4ml)
+    if args.fuzz:
+        return 1 if fuzz(rtl4ml, args.fuzz, args.seed, out_root / 'fuzz') else 0
     rtl4ml_ver = tool_version([str(rtl4ml), '--version'])
     git = tool_version(['git', '-C', str(REPO), 'describe', '--always', '--dirty'])
     if git != 'missing':
@@ -673,57 +740,67 @@ def main():
         designs.append(r2)
         print(f'rtl4ml: latency {r["latency"]} cycles, est. {r["est_lut"]} LUT / {r["est_ff"]} FF, {r["compile_s"]:.2f} s', flush=True)
 
-        # da4ml: same latency in cycles. Its pipeline registers the inputs and the outputs, so
-        # N combinational stages take N + 1 cycles; rtl4ml's L cycles are L logic stages whose
-        # first one reads the unregistered input bus.
+        # da4ml's pipeline registers the inputs and the outputs, so N combinational stages take
+        # N + 1 cycles; rtl4ml's L cycles are L logic stages whose first one reads the
+        # unregistered input bus. da4ml is built twice: N = L - 1 (same latency) and N = L (same
+        # number of logic stages, one cycle more).
         try:
             t0 = time.perf_counter()
             b = Da4mlBuilder(model, args.hard_dc)
             comb, inp_types, out_types = b.build()
             t_trace = time.perf_counter() - t0
-            target = max(1, r['latency'] - 1)
-            cutoff, pipe = da4ml_pipeline(comb, target)
-            prj = f'da4ml_{re.sub(r"[^A-Za-z0-9_]", "_", name)}'
-            ddir = work / 'da4ml'
-            if ddir.exists():
-                shutil.rmtree(ddir)
-            vm = VerilogModel(pipe, prj, ddir, print_latency=False, clock_period=args.clock_ns)
-            vm.write()
-            t_total = time.perf_counter() - t0
-            n_st = len(pipe.solutions)
-            files = sorted(f for f in (ddir / 'src').glob(f'{prj}*.v') if not f.name.endswith('_wrapper.v'))
-            used = ' '.join(f.read_text() for f in files)
-            # da4ml's primitive library; lookup_table.v ($readmemh of a placeholder file) is
-            # read only when a stage instantiates it
-            files = [f for f in sorted((ddir / 'src' / 'static').glob('*.v')) if re.search(rf'\b{f.stem}\s*#', used)] + files
-            d = {
-                'tool': 'da4ml',
-                'top': prj,
-                'files': files,
-                'dir': ddir,
-                'latency': n_st + 1,
-                'logic_stages': n_st,
-                'est_lut': round(comb.cost),
-                'est_ff': pipe.reg_bits,
-                'compile_s': t_total,
-                'cutoff': cutoff,
-                'trace_s': t_trace,
-            }
-            designs.append(d)
             notes[name] = b.notes
             for n_ in b.notes:
                 print(f'  note: {n_}')
-            print(
-                f'da4ml: {n_st} stages (+ input register = {n_st + 1} cycles) at cutoff {cutoff} adder levels, '
-                f'est. {d["est_lut"]} LUT / {d["est_ff"]} FF, {t_total:.2f} s (trace+CMVM {t_trace:.2f} s)',
-                flush=True,
-            )
+            # primary: the same latency in cycles; second row: the same number of logic stages
+            targets = [max(1, r['latency'] - 1)]
+            if r['latency'] not in targets:
+                targets.append(r['latency'])
+            for k, target in enumerate(targets):
+                cutoff, _ = da4ml_pipeline(comb, target)  # search (not timed)
+                t1 = time.perf_counter()
+                pipe = to_pipeline(comb, cutoff, retiming=True, verbose=False)
+                sub = 'da4ml' if k == 0 else 'da4ml_stages'
+                prj = f'{sub}_{re.sub(r"[^A-Za-z0-9_]", "_", name)}'
+                ddir = work / sub
+                if ddir.exists():
+                    shutil.rmtree(ddir)
+                vm_k = VerilogModel(pipe, prj, ddir, print_latency=False, clock_period=args.clock_ns)
+                vm_k.write()
+                t_total = t_trace + time.perf_counter() - t1
+                n_st = len(pipe.solutions)
+                files = sorted(f for f in (ddir / 'src').glob(f'{prj}*.v') if not f.name.endswith('_wrapper.v'))
+                used = ' '.join(f.read_text() for f in files)
+                # da4ml's primitive library; lookup_table.v ($readmemh of a placeholder file) is
+                # read only when a stage instantiates it
+                files = [f for f in sorted((ddir / 'src' / 'static').glob('*.v')) if re.search(rf'\b{f.stem}\s*#', used)] + files
+                d = {
+                    'tool': 'da4ml' if k == 0 else 'da4ml, same logic stages',
+                    'top': prj,
+                    'files': files,
+                    'dir': ddir,
+                    'latency': n_st + 1,
+                    'logic_stages': n_st,
+                    'est_lut': round(comb.cost),
+                    'est_ff': pipe.reg_bits,
+                    'compile_s': t_total,
+                    'cutoff': cutoff,
+                    'trace_s': t_trace,
+                }
+                designs.append(d)
+                if k == 0:
+                    vm, prj0, ddir0 = vm_k, prj, ddir
+                print(
+                    f'{d["tool"]}: {n_st} stages (+ input register = {n_st + 1} cycles) at cutoff {cutoff} adder levels, '
+                    f'est. {d["est_lut"]} LUT / {d["est_ff"]} FF, {t_total:.2f} s (trace+CMVM {t_trace:.2f} s)',
+                    flush=True,
+                )
             chk = check_equivalence(rtl4ml, model_path, comb, inp_types, out_types, args.samples, work, args.seed)
             checks[name] = chk
             verdict = 'AGREE' if chk['agree'] else 'DISAGREE'
             print(f'equivalence (da4ml predict vs rtl4ml sim, {args.samples} random vectors): {verdict} {chk["detail"]}', flush=True)
             if args.rtl_check:
-                rc = da4ml_rtl_check(vm, ddir, prj, comb, inp_types, args.samples, args.seed)
+                rc = da4ml_rtl_check(vm, ddir0, prj0, comb, inp_types, args.samples, args.seed)
                 chk['rtl'] = rc
                 print(
                     f'da4ml Verilog (Verilator, pipelined, {args.samples} vectors) vs da4ml predict: '
@@ -767,6 +844,13 @@ def main():
                 f'- {name}: {verdict}: da4ml `CombLogic.predict` vs `rtl4ml sim --raw`, {chk.get("samples")} random input '
                 f'vectors ({chk["total"]} output elements, {chk["mismatches"]} different). {chk["detail"]}'.rstrip()
             )
+            rc = chk.get('rtl')
+            if rc:
+                eq_lines.append(
+                    f'  da4ml\'s pipelined Verilog (Verilator, its C++ binder) vs its `predict`: '
+                    f'{"agree" if rc["agree"] else "DISAGREE"}, {rc["samples"]} other random vectors '
+                    f'({rc["mismatches"]} of {rc["total"]} output elements different).'
+                )
     note_lines = [f'- {name}: {n_}' for name, ns in notes.items() for n_ in ns]
     cmd = 'python3 bench/da4ml_compare.py ' + ' '.join(sys.argv[1:])
     md = f"""# rtl4ml vs da4ml
@@ -774,6 +858,7 @@ def main():
 Command: `{cmd.strip()}`
 Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}
 Versions: {rtl4ml_ver}; da4ml {da_ver} (hard_dc={args.hard_dc}, HWConfig(1, -1, -1)); {yosys_ver}; numpy {np.__version__}; Python {platform.python_version()}; {platform.machine()}, {os.cpu_count()} CPUs
+Load average at the end (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (other jobs on the machine inflate the seconds columns).
 Clock target: {args.clock_ns} ns. Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff`.
 
 {table}

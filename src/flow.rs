@@ -88,6 +88,7 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
             ),
         ));
     }
+    crate::passes::limits::check(&graph)?;
     let net = lower::lower(&graph, &opts.lower)?;
     let sched = match opts.latency_cycles {
         None => schedule::schedule(&net, opts.clock_ns, &opts.target.delay_model()),

@@ -58,6 +58,8 @@ fn ref_round(r: &BigRational, mode: Round) -> BigInt {
     match mode {
         Round::Trn => return floor,
         Round::TrnZero => return toward_zero,
+        Round::Ceil => return ceil,
+        Round::Up => return away_from_zero,
         _ => {}
     }
     // Distance to the floor, rem/den in (0, 1), compared with 1/2.
@@ -79,27 +81,30 @@ fn ref_round(r: &BigRational, mode: Round) -> BigInt {
                 ceil
             }
         }
-        Round::Trn | Round::TrnZero => unreachable!(),
+        Round::Trn | Round::TrnZero | Round::Ceil | Round::Up => unreachable!(),
     }
 }
 
-fn ref_range(signed: bool, width: u32) -> (BigInt, BigInt) {
+/// The type's mantissa range; `SAT_NARROW` drops the extreme code (signed: the most
+/// negative, unsigned: the largest).
+fn ref_range(signed: bool, width: u32, ov: Overflow) -> (BigInt, BigInt) {
+    let narrow = u32::from(ov == Overflow::SatNarrow);
     if signed {
-        (-pow2(width - 1), pow2(width - 1) - 1)
+        (-pow2(width - 1) + narrow, pow2(width - 1) - 1)
     } else {
-        (BigInt::zero(), pow2(width) - 1)
+        (BigInt::zero(), pow2(width) - 1 - narrow)
     }
 }
 
 /// Overflow handling of an integer mantissa, from the definitions.
 fn ref_overflow(q: &BigInt, signed: bool, width: u32, ov: Overflow) -> BigInt {
-    let (min, max) = ref_range(signed, width);
+    let (min, max) = ref_range(signed, width, ov);
     if *q >= min && *q <= max {
         return q.clone();
     }
     match ov {
         Overflow::Wrap => ref_wrap(q, width, signed),
-        Overflow::Sat => {
+        Overflow::Sat | Overflow::SatNarrow => {
             if *q > max {
                 max
             } else {
@@ -158,7 +163,7 @@ fn ty(signed: bool, width: u32, int_bits: i32, round: Round, overflow: Overflow)
 #[test]
 fn reference_rounding_table() {
     // k/4 for k in -6..=6, i.e. -1.5, -1.25, ..., 1.5, rounded to integers.
-    let table: [(Round, [i64; 13]); 7] = [
+    let table: [(Round, [i64; 13]); 9] = [
         (Round::Trn, [-2, -2, -1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1]),
         (Round::TrnZero, [-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]),
         (Round::Rnd, [-1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2]),
@@ -169,6 +174,8 @@ fn reference_rounding_table() {
         ),
         (Round::RndInf, [-2, -1, -1, -1, -1, 0, 0, 0, 1, 1, 1, 1, 2]),
         (Round::RndConv, [-2, -1, -1, -1, 0, 0, 0, 0, 0, 1, 1, 1, 2]),
+        (Round::Ceil, [-1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2]),
+        (Round::Up, [-2, -2, -1, -1, -1, -1, 0, 1, 1, 1, 1, 2, 2]),
     ];
     for (mode, expect) in table {
         for (i, k) in (-6i128..=6).enumerate() {
@@ -203,6 +210,8 @@ fn reference_overflow_examples() {
     assert_eq!(w(-8, true, 4, Overflow::SatSym), BigInt::from(-8));
     assert_eq!(w(-1, false, 4, Overflow::SatSym), BigInt::from(0));
     assert_eq!(w(16, false, 4, Overflow::Wrap), BigInt::from(0));
+    assert_eq!(w(-8, true, 4, Overflow::SatNarrow), BigInt::from(-7));
+    assert_eq!(w(15, false, 4, Overflow::SatNarrow), BigInt::from(14));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -215,7 +224,8 @@ fn overflow_modes_on_a_4_bit_integer() {
     let c = |o: Overflow, q: i128| b.with_modes(Round::Trn, o).cast(q, 0);
     // In range: untouched by every mode.
     for o in Overflow::ALL {
-        for q in -8..=7 {
+        let t = b.with_modes(Round::Trn, o);
+        for q in t.min_mantissa()..=t.max_mantissa() {
             assert_eq!(c(o, q), q, "{o:?} {q}");
         }
     }
@@ -232,6 +242,11 @@ fn overflow_modes_on_a_4_bit_integer() {
     assert_eq!((c(Overflow::SatSym, 9), c(Overflow::SatSym, -9)), (7, -7));
     // SAT_SYM keeps an in-range most negative code...
     assert_eq!(c(Overflow::SatSym, -8), -8);
+    // SAT_NARROW has no most negative code: -8 is out of its range and saturates.
+    assert_eq!(
+        (c(Overflow::SatNarrow, 9), c(Overflow::SatNarrow, -8)),
+        (7, -7)
+    );
     // ...but a value rounding just below it saturates to -max.
     let sym = b.with_modes(Round::Trn, Overflow::SatSym);
     assert_eq!(sym.cast(-17, 1), -7); // -8.5 floors to -9
@@ -247,6 +262,7 @@ fn overflow_modes_on_a_4_bit_integer() {
         (Overflow::Sat, 0, 15),
         (Overflow::SatZero, 0, 0),
         (Overflow::SatSym, 0, 15),
+        (Overflow::SatNarrow, 0, 14),
     ] {
         let t = u.with_modes(Round::Trn, o);
         assert_eq!((t.cast(-1, 0), t.cast(16, 0)), (lo, hi), "unsigned {o:?}");
@@ -262,7 +278,7 @@ fn extreme_widths_and_codes() {
                     for int_bits in [width as i32, -5, width as i32 + 7, 130] {
                         let t = ty(signed, width, int_bits, round, ov);
                         let (min, max) = (t.min_mantissa(), t.max_mantissa());
-                        let (rmin, rmax) = ref_range(signed, width);
+                        let (rmin, rmax) = ref_range(signed, width, ov);
                         assert_eq!((big(min), big(max)), (rmin, rmax), "{t}");
                         assert!(t.contains(min) && t.contains(max));
                         assert!(!t.contains(min - 1) && !t.contains(max + 1));
@@ -341,6 +357,8 @@ fn ties_of_every_mode_at_known_points() {
             Round::RndMinInf => q,
             Round::RndInf => q + (q >= 0) as i128,
             Round::RndConv => q + odd as i128,
+            Round::Ceil => q + 1,
+            Round::Up => q + (q >= 0) as i128,
         };
         for mode in Round::ALL {
             assert_eq!(
@@ -817,12 +835,28 @@ proptest! {
                 Round::TrnZero | Round::RndZero => if m < 0 { q + 1 } else { q },
                 Round::RndInf => if m < 0 { q } else { q + 1 },
                 Round::RndConv => if q & 1 == 0 { q } else { q + 1 },
+                Round::Ceil => q + 1,
+                Round::Up => if m < 0 { q } else { q + 1 },
             };
             prop_assert_eq!(got, want, "tie {} >> {} with {:?}", m, s, mode);
         } else if rem < half {
-            prop_assert!(got == q || (got == q + 1 && matches!(mode, Round::TrnZero) && m < 0));
+            // Only the directed modes that can move up leave the floor.
+            let up = rem != 0
+                && match mode {
+                    Round::TrnZero => m < 0,
+                    Round::Ceil => true,
+                    Round::Up => m >= 0,
+                    _ => false,
+                };
+            prop_assert_eq!(got, q + up as i128);
         } else {
-            prop_assert!(got == q + 1 || (got == q && mode == Round::Trn) || (got == q && mode == Round::TrnZero && m >= 0));
+            let down = match mode {
+                Round::Trn => true,
+                Round::TrnZero => m >= 0,
+                Round::Up => m < 0,
+                _ => false,
+            };
+            prop_assert_eq!(got, q + !down as i128);
         }
     }
 

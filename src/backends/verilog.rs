@@ -251,6 +251,56 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
                 let sign = wires.bit(r, wires.width[a.index()] - 1);
                 format!("{sign} ? {w}'d0 : {}", wires.extended(r, w))
             }
+            Op::Cmp { x, y } => {
+                let f = net.operand_frac(x).max(net.operand_frac(y));
+                let (sx, sy) = (
+                    (f - net.operand_frac(x)) as u32,
+                    (f - net.operand_frac(y)) as u32,
+                );
+                let wc = crate::passes::op_models::cmp_width(net, i);
+                let signed = net.node(x.node).signed() || net.node(y.node).signed();
+                let ex = wires.shifted(at(x.node), sx, wc);
+                let ey = wires.shifted(at(y.node), sy, wc);
+                if signed {
+                    format!("$signed({ex}) > $signed({ey})")
+                } else {
+                    format!("{ex} > {ey}")
+                }
+            }
+            Op::Mux { c, a, b } => {
+                let sa = (node.frac - net.operand_frac(a)) as u32;
+                let sb = (node.frac - net.operand_frac(b)) as u32;
+                let ec = wires.bit(at(*c), 0);
+                let ea = wires.shifted(at(a.node), sa, w);
+                let eb = wires.shifted(at(b.node), sb, w);
+                format!("{ec} ? {ea} : {eb}")
+            }
+            Op::Mul { a, b } => {
+                // Modulo 2^w, the product of the sign- or zero-extended factors is exact.
+                let ea = wires.extended(at(a.node), w);
+                let eb = wires.extended(at(b.node), w);
+                format!("{ea} * {eb}")
+            }
+            Op::Table { a, base, entries } => {
+                let r = at(*a);
+                let wa = wires.width[a.index()];
+                let idx = wires.slice(r, wa - 1, 0);
+                let t = format!("n{i}_t");
+                comb[s as usize].push(format!("reg [{}:0] {t};", w - 1));
+                comb[s as usize].push(format!("always @* begin  // lookup table"));
+                comb[s as usize].push(format!("    case ({idx})"));
+                for (k, &e) in entries.iter().enumerate() {
+                    comb[s as usize].push(format!(
+                        "        {}: {t} = {};",
+                        literal(base + k as i128, wa),
+                        literal(e, w)
+                    ));
+                }
+                comb[s as usize].push(format!("        default: {t} = {w}'d0;"));
+                comb[s as usize].push("    endcase".to_string());
+                comb[s as usize].push("end".to_string());
+                t
+            }
             Op::Cast { a, to } => {
                 let lines = cast_lines(net, &mut wires, i, at(a.node), a, to);
                 let last = lines.len() - 1;
@@ -469,6 +519,14 @@ fn cast_lines(
                     let lsb = wires.bit(src, d);
                     format!("{msb} & ({} | {lsb})", rest(wires))
                 }
+                // floor + 1 whenever a dropped bit is set (CEIL), and only for a
+                // non-negative value (UP: a negative floor already points away from zero).
+                Round::Ceil => format!("(|{})", wires.slice(src, (d - 1).min(ws - 1), 0)),
+                Round::Up => format!(
+                    "~{} & (|{})",
+                    sign(wires),
+                    wires.slice(src, (d - 1).min(ws - 1), 0)
+                ),
             };
             lines.push(format!("wire {rname}_inc = {inc};"));
             let inc_ext = if wr == 1 {

@@ -1,5 +1,6 @@
 //! Frontends: model files → the validated layer graph ([`crate::ir::layers::LayerGraph`]).
 pub mod native;
+pub mod native_write;
 
 use crate::ir::layers::LayerGraph;
 use crate::Result;

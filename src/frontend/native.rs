@@ -11,6 +11,8 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
 
+mod ext;
+
 pub const FORMAT: &str = "rtl4ml-model";
 pub const VERSION: u64 = 1;
 
@@ -313,6 +315,9 @@ impl Loader<'_> {
         let name = self.string(o, "name", &format!("layers[{i}]"))?.to_string();
         let place = format!("layer `{name}` (layers[{i}])");
         let kind = self.string(o, "kind", &place)?;
+        if let Some(v) = o.get("inputs") {
+            return self.multi_input_layer(o, v, kind, &name, &place, g, names);
+        }
         let input = match o.get("input") {
             Some(v) => {
                 let n = v.as_str().ok_or_else(|| {
@@ -413,6 +418,7 @@ impl Loader<'_> {
                     ty,
                 )
             }
+            "relu" if o.contains_key("cap") => self.layer_ext(kind, o, input, g, &place)?,
             "relu" | "quantize" => {
                 self.check_keys(o, &["name", "kind", "input", "result"], &place)?;
                 let ty = self.ty(o, "result", &place)?;
@@ -427,14 +433,7 @@ impl Loader<'_> {
                 self.check_keys(o, &["name", "kind", "input"], &place)?;
                 (LayerKind::Flatten, vec![x.len()], x.ty)
             }
-            other => {
-                return Err(self.err(
-                    &format!("{place}: field `kind`"),
-                    format!(
-                        "unknown layer kind `{other}` (expected dense, relu, quantize or flatten)"
-                    ),
-                ))
-            }
+            other => self.layer_ext(other, o, input, g, &place)?,
         };
         Ok(Layer {
             name: name.clone(),

@@ -32,6 +32,10 @@ pub enum Round {
     RndInf,
     /// Nearest, ties to even.
     RndConv,
+    /// Toward +∞ (ceiling). Not an `ap_fixed` mode: QONNX `CEIL`.
+    Ceil,
+    /// Away from zero. Not an `ap_fixed` mode: QONNX `UP`.
+    Up,
 }
 
 /// Overflow mode, applied after rounding when the value leaves the type's range.
@@ -45,10 +49,14 @@ pub enum Overflow {
     SatZero,
     /// Clamp to [−max, max] for signed types.
     SatSym,
+    /// The type loses its extreme code and saturates to what is left: signed
+    /// [−(2^(W−1) − 1), 2^(W−1) − 1], unsigned [0, 2^W − 2]. Not an `ap_fixed` mode: the
+    /// range of a QONNX `Quant` with `narrow = 1`.
+    SatNarrow,
 }
 
 impl Round {
-    pub const ALL: [Round; 7] = [
+    pub const ALL: [Round; 9] = [
         Round::Trn,
         Round::TrnZero,
         Round::Rnd,
@@ -56,6 +64,8 @@ impl Round {
         Round::RndMinInf,
         Round::RndInf,
         Round::RndConv,
+        Round::Ceil,
+        Round::Up,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -66,16 +76,19 @@ impl Round {
             Round::RndMinInf => "RND_MIN_INF",
             Round::RndInf => "RND_INF",
             Round::RndConv => "RND_CONV",
+            Round::Ceil => "CEIL",
+            Round::Up => "UP",
         }
     }
 }
 
 impl Overflow {
-    pub const ALL: [Overflow; 4] = [
+    pub const ALL: [Overflow; 5] = [
         Overflow::Wrap,
         Overflow::Sat,
         Overflow::SatZero,
         Overflow::SatSym,
+        Overflow::SatNarrow,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -83,6 +96,7 @@ impl Overflow {
             Overflow::Sat => "SAT",
             Overflow::SatZero => "SAT_ZERO",
             Overflow::SatSym => "SAT_SYM",
+            Overflow::SatNarrow => "SAT_NARROW",
         }
     }
 }
@@ -95,7 +109,7 @@ impl FromStr for Round {
             .find(|r| r.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unknown rounding mode `{s}` (expected one of TRN, TRN_ZERO, RND, RND_ZERO, RND_MIN_INF, RND_INF, RND_CONV)"
+                    "unknown rounding mode `{s}` (expected one of TRN, TRN_ZERO, RND, RND_ZERO, RND_MIN_INF, RND_INF, RND_CONV, CEIL, UP)"
                 )
             })
     }
@@ -109,7 +123,7 @@ impl FromStr for Overflow {
             .find(|o| o.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unknown overflow mode `{s}` (expected one of WRAP, SAT, SAT_ZERO, SAT_SYM)"
+                    "unknown overflow mode `{s}` (expected one of WRAP, SAT, SAT_ZERO, SAT_SYM, SAT_NARROW)"
                 )
             })
     }
@@ -170,21 +184,23 @@ impl FixedType {
         Ok(())
     }
 
-    /// Smallest representable mantissa.
+    /// Smallest representable mantissa (one more under `SAT_NARROW` when signed).
     pub fn min_mantissa(&self) -> i128 {
+        let narrow = (self.overflow == Overflow::SatNarrow) as i128;
         if self.signed {
-            -(1i128 << (self.width - 1))
+            -(1i128 << (self.width - 1)) + narrow
         } else {
             0
         }
     }
 
-    /// Largest representable mantissa.
+    /// Largest representable mantissa (one less under `SAT_NARROW` when unsigned).
     pub fn max_mantissa(&self) -> i128 {
+        let narrow = (self.overflow == Overflow::SatNarrow) as i128;
         if self.signed {
             (1i128 << (self.width - 1)) - 1
         } else {
-            (1i128 << self.width) - 1
+            (1i128 << self.width) - 1 - narrow
         }
     }
 
@@ -224,7 +240,7 @@ impl FixedType {
         let (min, max) = (self.min_mantissa(), self.max_mantissa());
         match self.overflow {
             Overflow::Wrap => wrap(q, self.width, self.signed),
-            Overflow::Sat => q.clamp(min, max),
+            Overflow::Sat | Overflow::SatNarrow => q.clamp(min, max),
             Overflow::SatZero => {
                 if q < min || q > max {
                     0
@@ -351,6 +367,8 @@ pub fn round_shift(m: i128, from: i32, to: i32, mode: Round) -> i128 {
         Round::RndMinInf => rem > half,
         Round::RndInf => rem > half || (rem == half && !neg),
         Round::RndConv => rem > half || (rem == half && floor & 1 == 1),
+        Round::Ceil => true,
+        Round::Up => !neg,
     };
     floor + inc as i128
 }
@@ -453,7 +471,7 @@ mod tests {
     #[test]
     fn rounding_ties_on_a_known_table() {
         // Values k/4 for k in -6..=6 cast to integers (drop 2 bits).
-        let cases: [(Round, [i128; 13]); 7] = [
+        let cases: [(Round, [i128; 13]); 9] = [
             (Round::Trn, [-2, -2, -1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1]),
             (Round::TrnZero, [-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]),
             (Round::Rnd, [-1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2]),
@@ -464,6 +482,8 @@ mod tests {
             ),
             (Round::RndInf, [-2, -1, -1, -1, -1, 0, 0, 0, 1, 1, 1, 1, 2]),
             (Round::RndConv, [-2, -1, -1, -1, 0, 0, 0, 0, 0, 1, 1, 1, 2]),
+            (Round::Ceil, [-1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2]),
+            (Round::Up, [-2, -2, -1, -1, -1, -1, 0, 1, 1, 1, 1, 2, 2]),
         ];
         for (mode, expect) in cases {
             let ty = FixedType::new(true, 8, 8).with_modes(mode, Overflow::Wrap);
@@ -487,6 +507,14 @@ mod tests {
         assert_eq!(satz.cast(-9, 0), 0);
         assert_eq!(sym.cast(-9, 0), -7);
         assert_eq!(sym.cast(-8, 0), -8);
+        let narrow = base.with_modes(Round::Trn, Overflow::SatNarrow);
+        assert_eq!((narrow.min_mantissa(), narrow.max_mantissa()), (-7, 7));
+        assert_eq!(
+            (narrow.cast(-8, 0), narrow.cast(-9, 0), narrow.cast(9, 0)),
+            (-7, -7, 7)
+        );
+        let unarrow = FixedType::new(false, 4, 4).with_modes(Round::Trn, Overflow::SatNarrow);
+        assert_eq!((unarrow.cast(15, 0), unarrow.cast(-1, 0)), (14, 0));
         let u = FixedType::new(false, 4, 4).with_modes(Round::Trn, Overflow::Sat);
         assert_eq!(u.cast(-1, 0), 0);
         assert_eq!(u.cast(16, 0), 15);

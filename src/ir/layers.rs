@@ -47,6 +47,277 @@ pub enum LayerKind {
     Quantize,
     /// Reshape to one dimension (row-major); the type is unchanged.
     Flatten,
+    /// Convolution over the spatial axes of a channels-last tensor: at every output position,
+    /// a dense layer over the receptive field (hls4ml Latency semantics per output, terms in
+    /// the order (kernel position row-major, input channel); padding adds nothing).
+    /// `weight` is `[k_0, …, k_{d−1}, c_in, c_out]` row-major; depthwise:
+    /// `[k_0, …, k_{d−1}, c_in, multiplier]`, output channel `c·multiplier + m`.
+    Conv {
+        weight: Constant<Vec<i64>>,
+        /// One per output channel.
+        bias: Constant<Vec<i64>>,
+        accum: Option<FixedType>,
+        window: Window,
+        c_in: usize,
+        /// Filters (depthwise: the multiplier).
+        c_out: usize,
+        depthwise: bool,
+    },
+    /// Pooling over a window of the spatial axes, per channel; `global`: over all of them
+    /// (the output drops the spatial axes).
+    Pool {
+        op: PoolOp,
+        window: Window,
+        global: bool,
+    },
+    /// Element-wise merge of equally shaped tensors: the layer's `input` and `others`, in order.
+    Merge { op: MergeOp, others: Vec<usize> },
+    /// Concatenation of `input` and `others` along `axis`; every element cast to the result.
+    Concatenate { others: Vec<usize>, axis: usize },
+    /// Same elements in the same (row-major) order, new shape.
+    Reshape,
+    /// Axes permuted: output axis `i` is input axis `perm[i]`.
+    Transpose { perm: Vec<usize> },
+    /// `y = result(min(max(x, 0), cap))`.
+    ReluCap { cap: Constant<i64> },
+    /// `y = result(x > 0 ? x : alpha · x)`.
+    LeakyRelu { alpha: Constant<i64> },
+    /// `s = clamp(slope · x + shift, 0, 1)`; `y = result(s)`, or `result(2s − 1)` when `tanh`.
+    HardSigmoid {
+        slope: Constant<i64>,
+        shift: Constant<i64>,
+        tanh: bool,
+    },
+    /// Index of the first maximum along the last axis, cast to the result type.
+    Argmax,
+    /// Per channel (last axis) `c`: `y = result(x · scale_c + bias_c)`, exact.
+    BatchNorm {
+        scale: Constant<Vec<i64>>,
+        bias: Constant<Vec<i64>>,
+    },
+    /// Element-wise lookup table: `y = result(table[index(x)])`.
+    Table {
+        function: TableFn,
+        index: TableIndex,
+        /// Entries in the table type (explicit in the model, or computed by the loader).
+        table: Constant<Vec<i64>>,
+    },
+    /// hls4ml's Latency softmax along the last axis: `e_i = exp_table[top bits of x_i]`,
+    /// `s = Σ e_i` (hls4ml's adder tree, each sum cast to the exp table type),
+    /// `y_i = result(e_i · inv_table[top bits of s])`.
+    Softmax {
+        exp_table: Constant<Vec<i64>>,
+        inv_table: Constant<Vec<i64>>,
+    },
+}
+
+/// Zero padding of a sliding window (Keras/TensorFlow conventions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    Valid,
+    Same,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolOp {
+    Max,
+    /// Exact sum divided by the (power-of-two) window size.
+    Avg,
+    /// Exact sum.
+    Sum,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeOp {
+    Add,
+    Subtract,
+    Multiply,
+}
+
+/// The function a lookup table samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableFn {
+    Sigmoid,
+    Tanh,
+    Exp,
+    /// `1/x` (the softmax's inverse table); `1/0` is the table type's largest value.
+    Inv,
+}
+
+impl TableFn {
+    /// The function in f64 (the documented definition of computed tables).
+    pub fn eval(self, v: f64) -> f64 {
+        match self {
+            TableFn::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+            TableFn::Tanh => v.tanh(),
+            TableFn::Exp => v.exp(),
+            TableFn::Inv => 1.0 / v,
+        }
+    }
+}
+
+/// How an input value selects a table entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableIndex {
+    /// hls4ml's sigmoid/tanh: `N = 2^size_log2` entries over inputs `[−R/2, R/2)`,
+    /// `R = 2^range_log2`; `i = clamp(trunc_toward_zero(x·N/R) + N/2, 0, N−1)`; entry `i`
+    /// samples the input `R·(i − N/2)/N`.
+    Range { size_log2: u32, range_log2: i32 },
+    /// hls4ml's softmax tables: `i` = the top `bits` bits of the input's two's complement
+    /// mantissa (read as unsigned); entry `i` samples the input whose top bits are `i` and
+    /// whose other bits are zero.
+    TopBits { bits: u32 },
+}
+
+impl TableIndex {
+    pub fn size(&self) -> usize {
+        match *self {
+            TableIndex::Range { size_log2, .. } => 1 << size_log2,
+            TableIndex::TopBits { bits } => 1 << bits,
+        }
+    }
+
+    /// The entry an input mantissa `m` of type `ty` selects.
+    pub fn index(&self, m: i128, ty: &FixedType) -> usize {
+        match *self {
+            TableIndex::Range {
+                size_log2,
+                range_log2,
+            } => {
+                // x · N / R = m · 2^(size_log2 − range_log2 − frac), truncated toward zero.
+                let t = super::fixed::FixedType::new(true, 64, 64)
+                    .with_modes(super::fixed::Round::TrnZero, super::fixed::Overflow::Sat)
+                    .cast(m, ty.frac() - size_log2 as i32 + range_log2);
+                let n = 1i128 << size_log2;
+                (t + n / 2).clamp(0, n - 1) as usize
+            }
+            TableIndex::TopBits { bits } => {
+                let u = super::fixed::wrap(m, ty.width, false);
+                (u >> (ty.width - bits)) as usize
+            }
+        }
+    }
+
+    /// The input value entry `i` samples.
+    pub fn sample(&self, i: usize, ty: &FixedType) -> f64 {
+        match *self {
+            TableIndex::Range {
+                size_log2,
+                range_log2,
+            } => {
+                let n = 1i64 << size_log2;
+                super::fixed::mantissa_to_f64(
+                    (i as i64 - n / 2) as i128,
+                    size_log2 as i32 - range_log2,
+                )
+            }
+            TableIndex::TopBits { bits } => {
+                let m = super::fixed::wrap((i as i128) << (ty.width - bits), ty.width, ty.signed);
+                ty.to_f64(m)
+            }
+        }
+    }
+}
+
+/// A sliding window over the spatial axes of a channels-last tensor `[d_0, …, d_{k−1}, C]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub in_dims: Vec<usize>,
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub dilation: Vec<usize>,
+    pub padding: Padding,
+    /// Zeros before the first element, per axis.
+    pub pad_before: Vec<usize>,
+    pub out_dims: Vec<usize>,
+}
+
+impl Window {
+    /// Output sizes and padding as Keras/TensorFlow define them. `valid`:
+    /// `out = ⌊(in − (k−1)·d − 1)/s⌋ + 1`; `same`: `out = ⌈in/s⌉`, `(out−1)·s + (k−1)·d + 1 − in`
+    /// zeros in total, the smaller half before.
+    pub fn new(
+        in_dims: &[usize],
+        kernel: &[usize],
+        strides: &[usize],
+        dilation: &[usize],
+        padding: Padding,
+    ) -> Result<Window, String> {
+        let mut pad_before = Vec::new();
+        let mut out_dims = Vec::new();
+        for a in 0..in_dims.len() {
+            let (n, k, s, d) = (in_dims[a], kernel[a], strides[a], dilation[a]);
+            let span = (k - 1) * d + 1;
+            let (out, pad) = match padding {
+                Padding::Valid => {
+                    if span > n {
+                        return Err(format!(
+                            "the window spans {span} elements on axis {a} but the input has only {n} (valid padding)"
+                        ));
+                    }
+                    ((n - span) / s + 1, 0)
+                }
+                Padding::Same => {
+                    let out = n.div_ceil(s);
+                    let total = ((out - 1) * s + span).saturating_sub(n);
+                    (out, total / 2)
+                }
+            };
+            out_dims.push(out);
+            pad_before.push(pad);
+        }
+        Ok(Window {
+            in_dims: in_dims.to_vec(),
+            kernel: kernel.to_vec(),
+            strides: strides.to_vec(),
+            dilation: dilation.to_vec(),
+            padding,
+            pad_before,
+            out_dims,
+        })
+    }
+
+    pub fn positions(&self) -> usize {
+        self.out_dims.iter().product()
+    }
+
+    pub fn kernel_len(&self) -> usize {
+        self.kernel.iter().product()
+    }
+
+    /// For output position `p` (row-major over `out_dims`): the input position (row-major over
+    /// `in_dims`) under each kernel tap (row-major over `kernel`), or `None` in the padding.
+    pub fn taps(&self, p: usize) -> Vec<Option<usize>> {
+        let d = self.in_dims.len();
+        let mut out_idx = vec![0usize; d];
+        let mut r = p;
+        for a in (0..d).rev() {
+            out_idx[a] = r % self.out_dims[a];
+            r /= self.out_dims[a];
+        }
+        let mut taps = Vec::with_capacity(self.kernel_len());
+        for t in 0..self.kernel_len() {
+            let mut k_idx = vec![0usize; d];
+            let mut r = t;
+            for a in (0..d).rev() {
+                k_idx[a] = r % self.kernel[a];
+                r /= self.kernel[a];
+            }
+            let mut pos = Some(0usize);
+            for a in 0..d {
+                let i = (out_idx[a] * self.strides[a] + k_idx[a] * self.dilation[a]) as isize
+                    - self.pad_before[a] as isize;
+                pos = match pos {
+                    Some(q) if i >= 0 && (i as usize) < self.in_dims[a] => {
+                        Some(q * self.in_dims[a] + i as usize)
+                    }
+                    _ => None,
+                };
+            }
+            taps.push(pos);
+        }
+        taps
+    }
 }
 
 impl LayerKind {
@@ -56,6 +327,59 @@ impl LayerKind {
             LayerKind::Relu => "relu",
             LayerKind::Quantize => "quantize",
             LayerKind::Flatten => "flatten",
+            LayerKind::Conv {
+                depthwise: false,
+                window,
+                ..
+            } if window.in_dims.len() == 1 => "conv1d",
+            LayerKind::Conv {
+                depthwise: false, ..
+            } => "conv2d",
+            LayerKind::Conv { window, .. } if window.in_dims.len() == 1 => "depthwise_conv1d",
+            LayerKind::Conv { .. } => "depthwise_conv2d",
+            LayerKind::Pool {
+                op, global: true, ..
+            } => match op {
+                PoolOp::Max => "global_max_pool",
+                PoolOp::Avg => "global_avg_pool",
+                PoolOp::Sum => "global_sum_pool",
+            },
+            LayerKind::Pool { op, window, .. } => match (op, window.in_dims.len()) {
+                (PoolOp::Max, 1) => "max_pool1d",
+                (PoolOp::Max, _) => "max_pool2d",
+                (PoolOp::Avg, 1) => "avg_pool1d",
+                (PoolOp::Avg, _) => "avg_pool2d",
+                (PoolOp::Sum, 1) => "sum_pool1d",
+                (PoolOp::Sum, _) => "sum_pool2d",
+            },
+            LayerKind::Merge { op, .. } => match op {
+                MergeOp::Add => "add",
+                MergeOp::Subtract => "subtract",
+                MergeOp::Multiply => "multiply",
+            },
+            LayerKind::Concatenate { .. } => "concatenate",
+            LayerKind::Reshape => "reshape",
+            LayerKind::Transpose { .. } => "transpose",
+            LayerKind::ReluCap { .. } => "relu",
+            LayerKind::LeakyRelu { .. } => "leaky_relu",
+            LayerKind::HardSigmoid { tanh: false, .. } => "hard_sigmoid",
+            LayerKind::HardSigmoid { .. } => "hard_tanh",
+            LayerKind::Argmax => "argmax",
+            LayerKind::BatchNorm { .. } => "batchnorm",
+            LayerKind::Table { function, .. } => match function {
+                TableFn::Sigmoid => "sigmoid",
+                TableFn::Tanh => "tanh",
+                TableFn::Exp | TableFn::Inv => "exp",
+            },
+            LayerKind::Softmax { .. } => "softmax",
+        }
+    }
+
+    /// Tensors read besides the layer's `input` (merges and concatenation).
+    pub fn others(&self) -> &[usize] {
+        match self {
+            LayerKind::Merge { others, .. } | LayerKind::Concatenate { others, .. } => others,
+            _ => &[],
         }
     }
 }
@@ -68,6 +392,19 @@ pub struct Layer {
     pub input: usize,
     /// The output tensor (its name is the layer's name).
     pub output: Tensor,
+}
+
+impl Layer {
+    /// Every tensor the layer reads, `input` first.
+    pub fn sources(&self) -> Vec<usize> {
+        let mut v = vec![self.input];
+        v.extend_from_slice(self.kind.others());
+        v
+    }
+    /// Does the layer read tensor `t`?
+    pub fn reads(&self, t: usize) -> bool {
+        self.input == t || self.kind.others().contains(&t)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -48,6 +48,21 @@ pub enum Op {
     Relu { a: NodeId },
     /// Cast to a fixed-point type: rounding, then overflow handling.
     Cast { a: Operand, to: FixedType },
+    /// `x > y ? 1 : 0`: exact comparison of two values aligned to the finer of their grids.
+    /// The node is a 1-bit flag at frac 0.
+    Cmp { x: Operand, y: Operand },
+    /// `c ≠ 0 ? a : b`, both aligned to the node's frac (left shifts only).
+    Mux { c: NodeId, a: Operand, b: Operand },
+    /// `a · b`, exact (a product of two variables). The mantissa is the product of the
+    /// mantissas; the node's frac is the sum of the operands' fracs.
+    Mul { a: Operand, b: Operand },
+    /// Lookup table: `entries[m − base]`, where `m` is the mantissa of `a`; `entries` covers
+    /// exactly the range of `a`, and holds mantissas at the node's frac.
+    Table {
+        a: NodeId,
+        base: i128,
+        entries: Vec<i128>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -147,11 +162,13 @@ impl Netlist {
 
     /// The nodes an op reads, in order.
     pub fn args(op: &Op) -> impl Iterator<Item = NodeId> {
-        let v: [Option<NodeId>; 2] = match op {
-            Op::Input { .. } | Op::Const { .. } => [None, None],
-            Op::Add { a, b, .. } => [Some(a.node), Some(b.node)],
-            Op::Neg { a } | Op::Cast { a, .. } => [Some(a.node), None],
-            Op::Relu { a } => [Some(*a), None],
+        let v: [Option<NodeId>; 3] = match op {
+            Op::Input { .. } | Op::Const { .. } => [None, None, None],
+            Op::Add { a, b, .. } | Op::Mul { a, b } => [Some(a.node), Some(b.node), None],
+            Op::Cmp { x, y } => [Some(x.node), Some(y.node), None],
+            Op::Mux { c, a, b } => [Some(*c), Some(a.node), Some(b.node)],
+            Op::Neg { a } | Op::Cast { a, .. } => [Some(a.node), None, None],
+            Op::Relu { a } | Op::Table { a, .. } => [Some(*a), None, None],
         };
         v.into_iter().flatten()
     }
@@ -196,10 +213,25 @@ impl Netlist {
             if n.range.lo > n.range.hi || !n.range.within_limits() {
                 return Err(format!("node {i} has a bad range {:?}", n.range));
             }
-            if let Op::Add { a, b, .. } = &n.op {
+            if let Op::Add { a, b, .. } | Op::Mux { a, b, .. } = &n.op {
                 if self.operand_frac(a) > n.frac || self.operand_frac(b) > n.frac {
                     return Err(format!(
                         "node {i}: an operand has more fractional bits than the sum"
+                    ));
+                }
+            }
+            if let Op::Mul { a, b } = &n.op {
+                if self.operand_frac(a) + self.operand_frac(b) != n.frac {
+                    return Err(format!(
+                        "node {i}: a product's frac is not the operands' sum"
+                    ));
+                }
+            }
+            if let Op::Table { a, base, entries } = &n.op {
+                let r = self.node(*a).range;
+                if *base != r.lo || entries.len() as i128 != r.hi - r.lo + 1 {
+                    return Err(format!(
+                        "node {i}: the table does not cover its index range"
                     ));
                 }
             }
@@ -345,6 +377,135 @@ impl Builder {
     }
 }
 
+/// Largest lookup table (entries) the compiler builds.
+pub const MAX_TABLE_ENTRIES: i128 = 1 << 16;
+
+impl Builder {
+    /// Range of an operand aligned to `frac` (public form of `aligned`, for comparisons).
+    fn aligned_pair(&self, x: &Operand, y: &Operand) -> Result<(i32, Interval, Interval), String> {
+        let f = self.net.operand_frac(x).max(self.net.operand_frac(y));
+        Ok((f, self.aligned(x, f)?, self.aligned(y, f)?))
+    }
+
+    /// `x > y` as a 1-bit flag; a constant when the ranges decide it.
+    pub fn cmp(&mut self, x: Operand, y: Operand) -> Result<NodeId, String> {
+        let (_, rx, ry) = self.aligned_pair(&x, &y)?;
+        if rx.lo > ry.hi {
+            return self.constant(1, 0);
+        }
+        if rx.hi <= ry.lo {
+            return self.constant(0, 0);
+        }
+        self.push(Op::Cmp { x, y }, 0, Interval::new(0, 1))
+    }
+
+    /// `c ≠ 0 ? a : b`.
+    pub fn mux(&mut self, c: NodeId, a: Operand, b: Operand) -> Result<NodeId, String> {
+        let rc = self.net.node(c).range;
+        let pick = if rc.lo == rc.hi {
+            Some(if rc.lo != 0 { a } else { b })
+        } else if a == b {
+            Some(a)
+        } else {
+            None
+        };
+        if let Some(o) = pick.filter(|o| o.shift == 0) {
+            return Ok(o.node);
+        }
+        let (frac, ra, rb) = self.aligned_pair(&a, &b)?;
+        let range = match pick {
+            Some(o) if o == a => ra,
+            Some(_) => rb,
+            None => ra.hull(&rb),
+        };
+        if range.lo == range.hi {
+            return self.constant(range.lo, frac);
+        }
+        self.push(Op::Mux { c, a, b }, frac, range)
+    }
+
+    /// `max(a, b)` (`min` when `min`), from a comparison and a multiplexer.
+    pub fn max(&mut self, a: Operand, b: Operand, min: bool) -> Result<NodeId, String> {
+        let c = self.cmp(a, b)?;
+        if min {
+            self.mux(c, b, a)
+        } else {
+            self.mux(c, a, b)
+        }
+    }
+
+    /// The exact product `a · b` of two values.
+    pub fn mul(&mut self, a: Operand, b: Operand) -> Result<NodeId, String> {
+        let frac = self.net.operand_frac(&a) + self.net.operand_frac(&b);
+        let (ra, rb) = (self.net.node(a.node).range, self.net.node(b.node).range);
+        let wide = || format!("a product needs more than the {MAX_WIRE_WIDTH}-bit wire limit");
+        let corners = [
+            ra.lo.checked_mul(rb.lo),
+            ra.lo.checked_mul(rb.hi),
+            ra.hi.checked_mul(rb.lo),
+            ra.hi.checked_mul(rb.hi),
+        ];
+        let corners: Vec<i128> = corners
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or_else(wide)?;
+        let mut range = Interval::new(
+            *corners.iter().min().unwrap(),
+            *corners.iter().max().unwrap(),
+        );
+        if a.node == b.node {
+            // A square is never negative; its minimum is 0 when the range spans 0.
+            let lo = if ra.lo <= 0 && ra.hi >= 0 {
+                0
+            } else {
+                (ra.lo * ra.lo).min(ra.hi * ra.hi)
+            };
+            range = Interval::new(lo, range.hi);
+        }
+        if range.lo == range.hi {
+            return self.constant(range.lo, frac);
+        }
+        let (a, b) = if (b.node, b.shift) < (a.node, a.shift) {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        self.push(Op::Mul { a, b }, frac, range)
+    }
+
+    /// A lookup table indexed by `a`: `f(m)` (a mantissa at `frac`) for every mantissa `m`
+    /// in the range of `a`.
+    pub fn table(
+        &mut self,
+        a: NodeId,
+        frac: i32,
+        f: impl Fn(i128) -> i128,
+    ) -> Result<NodeId, String> {
+        let r = self.net.node(a).range;
+        if r.hi - r.lo >= MAX_TABLE_ENTRIES {
+            return Err(format!(
+                "a lookup table would need {} entries, more than the limit of {MAX_TABLE_ENTRIES}",
+                r.hi - r.lo + 1
+            ));
+        }
+        let entries: Vec<i128> = (r.lo..=r.hi).map(f).collect();
+        let lo = *entries.iter().min().unwrap();
+        let hi = *entries.iter().max().unwrap();
+        if lo == hi {
+            return self.constant(lo, frac);
+        }
+        self.push(
+            Op::Table {
+                a,
+                base: r.lo,
+                entries,
+            },
+            frac,
+            Interval::new(lo, hi),
+        )
+    }
+}
+
 /// Exact interval of `cast(x)` for `x` in `r` (mantissas at `frac`).
 pub fn cast_range(r: Interval, frac: i32, to: &FixedType) -> Interval {
     let lo = super::fixed::round_shift(r.lo, frac, to.frac(), to.round);
@@ -364,7 +525,9 @@ pub fn cast_range(r: Interval, frac: i32, to: &FixedType) -> Interval {
                 Interval::new(min, max)
             }
         }
-        Overflow::Sat => Interval::new(lo.clamp(min, max), hi.clamp(min, max)),
+        Overflow::Sat | Overflow::SatNarrow => {
+            Interval::new(lo.clamp(min, max), hi.clamp(min, max))
+        }
         // Not monotonic: an underflow gives −max, an in-range value may be min.
         Overflow::SatSym => {
             let low = if to.signed { -max } else { min };

@@ -27,12 +27,21 @@ pub fn eliminate_dead(mut net: Netlist) -> Netlist {
         let m = |id: NodeId| map[id.index()];
         match &mut node.op {
             Op::Input { .. } | Op::Const { .. } => {}
-            Op::Add { a, b, .. } => {
+            Op::Add { a, b, .. } | Op::Mul { a, b } => {
+                a.node = m(a.node);
+                b.node = m(b.node);
+            }
+            Op::Cmp { x, y } => {
+                x.node = m(x.node);
+                y.node = m(y.node);
+            }
+            Op::Mux { c, a, b } => {
+                *c = m(*c);
                 a.node = m(a.node);
                 b.node = m(b.node);
             }
             Op::Neg { a } | Op::Cast { a, .. } => a.node = m(a.node),
-            Op::Relu { a } => *a = m(*a),
+            Op::Relu { a } | Op::Table { a, .. } => *a = m(*a),
         }
         map[i] = NodeId(nodes.len() as u32);
         nodes.push(node);

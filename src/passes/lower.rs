@@ -15,6 +15,8 @@ use crate::ir::netlist::{Builder, Netlist, NodeId, Operand, Port};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+mod ext;
+
 /// Lowering choices.
 #[derive(Clone, Debug)]
 pub struct LowerOptions {
@@ -152,6 +154,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                 }
                 out
             }
+            _ => lw.lower_ext(g, k, &tensors, ty, opts, &mut rounded_upstream)?,
         };
         lw.sync_levels();
         tensors.push(out);
@@ -456,7 +459,7 @@ fn rnd_consumer(g: &LayerGraph, k: usize) -> Option<(usize, i32)> {
     if g.outputs.contains(&t) {
         return None;
     }
-    let mut readers = g.layers.iter().enumerate().filter(|(_, l)| l.input == t);
+    let mut readers = g.layers.iter().enumerate().filter(|(_, l)| l.reads(t));
     let (c, layer) = readers.next()?;
     if readers.next().is_some()
         || !matches!(layer.kind, LayerKind::Relu | LayerKind::Quantize)

@@ -2,6 +2,9 @@
 pub mod cmvm;
 pub mod csd;
 pub mod dce;
+pub mod limits;
 pub mod lower;
+pub mod op_models;
+pub mod retime;
 pub mod schedule;
 pub mod trim;

@@ -84,6 +84,9 @@ impl DelayModel {
             Op::Input { .. } | Op::Const { .. } => 0.0,
             Op::Add { .. } | Op::Neg { .. } => self.adder(n.width()),
             Op::Relu { .. } => self.mux_ns,
+            Op::Cmp { .. } | Op::Mux { .. } | Op::Mul { .. } | Op::Table { .. } => {
+                self.extra_op_delay(net, i)
+            }
             Op::Cast { a, to } => {
                 let plan = net.cast_plan(a, to);
                 (if plan.round_inc {
@@ -164,7 +167,19 @@ pub fn schedule(net: &Netlist, clock_ns: f64, model: &DelayModel) -> Schedule {
     let asap = asap(net, &delays, budget);
     let latency = latency_of(net, &asap);
     let mut best = asap;
-    if let Some(alap) = alap(net, &delays, budget, latency) {
+    let alap_stages = alap(net, &delays, budget, latency);
+    if let Some(alap) = &alap_stages {
+        if let Some(cut) = super::retime::min_register_stages(net, &delays, budget, latency, alap) {
+            if critical(net, &delays, &cut).is_some_and(|c| {
+                c <= budget + 1e-9 || c <= critical(net, &delays, &best).unwrap_or(0.0)
+            }) && latency_of(net, &cut) <= latency
+                && register_bits(net, &cut, latency) < register_bits(net, &best, latency)
+            {
+                best = cut;
+            }
+        }
+    }
+    if let Some(alap) = alap_stages {
         if critical(net, &delays, &alap).is_some_and(|c| c <= budget + 1e-9)
             && register_bits(net, &alap, latency) < register_bits(net, &best, latency)
         {

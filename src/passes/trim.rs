@@ -8,7 +8,9 @@
 //! Demand of a node = the number of low bits its readers need:
 //! - an output needs its full range;
 //! - `a·2^s ± …` of `w` bits needs `w − s` bits of `a`; a negation likewise;
-//! - ReLU and saturating casts compare the whole value, so they need the full range;
+//! - ReLU, comparisons, table indices and saturating casts look at the whole value, so they
+//!   need the full range; a multiplexer passes its operands' low bits through, and the low `k`
+//!   bits of a product need only the low `k` bits of each factor;
 //! - a WRAP (or provably non-overflowing) cast that drops `d` bits needs its own width plus
 //!   `d` bits, unless its rounding mode looks at the sign (TRN_ZERO, RND_ZERO, RND_INF), in which
 //!   case it needs the full range.
@@ -43,7 +45,24 @@ pub fn trim_dead_bits(mut net: Netlist) -> Netlist {
                 let sa = (node.frac - net.operand_frac(a)) as u32;
                 need(a.node, bits.saturating_sub(sa), &mut demand);
             }
-            Op::Relu { a } => need(*a, u32::MAX, &mut demand),
+            Op::Relu { a } | Op::Table { a, .. } => need(*a, u32::MAX, &mut demand),
+            // Comparisons read whole values; a multiplexer passes its operands' low bits; the
+            // low k bits of a product depend only on the low k bits of its factors.
+            Op::Cmp { x, y } => {
+                need(x.node, u32::MAX, &mut demand);
+                need(y.node, u32::MAX, &mut demand);
+            }
+            Op::Mux { c, a, b } => {
+                need(*c, u32::MAX, &mut demand);
+                let sa = (node.frac - net.operand_frac(a)) as u32;
+                let sb = (node.frac - net.operand_frac(b)) as u32;
+                need(a.node, bits.saturating_sub(sa), &mut demand);
+                need(b.node, bits.saturating_sub(sb), &mut demand);
+            }
+            Op::Mul { a, b } => {
+                need(a.node, bits, &mut demand);
+                need(b.node, bits, &mut demand);
+            }
             Op::Cast { a, to } => {
                 let plan = net.cast_plan(a, to);
                 let sign_aware =

@@ -67,6 +67,9 @@ pub fn node_luts(net: &Netlist, i: usize) -> u64 {
         }
         Op::Neg { .. } => n.width() as u64,
         Op::Relu { .. } => n.width().div_ceil(2) as u64,
+        Op::Cmp { .. } | Op::Mux { .. } | Op::Mul { .. } | Op::Table { .. } => {
+            crate::passes::op_models::extra_op_luts(net, i)
+        }
         Op::Cast { a, to } => {
             let plan = net.cast_plan(a, to);
             let mut l = 0;

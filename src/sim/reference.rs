@@ -5,6 +5,8 @@
 use crate::error::{Error, Result};
 use crate::ir::layers::{LayerGraph, LayerKind};
 
+mod ext;
+
 /// Evaluates one sample: flat input mantissas (bus order) → flat output mantissas.
 pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
     assert_eq!(input.len(), g.input_len(), "input length");
@@ -78,6 +80,7 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
                 }
                 out
             }
+            _ => ext::evaluate_layer(g, layer, &values)?,
         };
         values.push(out);
     }

@@ -61,6 +61,36 @@ enum Instr {
         src: u32,
         index: u32,
     },
+    /// `dst = (x << sx) > (y << sy)`.
+    Cmp {
+        dst: u32,
+        x: u32,
+        sx: u32,
+        y: u32,
+        sy: u32,
+    },
+    /// `dst = c ≠ 0 ? a << sa : b << sb`.
+    Mux {
+        dst: u32,
+        c: u32,
+        a: u32,
+        sa: u32,
+        b: u32,
+        sb: u32,
+    },
+    /// `dst = a · b`.
+    Mul {
+        dst: u32,
+        a: u32,
+        b: u32,
+    },
+    /// `dst = entries[a − base]`.
+    Table {
+        dst: u32,
+        a: u32,
+        base: i128,
+        entries: Vec<i128>,
+    },
 }
 
 /// A compiled simulator for one netlist.
@@ -77,12 +107,16 @@ impl Simulator {
     pub fn new(net: &Netlist) -> Simulator {
         // Lane width: every node's range and every cast's rounded range, plus a guard bit.
         let mut need = 2;
-        for n in &net.nodes {
+        for (i, n) in net.nodes.iter().enumerate() {
             need = need.max(n.range.width() + 1);
             if let Op::Cast { a, to } = &n.op {
                 need = need.max(net.cast_plan(a, to).rounded.width() + 1);
                 need = need.max(net.node(a.node).range.width() + 2);
                 need = need.max(to.width + 1);
+            }
+            if let Op::Cmp { .. } = &n.op {
+                // The aligned operands may be wider than either node.
+                need = need.max(crate::passes::op_models::cmp_width(net, i) + 1);
             }
         }
         let lane_bits = if need <= 32 {
@@ -163,6 +197,52 @@ impl Simulator {
                     });
                 }
                 Op::Relu { a } => instrs.push(Instr::Relu { dst, a: s(*a) }),
+                Op::Cmp { x, y } => {
+                    let f = net.operand_frac(x).max(net.operand_frac(y));
+                    instrs.push(Instr::Cmp {
+                        dst,
+                        x: s(x.node),
+                        sx: (f - net.operand_frac(x)) as u32,
+                        y: s(y.node),
+                        sy: (f - net.operand_frac(y)) as u32,
+                    });
+                }
+                Op::Mux { c, a, b } => {
+                    let sa = (node.frac - net.operand_frac(a)) as u32;
+                    let sb = (node.frac - net.operand_frac(b)) as u32;
+                    // Aligned operands fit the node's range, so their shifts are below the lane
+                    // width unless the operand is zero.
+                    let sh = |o: &crate::ir::netlist::Operand, sh: u32| {
+                        if sh >= lane_bits {
+                            debug_assert_eq!(
+                                net.node(o.node).range,
+                                crate::ir::interval::Interval::point(0)
+                            );
+                            0
+                        } else {
+                            sh
+                        }
+                    };
+                    instrs.push(Instr::Mux {
+                        dst,
+                        c: s(*c),
+                        a: s(a.node),
+                        sa: sh(a, sa),
+                        b: s(b.node),
+                        sb: sh(b, sb),
+                    });
+                }
+                Op::Mul { a, b } => instrs.push(Instr::Mul {
+                    dst,
+                    a: s(a.node),
+                    b: s(b.node),
+                }),
+                Op::Table { a, base, entries } => instrs.push(Instr::Table {
+                    dst,
+                    a: s(*a),
+                    base: *base,
+                    entries: entries.clone(),
+                }),
                 Op::Cast { a, to } => {
                     let plan = net.cast_plan(a, to);
                     let src = s(a.node);
@@ -303,6 +383,46 @@ fn exec<T: Lane>(
                 d[k] = if a[k] > T::ZERO { a[k] } else { T::ZERO };
             }
         }
+        Instr::Cmp { dst, x, sx, y, sy } => {
+            let (d, x, y) = three(mem, dst, x, y);
+            for k in 0..len {
+                d[k] = T::from_bool(x[k].shl(sx) > y[k].shl(sy));
+            }
+        }
+        Instr::Mux {
+            dst,
+            c,
+            a,
+            sa,
+            b,
+            sb,
+        } => {
+            let (d, c, a, b) = four(mem, dst, c, a, b);
+            for k in 0..len {
+                d[k] = if c[k] != T::ZERO {
+                    a[k].shl(sa)
+                } else {
+                    b[k].shl(sb)
+                };
+            }
+        }
+        Instr::Mul { dst, a, b } => {
+            let (d, a, b) = three(mem, dst, a, b);
+            for k in 0..len {
+                d[k] = a[k].mul(b[k]);
+            }
+        }
+        Instr::Table {
+            dst,
+            a,
+            base,
+            ref entries,
+        } => {
+            let (d, a, _) = three(mem, dst, a, a);
+            for k in 0..len {
+                d[k] = T::from_i128(entries[(a[k].to_i128() - base) as usize]);
+            }
+        }
         Instr::Shl { dst, a, s } => {
             let (d, a, _) = three(mem, dst, a, a);
             for k in 0..len {
@@ -353,6 +473,14 @@ fn exec<T: Lane>(
                     let _ = v;
                     rem > half || (rem == half && fl.and(T::ONE) != T::ZERO)
                 }),
+                Round::Ceil => round!(|v, fl, rem| {
+                    let _ = (v, fl);
+                    rem != T::ZERO
+                }),
+                Round::Up => round!(|v, fl, rem| {
+                    let _ = fl;
+                    v >= T::ZERO && rem != T::ZERO
+                }),
             }
         }
         Instr::Clip { slot: s, ty } => {
@@ -375,7 +503,7 @@ fn exec<T: Lane>(
                         }
                     }
                 }
-                Overflow::Sat => {
+                Overflow::Sat | Overflow::SatNarrow => {
                     for v in d.iter_mut() {
                         *v = if *v > max {
                             max
@@ -425,6 +553,27 @@ fn three<T>(mem: &mut [T], dst: u32, a: u32, b: u32) -> (&mut [T], &[T], &[T]) {
     }
 }
 
+/// Disjoint views of a destination slot and three source slots.
+fn four<T>(mem: &mut [T], dst: u32, a: u32, b: u32, c: u32) -> (&mut [T], &[T], &[T], &[T]) {
+    let (d, a, b, c) = (dst as usize, a as usize, b as usize, c as usize);
+    assert!(
+        d != a && d != b && d != c,
+        "destination slot aliases a source"
+    );
+    let ptr = mem.as_mut_ptr();
+    assert!((d.max(a).max(b).max(c) + 1) * BLOCK <= mem.len());
+    // SAFETY: as in `three`: every range lies inside `mem` and the mutable one differs from the
+    // shared ones (which may coincide with each other).
+    unsafe {
+        (
+            std::slice::from_raw_parts_mut(ptr.add(d * BLOCK), BLOCK),
+            std::slice::from_raw_parts(ptr.add(a * BLOCK), BLOCK),
+            std::slice::from_raw_parts(ptr.add(b * BLOCK), BLOCK),
+            std::slice::from_raw_parts(ptr.add(c * BLOCK), BLOCK),
+        )
+    }
+}
+
 /// Integer lanes with wrapping arithmetic.
 pub trait Lane: Copy + PartialOrd + PartialEq + Default + std::fmt::Debug {
     const ZERO: Self;
@@ -434,6 +583,8 @@ pub trait Lane: Copy + PartialOrd + PartialEq + Default + std::fmt::Debug {
     fn from_i128(v: i128) -> Self;
     fn from_bool(b: bool) -> Self;
     fn to_i64(self) -> i64;
+    fn to_i128(self) -> i128;
+    fn mul(self, o: Self) -> Self;
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn shl(self, s: u32) -> Self;
@@ -462,6 +613,14 @@ macro_rules! lane {
             #[inline(always)]
             fn to_i64(self) -> i64 {
                 self as i64
+            }
+            #[inline(always)]
+            fn to_i128(self) -> i128 {
+                self as i128
+            }
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self.wrapping_mul(o)
             }
             #[inline(always)]
             fn add(self, o: Self) -> Self {
