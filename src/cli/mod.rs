@@ -111,7 +111,6 @@ pub fn run(cli: Cli) -> Result<()> {
                     target,
                     top,
                     lower: crate::passes::lower::LowerOptions { share: !no_share },
-                    ..Default::default()
                 },
             )
             .with_context(|| format!("compiling {}", model.display()))?;

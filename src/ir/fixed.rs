@@ -319,7 +319,7 @@ pub fn f64_to_mantissa(x: f64) -> Result<(i128, i32), String> {
 
 /// Keeps the low `width` bits of `q` and reads them back as signed or unsigned.
 pub fn wrap(q: i128, width: u32, signed: bool) -> i128 {
-    debug_assert!(width >= 1 && width <= 126);
+    debug_assert!((1..=126).contains(&width));
     let modulus = 1i128 << width;
     let mut r = q.rem_euclid(modulus);
     if signed && r >= modulus >> 1 {

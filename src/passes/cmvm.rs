@@ -146,7 +146,7 @@ impl Lowering {
             )?;
             self.sync_levels();
             // Apply per column, removing higher indices first.
-            found.sort_by(|x, y| (x.0, Reverse(x.2.max(x.1))).cmp(&(y.0, Reverse(y.2.max(y.1)))));
+            found.sort_by_key(|x| (x.0, Reverse(x.2.max(x.1))));
             let mut by_col: HashMap<usize, Vec<(usize, usize, i32, bool)>> = HashMap::new();
             for (c, i, j, s, ng) in found {
                 by_col.entry(c).or_default().push((i, j, s, ng));

@@ -1,0 +1,174 @@
+//! Accuracy against the reference outputs on the calibration set.
+//!
+//! - `argmax`: the fraction of samples whose argmax (first maximal element) differs from the
+//!   reference's in any output tensor;
+//! - `mse`: the mean squared difference over all output elements, in real values;
+//! - `max-abs`: the largest absolute difference, in real values.
+//!
+//! A tolerance is a number (`0.005`, absolute) or a percentage (`0.5%`). A percentage of
+//! `argmax` is a fraction of the samples; of `mse` it is relative to the reference's mean
+//! square, and of `max-abs` relative to the reference's largest magnitude.
+
+use crate::ir::layers::LayerGraph;
+use crate::sim::io::to_values;
+use ndarray::{Array2, ArrayView1, Axis};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Metric {
+    Argmax,
+    Mse,
+    MaxAbs,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Argmax => "argmax disagreement",
+            Metric::Mse => "mean squared error",
+            Metric::MaxAbs => "max abs error",
+        }
+    }
+    /// A value of this metric for people (`0.45%`, `1.2e-3`).
+    pub fn show(self, v: f64) -> String {
+        match self {
+            Metric::Argmax => format!("{:.2}%", v * 100.0),
+            _ => format!("{v:.4e}"),
+        }
+    }
+}
+
+/// A tolerance as written on the command line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Tolerance {
+    Absolute(f64),
+    Percent(f64),
+}
+
+impl std::str::FromStr for Tolerance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let (num, pct) = match t.strip_suffix('%') {
+            Some(n) => (n.trim(), true),
+            None => (t, false),
+        };
+        let v: f64 = num
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| {
+                format!("bad tolerance `{s}` (expected a non-negative number or percentage, e.g. 0.5% or 0.01)")
+            })?;
+        Ok(if pct {
+            Tolerance::Percent(v)
+        } else {
+            Tolerance::Absolute(v)
+        })
+    }
+}
+
+/// The reference outputs and the metric they are compared with.
+pub struct Reference {
+    pub metric: Metric,
+    /// Reference output values, `[samples, output elements]`.
+    values: Array2<f64>,
+    /// Per output tensor, the column range on the bus, and the reference argmax per sample.
+    groups: Vec<(std::ops::Range<usize>, Vec<usize>)>,
+    /// The tolerance in the metric's own unit.
+    pub limit: f64,
+}
+
+fn argmax(row: ArrayView1<f64>) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl Reference {
+    /// `outputs`: output mantissas of `g` (the reference model) on the calibration set.
+    pub fn new(g: &LayerGraph, outputs: &Array2<i64>, metric: Metric, tol: Tolerance) -> Self {
+        let values = to_values(outputs, &g.output_types());
+        let mut groups = Vec::new();
+        let mut start = 0;
+        for t in g.output_tensors() {
+            let cols = start..start + t.len();
+            let am = values
+                .slice(ndarray::s![.., cols.clone()])
+                .axis_iter(Axis(0))
+                .map(argmax)
+                .collect();
+            groups.push((cols, am));
+            start += t.len();
+        }
+        let limit = match (tol, metric) {
+            (Tolerance::Absolute(v), _) => v,
+            (Tolerance::Percent(p), Metric::Argmax) => p / 100.0,
+            (Tolerance::Percent(p), Metric::Mse) => {
+                p / 100.0 * values.mapv(|v| v * v).mean().unwrap_or(0.0)
+            }
+            (Tolerance::Percent(p), Metric::MaxAbs) => {
+                p / 100.0 * values.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+            }
+        };
+        Reference {
+            metric,
+            values,
+            groups,
+            limit,
+        }
+    }
+
+    pub fn samples(&self) -> usize {
+        self.values.nrows()
+    }
+
+    /// The smallest change of the metric worth telling apart from none (one sample for
+    /// argmax; a hundredth of the tolerance otherwise).
+    pub fn resolution(&self) -> f64 {
+        match self.metric {
+            Metric::Argmax => 1.0 / self.samples().max(1) as f64,
+            _ => (self.limit / 100.0).max(f64::MIN_POSITIVE),
+        }
+    }
+
+    /// The metric of a candidate's outputs (mantissas of the same output types).
+    pub fn error(&self, g: &LayerGraph, outputs: &Array2<i64>) -> f64 {
+        let v = to_values(outputs, &g.output_types());
+        match self.metric {
+            Metric::Argmax => {
+                let n = v.nrows();
+                let wrong = (0..n)
+                    .filter(|&r| {
+                        self.groups.iter().any(|(cols, am)| {
+                            argmax(v.slice(ndarray::s![r, cols.clone()])) != am[r]
+                        })
+                    })
+                    .count();
+                wrong as f64 / n.max(1) as f64
+            }
+            Metric::Mse => (&v - &self.values).mapv(|d| d * d).mean().unwrap_or(0.0),
+            Metric::MaxAbs => (&v - &self.values)
+                .iter()
+                .fold(0.0f64, |m, d| m.max(d.abs())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerances() {
+        assert_eq!("0.5%".parse(), Ok(Tolerance::Percent(0.5)));
+        assert_eq!(" 0.01 ".parse(), Ok(Tolerance::Absolute(0.01)));
+        assert!("-1%".parse::<Tolerance>().is_err());
+        assert!("abc".parse::<Tolerance>().is_err());
+    }
+}

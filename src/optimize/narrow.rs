@@ -1,0 +1,317 @@
+//! Lossless narrowing: rewrites types so that every output is bit-identical for every input
+//! inside the declared input types, as proved by the interval analysis of [`super::analysis`].
+//!
+//! Rules, applied to each layer's `result` type (never to a tensor the model outputs, whose
+//! type is the hardware interface) and `accum` type, repeated until nothing changes:
+//!
+//! 1. **Grid.** Fractional bits below the grid of the values the cast receives are never
+//!    used: the cast does not round, so the fraction shrinks to that grid (rounding mode TRN,
+//!    which is then irrelevant).
+//! 2. **Readers.** When the type truncates (TRN, or does not round at all) and every reader
+//!    is a `relu` or `quantize` that casts to `F_r` fractional bits with TRN or RND, the
+//!    fraction shrinks to `max(F_r + [RND])`: `⌊⌊x·2^F⌋ / 2^d⌋ = ⌊x·2^(F−d)⌋`, and RND needs
+//!    one bit below its LSB (`⌊(⌊x·2^(F_r+1)⌋ + 1) / 2⌋ = ⌊x·2^F_r + ½⌋`). A ReLU sees the
+//!    same sign decisions (values that floor to 0 round to 0 in the reader too).
+//!    Rules 1 and 2 keep the integer bits, so they apply when the cast cannot overflow or
+//!    wraps (a wrap commutes with dropping low bits); they never create an overflow.
+//! 3. **Range.** When the rounded values provably fit the type, the integer bits shrink to
+//!    the rounded range (unsigned when it is non-negative) and a saturating mode becomes
+//!    WRAP (it never acts; WRAP needs no logic).
+//! 4. **Accumulator.** An `accum` whose grid holds every product and the bias and whose range
+//!    holds the whole sum computes the exact sum: it is dropped (exact accumulation).
+//!
+//! [`drop_identity_quantizers`] removes `quantize` layers whose cast is provably the
+//! identity (their readers read the layer's input instead).
+
+use super::analysis::{analyze, Analysis, Span};
+use crate::ir::fixed::{FixedType, Overflow, Round};
+use crate::ir::interval::Interval;
+use crate::ir::layers::{LayerGraph, LayerKind};
+
+/// Passes over the layers before giving up on reaching a fixed point (each pass that changes
+/// something strictly narrows a type, so this is never reached in practice).
+const MAX_PASSES: usize = 16;
+
+/// The model with every type narrowed losslessly (unchanged when the analysis cannot handle it).
+pub fn narrow(g: &LayerGraph) -> LayerGraph {
+    let mut g = g.clone();
+    let Some(mut a) = analyze(&g) else { return g };
+    for _ in 0..MAX_PASSES {
+        let mut changed = false;
+        for k in 0..g.layers.len() {
+            if let Some(acc) = narrower_accum(&g, &a, k) {
+                if let LayerKind::Dense { accum, .. } = &mut g.layers[k].kind {
+                    *accum = acc;
+                }
+            } else if let Some(ty) = narrower_result(&g, &a, k) {
+                set_type(&mut g, k, ty);
+            } else {
+                continue;
+            }
+            changed = true;
+            match analyze(&g) {
+                Some(fresh) => a = fresh,
+                None => return g,
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    g
+}
+
+/// Sets layer `k`'s result type, and the type of every `flatten` that passes it on.
+pub fn set_type(g: &mut LayerGraph, k: usize, ty: FixedType) {
+    g.layers[k].output.ty = ty;
+    let t = g.inputs.len() + k;
+    for j in k + 1..g.layers.len() {
+        if g.layers[j].input == t && matches!(g.layers[j].kind, LayerKind::Flatten) {
+            set_type(g, j, ty);
+        }
+    }
+}
+
+/// Is tensor `t` a model output, directly or through flattens?
+pub fn exposed(g: &LayerGraph, t: usize) -> bool {
+    g.outputs.contains(&t)
+        || g.layers.iter().enumerate().any(|(j, l)| {
+            l.input == t
+                && matches!(l.kind, LayerKind::Flatten)
+                && exposed(g, g.inputs.len() + j)
+        })
+}
+
+/// The layers that read tensor `t` by value (flattens looked through).
+fn readers(g: &LayerGraph, t: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (j, l) in g.layers.iter().enumerate() {
+        if l.input != t {
+            continue;
+        }
+        match l.kind {
+            LayerKind::Flatten => out.extend(readers(g, g.inputs.len() + j)),
+            _ => out.push(j),
+        }
+    }
+    out
+}
+
+/// The fewest fractional bits tensor `t` may truncate to without changing any reader's
+/// result (rule 2); `None` when some reader needs the exact value.
+fn readers_need(g: &LayerGraph, t: usize) -> Option<i32> {
+    let rs = readers(g, t);
+    if rs.is_empty() {
+        return None;
+    }
+    rs.into_iter()
+        .map(|j| {
+            let l = &g.layers[j];
+            let c = l.output.ty;
+            match (&l.kind, c.round) {
+                (LayerKind::Relu | LayerKind::Quantize, Round::Trn) => Some(c.frac()),
+                (LayerKind::Relu | LayerKind::Quantize, Round::Rnd) => Some(c.frac() + 1),
+                _ => None,
+            }
+        })
+        .try_fold(i32::MIN, |m, n| Some(m.max(n?)))
+}
+
+/// The values layer `k`'s result cast acts on (a ReLU casts only its positive inputs).
+fn cast_source(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Span> {
+    let s = a.source_hull(k)?;
+    match g.layers[k].kind {
+        LayerKind::Relu if s.hi <= 0 => None,
+        LayerKind::Relu => Some(Span { lo: s.lo.max(0), ..s }),
+        _ => Some(s),
+    }
+}
+
+/// Rules 1–3 for layer `k`'s result type.
+fn narrower_result(g: &LayerGraph, a: &Analysis, k: usize) -> Option<FixedType> {
+    let layer = &g.layers[k];
+    let t = g.inputs.len() + k;
+    if matches!(layer.kind, LayerKind::Flatten) || exposed(g, t) {
+        return None;
+    }
+    let src = cast_source(g, a, k).filter(|s| !s.is_zero())?;
+    let old = layer.output.ty;
+    let mut f = old.frac();
+    if !src.overflows(&old)? || old.overflow == Overflow::Wrap {
+        let truncates = old.round == Round::Trn || f >= src.frac;
+        f = f.min(src.frac);
+        if truncates {
+            if let Some(need) = readers_need(g, t) {
+                f = f.min(need);
+            }
+        }
+    }
+    let round = if f >= src.frac { Round::Trn } else { old.round };
+    let width = i64::from(old.int_bits) + i64::from(f);
+    let mut new = FixedType {
+        width: u32::try_from(width).ok().filter(|&w| w >= 1)?,
+        round,
+        ..old
+    };
+    let r = src.rounded(&new)?;
+    if new.contains(r.lo) && new.contains(r.hi) {
+        let signed = r.lo < 0;
+        let w = if signed {
+            r.width()
+        } else {
+            Interval::new(0, r.hi).width()
+        };
+        new = FixedType {
+            signed,
+            width: w,
+            int_bits: w as i32 - f,
+            round,
+            overflow: Overflow::Wrap,
+        };
+    }
+    (new != old && new.width <= old.width).then_some(new)
+}
+
+/// Rule 4: `Some(None)` when layer `k`'s accumulator can be dropped.
+fn narrower_accum(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Option<FixedType>> {
+    let LayerKind::Dense {
+        accum: Some(acc), ..
+    } = &g.layers[k].kind
+    else {
+        return None;
+    };
+    let info = a.accum[k].as_ref()?;
+    let fits = info
+        .sum
+        .iter()
+        .all(|s| s.overflows(acc).is_some_and(|o| !o));
+    (info.terms_exact && fits).then_some(None)
+}
+
+/// Removes every `quantize` layer (not an output) whose cast provably changes no value.
+pub fn drop_identity_quantizers(g: &LayerGraph) -> LayerGraph {
+    let mut g = g.clone();
+    while let Some(k) = identity_quantizer(&g) {
+        g = remove_layer(&g, k);
+    }
+    g
+}
+
+fn identity_quantizer(g: &LayerGraph) -> Option<usize> {
+    let a = analyze(g)?;
+    (0..g.layers.len()).find(|&k| {
+        let l = &g.layers[k];
+        matches!(l.kind, LayerKind::Quantize)
+            && !exposed(g, g.inputs.len() + k)
+            && a.tensor_hull(l.input)
+                .is_some_and(|x| x.is_zero() || x.cast(&l.output.ty) == Some(x))
+    })
+}
+
+/// Removes layer `k`; its readers read its input instead.
+fn remove_layer(g: &LayerGraph, k: usize) -> LayerGraph {
+    let n_in = g.inputs.len();
+    let removed = n_in + k;
+    let source = g.layers[k].input;
+    let remap = |t: usize| match t {
+        t if t == removed => source,
+        t if t > removed => t - 1,
+        t => t,
+    };
+    let mut out = LayerGraph {
+        name: g.name.clone(),
+        inputs: g.inputs.clone(),
+        layers: Vec::with_capacity(g.layers.len() - 1),
+        outputs: g.outputs.iter().map(|&t| remap(t)).collect(),
+    };
+    for (j, l) in g.layers.iter().enumerate() {
+        if j == k {
+            continue;
+        }
+        let mut l = l.clone();
+        l.input = remap(l.input);
+        if matches!(l.kind, LayerKind::Flatten) {
+            l.output.ty = out.tensor(l.input).ty;
+        }
+        out.layers.push(l);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::native::parse;
+
+    fn model(layers: &str, input: &str) -> LayerGraph {
+        let text = format!(
+            r#"{{"format": "rtl4ml-model", "version": 1, "name": "t",
+                "inputs": [{{"name": "x", "shape": [2], "type": "{input}"}}],
+                "layers": [{layers}], "outputs": ["out"]}}"#
+        );
+        parse(&text, "t").unwrap()
+    }
+
+    fn ty(s: &str) -> FixedType {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn grid_readers_and_range() {
+        // x in [-8, 8) in quarters; weights 0.5 and -0.25: the sum is in [-6, 6] in sixteenths
+        // of which only eighths occur (0.5·x is on the eighth grid, 0.25·x on the sixteenth).
+        let g = model(
+            r#"{"name": "d", "kind": "dense",
+                "weight": {"type": "fixed<4,1>", "shape": [2, 1], "data": [4, -2]},
+                "result": "fixed<20,8,RND,SAT>"},
+               {"name": "r", "kind": "relu", "result": "ufixed<6,3,RND,SAT>"},
+               {"name": "out", "kind": "quantize", "result": "fixed<9,5>"}"#,
+            "fixed<6,4>",
+        );
+        let n = narrow(&g);
+        // d: rounds nothing (sixteenths < 2^-12), the relu rounds to eighths with RND (needs
+        // sixteenths), no overflow: range [-96, 96] sixteenths → fixed<8,4>.
+        assert_eq!(n.layers[0].output.ty, ty("fixed<8,4>"));
+        // r: [0, 6] rounded to eighths fits ufixed<6,3>: SAT never acts.
+        assert_eq!(n.layers[1].output.ty, ty("ufixed<6,3,RND>"));
+        // The output keeps its type.
+        assert_eq!(n.layers[2].output.ty, g.layers[2].output.ty);
+    }
+
+    #[test]
+    fn wrap_that_can_overflow_keeps_its_integer_bits() {
+        let g = model(
+            r#"{"name": "d", "kind": "dense",
+                "weight": {"type": "int<4>", "shape": [2, 1], "data": [7, 7]},
+                "result": "fixed<12,4>"},
+               {"name": "out", "kind": "relu", "result": "ufixed<4,4>"}"#,
+            "fixed<8,8>",
+        );
+        // Sums reach ±1792 > 8: the wrap acts. The relu truncates to integers, so the
+        // fraction goes (8 → 0) but the integer bits stay 4.
+        let n = narrow(&g);
+        assert_eq!(n.layers[0].output.ty, ty("fixed<4,4>"));
+    }
+
+    #[test]
+    fn exact_accumulator_is_dropped_and_identity_quantizer_removed() {
+        let g = model(
+            r#"{"name": "q", "kind": "quantize", "result": "fixed<10,6,RND,SAT>"},
+               {"name": "d", "kind": "dense",
+                "weight": {"type": "int<3>", "shape": [2, 1], "data": [1, -2]},
+                "accum": "fixed<16,8,TRN,SAT>", "result": "fixed<12,8>"},
+               {"name": "out", "kind": "quantize", "result": "fixed<16,8>", "input": "d"}"#,
+            "fixed<8,4>",
+        );
+        let n = narrow(&g);
+        let LayerKind::Dense { accum, .. } = &n.layers[1].kind else {
+            panic!()
+        };
+        assert_eq!(*accum, None);
+        // q holds x unchanged (fixed<8,4> fits fixed<10,6> on its grid): it goes away.
+        let d = drop_identity_quantizers(&n);
+        assert_eq!(d.layers.len(), 2);
+        assert_eq!(d.layers[0].input, 0);
+        assert_eq!(d.outputs, vec![2]);
+    }
+}
