@@ -5,32 +5,41 @@ For each model (rtl4ml native JSON, docs/model-format.md) this script
 
 1. compiles it with rtl4ml (default options, and with --no-share as a baseline);
 2. builds the same network with da4ml's fixed-point tracing API (same input type, weights,
-   bias, accumulator and result casts), lets da4ml emit pipelined Verilog aiming at the same
-   latency in clock cycles as rtl4ml, and checks on random inputs that da4ml's bit-exact
-   interpreter (CombLogic.predict) gives the same output mantissas as `rtl4ml sim --raw`;
-3. synthesises every design with the same pinned Yosys flow
-   (`synth_xilinx -flatten -nodsp -noiopad`, `stat`, `ltp -noff`) and parses LUT/FF/CARRY;
-4. prints a table and writes it to build/compare/results.md (and results.json).
+   bias, accumulator and result casts) and lets da4ml emit pipelined Verilog twice: with the
+   same latency in clock cycles as rtl4ml, and with the same number of logic stages (da4ml
+   registers its inputs, so that is one cycle more);
+3. checks on random inputs that da4ml's bit-exact interpreter (CombLogic.predict) gives the
+   same output mantissas as `rtl4ml sim --raw`, and that da4ml's own Verilog, verilated, gives
+   the same as its interpreter (--no-rtl-check skips the Verilator build);
+4. synthesises every design with the same pinned Yosys flow
+   (`synth_xilinx -flatten -nodsp -noiopad`, `stat`, `ltp`) and parses LUT/FF/CARRY;
+5. prints a table and writes it to build/compare/results.md (and results.json).
 
 Usage (from anywhere; paths are relative to the repository root):
     python3 bench/da4ml_compare.py                       # the three bundled models
     python3 bench/da4ml_compare.py models/jet_tagger.json --samples 8192
     python3 bench/da4ml_compare.py --no-synth            # equivalence + estimates only
+    python3 bench/da4ml_compare.py --fuzz 300            # check the da4ml translation itself
 
 da4ml is installed with pip when it cannot be imported (version pinned below, override with
-DA4ML_VERSION=...). Yosys must be on PATH (Debian `yosys`, 0.23 is what docs/comparison.md
-used; bench/setup.sh installs it).
+DA4ML_VERSION=...). Yosys must be on PATH (Debian `yosys` 0.23 is what docs/comparison.md
+used; bench/setup.sh installs it), Verilator too unless --no-rtl-check.
 
 Semantics notes (also printed per model):
 * da4ml's quantizers only know TRN/RND rounding and WRAP/SAT/SAT_SYM overflow, and its SAT_SYM
   maps the in-range most negative code to -max (ap_fixed keeps it). Casts with other modes are
   built here from da4ml primitives (constant adds, truncations, msb_mux, min/max) so that the
   function is exactly the ap_fixed one; the per-model notes list every such construction.
+* Two da4ml 0.6.0 tracer bugs are worked around (see Da4mlBuilder.wrap_to and .mux): a WRAP
+  of a signed value into a wider unsigned type used the wrong modulus, and msb_mux(const, x)
+  returned -x when x carried a negative scale factor.
 * A dense layer whose accumulator drops product bits (products cast one by one, e.g. a TRN
   accumulator with fewer fractional bits than input + weight) is rewritten exactly: with
   d = F_in + F_w - F_acc > 0 and each weight mantissa m = a*2^d + r (0 <= r < 2^d),
   cast(x*m) = x*a*2^d + cast(x*r) for translation-invariant rounding (TRN, RND, RND_MIN_INF),
   so the bulk still goes through da4ml's CMVM and only the r-terms are separate casts.
+* A saturating accumulator is built as WRAP: rtl4ml accepts one only when no partial sum can
+  leave its range, where the two are the same function.
 * Input types' rounding/overflow modes apply only when the simulator casts float inputs; the
   hardware takes mantissas, so the da4ml input is a plain WRAP/TRN quantizer of the same type.
 """
@@ -859,7 +868,7 @@ Command: `{cmd.strip()}`
 Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}
 Versions: {rtl4ml_ver}; da4ml {da_ver} (hard_dc={args.hard_dc}, HWConfig(1, -1, -1)); {yosys_ver}; numpy {np.__version__}; Python {platform.python_version()}; {platform.machine()}, {os.cpu_count()} CPUs
 Load average at the end (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (other jobs on the machine inflate the seconds columns).
-Clock target: {args.clock_ns} ns. Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff`.
+Clock target: {args.clock_ns} ns. Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff * t:FD* %d`.
 
 {table}
 

@@ -116,7 +116,14 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
 
 /// Writes a design into `out` atomically: everything goes to a temporary directory that is
 /// renamed into place only when complete, so a failure never leaves a valid-looking result.
+/// The native JSON model it was built from is kept as `model.json`.
 pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
+    write_dir_with_model(d, "model.json", model_text.as_bytes(), out)
+}
+
+/// [`write_dir`] for a model file of any format: its copy is kept as `model_file`
+/// (`model.json`, `model.onnx`), which the manifest records and [`read_dir`] loads.
+pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Path) -> Result<()> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -128,6 +135,7 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
         .unwrap_or_else(|| "build".into());
     let tmp = parent.join(format!(".{name}.rtl4ml-tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
+    remove_stale_temporaries(parent, &name);
     let result = (|| {
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let write = |file: &str, text: &str| {
@@ -139,7 +147,8 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
             write(f, text)?;
             rtl.push(f.to_string());
         }
-        write("model.json", model_text)?;
+        std::fs::write(tmp.join(model_file), model)
+            .map_err(|e| Error::io(tmp.join(model_file), e))?;
         write(
             "report.json",
             &(serde_json::to_string_pretty(&d.report).expect("serialisable") + "\n"),
@@ -154,7 +163,7 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
             in_width: d.net.input_width(),
             out_width: d.net.output_width(),
             rtl,
-            model: "model.json".into(),
+            model: model_file.into(),
             share: d.options.lower.share,
             target: d.options.target,
         };
@@ -181,9 +190,52 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
                     .into(),
             });
         }
-        std::fs::remove_dir_all(out).map_err(|e| Error::io(out, e))?;
+        // Move the old build aside, put the new one in place, then delete the old one: an
+        // interruption at any point leaves `out` either absent, the old build or the new one.
+        let old = parent.join(format!(".{name}.rtl4ml-old-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&old);
+        if let Err(e) = std::fs::rename(out, &old) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::io(out, e));
+        }
+        if let Err(e) = std::fs::rename(&tmp, out) {
+            let _ = std::fs::rename(&old, out);
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::io(out, e));
+        }
+        let _ = std::fs::remove_dir_all(&old);
+        return Ok(());
     }
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+    std::fs::rename(&tmp, out).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        Error::io(out, e)
+    })
+}
+
+/// Removes `.NAME.rtl4ml-tmp-PID` / `.NAME.rtl4ml-old-PID` directories in `parent` left by
+/// runs that were killed (their process no longer exists). Only on systems with `/proc`.
+fn remove_stale_temporaries(parent: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let f = e.file_name().to_string_lossy().to_string();
+        let Some(rest) = f.strip_prefix(&format!(".{name}.rtl4ml-")) else {
+            continue;
+        };
+        let pid = rest
+            .strip_prefix("tmp-")
+            .or_else(|| rest.strip_prefix("old-"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 /// A build directory read back: its manifest and the design recompiled from its model copy.
@@ -204,6 +256,41 @@ pub fn check_build_dir(dir: &Path) -> Result<()> {
     })
 }
 
+/// A manifest may only name files inside its own directory, and its top module must be a name
+/// the compiler could have made: the names reach file paths, Verilator's command line and the
+/// generated C++ test bench.
+fn check_manifest(m: &Manifest, mpath: &Path) -> Result<()> {
+    let plain = |f: &str| {
+        let mut c = Path::new(f).components();
+        matches!(
+            (c.next(), c.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        )
+    };
+    let bad = |what: String| {
+        Err(Error::Data {
+            file: mpath.display().to_string(),
+            message: format!(
+                "{what}; a manifest names only files inside its own directory and a sanitised \
+                 top module (recompile the directory with `rtl4ml compile`)"
+            ),
+        })
+    };
+    if !plain(&m.model) {
+        return bad(format!("`model` is {:?}, not a plain file name", m.model));
+    }
+    if let Some(f) = m.rtl.iter().find(|f| !plain(f)) {
+        return bad(format!("`rtl` lists {f:?}, not a plain file name"));
+    }
+    if namer::sanitize(&m.top) != m.top {
+        return bad(format!(
+            "`top` is {:?}, not a module name rtl4ml makes",
+            m.top
+        ));
+    }
+    Ok(())
+}
+
 pub fn read_dir(dir: &Path) -> Result<BuildDir> {
     check_build_dir(dir)?;
     let mpath = dir.join(MANIFEST);
@@ -212,6 +299,7 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
         file: mpath.display().to_string(),
         message: format!("not an rtl4ml manifest: {e}"),
     })?;
+    check_manifest(&manifest, &mpath)?;
     let graph = crate::frontend::load(&dir.join(&manifest.model))?;
     let design = compile(
         graph,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod flow;
 pub mod frontend;
 pub mod ir;
+pub mod optimize;
 pub mod passes;
 pub mod report;
 pub mod sim;

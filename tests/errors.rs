@@ -729,15 +729,16 @@ fn bad_type_strings() {
 
 #[test]
 fn unknown_layer_kind() {
-    let m = odd_with(|m| m["layers"][1]["kind"] = json!("softmax"));
+    let m = odd_with(|m| m["layers"][1]["kind"] = json!("lstm"));
     model_fails(
-        "kind_softmax",
+        "kind_lstm",
         &m,
         &[
             "`relu1`",
             "`kind`",
-            "unknown layer kind `softmax`",
-            "dense, relu, quantize or flatten",
+            "unknown layer kind `lstm`",
+            "dense, relu, quantize, flatten, conv1d",
+            "softmax",
         ],
     );
     let m = odd_with(|m| m["layers"][1]["kind"] = json!("Relu"));
@@ -755,7 +756,7 @@ fn unknown_layer_kind() {
             &p.display().to_string(),
             "`conv 1`",
             "`kind`",
-            "unknown layer kind `conv2d`",
+            "unknown layer kind `conv3d`",
         ],
     );
 }

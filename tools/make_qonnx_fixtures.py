@@ -28,6 +28,7 @@ import os
 
 import numpy as np
 import onnx
+import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
@@ -162,9 +163,9 @@ def qkeras_mlp(rng):
 
 
 def pruned_mlp(rng):
-    """20 -> 16 -> 8 -> 4 with 80% of the weights pruned; weights stored [n_out, n_in] behind a
-    Transpose; DOWN / HALF_DOWN rounding; a Mul and a Div by powers of two on activations and
-    an Identity."""
+    """20 -> 16 -> 8 -> 4 with 80%, 80% and 50% of the weights pruned; weights stored
+    [n_out, n_in] behind a Transpose (which cleanup folds); DOWN / HALF_DOWN rounding; a Mul
+    and a Div by powers of two on activations, a quantizer before its ReLU, and an Identity."""
     g = Graph("pruned_mlp", rng)
     x = g.quant("global_in", 2.0**-3, 7, True, False, "DOWN")
     w1 = g.node("Transpose", [g.quant_weights((16, 20), 2.0**-4, 5, prune=0.8)], perm=[1, 0])
@@ -175,8 +176,8 @@ def pruned_mlp(rng):
     w2 = g.node("Transpose", [g.quant_weights((8, 16), 2.0**-4, 5, prune=0.8)], perm=[1, 0])
     h = g.node("MatMul", [h, w2])
     h = g.node("Div", [h, g.const("quarter", 0.25)])
-    h = g.quant(g.node("Relu", [h]), 2.0**-3, 6, False, False, "DOWN")
-    h = g.node("MatMul", [h, g.quant_weights((8, 4), 2.0**-4, 5, prune=0.8)])
+    h = g.node("Relu", [g.quant(h, 2.0**-3, 7, True, False, "DOWN")])
+    h = g.node("MatMul", [h, g.quant_weights((8, 4), 2.0**-4, 5, prune=0.5)])
     y = g.quant(h, 2.0**-3, 9, True, False, "HALF_DOWN")
     return g.model("global_in", [20], y, 4), 2.0**-3, 7, True
 
@@ -184,7 +185,7 @@ def pruned_mlp(rng):
 def bn_mlp(rng):
     """12 -> 8 -> 4 with BatchNormalization after each MatMul, folded by rtl4ml: gamma is a
     power of two per channel and var + epsilon = 1 exactly, so the folded weights and biases
-    are exact; CEIL and UP activation rounding; a narrow signed output."""
+    are exact; CEIL and UP rounding of signed activations; a narrow signed output."""
     g = Graph("bn_mlp", rng)
     x = g.quant("global_in", 2.0**-4, 8, True, False, "ROUND")
 
@@ -199,7 +200,7 @@ def bn_mlp(rng):
 
     h = g.node("MatMul", [x, g.quant_weights((12, 8), 2.0**-3, 5)])
     h = bn(g.node("Add", [h, g.quant_bias(8, 2.0**-7)]), 8)
-    h = g.quant(g.node("Relu", [h]), 2.0**-3, 6, False, False, "CEIL")
+    h = g.node("Relu", [g.quant(h, 2.0**-3, 7, True, False, "CEIL")])
     h = bn(g.node("MatMul", [h, g.quant_weights((8, 4), 2.0**-3, 5)]), 4)
     y = g.quant(h, 2.0**-3, 7, True, True, "UP")
     return g.model("global_in", [12], y, 4), 2.0**-4, 8, True
@@ -234,7 +235,7 @@ def trunc_bipolar(rng):
     h = g.node("MatMul", [h, g.quant_weights((8, 6), 2.0**-3, 4)])
     h = g.bipolar(h, 2.0**-1)
     y = g.node("MatMul", [h, g.quant_weights((6, 4), 2.0**-3, 4)])
-    y = g.quant(y, 2.0**-4, 8, True, False, "HALF_UP")
+    y = g.quant(y, 2.0**-2, 6, True, False, "HALF_UP")
     return g.model("global_in", [10], y, 4, opset_qonnx=2), 2.0**-4, 8, True
 
 
@@ -300,6 +301,7 @@ def main():
     ap.add_argument("--out", default=os.path.join("tests", "fixtures", "qonnx"))
     ap.add_argument("--samples", type=int, default=256)
     args = ap.parse_args()
+    onnxruntime.set_default_logger_severity(3)  # qonnx runs single-node models: no opset warnings
     os.makedirs(args.out, exist_ok=True)
     for k, make in enumerate(FIXTURES):
         rng = np.random.default_rng(1000 + k)

@@ -150,19 +150,22 @@ pub fn random_model(u: &mut Unstructured) -> AResult<Value> {
                 let n_in = *shape.last().unwrap();
                 let n_out = u.int_in_range(1..=6)?;
                 let w_signed = u.ratio(6, 7)?;
-                let (wty, _, ww) = ty(u, w_signed, 1, if u.ratio(1, 8)? { 20 } else { 8 })?;
+                let wmax = if u.ratio(1, 8)? { 20 } else { 8 };
+                let (wty, _, ww) = ty(u, w_signed, 1, wmax)?;
                 let zero_p = *u.choose(&[0u8, 80, 160, 230])?;
                 let data = (0..n_in * n_out)
                     .map(|_| mantissa(u, w_signed, ww, zero_p))
                     .collect::<AResult<Vec<_>>>()?;
-                let (res, _, _) = ty(u, u.ratio(4, 5)?, 1, 20)?;
+                let sg = u.ratio(4, 5)?;
+                let (res, _, _) = ty(u, sg, 1, 20)?;
                 let mut l = json!({
                     "name": name, "kind": "dense", "input": src_name,
                     "weight": {"type": wty, "shape": [n_in, n_out], "data": data},
                     "result": res,
                 });
                 if u.ratio(2, 3)? {
-                    let (bty, bs, bw) = ty(u, u.ratio(5, 6)?, 1, 12)?;
+                    let sg = u.ratio(5, 6)?;
+                    let (bty, bs, bw) = ty(u, sg, 1, 12)?;
                     let b = (0..n_out)
                         .map(|_| mantissa(u, bs, bw, 50))
                         .collect::<AResult<Vec<_>>>()?;
@@ -191,14 +194,16 @@ pub fn random_model(u: &mut Unstructured) -> AResult<Value> {
                 (l, s)
             }
             3 => {
-                let (t, _, _) = ty(u, u.ratio(1, 3)?, 1, 16)?;
+                let sg = u.ratio(1, 3)?;
+                let (t, _, _) = ty(u, sg, 1, 16)?;
                 (
                     json!({"name": name, "kind": "relu", "input": src_name, "result": t}),
                     shape,
                 )
             }
             4 => {
-                let (t, _, _) = ty(u, u.ratio(2, 3)?, 1, 16)?;
+                let sg = u.ratio(2, 3)?;
+                let (t, _, _) = ty(u, sg, 1, 16)?;
                 (
                     json!({"name": name, "kind": "quantize", "input": src_name, "result": t}),
                     shape,
@@ -241,6 +246,10 @@ pub fn check_random_network(data: &[u8]) {
         return;
     };
     let text = model.to_string();
+    if let Some(path) = std::env::var_os("RTL4ML_FUZZ_DUMP") {
+        // Reproducing a finding: write the generated model out.
+        std::fs::write(path, serde_json::to_string_pretty(&model).unwrap()).unwrap();
+    }
     let g = rtl4ml::frontend::native::parse(&text, "generated.json")
         .unwrap_or_else(|e| panic!("a generated valid model was rejected: {e}\n{text}"));
     let share = u.arbitrary::<bool>().unwrap_or(true);

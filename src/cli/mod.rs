@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Compile a model to Verilog with its latency and resource report.
     Compile {
-        /// Model file (native JSON, docs/model-format.md).
+        /// Model file: native JSON (docs/model-format.md) or QONNX `.onnx` (docs/qonnx.md).
         model: PathBuf,
         /// Output directory (replaced if it is an earlier rtl4ml build).
         #[arg(short, long)]
@@ -50,6 +50,7 @@ pub enum Command {
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
+        /// Model file: native JSON or QONNX `.onnx`.
         model: PathBuf,
         /// Input .npy: floats are cast to the input types; integers are raw mantissas.
         #[arg(long)]
@@ -77,6 +78,46 @@ pub enum Command {
         #[arg(long)]
         no_lint: bool,
     },
+    /// Choose fixed-point widths: least estimated LUT + FF within an accuracy tolerance on
+    /// calibration data and a latency budget (docs/optimize.md).
+    Optimize {
+        /// Model file (native JSON).
+        model: PathBuf,
+        /// Calibration inputs (.npy, [N, inputs]): floats cast to the input types, or raw
+        /// integer mantissas.
+        #[arg(long)]
+        calib: PathBuf,
+        /// The optimised model (native JSON); the Pareto report goes next to it
+        /// (`<stem>.pareto.json`, `.csv`, `.svg`).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Clock period in ns the designs are scheduled for.
+        #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
+        clock_ns: f64,
+        /// Latency budget in ns (rounded down to whole cycles of --clock-ns).
+        #[arg(long, conflicts_with = "budget_cycles", allow_negative_numbers = true)]
+        budget_ns: Option<f64>,
+        /// Latency budget in cycles.
+        #[arg(long)]
+        budget_cycles: Option<u32>,
+        /// Accuracy tolerance against the original model: a number or a percentage.
+        #[arg(long, default_value = "0.5%")]
+        tolerance: crate::optimize::metric::Tolerance,
+        #[arg(long, value_enum, default_value_t = crate::optimize::metric::Metric::Argmax)]
+        metric: crate::optimize::metric::Metric,
+        /// FPGA family whose delay model places the pipeline registers.
+        #[arg(long, value_enum, default_value_t = crate::passes::schedule::Target::XilinxUltrascalePlus)]
+        target: crate::passes::schedule::Target,
+        /// Keep the weights as they are (no weight bits dropped).
+        #[arg(long)]
+        keep_weights: bool,
+        /// Only narrow losslessly: outputs stay bit-identical on every input in range.
+        #[arg(long)]
+        lossless_only: bool,
+        /// Do not print the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Print a build directory's latency and resource report.
     Report {
         dir: PathBuf,
@@ -99,9 +140,18 @@ pub fn run(cli: Cli) -> Result<()> {
             target,
         } => {
             let t0 = Instant::now();
-            let text = std::fs::read_to_string(&model)
-                .with_context(|| format!("reading {}", model.display()))?;
-            let graph = crate::frontend::native::parse(&text, &model.display().to_string())?;
+            let bytes =
+                std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+            let file = model.display().to_string();
+            let format = crate::frontend::Format::detect(&model, &bytes);
+            let graph = match format {
+                crate::frontend::Format::Native => {
+                    let text = std::io::read_to_string(&bytes[..])
+                        .with_context(|| format!("reading {file}"))?;
+                    crate::frontend::native::parse(&text, &file)?
+                }
+                crate::frontend::Format::Qonnx => crate::frontend::qonnx::parse(&bytes, &file)?,
+            };
             let design = flow::compile(
                 graph,
                 &Options {
@@ -114,7 +164,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 },
             )
             .with_context(|| format!("compiling {}", model.display()))?;
-            flow::write_dir(&design, &text, &output)?;
+            flow::write_dir_with_model(&design, format.build_file_name(), &bytes, &output)?;
             if !quiet {
                 print!("{}", crate::report::format_table(&design.report));
             }
@@ -182,6 +232,105 @@ pub fn run(cli: Cli) -> Result<()> {
             )?;
             print!("{}", r.text);
             println!("PASS: {} vectors bit-exact", r.vectors);
+        }
+        Command::Optimize {
+            model,
+            calib,
+            output,
+            clock_ns,
+            budget_ns,
+            budget_cycles,
+            tolerance,
+            metric,
+            target,
+            keep_weights,
+            lossless_only,
+            quiet,
+        } => {
+            use crate::optimize::{self, report, OptimizeOptions};
+            let text = std::fs::read_to_string(&model)
+                .with_context(|| format!("reading {}", model.display()))?;
+            let graph = crate::frontend::native::parse(&text, &model.display().to_string())?;
+            let data = io::read_npy(&calib)?;
+            let inputs = io::to_mantissas(
+                data,
+                &graph.input_types(),
+                &calib.display().to_string(),
+                false,
+            )?;
+            let budget_cycles = match budget_ns {
+                Some(ns) => {
+                    let cycles = (ns / clock_ns + 1e-9).floor();
+                    anyhow::ensure!(
+                        cycles >= 1.0 && clock_ns > 0.0,
+                        "--budget-ns {ns} is less than one {clock_ns} ns clock cycle"
+                    );
+                    Some(cycles as u32)
+                }
+                None => budget_cycles,
+            };
+            let out = optimize::optimize(
+                &graph,
+                inputs,
+                &OptimizeOptions {
+                    metric,
+                    tolerance,
+                    compile: Options {
+                        clock_ns,
+                        target,
+                        ..Default::default()
+                    },
+                    budget_cycles,
+                    weights: !keep_weights,
+                    lossless_only,
+                    progress: !quiet,
+                },
+            )
+            .with_context(|| format!("optimizing {}", model.display()))?;
+            let reports = report::write_reports(&out, &output)?;
+            if !quiet {
+                print!("{}", report::summary(&out));
+            }
+            anyhow::ensure!(
+                out.feasible,
+                "no explored assignment meets the tolerance and the latency budget (closest: {} cycles, {}); nothing written to {}; see {}",
+                out.after.latency_cycles,
+                out.metric.show(out.after.error),
+                output.display(),
+                reports[0].display()
+            );
+            let original: serde_json::Value = serde_json::from_str(&text)?;
+            let description = format!(
+                "Fixed-point widths chosen by `rtl4ml optimize` from {} ({} calibration samples of {}, {} ≤ {}{}, {} ns clock): {} → {} LUT, {} → {} FF, {} → {} cycles.{}",
+                model.display(),
+                out.samples,
+                calib.display(),
+                out.metric.name(),
+                out.metric.show(out.limit),
+                budget_cycles.map_or(String::new(), |b| format!(", ≤ {b} cycles")),
+                clock_ns,
+                out.before.lut,
+                out.after.lut,
+                out.before.ff,
+                out.after.ff,
+                out.before.latency_cycles,
+                out.after.latency_cycles,
+                original["description"]
+                    .as_str()
+                    .map_or(String::new(), |d| format!(" Original description: {d}"))
+            );
+            let written = crate::frontend::native_write::write(&out.optimized, Some(&description));
+            std::fs::write(&output, written)
+                .with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "wrote {} and {}",
+                output.display(),
+                reports
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         Command::Report { dir, json } => {
             flow::check_build_dir(&dir)?;

@@ -25,22 +25,136 @@ pub fn load(path: &Path) -> Result<LayerGraph> {
 
 /// Parses a native model from text; `file` is used in error messages.
 pub fn parse(text: &str, file: &str) -> Result<LayerGraph> {
-    let root: Value = serde_json::from_str(text).map_err(|e| {
-        // serde_json's message ends with " at line L column C"; the place already says that.
-        let msg = e.to_string();
-        let suffix = format!(" at line {} column {}", e.line(), e.column());
-        let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
-        Error::model(
-            file,
-            format!("line {}, column {}", e.line(), e.column()),
-            format!("malformed JSON: {msg}"),
-        )
-    })?;
-    Loader { file }.model(&root)
+    // Editors on Windows may start UTF-8 files with a byte-order mark; it is not JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let root: Value = serde_json::from_str::<strict::StrictValue>(text)
+        .map(|v| v.0)
+        .map_err(|e| {
+            // serde_json's message ends with " at line L column C"; the place already says that.
+            let msg = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
+            Error::model(
+                file,
+                format!("line {}, column {}", e.line(), e.column()),
+                format!("malformed JSON: {msg}{}", json_hint(text, &e)),
+            )
+        })?;
+    let names = root
+        .get("layers")
+        .and_then(Value::as_array)
+        .map(|ls| {
+            ls.iter()
+                .filter_map(|l| l.get("name").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    Loader {
+        file,
+        layer_names: names,
+    }
+    .model(&root)
+}
+
+/// What to do about a JSON syntax error, for the common causes.
+fn json_hint(text: &str, e: &serde_json::Error) -> &'static str {
+    if text.trim().is_empty() {
+        return " (the file is empty)";
+    }
+    if e.is_eof() {
+        return " (the file ends early: it is truncated; write or download it again)";
+    }
+    let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+    let near: String = line
+        .chars()
+        .skip(e.column().saturating_sub(4))
+        .take(10)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if near.contains("nan") || near.contains("inf") {
+        return " (JSON has no NaN or Infinity: weights and biases are integer mantissas; a \
+                 non-finite weight means the training or export went wrong — fix the model \
+                 and export it again)";
+    }
+    if e.to_string().starts_with("number out of range") {
+        return " (model numbers are integer mantissas that fit their fixed-point type, at \
+                 most 64 bits)";
+    }
+    ""
+}
+
+/// A JSON value parsed like `serde_json::Value`, except that an object with the same key
+/// twice is an error: which of the two counts is parser-dependent, so such a file is ambiguous.
+mod strict {
+    use serde::de::{Deserialize, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Number, Value};
+
+    pub struct StrictValue(pub Value);
+
+    impl<'de> Deserialize<'de> for StrictValue {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(V).map(StrictValue)
+        }
+    }
+
+    struct V;
+
+    impl<'de> Visitor<'de> for V {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::Number(v.into()))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::Number(v.into()))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+            let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(4096));
+            while let Some(StrictValue(x)) = a.next_element()? {
+                v.push(x);
+            }
+            Ok(Value::Array(v))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+            let mut m = Map::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if m.contains_key(&k) {
+                    return Err(A::Error::custom(format!(
+                        "the key \"{k}\" appears twice in one object; keep only one"
+                    )));
+                }
+                let StrictValue(v) = a.next_value()?;
+                m.insert(k, v);
+            }
+            Ok(Value::Object(m))
+        }
+    }
 }
 
 struct Loader<'a> {
     file: &'a str,
+    /// Every layer name in the file, to tell a forward reference (a cycle) from a typo.
+    layer_names: Vec<&'a str>,
 }
 
 type Obj = Map<String, Value>;
@@ -117,7 +231,11 @@ impl Loader<'_> {
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .map_or(true, |n| n > 1 << 22)
         {
-            return Err(self.err(place, "tensor has more than 2^22 elements"));
+            return Err(self.err(
+                place,
+                "tensor has more than 2^22 elements; rtl4ml builds fully unrolled \
+                 hardware, so every element costs logic: make the tensor smaller",
+            ));
         }
         Ok(dims)
     }
@@ -151,7 +269,24 @@ impl Loader<'_> {
             .map(|(i, x)| {
                 let at = format!("{place}: field `{field}[{i}]`");
                 if !(x.is_i64() || x.is_u64()) {
-                    return Err(self.err(&at, format!("expected an integer mantissa, found {x}")));
+                    let hint = match x.as_f64() {
+                        Some(f) if f.fract() == 0.0 && f.abs() >= 9.2e18 => format!(
+                            " (beyond 64 bits: it cannot fit {ty}, whose mantissas are {}..={})",
+                            ty.min_mantissa(),
+                            ty.max_mantissa()
+                        ),
+                        Some(_) => format!(
+                            " (data holds integer mantissas m of {ty}, value = m·2^{}: \
+                             multiply real weights by 2^{} and round them)",
+                            -ty.frac(),
+                            ty.frac()
+                        ),
+                        None => String::new(),
+                    };
+                    return Err(self.err(
+                        &at,
+                        format!("expected an integer mantissa, found {x}{hint}"),
+                    ));
                 }
                 let fits = match x.as_i64() {
                     Some(m) => ty.contains(m as i128),
@@ -161,7 +296,8 @@ impl Loader<'_> {
                     return Err(self.err(
                         &at,
                         format!(
-                            "mantissa {x} does not fit its type {ty} (range {}..={})",
+                            "mantissa {x} does not fit its type {ty} (range {}..={}); \
+                             requantize the value to the type or declare a wider type",
                             ty.min_mantissa(),
                             ty.max_mantissa()
                         ),
@@ -183,6 +319,17 @@ impl Loader<'_> {
 
     fn model(&self, root: &Value) -> Result<LayerGraph> {
         let o = self.obj(root, "top level")?;
+        // The format marker first: a file of another kind gets "not a model file", not a
+        // complaint about its first unknown field.
+        if !o.contains_key("format") {
+            return Err(self.err(
+                "top level",
+                format!(
+                    "missing field `format`: this is not an rtl4ml model file (it must say \
+                     \"format\": \"{FORMAT}\"; see docs/model-format.md)"
+                ),
+            ));
+        }
         self.check_keys(
             o,
             &[
@@ -200,14 +347,20 @@ impl Loader<'_> {
         if format != FORMAT {
             return Err(self.err(
                 "field `format`",
-                format!("expected \"{FORMAT}\", found \"{format}\""),
+                format!(
+                    "expected \"{FORMAT}\", found \"{format}\": this is not an rtl4ml model \
+                     file (see docs/model-format.md)"
+                ),
             ));
         }
         let version = self.field(o, "version", "top level")?;
         if version.as_u64() != Some(VERSION) {
             return Err(self.err(
                 "field `version`",
-                format!("unsupported version {version} (this build reads version {VERSION})"),
+                format!(
+                    "unsupported version {version} (this build reads version {VERSION}): \
+                     export the model as version {VERSION} or use a newer rtl4ml"
+                ),
             ));
         }
         if let Some(d) = o.get("description") {
@@ -280,12 +433,31 @@ impl Loader<'_> {
             let t = *names.get(n).ok_or_else(|| {
                 self.err(
                     &format!("outputs[{i}]"),
-                    format!("no input or layer is named `{n}`"),
+                    format!("no input or layer is named `{n}`; check the spelling"),
                 )
             })?;
             g.outputs.push(t);
         }
         Ok(g)
+    }
+
+    /// Why `n` is not a tensor a layer may read: itself, a later layer (which would make a
+    /// cycle), or no name at all.
+    fn unknown_input(&self, n: &str, layer: &str) -> String {
+        if n == layer {
+            format!(
+                "no input or earlier layer is named `{n}`: a layer cannot read its own \
+                 output (the graph must have no cycles); name the layer it reads"
+            )
+        } else if let Some(k) = self.layer_names.iter().position(|&l| l == n) {
+            format!(
+                "no input or earlier layer is named `{n}`: `{n}` is layers[{k}], which comes \
+                 later; layers must be listed after the layers they read (the graph must have \
+                 no cycles)"
+            )
+        } else {
+            format!("no input or earlier layer is named `{n}`; check the spelling")
+        }
     }
 
     fn unique(
@@ -299,7 +471,13 @@ impl Loader<'_> {
             return Err(self.err(place, "names must not be empty"));
         }
         if names.insert(name.to_string(), t).is_some() {
-            return Err(self.err(place, format!("the name `{name}` is used twice")));
+            return Err(self.err(
+                place,
+                format!(
+                    "the name `{name}` is used twice; every input and layer needs a name of its \
+                     own (layers read each other by name)"
+                ),
+            ));
         }
         Ok(())
     }
@@ -326,7 +504,7 @@ impl Loader<'_> {
                 *names.get(n).ok_or_else(|| {
                     self.err(
                         &format!("{place}: field `input`"),
-                        format!("no input or earlier layer is named `{n}`"),
+                        self.unknown_input(n, &name),
                     )
                 })?
             }

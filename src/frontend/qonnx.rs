@@ -32,10 +32,11 @@ pub const DOMAINS: [&str; 3] = [
     "onnx.brevitas",
 ];
 
-/// Widest fixed-point type a constant tensor (weights, biases) may need. Quantized weights
-/// need a few bits; a float tensor that no quantizer touched needs far more, and is
-/// reported as unquantized.
-pub const MAX_CONSTANT_BITS: u32 = 32;
+/// Widest fixed-point type a constant tensor (weights, biases) may need on its one
+/// power-of-two grid. Quantized constants need a few bits (a few more with per-channel
+/// scales); a float32 tensor that no quantizer touched has 24-bit significands and needs
+/// more, and is reported as unquantized.
+pub const MAX_CONSTANT_BITS: u32 = 24;
 
 const SUPPORTED: &str = "Quant, IntQuant, BipolarQuant, Trunc, MatMul, Gemm, Add, Sub, Mul, Div, \
                          BatchNormalization, Relu, Flatten, Reshape, Transpose, Identity, Constant";
@@ -118,7 +119,10 @@ struct Built {
 enum Source {
     /// ONNX graph input `k`.
     Input(usize),
-    Layer { kind: LayerKind, input: TensorId },
+    Layer {
+        kind: LayerKind,
+        input: TensorId,
+    },
 }
 
 struct Converter<'g> {
@@ -127,7 +131,10 @@ struct Converter<'g> {
     values: HashMap<String, Value>,
     /// How many node inputs and graph outputs read each tensor.
     uses: HashMap<&'g str, usize>,
+    /// Names taken by inputs and layers.
     names: HashSet<String>,
+    /// The ONNX graph inputs' names.
+    input_names: Vec<String>,
 }
 
 fn place(n: &Node) -> String {
@@ -142,6 +149,7 @@ impl<'g> Converter<'g> {
             values: HashMap::new(),
             uses: HashMap::new(),
             names: HashSet::new(),
+            input_names: g.inputs.iter().map(|i| i.name.clone()).collect(),
         };
         for (name, t) in &g.constants {
             c.values.insert(name.clone(), Value::Const(t.clone()));
@@ -203,28 +211,27 @@ impl<'g> Converter<'g> {
         let mut outputs = vec![];
         for o in &g.outputs {
             let place = format!("graph output `{o}`");
-            let id = match self.values.get(o) {
-                None => return Err(self.err(&place, "no node computes it")),
-                Some(Value::Const(_)) => {
-                    return Err(self.err(&place, "it is a constant: it needs no hardware"))
-                }
-                Some(Value::Float { .. }) => {
-                    return Err(self.err(
+            let id =
+                match self.values.get(o) {
+                    None => return Err(self.err(&place, "no node computes it")),
+                    Some(Value::Const(_)) => {
+                        return Err(self.err(&place, "it is a constant: it needs no hardware"))
+                    }
+                    Some(Value::Float { .. }) => return Err(self.err(
                         &place,
                         "it is an unquantized float tensor; quantize this tensor with a Quant node",
-                    ))
-                }
-                Some(_) => {
-                    let (id, exp) = self.build(o, &place)?;
-                    if exp == 0 {
-                        id
-                    } else {
-                        // Undo the folded power of two: a diagonal dense of shifts (free).
-                        let l = self.diagonal(id, exp, o, &place);
-                        self.dense(&l, None)?
+                    )),
+                    Some(_) => {
+                        let (id, exp) = self.build(o, &place)?;
+                        if exp == 0 {
+                            id
+                        } else {
+                            // Undo the folded power of two: a diagonal dense of shifts (free).
+                            let l = self.diagonal(id, exp, o, &place);
+                            self.dense(&l, None)?
+                        }
                     }
-                }
-            };
+                };
             outputs.push(id);
         }
         self.assemble(g, stem, outputs)
@@ -316,7 +323,7 @@ impl<'g> Converter<'g> {
             }
             "Flatten" | "Reshape" => self.reshape(n),
             "Transpose" => self.transpose(n),
-            "Identity" => self.input(n, 0).cloned(),
+            "Identity" => self.fusable(n, 0),
             "Constant" => n
                 .constant_value()
                 .map(Value::Const)
@@ -380,8 +387,7 @@ impl<'g> Converter<'g> {
                 ),
             )
         })?;
-        v.log2()
-            .ok_or_else(|| self.node_err(n, not_pow2(what, v)))
+        v.log2().ok_or_else(|| self.node_err(n, not_pow2(what, v)))
     }
 
     /// A uniform integer constant in `lo..=hi`.
@@ -393,7 +399,10 @@ impl<'g> Converter<'g> {
             .ok_or_else(|| {
                 self.node_err(
                     n,
-                    format!("the {what} must be one integer in {lo}..={hi}, found {}", show(&c)),
+                    format!(
+                        "the {what} must be one integer in {lo}..={hi}, found {}",
+                        show(&c)
+                    ),
                 )
             })
     }
@@ -535,7 +544,10 @@ impl<'g> Converter<'g> {
                         "the {what} need {} as one fixed-point type (at most {MAX_CONSTANT_BITS} \
                          allowed): they are not quantized to a power-of-two grid; quantize them \
                          with a Quant node (power-of-two scale)",
-                        found.map_or("more than 120 bits".into(), |(t, _)| format!("{} bits", t.width))
+                        found.map_or("more than 120 bits".into(), |(t, _)| format!(
+                            "{} bits",
+                            t.width
+                        ))
                     ),
                 )),
             }
@@ -577,7 +589,13 @@ impl<'g> Converter<'g> {
 
     /// A `quantize` layer onto the grid `2^-frac` with rounding and no possible overflow
     /// (the type covers every rounded value); `id` itself when it is on that grid already.
-    fn round_onto(&mut self, id: TensorId, frac: i32, round: Round, name: &str) -> Result<TensorId> {
+    fn round_onto(
+        &mut self,
+        id: TensorId,
+        frac: i32,
+        round: Round,
+        name: &str,
+    ) -> Result<TensorId> {
         let x = self.built[id].tensor.clone();
         if x.ty.frac() <= frac {
             return Ok(id);
@@ -585,7 +603,8 @@ impl<'g> Converter<'g> {
         let lo = round_shift(x.ty.min_mantissa(), x.ty.frac(), frac, round);
         let hi = round_shift(x.ty.max_mantissa(), x.ty.frac(), frac, round);
         let width = Interval::new(lo, hi).width();
-        let ty = FixedType::new(lo < 0, width, width as i32 - frac).with_modes(round, Overflow::Wrap);
+        let ty =
+            FixedType::new(lo < 0, width, width as i32 - frac).with_modes(round, Overflow::Wrap);
         ty.validate().map_err(|e| self.err(name, e))?;
         Ok(self.push(name, LayerKind::Quantize, id, x.shape, ty))
     }
@@ -659,7 +678,8 @@ impl<'g> Converter<'g> {
         n: &Node,
         ty_at: impl Fn(i32) -> std::result::Result<FixedType, String>,
     ) -> Result<Value> {
-        let ty = |exp: i32| ty_at(exp).map_err(|e| self.node_err(n, e));
+        let (file, at) = (self.file, place(n));
+        let ty = |exp: i32| ty_at(exp).map_err(|e| Error::model(file, &at, e));
         let (id, exp) = match self.fusable(n, 0)? {
             Value::Linear(l) => (self.dense(&l, Some(ty(0)?))?, 0),
             Value::Relu { id, exp, node } => {
@@ -668,7 +688,10 @@ impl<'g> Converter<'g> {
             }
             Value::Hw { id, exp } => {
                 let shape = self.shape(id).to_vec();
-                (self.push(&n.name, LayerKind::Quantize, id, shape, ty(exp)?), exp)
+                (
+                    self.push(&n.name, LayerKind::Quantize, id, shape, ty(exp)?),
+                    exp,
+                )
             }
             Value::Float { input, shape } => {
                 if let Some(b) = self
@@ -685,7 +708,7 @@ impl<'g> Converter<'g> {
                         ),
                     ));
                 }
-                let name = self.graph_input_name(input);
+                let name = self.input_names[input].clone();
                 self.built.push(Built {
                     tensor: Tensor {
                         name,
@@ -699,16 +722,6 @@ impl<'g> Converter<'g> {
             Value::Const(_) => unreachable!("constants are folded by the callers"),
         };
         Ok(Value::Hw { id, exp })
-    }
-
-    fn graph_input_name(&self, input: usize) -> String {
-        self.values
-            .iter()
-            .find_map(|(name, v)| match v {
-                Value::Float { input: k, .. } if *k == input => Some(name.clone()),
-                _ => None,
-            })
-            .expect("a graph input has a value")
     }
 
     fn bipolar_quant(&mut self, n: &Node) -> Result<Value> {
@@ -727,7 +740,10 @@ impl<'g> Converter<'g> {
             };
         }
         let s = scale.uniform().ok_or_else(|| {
-            self.node_err(n, "a BipolarQuant of a computed tensor needs one per-tensor scale")
+            self.node_err(
+                n,
+                "a BipolarQuant of a computed tensor needs one per-tensor scale",
+            )
         })?;
         self.bipolar_activation(n, s)
     }
@@ -828,7 +844,10 @@ impl<'g> Converter<'g> {
         if w.shape.len() != 2 {
             return Err(self.node_err(
                 n,
-                format!("the weights have shape {:?}; expected a 2-D matrix", w.shape),
+                format!(
+                    "the weights have shape {:?}; expected a 2-D matrix",
+                    w.shape
+                ),
             ));
         }
         Ok(w)
@@ -837,7 +856,10 @@ impl<'g> Converter<'g> {
     fn gemm(&mut self, n: &Node) -> Result<Value> {
         let attr = |name: &str, default: i64| n.int(name, default).map_err(|e| self.node_err(n, e));
         if attr("transA", 0)? != 0 {
-            return Err(self.node_err(n, "transA = 1 is not supported (the input must not be transposed)"));
+            return Err(self.node_err(
+                n,
+                "transA = 1 is not supported (the input must not be transposed)",
+            ));
         }
         let mut w = self.weights(n, 1)?;
         if attr("transB", 0)? != 0 {
@@ -862,7 +884,10 @@ impl<'g> Converter<'g> {
                 let c = c.per_channel(n_out).ok_or_else(|| {
                     self.node_err(
                         n,
-                        format!("the bias (C) has shape {:?}; expected [{n_out}] or [1, {n_out}]", c.shape),
+                        format!(
+                            "the bias (C) has shape {:?}; expected [{n_out}] or [1, {n_out}]",
+                            c.shape
+                        ),
                     )
                 })?;
                 c.into_iter()
@@ -877,7 +902,6 @@ impl<'g> Converter<'g> {
     /// on the built tensor (a folded power of two goes into the weights).
     fn apply_matrix(&mut self, n: &Node, w: ConstTensor, bias: Vec<Dyadic>) -> Result<Value> {
         let (n_in, n_out) = (w.shape[0], w.shape[1]);
-        let overflow = || self.node_err(n, "folding the weights exceeds 120 bits");
         let mut l = match self.fusable(n, 0)? {
             Value::Linear(d) if d.is_diagonal() => d,
             _ => {
@@ -885,6 +909,7 @@ impl<'g> Converter<'g> {
                 self.diagonal(id, exp, &n.name, &place(n))
             }
         };
+        let overflow = || self.node_err(n, "folding the weights exceeds 120 bits");
         if l.n_out != n_in {
             let shape = self.shape(l.input).to_vec();
             return Err(self.node_err(
@@ -911,33 +936,31 @@ impl<'g> Converter<'g> {
         l.weight = weight;
         l.bias = out_bias;
         l.n_out = n_out;
-        if l.node.ends_with("_scale") || l.n_in != n_in || l.node.is_empty() {
-            l.node = n.name.clone();
-            l.place = place(n);
-        }
         l.node = n.name.clone();
         l.place = place(n);
         Ok(Value::Linear(l))
     }
 
-    /// Per-channel `y = x · scale + shift` on the last axis of input 0 (either may be absent).
+    /// Per-channel `y = x · scale + shift` on the last axis of input `k` (either may be
+    /// absent).
     fn affine(
         &mut self,
         n: &Node,
+        k: usize,
         scale: Option<Vec<Dyadic>>,
         shift: Option<Vec<Dyadic>>,
     ) -> Result<Value> {
-        let overflow = || self.node_err(n, "folding the constant exceeds 120 bits");
-        let mut l = match self.fusable(n, 0)? {
+        let mut l = match self.fusable(n, k)? {
             Value::Linear(l) => l,
             _ => {
-                let (id, exp) = self.input_hw(n, 0)?;
+                let (id, exp) = self.input_hw(n, k)?;
                 self.diagonal(id, exp, &n.name, &place(n))
             }
         };
+        let overflow = || self.node_err(n, "folding the constant exceeds 120 bits");
         if let Some(s) = scale {
-            for (k, w) in l.weight.iter_mut().enumerate() {
-                *w = w.mul(s[k % l.n_out]).ok_or_else(overflow)?;
+            for (i, w) in l.weight.iter_mut().enumerate() {
+                *w = w.mul(s[i % l.n_out]).ok_or_else(overflow)?;
             }
             for (b, &s) in l.bias.iter_mut().zip(&s) {
                 *b = b.mul(s).ok_or_else(overflow)?;
@@ -991,39 +1014,38 @@ impl<'g> Converter<'g> {
             };
         }
         let commutes = matches!(op, "Add" | "Mul");
-        let (x, c) = match (&a, &b) {
-            (_, Value::Const(c)) => (a.clone(), c.clone()),
-            (Value::Const(c), _) if commutes => {
-                let mut swapped = n.clone();
-                swapped.inputs.swap(0, 1);
-                return self.elementwise_const(&swapped, b, c.clone());
-            }
-            (Value::Const(_), _) => {
-                return Err(self.node_err(
-                    n,
-                    format!("{op} with the constant first is not supported; put the computed tensor first"),
-                ))
-            }
-            _ => {
-                return Err(self.node_err(
-                    n,
-                    format!(
-                        "{op} of two computed tensors is not supported (rtl4ml's layers combine a \
-                         computed tensor with constants only)"
-                    ),
-                ))
-            }
-        };
-        self.elementwise_const(n, x, c)
+        match (&a, &b) {
+            (_, Value::Const(c)) => self.elementwise_const(n, 0, &a, c.clone()),
+            (Value::Const(c), _) if commutes => self.elementwise_const(n, 1, &b, c.clone()),
+            (Value::Const(_), _) => return Err(self.node_err(
+                n,
+                format!(
+                    "{op} with the constant first is not supported; put the computed tensor first"
+                ),
+            )),
+            _ => Err(self.node_err(
+                n,
+                format!(
+                    "{op} of two computed tensors is not supported (rtl4ml's layers combine a \
+                     computed tensor with constants only)"
+                ),
+            )),
+        }
     }
 
-    /// `x op c` with `x` (input 0) computed and `c` constant per channel.
-    fn elementwise_const(&mut self, n: &Node, x: Value, c: ConstTensor) -> Result<Value> {
+    /// `x op c` with `x` (input `k`) computed and `c` constant per channel.
+    fn elementwise_const(
+        &mut self,
+        n: &Node,
+        k: usize,
+        x: &Value,
+        c: ConstTensor,
+    ) -> Result<Value> {
         if let Value::Float { .. } = x {
-            self.input_hw(n, 0)?; // the unquantized-float error
+            self.input_hw(n, k)?; // the unquantized-float error
         }
         let op = n.op_type.as_str();
-        let channels = self.channels(&x);
+        let channels = self.channels(x);
         let c = c.per_channel(channels).ok_or_else(|| {
             self.node_err(
                 n,
@@ -1039,7 +1061,7 @@ impl<'g> Converter<'g> {
         let uniform = c.iter().all(|&v| v == first);
         if uniform && matches!(op, "Mul" | "Div") && !first.is_negative() {
             if let Some(e) = first.log2().map(|e| if op == "Mul" { e } else { -e }) {
-                match self.fusable(n, 0)? {
+                match self.fusable(n, k)? {
                     Value::Hw { id, exp } => return Ok(Value::Hw { id, exp: exp + e }),
                     Value::Relu { id, exp, node } => {
                         return Ok(Value::Relu {
@@ -1053,9 +1075,9 @@ impl<'g> Converter<'g> {
             }
         }
         match op {
-            "Add" => self.affine(n, None, Some(c)),
-            "Sub" => self.affine(n, None, Some(c.into_iter().map(Dyadic::neg).collect())),
-            "Mul" => self.affine(n, Some(c), None),
+            "Add" => self.affine(n, k, None, Some(c)),
+            "Sub" => self.affine(n, k, None, Some(c.into_iter().map(Dyadic::neg).collect())),
+            "Mul" => self.affine(n, k, Some(c), None),
             _ => {
                 let inv = c
                     .iter()
@@ -1071,18 +1093,24 @@ impl<'g> Converter<'g> {
                             ),
                         )
                     })?;
-                self.affine(n, Some(inv), None)
+                self.affine(n, k, Some(inv), None)
             }
         }
     }
 
     fn batch_norm(&mut self, n: &Node) -> Result<Value> {
         if n.int("training_mode", 0).map_err(|e| self.node_err(n, e))? != 0 {
-            return Err(self.node_err(n, "training_mode = 1 is not supported; export the model for inference"));
+            return Err(self.node_err(
+                n,
+                "training_mode = 1 is not supported; export the model for inference",
+            ));
         }
         let x = self.input(n, 0)?.clone();
         if let Value::Const(_) = x {
-            return Err(self.node_err(n, "a BatchNormalization of constants: run qonnx cleanup to fold it"));
+            return Err(self.node_err(
+                n,
+                "a BatchNormalization of constants: run qonnx cleanup to fold it",
+            ));
         }
         if let Value::Float { .. } = x {
             self.input_hw(n, 0)?;
@@ -1139,7 +1167,7 @@ impl<'g> Converter<'g> {
             scale.push(s);
             shift.push(t);
         }
-        self.affine(n, Some(scale), Some(shift))
+        self.affine(n, 0, Some(scale), Some(shift))
     }
 
     // ---- shapes -----------------------------------------------------------------------
@@ -1160,7 +1188,11 @@ impl<'g> Converter<'g> {
         let total: usize = full.iter().product();
         let out: Vec<usize> = if n.op_type == "Flatten" {
             let axis = n.int("axis", 1).map_err(|e| self.node_err(n, e))?;
-            let axis = if axis < 0 { axis + full.len() as i64 } else { axis };
+            let axis = if axis < 0 {
+                axis + full.len() as i64
+            } else {
+                axis
+            };
             if !(0..=full.len() as i64).contains(&axis) {
                 return Err(self.node_err(n, format!("axis {axis} is out of range")));
             }
@@ -1174,12 +1206,8 @@ impl<'g> Converter<'g> {
                 .map(|d| d.to_integer())
                 .collect::<Option<Vec<i128>>>()
                 .ok_or_else(|| self.node_err(n, "the target shape must hold integers"))?;
-            resolve_shape(&full, &dims).ok_or_else(|| {
-                self.node_err(
-                    n,
-                    format!("cannot reshape {full:?} to {dims:?}"),
-                )
-            })?
+            resolve_shape(&full, &dims)
+                .ok_or_else(|| self.node_err(n, format!("cannot reshape {full:?} to {dims:?}")))?
         };
         match x {
             Value::Const(c) => Ok(Value::Const(ConstTensor {
@@ -1194,10 +1222,10 @@ impl<'g> Converter<'g> {
                 input,
                 shape: out[1..].to_vec(),
             }),
-            computed => {
+            _ => {
                 let shape = out[1..].to_vec();
                 if shape == full[1..] {
-                    return Ok(computed); // nothing moves
+                    return self.fusable(n, 0); // nothing moves
                 }
                 if shape.len() != 1 {
                     return Err(self.node_err(
@@ -1228,9 +1256,12 @@ impl<'g> Converter<'g> {
             Some(p) => p.iter().map(|&k| k as usize).collect(),
             None => (0..rank).rev().collect::<Vec<_>>(),
         };
-        c.transpose(&perm)
-            .map(Value::Const)
-            .ok_or_else(|| self.node_err(n, format!("perm {perm:?} is not a permutation of {rank} axes")))
+        c.transpose(&perm).map(Value::Const).ok_or_else(|| {
+            self.node_err(
+                n,
+                format!("perm {perm:?} is not a permutation of {rank} axes"),
+            )
+        })
     }
 }
 
@@ -1305,7 +1336,12 @@ fn not_pow2(what: &str, v: Dyadic) -> String {
 
 /// A constant's values for messages (the first few).
 fn show(c: &ConstTensor) -> String {
-    let head: Vec<String> = c.data.iter().take(4).map(|v| v.to_f64().to_string()).collect();
+    let head: Vec<String> = c
+        .data
+        .iter()
+        .take(4)
+        .map(|v| v.to_f64().to_string())
+        .collect();
     if c.data.len() == 1 {
         head[0].clone()
     } else {

@@ -492,7 +492,8 @@ impl Builder {
         let lo = *entries.iter().min().unwrap();
         let hi = *entries.iter().max().unwrap();
         if lo == hi {
-            return self.constant(lo, frac);
+            // At `frac` (not normalised): a table may be a layer's output, of a given type.
+            return self.push(Op::Const { value: lo }, frac, Interval::point(lo));
         }
         self.push(
             Op::Table {

@@ -1,6 +1,9 @@
 //! Layer-level value intervals: for every tensor element, the interval and the grid of the
 //! values it can take for any input inside the declared input types.
 //!
+//! Dense, relu, quantize and flatten layers are analysed; any other kind is taken to produce
+//! every value of its result type (sound, since each element holds a value of its type).
+//!
 //! The analysis follows the exact semantics of `docs/model-format.md` (hls4ml Latency
 //! dense, `x > 0 ? R(x) : 0` ReLU, casts with the target's rounding and overflow), one
 //! element at a time. A dense output's interval is exact for independent inputs (the first
@@ -293,6 +296,15 @@ pub fn analyze(g: &LayerGraph) -> Option<Analysis> {
                 });
                 (Some(src), out, acc)
             }
+            // Other kinds are not analysed: every element holds some value of its type.
+            _ => {
+                let full = Span {
+                    lo: ty.min_mantissa(),
+                    hi: ty.max_mantissa(),
+                    frac: ty.frac(),
+                };
+                (None, vec![full; layer.output.len()], None)
+            }
         };
         sources.push(src);
         accums.push(acc);
@@ -316,9 +328,16 @@ mod tests {
             hi: 8,
             frac: 2,
         }; // [-2, 2] in quarters
-        // Weight 0.75 = 3/4 (fixed<4,1>: mantissa 6, frac 3): trailing zero moves to the grid.
+           // Weight 0.75 = 3/4 (fixed<4,1>: mantissa 6, frac 3): trailing zero moves to the grid.
         let p = x.mul(6, 3).unwrap();
-        assert_eq!(p, Span { lo: -24, hi: 24, frac: 4 });
+        assert_eq!(
+            p,
+            Span {
+                lo: -24,
+                hi: 24,
+                frac: 4
+            }
+        );
         let t: FixedType = "fixed<6,2,TRN,SAT>".parse().unwrap(); // [-2, 2) in sixteenths
         let c = p.cast(&t).unwrap();
         assert_eq!((c.lo, c.hi, c.frac), (-24, 24, 4)); // fits: unchanged
@@ -328,6 +347,13 @@ mod tests {
         let r = p.relu_cast(&narrow).unwrap();
         assert_eq!((r.lo, r.hi, r.frac), (0, 7, 3));
         assert!(Span::point(0, 5).is_zero());
-        assert_eq!(Span::point(12, 0), Span { lo: 3, hi: 3, frac: -2 });
+        assert_eq!(
+            Span::point(12, 0),
+            Span {
+                lo: 3,
+                hi: 3,
+                frac: -2
+            }
+        );
     }
 }

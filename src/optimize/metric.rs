@@ -128,19 +128,18 @@ impl Reference {
         self.values.nrows()
     }
 
-    /// The smallest change of the metric worth telling apart from none (one sample for
-    /// argmax; a hundredth of the tolerance otherwise).
-    pub fn resolution(&self) -> f64 {
-        match self.metric {
-            Metric::Argmax => 1.0 / self.samples().max(1) as f64,
-            _ => (self.limit / 100.0).max(f64::MIN_POSITIVE),
-        }
+    /// Mean square of the reference output values.
+    pub fn mean_square(&self) -> f64 {
+        self.values.mapv(|v| v * v).mean().unwrap_or(0.0)
     }
 
-    /// The metric of a candidate's outputs (mantissas of the same output types).
-    pub fn error(&self, g: &LayerGraph, outputs: &Array2<i64>) -> f64 {
+    /// The metric of a candidate's outputs (mantissas of the same output types), and their
+    /// mean squared error (the search's guide: unlike a count of flipped argmaxes it is
+    /// smooth, and the noise of independent narrowings adds up in it).
+    pub fn evaluate(&self, g: &LayerGraph, outputs: &Array2<i64>) -> Eval {
         let v = to_values(outputs, &g.output_types());
-        match self.metric {
+        let mse = (&v - &self.values).mapv(|d| d * d).mean().unwrap_or(0.0);
+        let error = match self.metric {
             Metric::Argmax => {
                 let n = v.nrows();
                 let wrong = (0..n)
@@ -152,12 +151,22 @@ impl Reference {
                     .count();
                 wrong as f64 / n.max(1) as f64
             }
-            Metric::Mse => (&v - &self.values).mapv(|d| d * d).mean().unwrap_or(0.0),
+            Metric::Mse => mse,
             Metric::MaxAbs => (&v - &self.values)
                 .iter()
                 .fold(0.0f64, |m, d| m.max(d.abs())),
-        }
+        };
+        Eval { error, mse }
     }
+}
+
+/// A candidate's accuracy.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Eval {
+    /// The metric the tolerance applies to.
+    pub error: f64,
+    /// Mean squared error of the output values.
+    pub mse: f64,
 }
 
 #[cfg(test)]

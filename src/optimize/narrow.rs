@@ -1,8 +1,9 @@
 //! Lossless narrowing: rewrites types so that every output is bit-identical for every input
 //! inside the declared input types, as proved by the interval analysis of [`super::analysis`].
 //!
-//! Rules, applied to each layer's `result` type (never to a tensor the model outputs, whose
-//! type is the hardware interface) and `accum` type, repeated until nothing changes:
+//! Rules, applied to the `result` type of each dense, relu and quantize layer and to dense
+//! `accum` types, repeated until nothing changes. A tensor the model outputs keeps its type
+//! (the hardware interface), and so does one that a lookup table reads (it indexes by bits):
 //!
 //! 1. **Grid.** Fractional bits below the grid of the values the cast receives are never
 //!    used: the cast does not round, so the fraction shrinks to that grid (rounding mode TRN,
@@ -26,7 +27,7 @@
 use super::analysis::{analyze, Analysis, Span};
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::interval::Interval;
-use crate::ir::layers::{LayerGraph, LayerKind};
+use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 
 /// Passes over the layers before giving up on reaching a fixed point (each pass that changes
 /// something strictly narrows a type, so this is never reached in practice).
@@ -61,40 +62,69 @@ pub fn narrow(g: &LayerGraph) -> LayerGraph {
     g
 }
 
-/// Sets layer `k`'s result type, and the type of every `flatten` that passes it on.
+/// Layers that pass their input on with its type (flatten, reshape, transpose).
+pub fn is_view(k: &LayerKind) -> bool {
+    matches!(
+        k,
+        LayerKind::Flatten | LayerKind::Reshape | LayerKind::Transpose { .. }
+    )
+}
+
+/// Layers whose result depends on more than the values they read: lookup tables index by
+/// the bits of their input's mantissa.
+fn reads_bits(k: &LayerKind) -> bool {
+    matches!(k, LayerKind::Table { .. } | LayerKind::Softmax { .. })
+}
+
+/// Applies `f` to every tensor index a layer reads.
+pub fn map_sources(l: &mut Layer, f: impl Fn(usize) -> usize) {
+    l.input = f(l.input);
+    if let LayerKind::Merge { others, .. } | LayerKind::Concatenate { others, .. } = &mut l.kind {
+        for o in others {
+            *o = f(*o);
+        }
+    }
+}
+
+/// Sets layer `k`'s result type, and the type of every view that passes it on.
 pub fn set_type(g: &mut LayerGraph, k: usize, ty: FixedType) {
     g.layers[k].output.ty = ty;
     let t = g.inputs.len() + k;
     for j in k + 1..g.layers.len() {
-        if g.layers[j].input == t && matches!(g.layers[j].kind, LayerKind::Flatten) {
+        if g.layers[j].input == t && is_view(&g.layers[j].kind) {
             set_type(g, j, ty);
         }
     }
 }
 
-/// Is tensor `t` a model output, directly or through flattens?
+/// Is tensor `t` a model output, directly or through views?
 pub fn exposed(g: &LayerGraph, t: usize) -> bool {
     g.outputs.contains(&t)
-        || g.layers.iter().enumerate().any(|(j, l)| {
-            l.input == t
-                && matches!(l.kind, LayerKind::Flatten)
-                && exposed(g, g.inputs.len() + j)
-        })
+        || g.layers
+            .iter()
+            .enumerate()
+            .any(|(j, l)| l.input == t && is_view(&l.kind) && exposed(g, g.inputs.len() + j))
 }
 
-/// The layers that read tensor `t` by value (flattens looked through).
-fn readers(g: &LayerGraph, t: usize) -> Vec<usize> {
+/// The layers that read tensor `t` by value (views looked through).
+pub fn readers(g: &LayerGraph, t: usize) -> Vec<usize> {
     let mut out = Vec::new();
     for (j, l) in g.layers.iter().enumerate() {
-        if l.input != t {
+        if !l.reads(t) {
             continue;
         }
-        match l.kind {
-            LayerKind::Flatten => out.extend(readers(g, g.inputs.len() + j)),
-            _ => out.push(j),
+        match is_view(&l.kind) {
+            true => out.extend(readers(g, g.inputs.len() + j)),
+            false => out.push(j),
         }
     }
     out
+}
+
+/// May tensor `t` change type? Not when it is a model output (the hardware interface) or a
+/// reader looks at its bits rather than its values.
+pub fn retypable(g: &LayerGraph, t: usize) -> bool {
+    !exposed(g, t) && !readers(g, t).iter().any(|&j| reads_bits(&g.layers[j].kind))
 }
 
 /// The fewest fractional bits tensor `t` may truncate to without changing any reader's
@@ -122,7 +152,10 @@ fn cast_source(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Span> {
     let s = a.source_hull(k)?;
     match g.layers[k].kind {
         LayerKind::Relu if s.hi <= 0 => None,
-        LayerKind::Relu => Some(Span { lo: s.lo.max(0), ..s }),
+        LayerKind::Relu => Some(Span {
+            lo: s.lo.max(0),
+            ..s
+        }),
         _ => Some(s),
     }
 }
@@ -131,22 +164,25 @@ fn cast_source(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Span> {
 fn narrower_result(g: &LayerGraph, a: &Analysis, k: usize) -> Option<FixedType> {
     let layer = &g.layers[k];
     let t = g.inputs.len() + k;
-    if matches!(layer.kind, LayerKind::Flatten) || exposed(g, t) {
+    if !matches!(
+        layer.kind,
+        LayerKind::Dense { .. } | LayerKind::Relu | LayerKind::Quantize
+    ) || !retypable(g, t)
+    {
         return None;
     }
     let src = cast_source(g, a, k).filter(|s| !s.is_zero())?;
     let old = layer.output.ty;
-    let mut f = old.frac();
+    let (mut f, mut round) = (old.frac(), old.round);
     if !src.overflows(&old)? || old.overflow == Overflow::Wrap {
-        let truncates = old.round == Round::Trn || f >= src.frac;
-        f = f.min(src.frac);
-        if truncates {
-            if let Some(need) = readers_need(g, t) {
-                f = f.min(need);
-            }
+        if f >= src.frac {
+            (f, round) = (src.frac, Round::Trn); // rule 1: nothing is rounded
+        }
+        if round == Round::Trn {
+            // Rule 2: the cast now truncates (or still does nothing).
+            f = f.min(readers_need(g, t).unwrap_or(f));
         }
     }
-    let round = if f >= src.frac { Round::Trn } else { old.round };
     let width = i64::from(old.int_bits) + i64::from(f);
     let mut new = FixedType {
         width: u32::try_from(width).ok().filter(|&w| w >= 1)?,
@@ -202,7 +238,7 @@ fn identity_quantizer(g: &LayerGraph) -> Option<usize> {
     (0..g.layers.len()).find(|&k| {
         let l = &g.layers[k];
         matches!(l.kind, LayerKind::Quantize)
-            && !exposed(g, g.inputs.len() + k)
+            && retypable(g, g.inputs.len() + k)
             && a.tensor_hull(l.input)
                 .is_some_and(|x| x.is_zero() || x.cast(&l.output.ty) == Some(x))
     })
@@ -229,8 +265,8 @@ fn remove_layer(g: &LayerGraph, k: usize) -> LayerGraph {
             continue;
         }
         let mut l = l.clone();
-        l.input = remap(l.input);
-        if matches!(l.kind, LayerKind::Flatten) {
+        map_sources(&mut l, remap);
+        if is_view(&l.kind) {
             l.output.ty = out.tensor(l.input).ty;
         }
         out.layers.push(l);

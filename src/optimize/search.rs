@@ -1,37 +1,42 @@
 //! The lossy search: greedy coordinate descent over per-layer widths.
 //!
 //! **Knobs** ([`Site`]). Every model input gets a `quantize` layer (the identity at first, so
-//! the hardware interface never changes), and every activation that is not a model output —
-//! `relu` and `quantize` results, and `dense` results that another dense layer reads — has
-//! two knobs: integer bits (above the binary point, sign excluded) and fractional bits. A
-//! narrowed activation rounds with RND (free: the compiler folds its half LSB into the
-//! dense sum) and saturates (lossless narrowing turns SAT back into WRAP where it provably
-//! never acts). Optionally each dense layer's weights lose low bits (rounded to nearest, so
-//! fewer signed digits and some weights pruned). `dense` results read only by a `relu` or
-//! `quantize` need no knob: lossless narrowing cuts them to what their reader keeps.
+//! the hardware interface never changes), and every activation whose type may change (not a
+//! model output, not read by a lookup table) has two knobs: integer bits (above the binary
+//! point, sign excluded) and fractional bits. A `dense` result read only by `relu`/`quantize`
+//! layers needs no knob: lossless narrowing cuts it to what they keep. A narrowed activation
+//! rounds with RND (free: the compiler folds the half LSB into the dense sum), an input
+//! quantizer truncates (free wiring, no rounding adder in front of the first layer), and
+//! integer bits below the start's saturate (lossless narrowing turns SAT back into WRAP
+//! where it provably never acts). Optionally each dense layer's weights lose low bits
+//! (rounded to nearest: fewer signed digits, some weights pruned).
 //!
 //! **Candidates** are the model with its knobs applied, then narrowed losslessly
 //! ([`super::narrow`]). Accuracy comes from the bit-accurate simulator on the calibration
-//! set, *incrementally*: the current state's tensors are cached, and a candidate re-simulates
-//! only from the first layer it changes. Cost (estimated LUT + FF) and latency come from
-//! [`flow::compile`] — the scheduler and resource model `rtl4ml compile` uses — and only for
-//! candidates that pass the accuracy tolerance, since compiling costs ~20× a simulation.
+//! set, *incrementally*: the current state's tensors are cached ([`Cache`]) and a candidate
+//! re-simulates only from the first layer it changes. Cost (estimated LUT + FF) and latency
+//! come from [`flow::compile`] — the scheduler and resource model of `rtl4ml compile` — and
+//! only for candidates that pass the tolerance, since a compile costs ~20 simulations.
 //!
-//! **Descent.** Each round simulates every one-step move from the current state in parallel.
-//! Moves that break the tolerance are frozen (narrowing elsewhere only adds error). Among the
-//! others the move with the largest estimated saving per unit of added error is compiled and
-//! accepted if it saves; when the state is over the latency budget, moves known to cut
-//! latency come first. Savings are estimated from a compile of each move from the start
-//! state (a probe), refreshed whenever the move is actually taken. The search ends when no
-//! move passes; the failing moves of the last round are then compiled too, so the explored
-//! points show the trade-off just beyond the tolerance.
+//! **Descent.** Each round simulates every one-step move from the current state in
+//! parallel. Moves that break the tolerance are frozen (narrowing elsewhere only adds
+//! noise). The others are ranked by estimated saving per unit of added output MSE — a
+//! smooth guide, where independent rounding noises add up, unlike a count of flipped
+//! argmaxes — and the best is compiled and taken unless it leaves the latency budget (or,
+//! outside it, adds latency). Savings are estimated by compiling each move once from the
+//! start (a probe) and refreshed whenever a move is taken. The search ends when no move is
+//! left; the moves that failed last are then compiled too, so the explored points show the
+//! trade-off just beyond the tolerance.
 
-use super::metric::Reference;
-use super::narrow::{narrow, set_type};
+use super::analysis::analyze;
+use super::metric::{Eval, Reference};
+use super::narrow::{exposed, is_view, map_sources, narrow, readers, retypable, set_type};
 use crate::error::{Error, Result};
 use crate::flow::{self, Options};
-use crate::ir::fixed::{FixedType, Overflow, Round};
+use crate::ir::fixed::{FixedType, Overflow, Round, MAX_TYPE_WIDTH};
+use crate::ir::interval::Interval;
 use crate::ir::layers::{Constant, Layer, LayerGraph, LayerKind, Tensor};
+use crate::ir::netlist::Netlist;
 use crate::passes::lower::{lower, LowerOptions};
 use crate::sim::Simulator;
 use indicatif::ProgressBar;
@@ -44,8 +49,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Something the search can narrow.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Site {
-    /// The result type of a layer of [`Problem::base`]; `signed`: the values can be negative.
-    Act { layer: usize, signed: bool },
+    /// The result type of a layer of [`Problem::base`]; `signed`: the values can be
+    /// negative; `round`: the rounding mode once narrowed.
+    Act {
+        layer: usize,
+        signed: bool,
+        round: Round,
+    },
     /// The weights of a dense layer of [`Problem::base`].
     Weight { layer: usize },
 }
@@ -88,8 +98,13 @@ pub struct Point {
     pub latency_ns: f64,
     /// The accuracy metric against the reference.
     pub error: f64,
+    /// Mean squared error of the outputs against the reference.
+    pub mse: f64,
+    /// The longest combinational path (ns, from the delay model): what pipelining cuts
+    /// into stages, a finer measure of latency than whole cycles.
+    pub logic_ns: f64,
     /// On the accepted path of the descent (the others are probes and rejected moves).
-    pub path: bool,
+    pub accepted: bool,
     #[serde(skip)]
     pub setting: Setting,
 }
@@ -97,6 +112,12 @@ pub struct Point {
 impl Point {
     pub fn cost(&self) -> u64 {
         self.lut + self.ff
+    }
+    pub fn eval(&self) -> Eval {
+        Eval {
+            error: self.error,
+            mse: self.mse,
+        }
     }
 }
 
@@ -126,7 +147,7 @@ impl Problem {
         weights: bool,
     ) -> Result<Problem> {
         let base = with_input_quantizers(start);
-        let analysis = super::analysis::analyze(&base).ok_or_else(|| {
+        let analysis = analyze(&base).ok_or_else(|| {
             Error::unsupported(
                 "optimize",
                 "the model's value intervals exceed the analysis limits (120-bit values)",
@@ -138,17 +159,27 @@ impl Problem {
         for (k, layer) in base.layers.iter().enumerate() {
             let t = n_in + k;
             let act = match layer.kind {
-                LayerKind::Relu | LayerKind::Quantize => true,
-                LayerKind::Dense { .. } => base.layers.iter().any(|l| {
-                    l.input == t && matches!(l.kind, LayerKind::Dense { .. } | LayerKind::Flatten)
+                // A dense result read only by relu/quantize layers is narrowed losslessly to
+                // what they keep.
+                LayerKind::Dense { .. } => readers(&base, t).iter().any(|&j| {
+                    !matches!(base.layers[j].kind, LayerKind::Relu | LayerKind::Quantize)
                 }),
-                LayerKind::Flatten => false,
+                LayerKind::Argmax | LayerKind::Table { .. } | LayerKind::Softmax { .. } => false,
+                ref k => !is_view(k),
             };
-            if act && !super::narrow::exposed(&base, t) {
+            if act && retypable(&base, t) {
                 let ty = layer.output.ty;
                 let negative = analysis.tensor_hull(t).is_some_and(|s| s.lo < 0);
                 let signed = ty.signed && negative;
-                sites.push(Site::Act { layer: k, signed });
+                // Input quantizers truncate (free wiring, and no rounding adder in front of
+                // the first layer's adder trees); other activations round to nearest, which
+                // costs nothing when the compiler folds the half LSB into the dense sum.
+                let round = if k < n_in { Round::Trn } else { Round::Rnd };
+                sites.push(Site::Act {
+                    layer: k,
+                    signed,
+                    round,
+                });
                 start_setting.push(Knob::Act {
                     int: ty.int_bits - i32::from(ty.signed),
                     frac: ty.frac(),
@@ -177,18 +208,31 @@ impl Problem {
             if knob == start {
                 continue;
             }
-            match (site, *knob) {
-                (&Site::Act { layer, signed }, Knob::Act { int, frac }) => {
+            match (site, *knob, *start) {
+                (
+                    &Site::Act {
+                        layer,
+                        signed,
+                        round,
+                    },
+                    Knob::Act { int, frac },
+                    Knob::Act { int: int0, .. },
+                ) => {
                     let ty = FixedType {
                         signed,
                         width: (int + frac + i32::from(signed)) as u32,
                         int_bits: int + i32::from(signed),
-                        round: Round::Rnd,
-                        overflow: Overflow::Sat,
+                        round,
+                        overflow: if int < int0 {
+                            Overflow::Sat
+                        } else {
+                            g.layers[layer].output.ty.overflow
+                        },
                     };
                     set_type(&mut g, layer, ty);
+                    widen_source(&mut g, layer);
                 }
-                (&Site::Weight { layer }, Knob::Weight { drop }) => {
+                (&Site::Weight { layer }, Knob::Weight { drop }, _) => {
                     if let LayerKind::Dense { weight, .. } = &mut g.layers[layer].kind {
                         *weight = requantize(weight, drop);
                     }
@@ -263,16 +307,22 @@ impl Problem {
         }
     }
 
-    /// Compiles a model as `rtl4ml compile` would: `(lut, ff, latency cycles, latency ns)`.
-    pub fn compile(&self, g: &LayerGraph) -> Result<(u64, u64, u32, f64)> {
+    /// Compiles a model as `rtl4ml compile` would, for its cost and latency.
+    pub fn point(&self, label: String, s: &Setting, g: &LayerGraph, e: Eval) -> Result<Point> {
         let d = flow::compile(g.clone(), &self.options)?;
         let r = &d.report;
-        Ok((
-            r.resources.lut,
-            r.resources.ff,
-            r.latency_cycles,
-            r.latency_ns,
-        ))
+        Ok(Point {
+            label,
+            lut: r.resources.lut,
+            ff: r.resources.ff,
+            latency_cycles: r.latency_cycles,
+            latency_ns: r.latency_ns,
+            error: e.error,
+            mse: e.mse,
+            logic_ns: longest_path(&d),
+            accepted: false,
+            setting: s.clone(),
+        })
     }
 
     fn within_budget(&self, p: &Point) -> bool {
@@ -320,9 +370,10 @@ pub fn with_input_quantizers(g: &LayerGraph) -> LayerGraph {
             }
         })
         .collect();
-    layers.extend(g.layers.iter().map(|l| Layer {
-        input: shift(l.input),
-        ..l.clone()
+    layers.extend(g.layers.iter().map(|l| {
+        let mut l = l.clone();
+        map_sources(&mut l, shift);
+        l
     }));
     LayerGraph {
         name: g.name.clone(),
@@ -334,6 +385,44 @@ pub fn with_input_quantizers(g: &LayerGraph) -> LayerGraph {
             .map(|&t| if t < n_in { t } else { t + n_in })
             .collect(),
     }
+}
+
+/// Makes the dense result that only activation layer `k` reads wide enough never to
+/// overflow. That result is `k`'s input and costs no logic of its own, but a wrap there
+/// would change values and keep the compiler from folding `k`'s RND rounding into the sum.
+fn widen_source(g: &mut LayerGraph, k: usize) {
+    let t = g.layers[k].input;
+    let Some(d) = t.checked_sub(g.inputs.len()) else {
+        return;
+    };
+    let sole_reader = g.layers.iter().filter(|l| l.reads(t)).count() == 1;
+    if !matches!(g.layers[d].kind, LayerKind::Dense { .. }) || !sole_reader || exposed(g, t) {
+        return;
+    }
+    let old = g.layers[d].output.ty;
+    let Some(r) = analyze(g)
+        .and_then(|a| a.source_hull(d))
+        .and_then(|s| s.rounded(&old))
+    else {
+        return;
+    };
+    let signed = r.lo < 0;
+    let width = if signed {
+        r.width()
+    } else {
+        Interval::new(0, r.hi).width()
+    };
+    if (old.contains(r.lo) && old.contains(r.hi)) || width > MAX_TYPE_WIDTH {
+        return;
+    }
+    let ty = FixedType {
+        signed,
+        width,
+        int_bits: width as i32 - old.frac(),
+        round: old.round,
+        overflow: Overflow::Wrap,
+    };
+    set_type(g, d, ty);
 }
 
 /// Weights with `drop` low bits removed: mantissas rounded to nearest (ties away from zero)
@@ -404,9 +493,7 @@ impl Cache {
             .unwrap_or(g.layers.len());
         // The tensors before the cut that the rest of the model (or its output) reads.
         let boundary: Vec<usize> = (0..n_in + cut)
-            .filter(|&t| {
-                g.outputs.contains(&t) || g.layers[cut..].iter().any(|l| l.input == t)
-            })
+            .filter(|&t| g.outputs.contains(&t) || g.layers[cut..].iter().any(|l| l.reads(t)))
             .collect();
         let index = |t: usize| match boundary.binary_search(&t) {
             Ok(i) => i,
@@ -417,24 +504,40 @@ impl Cache {
             inputs: boundary.iter().map(|&t| g.tensor(t).clone()).collect(),
             layers: g.layers[cut..]
                 .iter()
-                .map(|l| Layer {
-                    input: index(l.input),
-                    ..l.clone()
+                .map(|l| {
+                    let mut l = l.clone();
+                    map_sources(&mut l, index);
+                    l
                 })
                 .collect(),
             outputs: g.outputs.iter().map(|&t| index(t)).collect(),
         };
-        let views: Vec<ArrayView2<i64>> = boundary.iter().map(|&t| self.tensors[t].view()).collect();
+        let views: Vec<ArrayView2<i64>> =
+            boundary.iter().map(|&t| self.tensors[t].view()).collect();
         let inputs = concatenate(Axis(1), &views).expect("same number of samples");
         simulate(&sub, inputs.view(), &sub.outputs)
     }
 }
 
+/// The longest combinational path of a design under its delay model.
+fn longest_path(d: &flow::Design) -> f64 {
+    let model = d.options.target.delay_model();
+    let mut arrival = vec![0.0f64; d.net.nodes.len()];
+    for (i, n) in d.net.nodes.iter().enumerate() {
+        let start = Netlist::args(&n.op)
+            .map(|a| arrival[a.index()])
+            .fold(0.0, f64::max);
+        arrival[i] = start + model.delay(&d.net, i);
+    }
+    arrival.into_iter().fold(0.0, f64::max)
+}
+
 /// Estimated effect of a move, from its last compile.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Estimate {
     saving: f64,
-    latency: i64,
+    cycles: i64,
+    logic_ns: f64,
 }
 
 /// What the descent found.
@@ -445,36 +548,33 @@ pub struct Descent {
     pub compiles: usize,
 }
 
+/// A candidate of one round: the move, its setting and model, and its accuracy.
+type Tried = (Move, Setting, LayerGraph, Eval);
+
 /// Runs the descent from the start setting.
 pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
     let sims = AtomicUsize::new(0);
     let compiles = AtomicUsize::new(0);
-    let error_of = |cache: &Cache, g: &LayerGraph| -> Result<f64> {
+    let eval = |cache: &Cache, g: &LayerGraph| -> Result<Eval> {
         sims.fetch_add(1, Ordering::Relaxed);
-        Ok(p.reference.error(g, &cache.outputs(g)?))
+        Ok(p.reference.evaluate(g, &cache.outputs(g)?))
     };
-    let point = |label: String, s: &Setting, g: &LayerGraph, error: f64, path: bool| {
+    let point = |label: String, s: &Setting, g: &LayerGraph, e: Eval| {
         compiles.fetch_add(1, Ordering::Relaxed);
-        p.compile(g).map(|(lut, ff, latency_cycles, latency_ns)| Point {
-            label,
-            lut,
-            ff,
-            latency_cycles,
-            latency_ns,
-            error,
-            path,
-            setting: s.clone(),
-        })
+        p.point(label, s, g, e)
     };
 
     let mut state = p.start.clone();
     let mut graph = p.apply(&state);
     let mut cache = Cache::new(&graph, &p.calib)?;
-    let start_error = p.reference.error(&graph, &cache.outputs(&graph)?);
-    let mut current = point("start".into(), &state, &graph, start_error, true)?;
+    let start = eval(&cache, &graph)?;
+    let mut current = Point {
+        accepted: true,
+        ..point("start".into(), &state, &graph, start)?
+    };
     let mut points = vec![current.clone()];
 
-    // Probes: every move from the start, compiled (in parallel) for its cost.
+    // Probes: every move from the start, compiled (in parallel) for its cost and latency.
     bar.set_message("probing the cost of each move");
     let probes: Vec<(Move, Point)> = p
         .moves(&state)
@@ -482,8 +582,9 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
         .map(|m| {
             let s = p.step(&state, m).expect("a listed move");
             let g = p.apply(&s);
-            let e = error_of(&cache, &g)?;
-            Ok((m, point(format!("probe: {}", p.describe(&state, m)), &s, &g, e, false)?))
+            let e = eval(&cache, &g)?;
+            let label = format!("probe: {}", p.describe(&state, m));
+            Ok((m, point(label, &s, &g, e)?))
         })
         .collect::<Result<_>>()?;
     let mut estimate: HashMap<Move, Estimate> = HashMap::new();
@@ -492,88 +593,142 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
         points.push(q);
     }
 
+    // A change of the guide (MSE) smaller than this counts as none.
+    let floor = p.reference.mean_square() * 1e-9 + f64::MIN_POSITIVE;
     let mut frozen: HashSet<Move> = HashSet::new();
-    let mut last_failures: Vec<(Move, Setting, LayerGraph, f64)> = Vec::new();
-    let mut round = 0;
+    let mut last_failures: Vec<Tried>;
+    // Still trying to meet the latency budget.
+    let mut chase = p.budget.is_some();
     loop {
-        round += 1;
         bar.set_message(format!(
-            "round {round}: {} LUT + {} FF, {} cycles, {} {}",
+            "{} LUT + {} FF, {} cycles, {} {}",
             current.lut,
             current.ff,
             current.latency_cycles,
+            p.reference.metric.name(),
             p.reference.metric.show(current.error),
-            p.reference.metric.name()
         ));
-        bar.tick();
         let moves: Vec<Move> = p
             .moves(&state)
             .into_iter()
             .filter(|m| !frozen.contains(m))
             .collect();
-        let tried: Vec<(Move, Setting, LayerGraph, f64)> = moves
+        let tried: Vec<Tried> = moves
             .into_par_iter()
             .map(|m| {
                 let s = p.step(&state, m).expect("a listed move");
                 let g = p.apply(&s);
-                let e = if g == graph { current.error } else { error_of(&cache, &g)? };
+                let e = match g == graph {
+                    true => current.eval(),
+                    false => eval(&cache, &g)?,
+                };
                 Ok((m, s, g, e))
             })
             .collect::<Result<_>>()?;
-        let (pass, fail): (Vec<_>, Vec<_>) = tried
+        let (pass, fail): (Vec<Tried>, Vec<Tried>) = tried
             .into_iter()
-            .partition(|(_, _, _, e)| *e <= p.reference.limit);
+            .partition(|t| t.3.error <= p.reference.limit);
         frozen.extend(fail.iter().map(|f| f.0));
         last_failures = fail;
         // A move that leaves the narrowed model unchanged costs nothing: take it at once.
-        if let Some((_, s, _, _)) = pass.iter().find(|(_, _, g, _)| *g == graph) {
-            state = s.clone();
+        if let Some(t) = pass.iter().find(|t| t.2 == graph) {
+            state = t.1.clone();
             current.setting = state.clone();
             continue;
         }
-        let over = !p.within_budget(&current);
-        let score = |m: &Move, e: f64| {
-            let est = estimate.get(m).copied().unwrap_or(Estimate {
-                saving: 0.0,
-                latency: 0,
-            });
-            let ratio = est.saving / ((e - current.error).max(0.0) + p.reference.resolution());
-            (over && est.latency < 0, ratio)
-        };
-        let best = pass
+        // Outside the latency budget only moves that do not lengthen the logic (as far as
+        // their last compile tells) are tried; the others wait until the budget is met.
+        let over = chase && !p.within_budget(&current);
+        let est = |m: &Move| estimate.get(m).copied().unwrap_or_default();
+        let mut pass: Vec<Tried> = pass
             .into_iter()
-            .filter(|(m, _, _, _)| estimate.get(m).is_none_or(|e| e.saving > 0.0))
-            .max_by(|a, b| {
-                score(&a.0, a.3)
-                    .partial_cmp(&score(&b.0, b.3))
-                    .expect("finite scores")
-            });
-        let Some((m, s, g, e)) = best else { break };
-        let label = p.describe(&state, m);
-        let q = point(label, &s, &g, e, true)?;
-        let fx = effect(&current, &q);
-        estimate.insert(m, fx);
-        let better = q.cost() < current.cost()
-            || (over && q.latency_cycles < current.latency_cycles);
-        if !better {
-            let mut rejected = q;
-            rejected.path = false;
-            points.push(rejected);
-            frozen.insert(m);
-            continue;
+            .filter(|t| !over || est(&t.0).logic_ns <= 1e-9)
+            .collect();
+        // Largest estimated saving per unit of added noise first (moves estimated to cost
+        // more come last but are still tried: a first step can pay for saturation logic that
+        // later steps use); outside the budget, moves known to save a cycle before all.
+        let score = |t: &Tried| {
+            let e = est(&t.0);
+            (
+                over && e.cycles < 0,
+                e.saving / (t.3.mse - current.mse).max(floor),
+            )
+        };
+        pass.sort_by(|a, b| score(b).partial_cmp(&score(a)).expect("finite scores"));
+        // Within the budget the best move is compiled alone; outside it, as many of the best
+        // as there are threads (same wall time), and one that saves a cycle is preferred.
+        let batch = if over {
+            rayon::current_num_threads().max(2)
+        } else {
+            1
+        };
+        let acceptable = |q: &Point| match p.budget.filter(|_| chase) {
+            Some(b) if !over => q.latency_cycles <= b,
+            Some(_) => {
+                q.latency_cycles <= current.latency_cycles && q.logic_ns <= current.logic_ns + 1e-9
+            }
+            None => true,
+        };
+        let mut taken = None;
+        let mut pass = pass.into_iter().peekable();
+        while taken.is_none() && pass.peek().is_some() {
+            let chunk: Vec<Tried> = pass.by_ref().take(batch).collect();
+            let compiled: Vec<(Tried, Point)> = chunk
+                .into_par_iter()
+                .map(|t| {
+                    let q = point(p.describe(&state, t.0), &t.1, &t.2, t.3)?;
+                    Ok((t, q))
+                })
+                .collect::<Result<_>>()?;
+            for (t, q) in &compiled {
+                estimate.insert(t.0, effect(&current, q));
+            }
+            let pick = compiled
+                .iter()
+                .position(|(_, q)| over && q.latency_cycles < current.latency_cycles)
+                .or_else(|| compiled.iter().position(|(_, q)| acceptable(q)));
+            for (i, (t, q)) in compiled.into_iter().enumerate() {
+                if Some(i) == pick {
+                    taken = Some((
+                        t,
+                        Point {
+                            accepted: true,
+                            ..q
+                        },
+                    ));
+                    continue;
+                }
+                if !over && !acceptable(&q) {
+                    frozen.insert(t.0); // it would leave the budget
+                }
+                points.push(q);
+            }
         }
+        let Some(((_, s, g, _), q)) = taken else {
+            if over {
+                // The budget is out of reach from here: minimise cost without it (the
+                // closest design is reported).
+                chase = false;
+                continue;
+            }
+            break;
+        };
         cache = Cache::new(&g, &p.calib)?;
         state = s;
         graph = g;
         current = q.clone();
         points.push(q);
+        bar.inc(1);
     }
 
     // The trade-off just beyond the tolerance: the moves that failed last, compiled.
     bar.set_message("compiling the moves beyond the tolerance");
     let beyond: Vec<Point> = last_failures
         .into_par_iter()
-        .map(|(m, s, g, e)| point(format!("beyond: {}", p.describe(&state, m)), &s, &g, e, false))
+        .map(|(m, s, g, e)| {
+            let label = format!("beyond: {}", p.describe(&state, m));
+            point(label, &s, &g, e)
+        })
         .collect::<Result<_>>()?;
     points.extend(beyond);
     Ok(Descent {
@@ -586,6 +741,99 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
 fn effect(from: &Point, to: &Point) -> Estimate {
     Estimate {
         saving: from.cost() as f64 - to.cost() as f64,
-        latency: i64::from(to.latency_cycles) - i64::from(from.latency_cycles),
+        cycles: i64::from(to.latency_cycles) - i64::from(from.latency_cycles),
+        logic_ns: to.logic_ns - from.logic_ns,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::native::parse;
+    use crate::optimize::metric::{Metric, Tolerance};
+    use crate::verify::vectors;
+
+    fn jet16() -> LayerGraph {
+        let path = format!("{}/models/jet_tagger_16b.json", env!("CARGO_MANIFEST_DIR"));
+        parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+    }
+
+    #[test]
+    fn incremental_simulation_matches_a_full_one() {
+        let g = jet16();
+        let x = vectors::generate(&g.input_types(), 500, 3);
+        let y = super::super::simulate(&g, &x).unwrap();
+        let reference = Reference::new(&g, &y, Metric::Argmax, Tolerance::Percent(0.5));
+        let p = Problem::new(&g, x.clone(), reference, Options::default(), None, true).unwrap();
+        let cache = Cache::new(&p.apply(&p.start), &p.calib).unwrap();
+        // Every single move, and two moves at once, re-simulated from the first change.
+        let mut settings: Vec<Setting> = p
+            .moves(&p.start)
+            .into_iter()
+            .map(|m| p.step(&p.start, m).unwrap())
+            .collect();
+        let last = settings.last().unwrap().clone();
+        let m = p.moves(&last)[0];
+        settings.push(p.step(&last, m).unwrap());
+        for s in &settings {
+            let m = p.apply(s);
+            assert_eq!(
+                cache.outputs(&m).unwrap(),
+                super::super::simulate(&m, &x).unwrap()
+            );
+        }
+        // The start model is the original: the identity input quantizers change nothing.
+        assert_eq!(cache.outputs(&p.apply(&p.start)).unwrap(), y);
+    }
+
+    #[test]
+    fn knobs_become_types() {
+        let g = jet16();
+        let x = vectors::generate(&g.input_types(), 10, 3);
+        let y = super::super::simulate(&g, &x).unwrap();
+        let reference = Reference::new(&g, &y, Metric::Mse, Tolerance::Absolute(1.0));
+        let p = Problem::new(&g, x, reference, Options::default(), None, true).unwrap();
+        // x_q, relu1..3 (the dense results feed ReLUs only), and four weight sites.
+        assert_eq!(p.sites.len(), 8);
+        assert_eq!(p.base.layers[0].name, "x_q");
+        let relu1 = p
+            .sites
+            .iter()
+            .position(
+                |s| matches!(s, Site::Act { layer, .. } if p.base.layers[*layer].name == "relu1"),
+            )
+            .unwrap();
+        let mut s = p.start.clone();
+        s[relu1] = Knob::Act { int: 3, frac: 4 };
+        let m = p.apply(&s);
+        let k = m.layers.iter().position(|l| l.name == "relu1").unwrap();
+        assert_eq!(m.layers[k].output.ty.to_string(), "ufixed<7,3,RND,SAT>");
+        // fc1 keeps one bit below relu1's LSB (for its RND) and no longer wraps.
+        let fc1 = &m.layers[k - 1].output.ty;
+        assert_eq!((fc1.frac(), fc1.overflow), (5, Overflow::Wrap));
+        assert!(fc1.int_bits > 6);
+        let LayerKind::Dense { weight, .. } = &p
+            .apply(&{
+                let mut s = p.start.clone();
+                s[1] = Knob::Weight { drop: 2 };
+                s
+            })
+            .layers[1]
+            .kind
+        else {
+            panic!("fc1 is dense")
+        };
+        assert_eq!(weight.ty.to_string(), "fixed<4,0>");
+    }
+
+    #[test]
+    fn weights_round_to_nearest() {
+        let w = Constant {
+            ty: FixedType::new(true, 6, 0),
+            data: Array2::from_shape_vec((1, 6), vec![31, -32, 5, -5, 6, 2]).unwrap(),
+        };
+        let r = requantize(&w, 2);
+        assert_eq!(r.ty, FixedType::new(true, 4, 0));
+        assert_eq!(r.data.as_slice().unwrap(), &[7, -8, 1, -1, 2, 1]);
     }
 }

@@ -6,6 +6,8 @@
 //! output bits (LUT6_2), registers one FF per bit. Constant multiplications are shift-and-add,
 //! so no DSPs are used.
 
+pub mod model;
+
 use crate::ir::netlist::{Netlist, Op};
 use crate::passes::schedule::Schedule;
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,9 @@ pub struct Resources {
     pub lut: u64,
     pub ff: u64,
     pub dsp: u64,
+    /// Carry-chain cells (CARRY4 on 7-series; see docs/resource-model.md).
+    #[serde(default)]
+    pub carry: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -47,44 +52,6 @@ pub struct Report {
     pub layers: Vec<LayerReport>,
 }
 
-/// LUTs of one node under the cost model.
-pub fn node_luts(net: &Netlist, i: usize) -> u64 {
-    let n = &net.nodes[i];
-    match &n.op {
-        Op::Input { .. } | Op::Const { .. } => 0,
-        Op::Add { a, b, sub } => {
-            // Low bits where one operand is shifted in zeros pass straight through (for a
-            // subtraction only when the subtrahend is the shifted one); above the operands'
-            // span, a signed sum needs one more bit and an unsigned one takes the carry out.
-            let (sa, sb) = (
-                (n.frac - net.operand_frac(a)) as u32,
-                (n.frac - net.operand_frac(b)) as u32,
-            );
-            let (na, nb) = (net.node(a.node), net.node(b.node));
-            let free = if *sub { sb } else { sa.max(sb) };
-            let span = (na.width() + sa).max(nb.width() + sb) + u32::from(n.signed());
-            n.width().min(span).saturating_sub(free) as u64
-        }
-        Op::Neg { .. } => n.width() as u64,
-        Op::Relu { .. } => n.width().div_ceil(2) as u64,
-        Op::Cmp { .. } | Op::Mux { .. } | Op::Mul { .. } | Op::Table { .. } => {
-            crate::passes::op_models::extra_op_luts(net, i)
-        }
-        Op::Cast { a, to } => {
-            let plan = net.cast_plan(a, to);
-            let mut l = 0;
-            if plan.round_inc {
-                l += plan.rounded.width() as u64 + 1;
-            }
-            if plan.saturates() {
-                // comparison over the rounded bits (6 per LUT) plus one select per output bit
-                l += plan.rounded.width().div_ceil(6) as u64 * 2 + n.width() as u64;
-            }
-            l
-        }
-    }
-}
-
 pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
     let mut layers: Vec<LayerReport> = net
         .layers
@@ -95,27 +62,46 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
             ..Default::default()
         })
         .collect();
-    // Register bits: a node's value is held from its stage until its last reader's stage
-    // (outputs: until the output register).
-    let mut last_read = vec![0u32; net.nodes.len()];
-    for (i, n) in net.nodes.iter().enumerate() {
-        for a in Netlist::args(&n.op) {
-            last_read[a.index()] = last_read[a.index()].max(sched.stage[i]);
+    let est = model::estimate(net, sched);
+    if let Ok(path) = std::env::var("RTL4ML_COST_DUMP") {
+        let mut t = String::new();
+        for (i, c) in est.nodes.iter().enumerate() {
+            let n = &net.nodes[i];
+            let kind = match &n.op {
+                Op::Add { sub, .. } => {
+                    if *sub {
+                        "sub"
+                    } else {
+                        "add"
+                    }
+                }
+                Op::Neg { .. } => "neg",
+                Op::Relu { .. } => "relu",
+                Op::Cast { .. } => "cast",
+                Op::Input { .. } => "input",
+                Op::Const { .. } => "const",
+                _ => "other",
+            };
+            t += &format!(
+                "{i} {kind} {} {} {} {} {}\n",
+                n.width(),
+                sched.stage[i],
+                c.lut,
+                c.ff,
+                c.carry
+            );
         }
-    }
-    for (e, _) in net.output_elements() {
-        last_read[e.index()] = sched.latency;
+        let _ = std::fs::write(path, t);
     }
     for (i, n) in net.nodes.iter().enumerate() {
         let l = &mut layers[n.layer as usize];
-        if !matches!(n.op, Op::Const { .. }) {
-            let regs = last_read[i].saturating_sub(sched.stage[i]) as u64;
-            l.resources.ff += regs * n.width() as u64;
-        }
+        let c = est.nodes[i];
+        l.resources.ff += c.ff;
+        l.resources.lut += c.lut;
+        l.resources.carry += c.carry;
         if matches!(n.op, Op::Const { .. } | Op::Input { .. }) {
             continue;
         }
-        l.resources.lut += node_luts(net, i);
         match n.op {
             Op::Add { .. } | Op::Neg { .. } => {
                 l.adders += 1;
@@ -137,6 +123,7 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
     for l in &layers {
         total.lut += l.resources.lut;
         total.ff += l.resources.ff;
+        total.carry += l.resources.carry;
     }
     total.ff += sched.latency as u64; // valid pipeline
     Report {

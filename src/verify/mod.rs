@@ -91,9 +91,9 @@ pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
     let on_disk = std::fs::read_to_string(&vpath).map_err(|e| Error::io(&vpath, e))?;
     if on_disk != d.verilog {
         return Err(Error::Mismatch(format!(
-            "{} differs from what this rtl4ml produces for {}/model.json; recompile the directory",
+            "{} differs from what this rtl4ml produces for {}; recompile the directory",
             vpath.display(),
-            b.dir.display()
+            b.dir.join(&b.manifest.model).display()
         )));
     }
     let rtl: Vec<_> = b.manifest.rtl.iter().map(|f| b.dir.join(f)).collect();

@@ -4,7 +4,7 @@
 //! ±1 LSB everywhere, each element alone at its min and max (the rest zero), and small
 //! magnitudes that make rounding ties frequent downstream.
 
-use crate::ir::fixed::FixedType;
+use crate::ir::fixed::{FixedType, Overflow};
 use ndarray::Array2;
 
 /// A small deterministic PRNG (SplitMix64): reproducible vectors without a dependency.
@@ -18,15 +18,21 @@ impl SplitMix {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    /// Uniform mantissa of a type.
+    /// Uniform mantissa of a type (the code a `SAT_NARROW` type excludes becomes its
+    /// neighbour).
     pub fn mantissa(&mut self, t: &FixedType) -> i64 {
         let r = self.next_u64();
         let w = t.width;
         let bits = if w >= 64 { r } else { r & ((1u64 << w) - 1) };
-        if t.signed && w < 64 && (bits >> (w - 1)) & 1 == 1 {
+        let m = if t.signed && w < 64 && (bits >> (w - 1)) & 1 == 1 {
             (bits as i64) - (1i64 << w)
         } else {
             bits as i64
+        };
+        if t.overflow == Overflow::SatNarrow {
+            clamp(t, m.into())
+        } else {
+            m
         }
     }
 }

@@ -435,7 +435,12 @@ impl Loader<'_> {
                 let range_log2 = match o.get("input_range") {
                     None | Some(Value::Null) => if k == "sigmoid" { 4 } else { 3 },
                     Some(v) => {
-                        let r = v.as_f64().and_then(|f| f64_to_mantissa(f).ok()).filter(|&(m, f)| m == 1 && (-20..=20).contains(&f));
+                        let r = v
+                            .as_f64()
+                            .and_then(|f| f64_to_mantissa(f).ok())
+                            .filter(|&(m, _)| m > 0)
+                            .map(|(m, f)| (m >> m.trailing_zeros(), f - m.trailing_zeros() as i32))
+                            .filter(|&(m, f)| m == 1 && (-20..=20).contains(&f));
                         match r {
                             Some((_, f)) => -f,
                             None => return Err(self.err(&rp, format!("expected a power of two from 2^-20 to 2^20, found {v}"))),

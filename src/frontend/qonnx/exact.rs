@@ -73,7 +73,9 @@ impl Dyadic {
     /// The value as an integer, when it is one.
     pub fn to_integer(self) -> Option<i128> {
         if self.f <= 0 {
-            self.m.checked_shl((-self.f) as u32).filter(|v| v >> (-self.f) == self.m)
+            self.m
+                .checked_shl((-self.f) as u32)
+                .filter(|v| v >> (-self.f) == self.m)
         } else {
             None
         }
@@ -241,14 +243,22 @@ impl ConstTensor {
         if lead.iter().any(|&d| d != 1) || (last != n && last != 1) {
             return None;
         }
-        Some((0..n).map(|j| self.data[if last == 1 { 0 } else { j }]).collect())
+        Some(
+            (0..n)
+                .map(|j| self.data[if last == 1 { 0 } else { j }])
+                .collect(),
+        )
     }
 
     /// Reorders the axes: output axis `k` is input axis `perm[k]`.
     pub fn transpose(&self, perm: &[usize]) -> Option<ConstTensor> {
         let rank = self.shape.len();
         let mut seen = vec![false; rank];
-        if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
+        if perm.len() != rank
+            || perm
+                .iter()
+                .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
+        {
             return None;
         }
         let shape: Vec<usize> = perm.iter().map(|&p| self.shape[p]).collect();
@@ -270,9 +280,10 @@ impl ConstTensor {
         Some(ConstTensor { shape, data })
     }
 
-    /// The smallest fixed-point type that holds every element exactly, with the mantissas
-    /// in it; `None` when that needs more than `max_width` bits.
-    pub fn fixed(&self, max_width: u32) -> Option<(FixedType, Vec<i64>)> {
+    /// The smallest fixed-point type that holds every element exactly (its width may exceed
+    /// what a type allows: callers check), with the mantissas in it; `None` when the
+    /// mantissas would exceed 120 bits.
+    pub fn fixed(&self) -> Option<(FixedType, Vec<i128>)> {
         let frac = self
             .data
             .iter()
@@ -289,11 +300,10 @@ impl ConstTensor {
         let hi = m.iter().copied().max().unwrap_or(0);
         let range = Interval::new(lo, hi);
         let width = range.width();
-        if width > max_width {
-            return None;
-        }
-        let ty = FixedType::new(range.signed(), width, width as i32 - frac);
-        Some((ty, m.into_iter().map(|v| v as i64).collect()))
+        Some((
+            FixedType::new(range.signed(), width, width as i32 - frac),
+            m,
+        ))
     }
 }
 
@@ -351,7 +361,10 @@ mod tests {
             shape: vec![1, 3],
             data: vec![d(10.0), d(20.0), d(30.0)],
         };
-        let sum = a.zip_with(&col, |x, y| x.add(y).ok_or(())).unwrap().unwrap();
+        let sum = a
+            .zip_with(&col, |x, y| x.add(y).ok_or(()))
+            .unwrap()
+            .unwrap();
         let want: Vec<Dyadic> = [10.0, 21.0, 32.0, 13.0, 24.0, 35.0].map(d).to_vec();
         assert_eq!(sum.data, want);
         let t = a.transpose(&[1, 0]).unwrap();
@@ -363,8 +376,11 @@ mod tests {
             shape: vec![3],
             data: vec![d(0.5), d(-0.25), d(0.0)],
         }
-        .fixed(64)
+        .fixed()
         .unwrap();
-        assert_eq!((ty.to_string(), m), ("fixed<3,1>".to_string(), vec![2, -1, 0]));
+        assert_eq!(
+            (ty.to_string(), m),
+            ("fixed<3,1>".to_string(), vec![2, -1, 0])
+        );
     }
 }

@@ -179,9 +179,11 @@ impl Node {
 /// A tensor's values, exactly. Numeric types only; data in the typed fields or `raw_data`.
 fn tensor(t: &TensorProto) -> Result<ConstTensor, String> {
     if t.data_location() == DataLocation::External || !t.external_data.is_empty() {
-        return Err("the data is stored in an external file; save the model with its data \
+        return Err(
+            "the data is stored in an external file; save the model with its data \
                     inside (onnx.save(model, path, save_as_external_data=False))"
-            .into());
+                .into(),
+        );
     }
     let shape = t
         .dims
@@ -213,13 +215,15 @@ fn tensor(t: &TensorProto) -> Result<ConstTensor, String> {
         a
     };
     let values: Vec<f64> = match (dtype, raw.is_some()) {
-        (DataType::Float, true) => from_raw(4, &|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))?,
+        (DataType::Float, true) => {
+            from_raw(4, &|b| f64::from(f32::from_le_bytes(b.try_into().unwrap())))?
+        }
         (DataType::Float, false) => t.float_data.iter().map(|&x| f64::from(x)).collect(),
         (DataType::Double, true) => from_raw(8, &|b| f64::from_le_bytes(b.try_into().unwrap()))?,
         (DataType::Double, false) => t.double_data.clone(),
-        (DataType::Float16, true) => {
-            from_raw(2, &|b| half::f16::from_le_bytes(b.try_into().unwrap()).to_f64())?
-        }
+        (DataType::Float16, true) => from_raw(2, &|b| {
+            half::f16::from_le_bytes(b.try_into().unwrap()).to_f64()
+        })?,
         (DataType::Float16, false) => t
             .int32_data
             .iter()
@@ -227,13 +231,24 @@ fn tensor(t: &TensorProto) -> Result<ConstTensor, String> {
             .collect(),
         (DataType::Int64, true) => from_raw(8, &|b| i64::from_le_bytes(le(b)) as f64)?,
         (DataType::Int64, false) => t.int64_data.iter().map(|&x| x as f64).collect(),
-        (DataType::Int32, true) => from_raw(4, &|b| f64::from(i32::from_le_bytes(b.try_into().unwrap())))?,
+        (DataType::Int32, true) => {
+            from_raw(4, &|b| f64::from(i32::from_le_bytes(b.try_into().unwrap())))?
+        }
         (DataType::Int8, true) => from_raw(1, &|b| f64::from(b[0] as i8))?,
         (DataType::Uint8 | DataType::Bool, true) => from_raw(1, &|b| f64::from(b[0]))?,
-        (DataType::Int16, true) => from_raw(2, &|b| f64::from(i16::from_le_bytes(b.try_into().unwrap())))?,
-        (DataType::Uint16, true) => from_raw(2, &|b| f64::from(u16::from_le_bytes(b.try_into().unwrap())))?,
+        (DataType::Int16, true) => {
+            from_raw(2, &|b| f64::from(i16::from_le_bytes(b.try_into().unwrap())))?
+        }
+        (DataType::Uint16, true) => {
+            from_raw(2, &|b| f64::from(u16::from_le_bytes(b.try_into().unwrap())))?
+        }
         (
-            DataType::Int32 | DataType::Int8 | DataType::Uint8 | DataType::Bool | DataType::Int16 | DataType::Uint16,
+            DataType::Int32
+            | DataType::Int8
+            | DataType::Uint8
+            | DataType::Bool
+            | DataType::Int16
+            | DataType::Uint16,
             false,
         ) => t.int32_data.iter().map(|&x| f64::from(x)).collect(),
         (other, _) => {

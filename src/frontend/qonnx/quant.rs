@@ -15,7 +15,7 @@ pub fn round_mode(name: &str) -> Result<Round, String> {
     Ok(match name.to_ascii_uppercase().as_str() {
         "ROUND" | "HALF_EVEN" => Round::RndConv,
         "FLOOR" => Round::Trn,
-        "CEIL" => Round::Ceil,
+        "CEIL" => Round::Up,
         "DOWN" => Round::TrnZero,
         "UP" => Round::Up,
         "HALF_UP" => Round::RndInf,
@@ -131,7 +131,10 @@ mod tests {
             narrow: false,
             round: Round::RndConv,
         };
-        assert_eq!(b.fold(&x, &[1; 5]).data, [0.5, -0.5, 0.5, -0.5, 0.5].map(d).to_vec());
+        assert_eq!(
+            b.fold(&x, &[1; 5]).data,
+            [0.5, -0.5, 0.5, -0.5, 0.5].map(d).to_vec()
+        );
         assert_eq!(round_mode("half_up"), Ok(Round::RndInf));
         assert!(round_mode("STOCHASTIC").is_err());
     }

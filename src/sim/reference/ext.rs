@@ -34,7 +34,14 @@ fn cast(ty: &FixedType, v: V) -> i128 {
 }
 
 /// hls4ml's dense/conv arithmetic over `(x, w)` mantissa pairs (see `dense` in the format doc).
-fn dot(pairs: &[(i128, i128)], fx: i32, fw: i32, bias: V, accum: Option<&FixedType>, result: &FixedType) -> Option<i128> {
+fn dot(
+    pairs: &[(i128, i128)],
+    fx: i32,
+    fw: i32,
+    bias: V,
+    accum: Option<&FixedType>,
+    result: &FixedType,
+) -> Option<i128> {
     match accum {
         Some(a) => {
             let mut acc = cast(a, bias);
@@ -68,8 +75,17 @@ fn reduce(x: &[i128], f: i32, ty: &FixedType) -> i128 {
 }
 
 /// Evaluates one layer on the values of all earlier tensors.
-pub(super) fn evaluate_layer(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Result<Vec<i128>> {
-    let wide = || Error::unsupported(format!("layer `{}`", layer.name), "reference: value exceeds 127 bits");
+pub(super) fn evaluate_layer(
+    g: &LayerGraph,
+    layer: &Layer,
+    values: &[Vec<i128>],
+) -> Result<Vec<i128>> {
+    let wide = || {
+        Error::unsupported(
+            format!("layer `{}`", layer.name),
+            "reference: value exceeds 127 bits",
+        )
+    };
     let x = &values[layer.input];
     let xt = g.tensor(layer.input);
     let fx = xt.ty.frac();
@@ -97,10 +113,16 @@ pub(super) fn evaluate_layer(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]
                         let Some(ip) = pos else { continue };
                         if *depthwise {
                             let (ci, m) = (o / c_out, o % c_out);
-                            pairs.push((x[ip * c_in + ci], weight.data[(t * c_in + ci) * c_out + m] as i128));
+                            pairs.push((
+                                x[ip * c_in + ci],
+                                weight.data[(t * c_in + ci) * c_out + m] as i128,
+                            ));
                         } else {
                             for ci in 0..c_in {
-                                pairs.push((x[ip * c_in + ci], weight.data[(t * c_in + ci) * c_out + o] as i128));
+                                pairs.push((
+                                    x[ip * c_in + ci],
+                                    weight.data[(t * c_in + ci) * c_out + o] as i128,
+                                ));
                             }
                         }
                     }
@@ -117,10 +139,16 @@ pub(super) fn evaluate_layer(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]
                 for c in 0..channels {
                     let vals = taps.iter().map(|&ip| x[ip * channels + c]);
                     let y = match op {
-                        PoolOp::Max => ty.cast(vals.max().expect("a window has a valid element"), fx),
+                        PoolOp::Max => {
+                            ty.cast(vals.max().expect("a window has a valid element"), fx)
+                        }
                         PoolOp::Sum | PoolOp::Avg => {
                             let s: i128 = vals.sum();
-                            let k = if *op == PoolOp::Avg { taps.len().trailing_zeros() as i32 } else { 0 };
+                            let k = if *op == PoolOp::Avg {
+                                taps.len().trailing_zeros() as i32
+                            } else {
+                                0
+                            };
                             ty.cast(s, fx + k)
                         }
                     };
@@ -151,7 +179,9 @@ pub(super) fn evaluate_layer(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]
                 .collect::<Result<_>>()?
         }
         LayerKind::Concatenate { others, axis } => {
-            let srcs: Vec<usize> = std::iter::once(layer.input).chain(others.iter().copied()).collect();
+            let srcs: Vec<usize> = std::iter::once(layer.input)
+                .chain(others.iter().copied())
+                .collect();
             let shape = &xt.shape;
             let outer: usize = shape[..*axis].iter().product();
             let mut out = Vec::new();
@@ -229,7 +259,11 @@ pub(super) fn evaluate_layer(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]
                 } else {
                     t
                 };
-                let y = if *tanh { add((s.0 * 2, s.1), (-1, 0)).ok_or_else(wide)? } else { s };
+                let y = if *tanh {
+                    add((s.0 * 2, s.1), (-1, 0)).ok_or_else(wide)?
+                } else {
+                    s
+                };
                 Ok(cast(&ty, y))
             })
             .collect::<Result<_>>()?,
@@ -260,7 +294,10 @@ pub(super) fn evaluate_layer(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]
             .iter()
             .map(|&v| ty.cast(table.data[index.index(v, &xt.ty)] as i128, table.ty.frac()))
             .collect(),
-        LayerKind::Softmax { exp_table, inv_table } => {
+        LayerKind::Softmax {
+            exp_table,
+            inv_table,
+        } => {
             let (ety, ity) = (exp_table.ty, inv_table.ty);
             let eb = exp_table.data.len().trailing_zeros();
             let ib = inv_table.data.len().trailing_zeros();
@@ -269,7 +306,10 @@ pub(super) fn evaluate_layer(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]
             };
             let mut out = Vec::new();
             for row in x.chunks(channels) {
-                let e: Vec<i128> = row.iter().map(|&v| exp_table.data[top(v, &xt.ty, eb)] as i128).collect();
+                let e: Vec<i128> = row
+                    .iter()
+                    .map(|&v| exp_table.data[top(v, &xt.ty, eb)] as i128)
+                    .collect();
                 let s = reduce(&e, ety.frac(), &ety);
                 let inv = inv_table.data[top(s, &ety, ib)] as i128;
                 for &ei in &e {

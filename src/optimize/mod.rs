@@ -1,0 +1,178 @@
+//! The fixed-point optimizer (`rtl4ml optimize`, docs/optimize.md): chooses bit widths that
+//! minimise the estimated LUT + FF cost under an accuracy tolerance on calibration data and
+//! a latency budget.
+//!
+//! - [`analysis`]: layer-level value intervals and grids of every tensor element;
+//! - [`narrow`]: lossless narrowing from those intervals (outputs bit-identical on every
+//!   input in range);
+//! - [`metric`]: accuracy against the reference (argmax disagreement, MSE, max-abs);
+//! - [`search`]: the lossy greedy descent (incremental simulation, parallel candidates,
+//!   compile-based cost and latency);
+//! - [`report`]: per-layer changes, before/after figures, Pareto JSON/CSV/SVG.
+//!
+//! The reference is the original model's own outputs on the calibration set (the native
+//! format carries no floating-point model).
+
+pub mod analysis;
+pub mod metric;
+pub mod narrow;
+pub mod report;
+pub mod search;
+
+use crate::error::Result;
+use crate::flow::Options;
+use crate::ir::layers::LayerGraph;
+use crate::passes::lower::{lower, LowerOptions};
+use crate::sim::Simulator;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use metric::{Metric, Reference, Tolerance};
+use ndarray::Array2;
+use search::{Point, Problem};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct OptimizeOptions {
+    pub metric: Metric,
+    pub tolerance: Tolerance,
+    /// How designs are compiled for cost and latency (clock, target), as `rtl4ml compile`.
+    pub compile: Options,
+    /// Latency budget in cycles at `compile.clock_ns`.
+    pub budget_cycles: Option<u32>,
+    /// Let the search drop weight bits.
+    pub weights: bool,
+    /// Only narrow losslessly (no search).
+    pub lossless_only: bool,
+    /// Show a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+/// The optimizer's result.
+pub struct Outcome {
+    /// The optimised model (narrowed, identity quantizers removed).
+    pub optimized: LayerGraph,
+    /// The original model, compiled, with its error (zero: it is the reference).
+    pub before: Point,
+    /// The optimised model, compiled, with its error from a full simulation.
+    pub after: Point,
+    /// Every compiled point of the search (the `before` and `after` designs included).
+    pub points: Vec<Point>,
+    /// Index of the chosen point in `points`.
+    pub chosen: Option<usize>,
+    /// The chosen design meets the tolerance and the budget (else it is the closest).
+    pub feasible: bool,
+    pub changes: Vec<report::Change>,
+    pub metric: Metric,
+    /// The tolerance in the metric's unit.
+    pub limit: f64,
+    pub samples: usize,
+    pub clock_ns: f64,
+    pub budget_cycles: Option<u32>,
+    pub seconds: f64,
+    pub simulations: usize,
+    pub compiles: usize,
+}
+
+/// Output mantissas of `g` on `inputs` (input mantissas, bus order).
+pub fn simulate(g: &LayerGraph, inputs: &Array2<i64>) -> Result<Array2<i64>> {
+    let net = lower(g, &LowerOptions { share: false })?;
+    Ok(Simulator::new(&net).run(inputs.view()))
+}
+
+/// Optimises `g` on calibration inputs `calib` (`[samples, inputs]` mantissas).
+pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> Result<Outcome> {
+    let t0 = Instant::now();
+    let reference = Reference::new(g, &simulate(g, &calib)?, opts.metric, opts.tolerance);
+    let samples = reference.samples();
+    let limit = reference.limit;
+    let problem = Problem::new(
+        g,
+        calib,
+        reference,
+        opts.compile.clone(),
+        opts.budget_cycles,
+        opts.weights,
+    )?;
+    let measure = |label: &str, m: &LayerGraph| -> Result<Point> {
+        let e = problem.reference.evaluate(m, &simulate(m, &problem.calib)?);
+        problem.point(label.into(), &problem.start, m, e)
+    };
+    let before = measure("original", g)?;
+    let lossless = narrow::drop_identity_quantizers(&narrow::narrow(g));
+
+    let (optimized, mut points, chosen, feasible, simulations, compiles) = if opts.lossless_only {
+        let after = measure("lossless narrowing", &lossless)?;
+        let feasible = problem.feasible(&after);
+        (
+            lossless.clone(),
+            vec![before.clone(), after],
+            Some(1),
+            feasible,
+            2,
+            2,
+        )
+    } else {
+        let bar = if opts.progress {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] {pos} steps: {msg}")
+                .expect("a valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let d = search::descend(&problem, &bar)?;
+        bar.finish_and_clear();
+        let best = |ok: &dyn Fn(&Point) -> bool| {
+            (0..d.points.len())
+                .filter(|&i| ok(&d.points[i]))
+                .min_by_key(|&i| (d.points[i].cost(), d.points[i].latency_cycles))
+        };
+        let feasible_choice = best(&|p| problem.feasible(p));
+        // Without a feasible point: the most accurate-enough design with the lowest latency.
+        let chosen = feasible_choice.or_else(|| {
+            let acc = |p: &Point| p.error <= limit;
+            let min_lat = d
+                .points
+                .iter()
+                .filter(|p| acc(p))
+                .map(|p| p.latency_cycles)
+                .min()?;
+            best(&|p| acc(p) && p.latency_cycles == min_lat)
+        });
+        let setting = chosen.map_or(&problem.start, |i| &d.points[i].setting);
+        let optimized = narrow::drop_identity_quantizers(&problem.apply(setting));
+        (
+            optimized,
+            d.points,
+            chosen,
+            feasible_choice.is_some(),
+            d.simulations,
+            d.compiles,
+        )
+    };
+    let after = measure("optimized", &optimized)?;
+    if let Some(i) = chosen {
+        // The chosen point's figures, confirmed on the final model by a full simulation.
+        points[i].error = after.error;
+        points[i].mse = after.mse;
+    }
+    let changes = report::changes(g, &lossless, &optimized);
+    Ok(Outcome {
+        optimized,
+        before,
+        after,
+        points,
+        chosen,
+        feasible,
+        changes,
+        metric: opts.metric,
+        limit,
+        samples,
+        clock_ns: opts.compile.clock_ns,
+        budget_cycles: opts.budget_cycles,
+        seconds: t0.elapsed().as_secs_f64(),
+        simulations,
+        compiles,
+    })
+}
