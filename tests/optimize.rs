@@ -293,21 +293,26 @@ fn cli_writes_the_model_and_the_pareto_report() {
 #[test]
 fn cli_says_when_no_assignment_meets_the_budget() {
     let d = tmp("budget");
-    let out = d.join("jet.opt.json");
+    let out = d.join("odd.opt.json");
+    // A single cycle at 0.5 ns is out of reach for any width.
     let o = run(&[
         "optimize",
-        "models/jet_tagger.json",
+        "models/odd_types.json",
         "--calib",
-        "models/calib/jet_tagger.npy",
+        "models/calib/odd_types.npy",
+        "--clock-ns",
+        "0.5",
         "--budget-cycles",
-        "2",
-        "--keep-weights",
-        "-q",
+        "1",
         "-o",
         out.to_str().unwrap(),
     ]);
-    let stderr = String::from_utf8_lossy(&o.stderr);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
     assert!(!o.status.success());
+    assert!(stdout.contains("NO assignment explored meets"), "{stdout}");
     assert!(
         stderr.contains("no explored assignment meets") && stderr.contains("closest"),
         "{stderr}"
@@ -316,7 +321,7 @@ fn cli_says_when_no_assignment_meets_the_budget() {
         !out.exists(),
         "nothing is written when the budget is not met"
     );
-    assert!(d.join("jet.opt.pareto.json").exists());
+    assert!(d.join("odd.opt.pareto.json").exists());
     // Bad arguments are explained.
     let o = run(&[
         "optimize",
@@ -360,7 +365,11 @@ fn optimized_jet_tagger_is_bit_exact_in_verilator() {
         return;
     }
     let g = load("jet_tagger_16b");
-    let o = optimize(&g, calib("jet_tagger", &g), &jet_options()).unwrap();
+    let opts = OptimizeOptions {
+        budget_cycles: None,
+        ..jet_options()
+    };
+    let o = optimize(&g, calib("jet_tagger", &g), &opts).unwrap();
     let text = native_write::write(&o.optimized, Some("optimised by tests/optimize.rs"));
     let design = compile(
         native::parse(&text, "opt").unwrap(),

@@ -522,13 +522,13 @@ fn rejects_unquantized_floats_reaching_hardware() {
         &parse_err(&m.bytes(&[&y])),
         &[
             "node `bad` (MatMul)",
-            "input `x` is an unquantized float tensor",
+            "`x` is an unquantized float tensor",
             "Quant node",
         ],
     );
     // Unquantized float weights (values that need a wide grid).
     let e = reject(|m, q| {
-        let w = m.init(&[2, 1], &[0.123_456_7, -3.141_592_7]);
+        let w = m.init(&[2, 1], &[0.123_456_7, -3.333_333_3]);
         m.node("bad", "MatMul", "", &[q, &w], vec![])
     });
     assert_says(

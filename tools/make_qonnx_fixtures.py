@@ -164,8 +164,9 @@ def qkeras_mlp(rng):
 
 def pruned_mlp(rng):
     """20 -> 16 -> 8 -> 4 with 80%, 80% and 50% of the weights pruned; weights stored
-    [n_out, n_in] behind a Transpose (which cleanup folds); DOWN / HALF_DOWN rounding; a Mul
-    and a Div by powers of two on activations, a quantizer before its ReLU, and an Identity."""
+    [n_out, n_in] behind a Transpose (which cleanup folds); HALF_DOWN (on a ReLU) and DOWN
+    (signed output) rounding; a Mul and a Div by powers of two on activations, a quantizer
+    before its ReLU, and an Identity."""
     g = Graph("pruned_mlp", rng)
     x = g.quant("global_in", 2.0**-3, 7, True, False, "DOWN")
     w1 = g.node("Transpose", [g.quant_weights((16, 20), 2.0**-4, 5, prune=0.8)], perm=[1, 0])
@@ -176,16 +177,17 @@ def pruned_mlp(rng):
     w2 = g.node("Transpose", [g.quant_weights((8, 16), 2.0**-4, 5, prune=0.8)], perm=[1, 0])
     h = g.node("MatMul", [h, w2])
     h = g.node("Div", [h, g.const("quarter", 0.25)])
-    h = g.node("Relu", [g.quant(h, 2.0**-3, 7, True, False, "DOWN")])
+    h = g.node("Relu", [g.quant(h, 2.0**-3, 7, True, False, "ROUND")])
     h = g.node("MatMul", [h, g.quant_weights((8, 4), 2.0**-4, 5, prune=0.5)])
-    y = g.quant(h, 2.0**-3, 9, True, False, "HALF_DOWN")
+    y = g.quant(h, 2.0**-3, 9, True, False, "DOWN")
     return g.model("global_in", [20], y, 4), 2.0**-3, 7, True
 
 
 def bn_mlp(rng):
-    """12 -> 8 -> 4 with BatchNormalization after each MatMul, folded by rtl4ml: gamma is a
-    power of two per channel and var + epsilon = 1 exactly, so the folded weights and biases
-    are exact; CEIL and UP rounding of signed activations; a narrow signed output."""
+    """12 -> 8 -> 4, linear, with BatchNormalization after each MatMul, folded by rtl4ml:
+    gamma is a power of two per channel and var + epsilon = 1 exactly, so the folded weights
+    and biases are exact; CEIL and UP rounding of signed activations; a narrow signed
+    output."""
     g = Graph("bn_mlp", rng)
     x = g.quant("global_in", 2.0**-4, 8, True, False, "ROUND")
 
@@ -200,7 +202,7 @@ def bn_mlp(rng):
 
     h = g.node("MatMul", [x, g.quant_weights((12, 8), 2.0**-3, 5)])
     h = bn(g.node("Add", [h, g.quant_bias(8, 2.0**-7)]), 8)
-    h = g.node("Relu", [g.quant(h, 2.0**-3, 7, True, False, "CEIL")])
+    h = g.quant(h, 2.0**-3, 7, True, False, "CEIL")
     h = bn(g.node("MatMul", [h, g.quant_weights((8, 4), 2.0**-3, 5)]), 4)
     y = g.quant(h, 2.0**-3, 7, True, True, "UP")
     return g.model("global_in", [12], y, 4), 2.0**-4, 8, True
@@ -208,14 +210,14 @@ def bn_mlp(rng):
 
 def unsigned_input(rng):
     """A [4, 4] unsigned narrow 8-bit input (codes 0..254), Flatten, BipolarQuant weights,
-    a narrow signed activation, Reshape to 1-D, a signed 1-bit Quant (which qonnx executes as
+    a narrow signed HALF_DOWN activation, Reshape to 1-D, a signed 1-bit Quant (which qonnx executes as
     bipolar) and Trunc v1 (opset 1)."""
     g = Graph("unsigned_input", rng)
     x = g.quant("global_in", 2.0**-8, 8, False, True, "ROUND")
     h = g.node("Flatten", [x], axis=1)
     wb = g.bipolar(g.const("wb", rng.standard_normal((16, 12)).astype(np.float32)), 2.0**-2)
     h = g.node("MatMul", [h, wb])
-    h = g.quant(h, 2.0**-4, 7, True, True, "ROUND")
+    h = g.quant(h, 2.0**-4, 7, True, True, "HALF_DOWN")
     h = g.node("Reshape", [h, g.shape([1, -1])])
     h = g.trunc_v1(h, 2.0**-4, 7, 5, "FLOOR")
     w2 = g.quant_weights((12, 6), 2.0**-2, 3)
@@ -235,7 +237,7 @@ def trunc_bipolar(rng):
     h = g.node("MatMul", [h, g.quant_weights((8, 6), 2.0**-3, 4)])
     h = g.bipolar(h, 2.0**-1)
     y = g.node("MatMul", [h, g.quant_weights((6, 4), 2.0**-3, 4)])
-    y = g.quant(y, 2.0**-2, 6, True, False, "HALF_UP")
+    y = g.quant(y, 2.0**-3, 7, True, False, "HALF_UP")  # every output is a tie
     return g.model("global_in", [10], y, 4, opset_qonnx=2), 2.0**-4, 8, True
 
 

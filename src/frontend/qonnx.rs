@@ -120,7 +120,7 @@ enum Source {
     /// ONNX graph input `k`.
     Input(usize),
     Layer {
-        kind: LayerKind,
+        kind: Box<LayerKind>,
         input: TensorId,
     },
 }
@@ -211,27 +211,17 @@ impl<'g> Converter<'g> {
         let mut outputs = vec![];
         for o in &g.outputs {
             let place = format!("graph output `{o}`");
-            let id =
-                match self.values.get(o) {
-                    None => return Err(self.err(&place, "no node computes it")),
-                    Some(Value::Const(_)) => {
-                        return Err(self.err(&place, "it is a constant: it needs no hardware"))
-                    }
-                    Some(Value::Float { .. }) => return Err(self.err(
-                        &place,
-                        "it is an unquantized float tensor; quantize this tensor with a Quant node",
-                    )),
-                    Some(_) => {
-                        let (id, exp) = self.build(o, &place)?;
-                        if exp == 0 {
-                            id
-                        } else {
-                            // Undo the folded power of two: a diagonal dense of shifts (free).
-                            let l = self.diagonal(id, exp, o, &place);
-                            self.dense(&l, None)?
-                        }
-                    }
-                };
+            if !self.values.contains_key(o) {
+                return Err(self.err(&place, "no node computes it"));
+            }
+            let id = match self.build(o, &place)? {
+                (id, 0) => id,
+                (id, exp) => {
+                    // Undo the folded power of two: a diagonal dense of shifts (free).
+                    let l = self.diagonal(id, exp, o, &place);
+                    self.dense(&l, None)?
+                }
+            };
             outputs.push(id);
         }
         self.assemble(g, stem, outputs)
@@ -262,7 +252,7 @@ impl<'g> Converter<'g> {
                 index[id] = inputs.len() + layers.len();
                 layers.push(Layer {
                     name: b.tensor.name.clone(),
-                    kind,
+                    kind: *kind,
                     input: index[input],
                     output: b.tensor,
                 });
@@ -423,30 +413,14 @@ impl<'g> Converter<'g> {
         }
     }
 
-    /// The tensor a node input computes, built (pending maps become layers); errors for
-    /// constants and unquantized floats.
+    /// The tensor a node input computes, built (see [`Self::build`]).
     fn input_hw(&mut self, n: &Node, k: usize) -> Result<(TensorId, i32)> {
-        let name = self.input_name(n, k)?.to_string();
-        match self.input(n, k)? {
-            Value::Const(_) => Err(self.node_err(
-                n,
-                format!(
-                    "input `{name}` is a constant, but this node needs a tensor computed from the \
-                     model inputs; run qonnx cleanup to fold constant subgraphs"
-                ),
-            )),
-            Value::Float { .. } => Err(self.node_err(
-                n,
-                format!(
-                    "input `{name}` is an unquantized float tensor; quantize this tensor with a \
-                     Quant node (power-of-two scale, zero point 0) before it reaches hardware"
-                ),
-            )),
-            _ => self.build(&name, &place(n)),
-        }
+        self.input(n, k)?;
+        self.build(self.input_name(n, k)?, &place(n))
     }
 
-    /// Builds a computed value's pending layer (once: the result replaces the value).
+    /// The computed tensor `name`, built: a pending map or ReLU becomes its layer (once: the
+    /// result replaces the value). Constants and unquantized floats are errors at `at`.
     fn build(&mut self, name: &str, at: &str) -> Result<(TensorId, i32)> {
         let built = match self.values[name].clone() {
             Value::Hw { id, exp } => return Ok((id, exp)),
@@ -455,8 +429,23 @@ impl<'g> Converter<'g> {
                 let x = self.built[id].tensor.clone();
                 (self.push(&node, LayerKind::Relu, id, x.shape, x.ty), exp)
             }
-            Value::Const(_) | Value::Float { .. } => {
-                unreachable!("{at}: constants and floats are rejected by the callers")
+            Value::Const(_) => {
+                return Err(self.err(
+                    at,
+                    format!(
+                        "`{name}` is a constant, but hardware needs a tensor computed from the \
+                         model inputs here; run qonnx cleanup to fold constant subgraphs"
+                    ),
+                ))
+            }
+            Value::Float { .. } => {
+                return Err(self.err(
+                    at,
+                    format!(
+                        "`{name}` is an unquantized float tensor; quantize this tensor with a \
+                         Quant node (power-of-two scale, zero point 0) before it reaches hardware"
+                    ),
+                ))
             }
         };
         self.values.insert(
@@ -501,7 +490,10 @@ impl<'g> Converter<'g> {
         }
         self.built.push(Built {
             tensor: Tensor { name, shape, ty },
-            source: Source::Layer { kind, input },
+            source: Source::Layer {
+                kind: Box::new(kind),
+                input,
+            },
         });
         self.built.len() - 1
     }
@@ -1017,7 +1009,7 @@ impl<'g> Converter<'g> {
         match (&a, &b) {
             (_, Value::Const(c)) => self.elementwise_const(n, 0, &a, c.clone()),
             (Value::Const(c), _) if commutes => self.elementwise_const(n, 1, &b, c.clone()),
-            (Value::Const(_), _) => return Err(self.node_err(
+            (Value::Const(_), _) => Err(self.node_err(
                 n,
                 format!(
                     "{op} with the constant first is not supported; put the computed tensor first"
@@ -1140,8 +1132,12 @@ impl<'g> Converter<'g> {
             })?);
         }
         let (mut scale, mut shift) = (vec![], vec![]);
-        for j in 0..channels {
-            let (gamma, beta, mean, var) = (params[0][j], params[1][j], params[2][j], params[3][j]);
+        let [gammas, betas, means, vars] = &params[..] else {
+            unreachable!("four parameters")
+        };
+        for (j, (((&gamma, &beta), &mean), &var)) in
+            gammas.iter().zip(betas).zip(means).zip(vars).enumerate()
+        {
             // y = (x − mean) · gamma / sqrt(var + eps) + beta = x · s + (beta − mean · s)
             let s = var
                 .add(eps)
@@ -1279,10 +1275,14 @@ fn exact_result(
     let sp = u32::try_from(frac - x_ty.frac() - w_ty.frac()).ok()?;
     let sb = u32::try_from(frac - b_ty.frac()).ok()?;
     let (xlo, xhi) = (x_ty.min_mantissa(), x_ty.max_mantissa());
-    let shl = |v: i128, s: u32| v.checked_mul(1i128.checked_shl(s)?);
+    let shl = |v: i128, s: u32| match v {
+        0 => Some(0),
+        _ if s < 126 => v.checked_mul(1i128 << s),
+        _ => None,
+    };
     let mut range: Option<Interval> = None;
-    for j in 0..n_out {
-        let (mut lo, mut hi) = (shl(b[j], sb)?, shl(b[j], sb)?);
+    for (j, &bj) in b.iter().enumerate() {
+        let (mut lo, mut hi) = (shl(bj, sb)?, shl(bj, sb)?);
         for wi in w.iter().skip(j).step_by(n_out) {
             let (p, q) = (wi.checked_mul(xlo)?, wi.checked_mul(xhi)?);
             lo = lo.checked_add(shl(p.min(q), sp)?)?;

@@ -94,7 +94,7 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
     )?;
     let measure = |label: &str, m: &LayerGraph| -> Result<Point> {
         let e = problem.reference.evaluate(m, &simulate(m, &problem.calib)?);
-        problem.point(label.into(), &problem.start, m, e)
+        problem.point(label.into(), &problem.start, m, e, false)
     };
     let before = measure("original", g)?;
     let lossless = narrow::drop_identity_quantizers(&narrow::narrow(g));
@@ -121,7 +121,16 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
                 .expect("a valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        let d = search::descend(&problem, &bar)?;
+        let mut d = search::descend(&problem, &bar, true)?;
+        if !d.points.iter().any(|q| problem.feasible(q)) && !problem.feasible(&d.points[0]) {
+            // Chasing the budget failed: minimise cost from the start without it, and report
+            // the closest design of both descents.
+            let again = search::descend(&problem, &bar, false)?;
+            d.points
+                .extend(again.points.into_iter().skip(again.first_step));
+            d.simulations += again.simulations;
+            d.compiles += again.compiles;
+        }
         bar.finish_and_clear();
         let best = |ok: &dyn Fn(&Point) -> bool| {
             (0..d.points.len())

@@ -164,20 +164,21 @@ pub fn to_json(o: &Outcome) -> String {
 
 pub fn to_csv(o: &Outcome) -> String {
     let mut s = String::from(
-        "index,label,lut,ff,cost,latency_cycles,latency_ns,logic_ns,error,mse,within_tolerance,within_budget,accepted,pareto,chosen\n",
+        "index,label,lut,ff,cost,latency_cycles,latency_ns,needed_clock_ns,error,mse,within_tolerance,within_budget,accepted,pareto,chosen\n",
     );
     for (i, r) in rows(o).iter().enumerate() {
         let p = r.point;
         let _ = writeln!(
             s,
-            "{i},\"{}\",{},{},{},{},{},{:.3},{},{},{},{},{},{},{}",
+            "{i},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}",
             p.label.replace('"', "\"\""),
             p.lut,
             p.ff,
             r.cost,
             p.latency_cycles,
             p.latency_ns,
-            p.logic_ns,
+            p.needed_clock_ns
+                .map_or(String::new(), |n| format!("{n:.3}")),
             p.error,
             p.mse,
             r.within_tolerance,

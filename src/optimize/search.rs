@@ -36,8 +36,8 @@ use crate::flow::{self, Options};
 use crate::ir::fixed::{FixedType, Overflow, Round, MAX_TYPE_WIDTH};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{Constant, Layer, LayerGraph, LayerKind, Tensor};
-use crate::ir::netlist::Netlist;
 use crate::passes::lower::{lower, LowerOptions};
+use crate::passes::schedule;
 use crate::sim::Simulator;
 use indicatif::ProgressBar;
 use ndarray::{concatenate, Array2, ArrayView2, Axis};
@@ -100,9 +100,10 @@ pub struct Point {
     pub error: f64,
     /// Mean squared error of the outputs against the reference.
     pub mse: f64,
-    /// The longest combinational path (ns, from the delay model): what pipelining cuts
-    /// into stages, a finer measure of latency than whole cycles.
-    pub logic_ns: f64,
+    /// The shortest clock period (ns) at which the design fits the latency budget: how
+    /// far it is from the budget, more finely than whole cycles (computed while the search
+    /// chases a budget the design does not meet).
+    pub needed_clock_ns: Option<f64>,
     /// On the accepted path of the descent (the others are probes and rejected moves).
     pub accepted: bool,
     #[serde(skip)]
@@ -307,10 +308,28 @@ impl Problem {
         }
     }
 
-    /// Compiles a model as `rtl4ml compile` would, for its cost and latency.
-    pub fn point(&self, label: String, s: &Setting, g: &LayerGraph, e: Eval) -> Result<Point> {
+    /// Compiles a model as `rtl4ml compile` would, for its cost and latency; with `needed`,
+    /// also the clock period it needs to fit the latency budget.
+    pub fn point(
+        &self,
+        label: String,
+        s: &Setting,
+        g: &LayerGraph,
+        e: Eval,
+        needed: bool,
+    ) -> Result<Point> {
         let d = flow::compile(g.clone(), &self.options)?;
         let r = &d.report;
+        // The scheduler `compile --latency-cycles` uses, on the netlist just built.
+        let needed_clock_ns = match self.budget.filter(|_| needed) {
+            Some(b) => {
+                let model = self.options.target.delay_model();
+                let sched = schedule::schedule_for_latency(&d.net, b, None, &model)
+                    .map_err(|m| Error::unsupported("latency budget", m))?;
+                Some(sched.clock_ns)
+            }
+            None => None,
+        };
         Ok(Point {
             label,
             lut: r.resources.lut,
@@ -319,7 +338,7 @@ impl Problem {
             latency_ns: r.latency_ns,
             error: e.error,
             mse: e.mse,
-            logic_ns: longest_path(&d),
+            needed_clock_ns,
             accepted: false,
             setting: s.clone(),
         })
@@ -519,31 +538,21 @@ impl Cache {
     }
 }
 
-/// The longest combinational path of a design under its delay model.
-fn longest_path(d: &flow::Design) -> f64 {
-    let model = d.options.target.delay_model();
-    let mut arrival = vec![0.0f64; d.net.nodes.len()];
-    for (i, n) in d.net.nodes.iter().enumerate() {
-        let start = Netlist::args(&n.op)
-            .map(|a| arrival[a.index()])
-            .fold(0.0, f64::max);
-        arrival[i] = start + model.delay(&d.net, i);
-    }
-    arrival.into_iter().fold(0.0, f64::max)
-}
-
 /// Estimated effect of a move, from its last compile.
 #[derive(Clone, Copy, Debug, Default)]
 struct Estimate {
     saving: f64,
     cycles: i64,
-    logic_ns: f64,
+    /// Change of the clock period needed for the budget (0 when unknown).
+    needed_ns: f64,
 }
 
 /// What the descent found.
 pub struct Descent {
-    /// Every compiled point; `points[0]` is the start.
+    /// Every compiled point; `points[0]` is the start, then the probes.
     pub points: Vec<Point>,
+    /// Index of the first point after the probes.
+    pub first_step: usize,
     pub simulations: usize,
     pub compiles: usize,
 }
@@ -551,17 +560,20 @@ pub struct Descent {
 /// A candidate of one round: the move, its setting and model, and its accuracy.
 type Tried = (Move, Setting, LayerGraph, Eval);
 
-/// Runs the descent from the start setting.
-pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
+/// Runs the descent from the start setting. With a latency budget the start does not meet,
+/// `chase` first takes only moves that shorten the logic (preferring ones that save a
+/// cycle), and gives up when none is left; without `chase` the budget is ignored until
+/// met. Once within the budget, the descent never leaves it.
+pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
     let sims = AtomicUsize::new(0);
     let compiles = AtomicUsize::new(0);
     let eval = |cache: &Cache, g: &LayerGraph| -> Result<Eval> {
         sims.fetch_add(1, Ordering::Relaxed);
         Ok(p.reference.evaluate(g, &cache.outputs(g)?))
     };
-    let point = |label: String, s: &Setting, g: &LayerGraph, e: Eval| {
+    let point = |label: String, s: &Setting, g: &LayerGraph, e: Eval, needed: bool| {
         compiles.fetch_add(1, Ordering::Relaxed);
-        p.point(label, s, g, e)
+        p.point(label, s, g, e, needed)
     };
 
     let mut state = p.start.clone();
@@ -570,8 +582,15 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
     let start = eval(&cache, &graph)?;
     let mut current = Point {
         accepted: true,
-        ..point("start".into(), &state, &graph, start)?
+        ..point("start".into(), &state, &graph, start, false)?
     };
+    let chase = chase && !p.within_budget(&current);
+    if chase {
+        current = Point {
+            accepted: true,
+            ..point("start".into(), &state, &graph, start, true)?
+        };
+    }
     let mut points = vec![current.clone()];
 
     // Probes: every move from the start, compiled (in parallel) for its cost and latency.
@@ -584,7 +603,7 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
             let g = p.apply(&s);
             let e = eval(&cache, &g)?;
             let label = format!("probe: {}", p.describe(&state, m));
-            Ok((m, point(label, &s, &g, e)?))
+            Ok((m, point(label, &s, &g, e, chase)?))
         })
         .collect::<Result<_>>()?;
     let mut estimate: HashMap<Move, Estimate> = HashMap::new();
@@ -592,13 +611,12 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
         estimate.insert(m, effect(&current, &q));
         points.push(q);
     }
+    let first_step = points.len();
 
     // A change of the guide (MSE) smaller than this counts as none.
     let floor = p.reference.mean_square() * 1e-9 + f64::MIN_POSITIVE;
     let mut frozen: HashSet<Move> = HashSet::new();
     let mut last_failures: Vec<Tried>;
-    // Still trying to meet the latency budget.
-    let mut chase = p.budget.is_some();
     loop {
         bar.set_message(format!(
             "{} LUT + {} FF, {} cycles, {} {}",
@@ -636,13 +654,13 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
             current.setting = state.clone();
             continue;
         }
-        // Outside the latency budget only moves that do not lengthen the logic (as far as
-        // their last compile tells) are tried; the others wait until the budget is met.
+        // Chasing the latency budget, only moves that do not lengthen the logic (as far as
+        // their last compile tells) are tried.
         let over = chase && !p.within_budget(&current);
         let est = |m: &Move| estimate.get(m).copied().unwrap_or_default();
         let mut pass: Vec<Tried> = pass
             .into_iter()
-            .filter(|t| !over || est(&t.0).logic_ns <= 1e-9)
+            .filter(|t| !over || est(&t.0).needed_ns <= 1e-9)
             .collect();
         // Largest estimated saving per unit of added noise first (moves estimated to cost
         // more come last but are still tried: a first step can pay for saturation logic that
@@ -662,12 +680,13 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
         } else {
             1
         };
-        let acceptable = |q: &Point| match p.budget.filter(|_| chase) {
-            Some(b) if !over => q.latency_cycles <= b,
-            Some(_) => {
-                q.latency_cycles <= current.latency_cycles && q.logic_ns <= current.logic_ns + 1e-9
+        let acceptable = |q: &Point| match p.budget {
+            Some(b) if p.within_budget(&current) => q.latency_cycles <= b,
+            Some(_) if over => {
+                q.latency_cycles <= current.latency_cycles
+                    && q.needed_clock_ns <= current.needed_clock_ns.map(|n| n + 1e-9)
             }
-            None => true,
+            _ => true,
         };
         let mut taken = None;
         let mut pass = pass.into_iter().peekable();
@@ -676,7 +695,7 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
             let compiled: Vec<(Tried, Point)> = chunk
                 .into_par_iter()
                 .map(|t| {
-                    let q = point(p.describe(&state, t.0), &t.1, &t.2, t.3)?;
+                    let q = point(p.describe(&state, t.0), &t.1, &t.2, t.3, over)?;
                     Ok((t, q))
                 })
                 .collect::<Result<_>>()?;
@@ -698,19 +717,13 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
                     ));
                     continue;
                 }
-                if !over && !acceptable(&q) {
+                if p.within_budget(&current) && !acceptable(&q) {
                     frozen.insert(t.0); // it would leave the budget
                 }
                 points.push(q);
             }
         }
         let Some(((_, s, g, _), q)) = taken else {
-            if over {
-                // The budget is out of reach from here: minimise cost without it (the
-                // closest design is reported).
-                chase = false;
-                continue;
-            }
             break;
         };
         cache = Cache::new(&g, &p.calib)?;
@@ -727,12 +740,13 @@ pub fn descend(p: &Problem, bar: &ProgressBar) -> Result<Descent> {
         .into_par_iter()
         .map(|(m, s, g, e)| {
             let label = format!("beyond: {}", p.describe(&state, m));
-            point(label, &s, &g, e)
+            point(label, &s, &g, e, false)
         })
         .collect::<Result<_>>()?;
     points.extend(beyond);
     Ok(Descent {
         points,
+        first_step,
         simulations: sims.into_inner(),
         compiles: compiles.into_inner(),
     })
@@ -742,7 +756,10 @@ fn effect(from: &Point, to: &Point) -> Estimate {
     Estimate {
         saving: from.cost() as f64 - to.cost() as f64,
         cycles: i64::from(to.latency_cycles) - i64::from(from.latency_cycles),
-        logic_ns: to.logic_ns - from.logic_ns,
+        needed_ns: match (from.needed_clock_ns, to.needed_clock_ns) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        },
     }
 }
 

@@ -10,17 +10,19 @@
 //! explanation when the estimate exceeds the limit.
 //!
 //! The estimate is an upper bound on the adders of an unshared shift-and-add lowering (sharing
-//! only removes adders); it ignores constant folding. The default limit
-//! ([`DEFAULT_MAX_OPS`]) is far beyond any design that fits an FPGA (the bundled 16→64→32→32→5
-//! jet tagger needs about 10 thousand), and compiling up to it takes a few GB of memory; the
-//! environment variable `RTL4ML_MAX_OPS` sets another limit (`0`: no limit).
+//! only removes adders); it ignores constant folding (measured: about 1.5× the final netlist's
+//! node count). The default limit ([`DEFAULT_MAX_OPS`], 2 million) is far beyond any design that
+//! fits an FPGA (a large one holds ~150 thousand 12-bit adders; the bundled jet tagger needs
+//! about 10 thousand operations), and compiling up to it takes about 2.5 GB of memory and a few
+//! minutes (docs/reliability.md: ~1.2 kB per estimated operation). The environment variable
+//! `RTL4ML_MAX_OPS` sets another limit (`0`: no limit).
 
 use super::csd::csd;
 use crate::error::{Error, Result};
 use crate::ir::layers::{LayerGraph, LayerKind};
 
 /// Default limit on the estimated scalar operations of a design.
-pub const DEFAULT_MAX_OPS: u64 = 5_000_000;
+pub const DEFAULT_MAX_OPS: u64 = 2_000_000;
 
 /// Environment variable overriding [`DEFAULT_MAX_OPS`] (`0` disables the check).
 pub const MAX_OPS_ENV: &str = "RTL4ML_MAX_OPS";

@@ -39,15 +39,16 @@ impl DelayModel {
             // A comparison is a carry chain over its width.
             Op::Cmp { .. } => self.adder_base_ns + self.adder_per_bit_ns * cmp_width(net, i) as f64,
             Op::Mux { .. } => self.mux_ns,
-            // A LUT multiplier: partial products reduced by a tree of adders.
+            // A LUT multiplier: k rows of partial products reduced by a tree of ⌈log2 k⌉ adders
+            // (the partial-product ANDs share the adders' LUTs).
             Op::Mul { a, b } => {
                 let k = net
                     .node(a.node)
                     .width()
                     .min(net.node(b.node).width())
-                    .max(1);
-                let levels = (32 - (k - 1).leading_zeros()).max(1) as f64;
-                (self.adder_base_ns + self.adder_per_bit_ns * n.width() as f64) * (levels + 1.0)
+                    .max(2);
+                let levels = (32 - (k - 1).leading_zeros()) as f64;
+                (self.adder_base_ns + self.adder_per_bit_ns * n.width() as f64) * levels
             }
             // LUT6 for 6 address bits, then one 4:1 mux level per two more.
             Op::Table { .. } => {
@@ -68,13 +69,13 @@ pub fn extra_op_luts(net: &Netlist, i: usize) -> u64 {
         Op::Cmp { .. } => (cmp_width(net, i) as u64).div_ceil(2),
         // Two 2:1 multiplexers per LUT6_2 (shared select).
         Op::Mux { .. } => w.div_ceil(2),
-        // LUT multiplier: about one LUT per two partial-product bits plus the final adder.
+        // LUT multiplier: about one LUT per two partial-product bits, at least one per bit.
         Op::Mul { a, b } => {
             let (wa, wb) = (
                 (net.node(a.node).width() as u64).min(w),
                 (net.node(b.node).width() as u64).min(w),
             );
-            (wa * wb).div_ceil(2) + w
+            (wa * wb).div_ceil(2).max(w)
         }
         // A ROM: one LUT6 per output bit per 64 entries (F7/F8 muxes free up to 256 entries),
         // two outputs per LUT6_2 up to 32 entries.

@@ -65,8 +65,6 @@ enum Key {
         delay: u32,
         inv: bool,
     },
-    /// Sum or carry of a full adder over three bits (sorted).
-    Fa { carry: bool, x: B, y: B, z: B },
 }
 
 #[derive(Default)]
@@ -123,6 +121,24 @@ pub fn soft_luts(n: u32) -> u64 {
         1..=6 => 1,
         _ => (n as u64 - 1).div_ceil(5) + 1,
     }
+}
+
+/// LUTs and CARRY4s of a saturating cast's overflow test over the top `k` bits of the rounded
+/// value, besides the per-bit select LUTs (`per_bit`: there are some). Measured on Yosys 0.23:
+/// up to 5 bits the test folds into the select LUTs; 6–8 bits cost one more LUT; from 9 bits
+/// Yosys builds the two comparisons as carry chains (`$alu`), about `2 + ⌈2k/3⌉` LUTs and
+/// `2·⌈k/20⌉` CARRY4s. Without per-bit LUTs (SAT_ZERO into registers) the test is at least a
+/// LUT, one more from 7 bits.
+pub fn overflow_test(k: u32, per_bit: bool) -> (u64, u64) {
+    let (mut luts, carry) = match k {
+        0..=5 => (0, 0),
+        6..=8 => (1, 0),
+        _ => (2 + (2 * k as u64).div_ceil(3), 2 * (k as u64).div_ceil(20)),
+    };
+    if !per_bit {
+        luts = luts.max(1) + u64::from(k >= 7);
+    }
+    (luts, carry)
 }
 
 /// Is this cast pure wiring (no rounding increment, no saturation)?
@@ -282,8 +298,11 @@ pub struct Model<'a> {
     live: Vec<u128>,
     /// Per root node: for each bit, the largest number of stages it is carried.
     carried: Vec<Vec<u32>>,
-    /// Per root node: bits read in the stage that computes them (not through a register).
-    comb_read: Vec<u128>,
+    /// Per root node: bits read in the stage that computes them by logic that is not itself a
+    /// per-bit LUT function (a carry chain, a rounding adder).
+    hard_read: Vec<u128>,
+    /// Per root node: bits read through a register (or by the output bus).
+    reg_read: Vec<u128>,
     /// Inverters already built (interned signal ids).
     inverters: HashSet<u32>,
     /// Interned signals of arithmetic cells.
@@ -309,7 +328,8 @@ impl<'a> Model<'a> {
                 .iter()
                 .map(|x| vec![0; x.width() as usize])
                 .collect(),
-            comb_read: vec![0; n],
+            hard_read: vec![0; n],
+            reg_read: vec![0; n],
             inverters: HashSet::new(),
             sigs: Signals::default(),
             merge_into: vec![None; n],
@@ -386,13 +406,14 @@ impl<'a> Model<'a> {
     /// bit with the stage it is read in.
     fn build_liveness(&mut self) {
         let net = self.net;
-        let mut reads: Vec<(usize, u32, u32)> = Vec::new(); // (node, bit, reading stage)
+        // (node, bit, reading stage, the reader is a per-bit LUT function)
+        let mut reads: Vec<(usize, u32, u32, bool)> = Vec::new();
         for (e, ty) in net.output_elements() {
             let w = net.node(e).width().min(ty.width);
             self.live[e.index()] |= mask(w);
             self.reader[e.index()] = Some(u32::MAX);
             for k in 0..w {
-                reads.push((e.index(), k, self.latency));
+                reads.push((e.index(), k, self.latency, false));
             }
         }
         for i in (0..net.nodes.len()).rev() {
@@ -403,6 +424,7 @@ impl<'a> Model<'a> {
             let n = &net.nodes[i];
             let t = self.stage[i];
             let wire = is_wire_cast(net, &n.op);
+            let soft = self.is_soft(i);
             let mut read = |this: &mut Self, x: usize, k: u32| {
                 this.live[x] |= 1u128 << k;
                 let r = &mut this.reader[x];
@@ -412,7 +434,7 @@ impl<'a> Model<'a> {
                     _ => Some(u32::MAX),
                 };
                 if !wire {
-                    reads.push((x, k, t));
+                    reads.push((x, k, t, soft));
                 }
             };
             let top = top_bit(l).unwrap();
@@ -512,14 +534,16 @@ impl<'a> Model<'a> {
             }
         }
         // Register ranks per root bit; bits read in their own stage.
-        for (x, k, t) in reads {
+        for (x, k, t, soft) in reads {
             if let Sig::Var { node, bit } = self.canon[x][k as usize] {
                 let r = node as usize;
                 let delay = t.saturating_sub(self.stage[r]);
                 let c = &mut self.carried[r][bit as usize];
                 *c = (*c).max(delay);
-                if delay == 0 {
-                    self.comb_read[r] |= 1u128 << bit;
+                if delay > 0 {
+                    self.reg_read[r] |= 1u128 << bit;
+                } else if !soft {
+                    self.hard_read[r] |= 1u128 << bit;
                 }
             }
         }
@@ -597,8 +621,20 @@ impl<'a> Model<'a> {
                     u64::from(self.inverters.insert(id))
                 }
             }
-            // Already an inverted signal or the output of a full adder's LUT.
+            // Already an inverted signal.
             _ => 0,
+        }
+    }
+
+    /// Is operand `x` per-bit LUT logic computed in stage `t` (so that a register cannot take
+    /// it through its reset pin without a LUT)?
+    fn soft_here(&self, x: crate::ir::netlist::NodeId, t: u32) -> bool {
+        let w = self.net.node(x).width();
+        match self.canon[x.index()].get(w.saturating_sub(1) as usize) {
+            Some(Sig::Var { node, .. }) => {
+                self.stage[*node as usize] == t && self.is_soft(*node as usize)
+            }
+            _ => false,
         }
     }
 
@@ -741,130 +777,31 @@ impl<'a> Model<'a> {
                 put(&mut cols, B::One, 0);
             }
         }
-        let mut summands: Vec<Vec<B>> = Vec::new();
-        let mut tree_bits: Vec<B> = Vec::new();
-        loop {
-            let mut summand = vec![B::Zero; wu];
-            let mut got = false;
-            for (k, c) in cols.iter_mut().enumerate() {
-                if let Some(b) = c.pop_first() {
-                    summand[k] = b;
-                    got = true;
-                }
+        // LUTs per column of `m` bits (constant ones count: maccmap builds full adders over
+        // them), measured on chains of 3–10
+        // equal-width sums: 1 for 2, 2 for 3 (a full adder folded into the chain's LUT),
+        // 1.5·(m − 1) from 4 (ABC's mapping of the deeper full-adder tree). A run of
+        // identical columns (the sign-extension region) is built once.
+        let mut halves = 0u64; // LUTs × 2
+        let mut prev: Option<&BTreeSet<B>> = None;
+        for c in &cols {
+            if prev != Some(c) {
+                let m = c.len() as u64;
+                halves += match m {
+                    0 | 1 => 0,
+                    2 => 2,
+                    3 => 4,
+                    _ => 3 * (m - 1),
+                };
             }
-            if !got {
-                break;
-            }
-            summands.push(summand);
-            let mut slots = summands.len().saturating_sub(2) as i64 - tree_bits.len() as i64;
-            for (k, c) in cols.iter_mut().enumerate().take(30) {
-                if (1i64 << k) > slots {
-                    break;
-                }
-                while (1i64 << k) <= slots {
-                    let Some(b) = c.pop_first() else { break };
-                    for _ in 0..(1i64 << k) {
-                        tree_bits.push(b);
-                    }
-                    slots -= 1i64 << k;
-                }
-            }
+            prev = Some(c);
         }
-        let mut cost = NodeCost::default();
-        if summands.len() < 2 {
-            return cost;
-        }
-        // Full adders: one LUT for the sum and one for the carry of each column with at least
-        // two signals (identical columns are built once).
-        let mut carries: HashSet<B> = HashSet::new();
-        let mut carries_into_fa: HashSet<B> = HashSet::new();
-        while summands.len() > 2 {
-            let mut next = Vec::new();
-            let mut k = 0;
-            while k < summands.len() {
-                if k + 2 < summands.len() {
-                    let (mut s, mut c) = (vec![B::Zero; wu], vec![B::Zero; wu]);
-                    for j in 0..wu {
-                        let x = [summands[k][j], summands[k + 1][j], summands[k + 2][j]];
-                        for v in x {
-                            if carries.contains(&v) {
-                                carries_into_fa.insert(v);
-                            }
-                        }
-                        let (sb, cb, new) = self.full_adder(x);
-                        if new {
-                            cost.lut += 2;
-                            carries.insert(cb);
-                        }
-                        s[j] = sb;
-                        c[j] = cb;
-                    }
-                    let extra = tree_bits.pop().unwrap_or(B::Zero);
-                    let mut shifted = vec![extra];
-                    shifted.extend_from_slice(&c[..wu - 1]);
-                    next.push(s);
-                    next.push(shifted);
-                    k += 3;
-                } else {
-                    next.push(summands[k].clone());
-                    k += 1;
-                }
-            }
-            summands = next;
-        }
-        let cols: Vec<(B, B)> = (0..wu).map(|j| (summands[0][j], summands[1][j])).collect();
-        // A carry that only feeds the final chain folds into that chain's XOR LUT.
-        let absorbed = cols
-            .iter()
-            .flat_map(|&(a, b)| [a, b])
-            .filter(|b| carries.contains(b) && !carries_into_fa.contains(b))
-            .collect::<HashSet<_>>()
-            .len() as u64;
-        let c = self.alu(&cols, false);
-        cost.lut = (cost.lut + c.lut).saturating_sub(absorbed);
-        cost.carry = c.carry;
-        cost
-    }
-
-    /// Sum and carry of one full-adder column; `new` when its LUTs are not built yet.
-    fn full_adder(&mut self, mut x: [B; 3]) -> (B, B, bool) {
-        x.sort();
-        let ones = x.iter().filter(|b| **b == B::One).count();
-        let vars: Vec<B> = x.iter().copied().filter(|b| matches!(b, B::V(_))).collect();
-        match vars.len() {
-            0 => (B::constant(ones % 2 == 1), B::constant(ones >= 2), false),
-            1 => {
-                let v = vars[0];
-                match ones {
-                    0 => (v, B::Zero, false),
-                    1 => {
-                        let s = self.sigs.id(Key::Fa {
-                            carry: false,
-                            x: x[0],
-                            y: x[1],
-                            z: x[2],
-                        });
-                        (s, v, false)
-                    }
-                    _ => (v, B::One, false),
-                }
-            }
-            _ => {
-                let before = self.sigs.keys.len();
-                let s = self.sigs.id(Key::Fa {
-                    carry: false,
-                    x: x[0],
-                    y: x[1],
-                    z: x[2],
-                });
-                let c = self.sigs.id(Key::Fa {
-                    carry: true,
-                    x: x[0],
-                    y: x[1],
-                    z: x[2],
-                });
-                (s, c, self.sigs.keys.len() > before)
-            }
+        // The final carry chain starts at the first column holding a bit.
+        let free = cols.iter().take_while(|c| c.is_empty()).count() as u64;
+        NodeCost {
+            lut: halves.div_ceil(2),
+            carry: (w as u64 - free).div_ceil(CARRY_BITS),
+            ff: 0,
         }
     }
 
@@ -901,19 +838,27 @@ impl<'a> Model<'a> {
                     .collect();
                 self.alu(&cols, true)
             }
-            // ReLU: `sign ? 0 : a` per bit. A bit that only goes into a register costs
-            // nothing (the sign drives the flip-flop's synchronous reset); a bit read in its own
-            // stage costs one LUT.
-            Op::Relu { .. } => NodeCost {
-                lut: (self.comb_read[i] & l).count_ones() as u64,
-                ..Default::default()
-            },
+            // ReLU: `sign ? 0 : a` per bit, one LUT where a carry chain reads the bit. A bit that
+            // only goes into a register costs nothing (the sign drives the flip-flop's
+            // synchronous reset) unless its source is itself LUT logic of this stage; a bit
+            // that only feeds other per-bit logic folds into that logic's LUT.
+            Op::Relu { a } => {
+                let mut bits = self.hard_read[i] & l;
+                if self.soft_here(*a, t) {
+                    bits |= self.reg_read[i] & l;
+                }
+                NodeCost {
+                    lut: bits.count_ones() as u64,
+                    ..Default::default()
+                }
+            }
             // A 2:1 multiplexer per live bit whose two inputs differ.
             Op::Mux { a, b, .. } => {
                 let (sa, sb) = (shift_of(net, n.frac, a), shift_of(net, n.frac, b));
                 let mut lut = 0;
+                let used = (self.hard_read[i] | self.reg_read[i]) & l;
                 for k in 0..=top {
-                    if l >> k & 1 == 1 {
+                    if used >> k & 1 == 1 {
                         let x = self.leaf(a.node.index(), operand_bit(net, a, sa, k), t, false);
                         let y = self.leaf(b.node.index(), operand_bit(net, b, sb, k), t, false);
                         lut += u64::from(x != y);
@@ -963,27 +908,26 @@ impl<'a> Model<'a> {
                     }
                 }
                 if plan.saturates() {
-                    // Overflow is decided by the top `k` bits of the rounded value. Each live
-                    // output bit is a LUT of its rounded bit and those `k` bits (or of the two
-                    // overflow flags, computed apart, when that is more than six inputs).
-                    // SAT_ZERO bits that only go into registers cost nothing per bit: the flag
-                    // drives the flip-flops' synchronous reset.
+                    // Overflow is decided by the top `k` bits of the rounded value. Each output
+                    // bit a carry chain or a register reads is a LUT of its rounded bit and the
+                    // overflow test (SAT_ZERO bits that only go into registers cost nothing per
+                    // bit: the test drives the flip-flops' synchronous reset). The test folds
+                    // into those LUTs up to 5 bits; beyond, see `overflow_test`.
                     let wn = n.width();
                     let k = cb.wr.saturating_sub(wn) + 1;
-                    let comb = self.comb_read[i] & l;
                     let per_bit = if to.overflow == Overflow::SatZero {
-                        comb.count_ones() as u64
+                        let mut b = self.hard_read[i];
+                        if !plan.round_inc && self.soft_here(a.node, t) {
+                            b |= self.reg_read[i];
+                        }
+                        b & l
                     } else {
-                        l.count_ones() as u64
-                    };
-                    let flags = if k + 1 > 6 {
-                        2 * soft_luts(k)
-                    } else if per_bit == 0 {
-                        soft_luts(k)
-                    } else {
-                        0
-                    };
-                    c.lut += per_bit + flags;
+                        (self.hard_read[i] | self.reg_read[i]) & l
+                    }
+                    .count_ones() as u64;
+                    let (luts, carry) = overflow_test(k, per_bit > 0);
+                    c.lut += per_bit + luts;
+                    c.carry += carry;
                 }
                 let _ = a;
                 c

@@ -85,8 +85,14 @@ pub fn decode(bytes: &[u8]) -> Result<Graph, String> {
     let nodes = g
         .node
         .into_iter()
-        .map(|n| Node {
-            name: n.name().to_string(),
+        .enumerate()
+        .map(|(k, n)| Node {
+            // Messages and layers need a name: an unnamed node takes its output's.
+            name: match (n.name(), n.output.first()) {
+                ("", Some(out)) if !out.is_empty() => out.clone(),
+                ("", _) => format!("#{k}"),
+                (name, _) => name.to_string(),
+            },
             op_type: n.op_type().to_string(),
             domain: n.domain().to_string(),
             inputs: n.input,
@@ -197,7 +203,7 @@ fn tensor(t: &TensorProto) -> Result<ConstTensor, String> {
         .ok_or("the tensor has more than 2^24 elements")?;
     let raw = t.raw_data.as_deref();
     let dtype = DataType::try_from(t.data_type()).unwrap_or(DataType::Undefined);
-    // Each element of raw data as f64 (exact for every type below).
+    // Each element of raw data as f64 (exact for every type below, int64 up to 2^53).
     let from_raw = |size: usize, read: &dyn Fn(&[u8]) -> f64| -> Result<Vec<f64>, String> {
         let raw = raw.unwrap_or_default();
         if raw.len() != n * size {

@@ -15,7 +15,7 @@ pub fn round_mode(name: &str) -> Result<Round, String> {
     Ok(match name.to_ascii_uppercase().as_str() {
         "ROUND" | "HALF_EVEN" => Round::RndConv,
         "FLOOR" => Round::Trn,
-        "CEIL" => Round::Up,
+        "CEIL" => Round::Ceil,
         "DOWN" => Round::TrnZero,
         "UP" => Round::Up,
         "HALF_UP" => Round::RndInf,
