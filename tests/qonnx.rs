@@ -103,8 +103,10 @@ fn fixtures_map_to_the_expected_layers() {
     );
 
     let g = load("bn_mlp");
+    // Batch normalisation folded away: two dense layers with the quantizers' types.
+    assert_eq!(kinds(&g), ["dense", "dense"]);
     assert_eq!(ty(&g, 0), "fixed<7,4,CEIL,SAT>");
-    assert_eq!(ty(&g, 2), "fixed<7,4,UP,SAT_NARROW>");
+    assert_eq!(ty(&g, 1), "fixed<7,4,UP,SAT_NARROW>");
 
     let g = load("unsigned_input");
     assert_eq!(g.inputs[0].shape, [4, 4]);
@@ -770,22 +772,30 @@ fn new_core_modes_are_bit_exact_in_verilator() {
     if !tools() {
         return;
     }
-    let types = [
-        "fixed<5,2,CEIL,SAT_NARROW>",
-        "fixed<6,1,UP,SAT>",
-        "ufixed<4,1,UP,SAT_NARROW>",
-        "ufixed<3,2,CEIL,SAT>",
-        "fixed<3,4,UP,WRAP>",
-        "fixed<4,6,CEIL,SAT_NARROW>",
-        "fixed<12,4,UP,SAT_NARROW>",
-        "fixed<2,-1,CEIL,SAT_ZERO>",
+    // (source, type): the signed input `x` and its unsigned ReLU `r`; some casts drop
+    // more bits than the source has.
+    let casts = [
+        ("x", "fixed<5,2,CEIL,SAT_NARROW>"),
+        ("x", "fixed<6,1,UP,SAT>"),
+        ("x", "ufixed<4,1,UP,SAT_NARROW>"),
+        ("x", "ufixed<3,2,CEIL,SAT>"),
+        ("x", "fixed<3,4,UP,WRAP>"),
+        ("x", "fixed<4,6,CEIL,SAT_NARROW>"),
+        ("x", "fixed<12,4,UP,SAT_NARROW>"),
+        ("x", "fixed<2,-1,CEIL,SAT_ZERO>"),
+        ("x", "fixed<3,12,UP,SAT>"),
+        ("x", "ufixed<2,13,CEIL,WRAP>"),
+        ("r", "ufixed<3,2,UP,SAT_NARROW>"),
+        ("r", "fixed<4,3,CEIL,SAT>"),
+        ("r", "ufixed<2,12,UP,SAT>"),
     ];
-    let layers: Vec<String> = types
-        .iter()
-        .enumerate()
-        .map(|(k, t)| format!(r#"{{"name":"q{k}","kind":"quantize","input":"x","result":"{t}"}}"#))
+    let relu = r#"{"name":"r","kind":"relu","input":"x","result":"ufixed<9,2>"}"#.to_string();
+    let layers: Vec<String> = std::iter::once(relu)
+        .chain(casts.iter().enumerate().map(|(k, (x, t))| {
+            format!(r#"{{"name":"q{k}","kind":"quantize","input":"{x}","result":"{t}"}}"#)
+        }))
         .collect();
-    let outputs: Vec<String> = (0..types.len()).map(|k| format!(r#""q{k}""#)).collect();
+    let outputs: Vec<String> = (0..casts.len()).map(|k| format!(r#""q{k}""#)).collect();
     let text = format!(
         r#"{{"format":"rtl4ml-model","version":1,"name":"new_modes",
         "inputs":[{{"name":"x","shape":[3],"type":"fixed<10,3,RND_CONV,SAT_NARROW>"}}],

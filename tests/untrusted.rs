@@ -474,18 +474,24 @@ fn crafted_model_survives_verify_and_bench_sees_only_the_sanitised_name() {
     assert!(!Path::new("/tmp/rtl4ml-pwned").exists());
 }
 
-/// Models found by fuzzing (tests/fixtures/fuzz/*.json): they load, compile (or are refused
-/// with an error) and the simulator equals the layer-level reference on every corner vector.
-#[test]
-fn fuzz_findings_stay_fixed() {
+/// Replays the models found by fuzzing (`tests/fixtures/fuzz/*.json`): each loads, compiles (or
+/// is refused with an error) and — unless `check_open` is false and its name starts with
+/// `open-`, a known bug not fixed yet — its simulator equals the layer-level reference on the
+/// corner vectors and 64 random ones. Returns (files, files checked bit for bit).
+fn replay_fuzz_findings(check_open: bool) -> (usize, usize) {
     let dir = root().join("tests/fixtures/fuzz");
-    let mut n = 0;
+    let (mut n, mut checked) = (0, 0);
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let p = e.path();
         if p.extension().is_none_or(|x| x != "json") {
             continue;
         }
         n += 1;
+        let open = p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("open-");
         let text = std::fs::read_to_string(&p).unwrap();
         let Ok(g) = native::parse(&text, &p.display().to_string()) else {
             continue;
@@ -493,6 +499,10 @@ fn fuzz_findings_stay_fixed() {
         let Ok(d) = compile(g.clone(), &Options::default()) else {
             continue;
         };
+        if open != check_open {
+            continue;
+        }
+        checked += 1;
         let inputs = vectors::generate(&g.input_types(), 64, 1);
         let out = Simulator::new(&d.net).run(inputs.view());
         for (k, row) in inputs.rows().into_iter().enumerate() {
@@ -507,5 +517,20 @@ fn fuzz_findings_stay_fixed() {
             }
         }
     }
-    assert!(n > 0, "no fuzz findings in {}", dir.display());
+    (n, checked)
+}
+
+#[test]
+fn fuzz_findings_stay_fixed() {
+    let (n, _) = replay_fuzz_findings(false);
+    assert!(n > 0, "no fuzz findings in tests/fixtures/fuzz");
+}
+
+/// Known open bugs found by fuzzing (`open-*.json`, docs/reliability.md). When one is fixed,
+/// drop the `open-` prefix so that `fuzz_findings_stay_fixed` keeps it fixed.
+#[test]
+#[ignore = "open bug: RND consumer folded into a dense sum whose result cast wraps (docs/reliability.md)"]
+fn open_fuzz_findings() {
+    let (_, checked) = replay_fuzz_findings(true);
+    assert!(checked > 0);
 }

@@ -339,7 +339,10 @@ mod tests {
     #[test]
     fn arithmetic_is_exact() {
         assert_eq!(d(0.75).mul(d(-0.5)), Some(d(-0.375)));
-        assert_eq!(d(1e-30).add(d(1.0)).unwrap().sub(d(1.0)), Some(d(1e-30)));
+        let tiny = d(0.75 * 2f64.powi(-100));
+        assert_eq!(tiny.add(d(1.0)).unwrap().sub(d(1.0)), Some(tiny));
+        // Past 120 bits, arithmetic refuses instead of rounding.
+        assert_eq!(d(1e-30).add(d(1.0)), None);
         assert_eq!(d(3.0).div(d(0.25)), Some(d(12.0)));
         assert_eq!(d(1.0).div(d(3.0)), None);
         assert_eq!(d(2.25).sqrt(), Some(d(1.5)));
