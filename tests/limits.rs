@@ -170,8 +170,14 @@ fn the_estimate_bounds_the_netlist_of_random_networks() {
     // The estimate must track the real size: never far below it (the limit would not protect)
     // and not absurdly above it (the limit would refuse reasonable models).
     let (mut lo, mut hi) = (f64::MAX, 0f64);
-    for seed in 0..300 {
-        let text = common::random_model(seed).to_string();
+    for seed in 0..400 {
+        // Dense networks, and networks of every layer kind (convolutions, pooling, merges…).
+        let m = if seed < 300 {
+            common::random_model(seed)
+        } else {
+            common::random_layer_model(seed)
+        };
+        let text = m.to_string();
         let g = native::parse(&text, "random").unwrap();
         let est = limits::estimate(&g).total;
         let Ok(d) = compile(g, &Options::default()) else {

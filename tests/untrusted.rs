@@ -534,3 +534,44 @@ fn open_fuzz_findings() {
     let (_, checked) = replay_fuzz_findings(true);
     assert!(checked > 0);
 }
+
+/// `.npy` inputs found by the `npy` fuzzer (`tests/fixtures/fuzz/npy-*.npy`): a few bytes whose
+/// header claims gigabytes made `sim` abort on allocation failure. Under a 1 GiB address-space
+/// cap each must now be a clean error (exit 1).
+#[test]
+fn fuzzed_npy_files_fail_cleanly_under_a_memory_cap() {
+    let dir = root().join("tests/fixtures/fuzz");
+    let t = Tmp::new("npy");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "npy") {
+            continue;
+        }
+        n += 1;
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(r#"ulimit -v 1048576 && exec "$0" sim "$1" --input "$2" --output "$3""#)
+            .arg(BIN)
+            .arg(root().join("models/odd_types.json"))
+            .arg(&p)
+            .arg(t.path("out.npy"))
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}: {:?}\n{err}",
+            p.display(),
+            o.status
+        );
+        assert!(
+            err.starts_with("error: ") && !err.contains("panicked"),
+            "{err}"
+        );
+        assert!(!t.path("out.npy").exists());
+    }
+    assert!(n > 0);
+}

@@ -38,7 +38,8 @@ pub struct Estimate {
 
 /// Estimates the scalar operations of `g`: inputs count one each; a dense layer counts, per
 /// row it is applied to, the nonzero signed digits of every weight plus three per output (bias,
-/// rounding, overflow); relu and quantize count two per element; flatten is free.
+/// rounding, overflow); a convolution likewise per output position; other layers count two per
+/// output element; flatten is free.
 pub fn estimate(g: &LayerGraph) -> Estimate {
     let mut total: u64 = g.inputs.iter().map(|t| t.len() as u64).sum();
     let mut layers = Vec::with_capacity(g.layers.len());
@@ -60,6 +61,30 @@ pub fn estimate(g: &LayerGraph) -> Estimate {
                     })
                     .sum();
                 rows.saturating_mul(digits.saturating_add(3 * n_out as u64))
+            }
+            LayerKind::Conv {
+                weight,
+                c_in,
+                c_out,
+                depthwise,
+                ..
+            } => {
+                // Every output position applies the whole kernel once (depthwise: one slice
+                // per input channel, which is again the whole kernel over all channels).
+                let channels = if *depthwise { c_in * c_out } else { *c_out }.max(1);
+                let positions = (l.output.len() / channels) as u64;
+                let digits: u64 = weight
+                    .data
+                    .iter()
+                    .map(|&w| {
+                        if w == 0 {
+                            0
+                        } else {
+                            csd(w as i128).len() as u64
+                        }
+                    })
+                    .sum();
+                positions.saturating_mul(digits.saturating_add(3 * channels as u64))
             }
             LayerKind::Flatten => 0,
             #[allow(unreachable_patterns)]

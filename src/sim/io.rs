@@ -52,8 +52,8 @@ pub fn read_npy(path: &Path) -> Result<NpyData> {
     })
 }
 
-/// Checks that the element count an `.npy` header declares can be backed by the bytes that
-/// follow it (every element takes at least one byte). Files that do not look like `.npy` at
+/// Checks that the header length and the element count an `.npy` header declares can be
+/// backed by the bytes that follow (every element takes at least one byte). Files that do not look like `.npy` at
 /// all pass, and are left to the real reader to reject with its own message.
 fn check_declared_size(bytes: &[u8]) -> std::result::Result<(), String> {
     if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
@@ -67,8 +67,13 @@ fn check_declared_size(bytes: &[u8]) -> std::result::Result<(), String> {
         ),
         _ => return Ok(()),
     };
+    // The reader allocates the declared header length first: a few bytes claiming a 4 GB
+    // header would abort the process.
     let Some(header) = bytes.get(start..start.saturating_add(hlen)) else {
-        return Ok(());
+        return Err(format!(
+            "the .npy header claims {hlen} bytes but the file holds only {} (truncated or corrupt file)",
+            bytes.len() - start
+        ));
     };
     let header = String::from_utf8_lossy(header);
     let Some(k) = header.find("shape") else {
