@@ -529,7 +529,6 @@ fn fuzz_findings_stay_fixed() {
 /// Known open bugs found by fuzzing (`open-*.json`, docs/reliability.md). When one is fixed,
 /// drop the `open-` prefix so that `fuzz_findings_stay_fixed` keeps it fixed.
 #[test]
-#[ignore = "open bug: RND consumer folded into a dense sum whose result cast wraps (docs/reliability.md)"]
 fn open_fuzz_findings() {
     let (_, checked) = replay_fuzz_findings(true);
     assert!(checked > 0);

@@ -429,7 +429,16 @@ impl Lowering {
         let consumer_ok = if !consumer_rounds {
             true
         } else if folded_consumer {
-            !plan.overflows
+            // Neither the sum with the consumer's half nor the sum without it may overflow.
+            let cf = consumer_rnd.expect("folded only with a consumer");
+            let fs = self.b.net.operand_frac(&sum);
+            let r = self.b.net.node(sum.node).range;
+            let half = 1i128 << (fs - cf - 1).max(0);
+            let lo =
+                crate::ir::fixed::round_shift(r.lo - half, fs, result_ty.frac(), result_ty.round);
+            let hi =
+                crate::ir::fixed::round_shift(r.hi - half, fs, result_ty.frac(), result_ty.round);
+            !plan.overflows && result_ty.contains(lo) && result_ty.contains(hi)
         } else {
             grid_coarse && !plan.saturates()
         };
