@@ -456,7 +456,7 @@ def deepsets():
         dense(rng, "phi1", 3, 16, w, "fixed<16,6>", input="particles", std=he_std(3, 0.3),
               prune=0.25, btype=b, bstd=0.25),
         simple("phi1_relu", "relu", act),
-        dense(rng, "phi2", 16, 16, w, "fixed<16,6>", std=he_std(16, 0.2), prune=0.5, btype=b,
+        dense(rng, "phi2", 16, 16, w, "fixed<16,6>", std=he_std(16, 0.2), prune=0.75, btype=b,
               bstd=0.25),
         simple("phi2_relu", "relu", act),
         # Permutation-invariant aggregation: the mean over the 16 particles.

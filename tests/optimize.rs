@@ -81,6 +81,10 @@ fn lossless_narrowing_is_bit_identical_on_the_bundled_models() {
         ("jet_tagger_16b", "jet_tagger"),
         ("wrap_accum", "wrap_accum"),
         ("odd_types", "odd_types"),
+        ("axol1tl", "axol1tl"),
+        ("cicada", "cicada"),
+        ("econt", "econt"),
+        ("deepsets", "deepsets"),
     ] {
         let g = load(m);
         let n = drop_identity_quantizers(&narrow(&g));

@@ -172,3 +172,66 @@ fn random_networks_are_lint_clean() {
     }
     assert!(linted > 100, "{linted}");
 }
+
+#[test]
+fn example_layer_models_are_bit_exact_in_verilator() {
+    // The AXOL1TL-like encoder, the CICADA- and ECON-T-like CNNs and the Deep Sets tagger.
+    // Their Verilator builds dominate; fewer random vectors keep the test short.
+    if !tools() {
+        return;
+    }
+    for (m, clock) in [("econt", 4.0), ("axol1tl", 2.8), ("cicada", 4.17), ("deepsets", 4.0)] {
+        let text = std::fs::read_to_string(format!("models/{m}.json")).unwrap();
+        compile_and_verify(&text, m, clock, 1500);
+    }
+}
+
+#[test]
+fn random_layer_networks_are_bit_exact_in_verilator() {
+    // Convolutions, pooling, merges, shape ops, activations, tables, argmax (tests/common).
+    if !tools() {
+        return;
+    }
+    let mut done = 0;
+    let mut seed = 2000;
+    while done < 3 {
+        seed += 1;
+        let text = common::random_layer_model(seed).to_string();
+        let g = native::parse(&text, "random").unwrap();
+        match compile(g, &Options::default()) {
+            Err(Error::Unsupported { .. }) => continue,
+            Err(e) => panic!("seed {seed}: {e}"),
+            Ok(_) => {}
+        }
+        let clock = [1.5, 3.0, 6.0][done % 3];
+        compile_and_verify(&text, &format!("layers_{seed}"), clock, 1500);
+        done += 1;
+    }
+}
+
+#[test]
+fn random_layer_networks_are_lint_clean() {
+    if !tools() {
+        return;
+    }
+    let mut linted = 0;
+    for seed in 6000..6080u64 {
+        let text = common::random_layer_model(seed).to_string();
+        let g = native::parse(&text, "random").unwrap();
+        let clock = [0.8, 1.5, 3.0, 6.0][seed as usize % 4];
+        let design = match compile(g, &Options { clock_ns: clock, ..Default::default() }) {
+            Err(Error::Unsupported { .. }) => continue,
+            Err(e) => panic!("seed {seed}: {e}"),
+            Ok(d) => d,
+        };
+        let dir = work(&format!("lint_layers_{seed}"));
+        write_dir(&design, &text, &dir).unwrap();
+        let rtl: Vec<PathBuf> = [format!("{}.v", design.top), "rtl4ml_valid_pipe.v".into()]
+            .iter()
+            .map(|f| dir.join(f))
+            .collect();
+        runner::lint(&rtl, &design.top).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        linted += 1;
+    }
+    assert!(linted > 50, "{linted}");
+}

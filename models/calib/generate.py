@@ -15,6 +15,12 @@ and stored as float32; the simulator casts them to the input type with its own r
                                 jet_tagger.json and jet_tagger_16b.json (same inputs)
     wrap_accum.npy   4096 x 12  N(1.5, 0.8^2) clipped to [0, 4): the ufixed<10,2> input
     odd_types.npy    4096 x 6   N(0, 128^2) clipped to [-512, 508]: the fixed<8,10> input
+    axol1tl.npy      2048 x 57  N(0, 24^2) clipped to [-256, 256): raw trigger objects (the
+                                model's batchnorm divides by sigmas of 4 to 64)
+    cicada.npy        512 x 252 |N(0, 16^2)| clipped to [0, 1023]: calorimeter region
+                                energies (the [18, 14, 1] grid, row-major)
+    econt.npy        2048 x 64  N(0.3, 0.2^2) clipped to [0, 1): cell energies ([8, 8, 1])
+    deepsets.npy     2048 x 48  N(0, 2^2) clipped to [-32, 32): 16 particles x 3 features
 
 Standard library only.
 """
@@ -29,11 +35,15 @@ sys.dont_write_bytecode = True  # no __pycache__ next to the models
 sys.path.insert(0, os.path.dirname(HERE))
 from generate import SplitMix64  # noqa: E402  (models/generate.py)
 
-# name: (seed, samples, inputs, mean, std, lo, hi)
+# name: (seed, samples, inputs, mean, std, lo, hi, fold); `fold`: the draw's magnitude
 SETS = {
-    "jet_tagger": (0x63616C69625F6A65, 10000, 16, 0.0, 2.0, -32.0, 32.0 - 2.0 ** -10),
-    "wrap_accum": (0x63616C69625F7772, 4096, 12, 1.5, 0.8, 0.0, 4.0 - 2.0 ** -8),
-    "odd_types": (0x63616C69625F6F64, 4096, 6, 0.0, 128.0, -512.0, 508.0),
+    "jet_tagger": (0x63616C69625F6A65, 10000, 16, 0.0, 2.0, -32.0, 32.0 - 2.0 ** -10, False),
+    "wrap_accum": (0x63616C69625F7772, 4096, 12, 1.5, 0.8, 0.0, 4.0 - 2.0 ** -8, False),
+    "odd_types": (0x63616C69625F6F64, 4096, 6, 0.0, 128.0, -512.0, 508.0, False),
+    "axol1tl": (0x63616C69625F6178, 2048, 57, 0.0, 24.0, -256.0, 256.0 - 2.0 ** -3, False),
+    "cicada": (0x63616C69625F6369, 512, 252, 0.0, 16.0, 0.0, 1023.0, True),
+    "econt": (0x63616C69625F6563, 2048, 64, 0.3, 0.2, 0.0, 1.0 - 2.0 ** -8, False),
+    "deepsets": (0x63616C69625F6465, 2048, 48, 0.0, 2.0, -32.0, 32.0 - 2.0 ** -6, False),
 }
 
 
@@ -49,9 +59,10 @@ def npy(rows, cols, values):
 
 
 def build(name):
-    seed, rows, cols, mean, std, lo, hi = SETS[name]
+    seed, rows, cols, mean, std, lo, hi, fold = SETS[name]
     rng = SplitMix64(seed)
-    values = [min(hi, max(lo, mean + rng.normal(std))) for _ in range(rows * cols)]
+    draws = (mean + rng.normal(std) for _ in range(rows * cols))
+    values = [min(hi, max(lo, abs(x) if fold else x)) for x in draws]
     return npy(rows, cols, values)
 
 

@@ -287,7 +287,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
                 let idx = wires.slice(r, wa - 1, 0);
                 let t = format!("n{i}_t");
                 comb[s as usize].push(format!("reg [{}:0] {t};", w - 1));
-                comb[s as usize].push(format!("always @* begin  // lookup table"));
+                comb[s as usize].push("always @* begin  // lookup table".to_string());
                 comb[s as usize].push(format!("    case ({idx})"));
                 for (k, &e) in entries.iter().enumerate() {
                     comb[s as usize].push(format!(

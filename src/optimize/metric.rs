@@ -6,8 +6,10 @@
 //! - `max-abs`: the largest absolute difference, in real values.
 //!
 //! A tolerance is a number (`0.005`, absolute) or a percentage (`0.5%`). A percentage of
-//! `argmax` is a fraction of the samples; of `mse` it is relative to the reference's mean
-//! square, and of `max-abs` relative to the reference's largest magnitude.
+//! `argmax` is a fraction of the samples. For `mse` it is relative to the reference's
+//! variance (per output element over the samples, averaged), and for `max-abs` to the largest
+//! spread (max − min over the samples) of an output element: relative to how much the outputs
+//! move, so that a constant offset in the reference does not loosen the tolerance.
 
 use crate::ir::layers::LayerGraph;
 use crate::sim::io::to_values;
@@ -110,10 +112,16 @@ impl Reference {
             (Tolerance::Absolute(v), _) => v,
             (Tolerance::Percent(p), Metric::Argmax) => p / 100.0,
             (Tolerance::Percent(p), Metric::Mse) => {
-                p / 100.0 * values.mapv(|v| v * v).mean().unwrap_or(0.0)
+                p / 100.0 * values.var_axis(Axis(0), 0.0).mean().unwrap_or(0.0)
             }
             (Tolerance::Percent(p), Metric::MaxAbs) => {
-                p / 100.0 * values.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+                let spread = values.axis_iter(Axis(1)).map(|c| {
+                    let (lo, hi) = c
+                        .iter()
+                        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+                    hi - lo
+                });
+                p / 100.0 * spread.fold(0.0f64, f64::max)
             }
         };
         Reference {
@@ -172,6 +180,28 @@ pub struct Eval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentages_are_relative_to_the_spread() {
+        let g = crate::frontend::native::parse(
+            r#"{"format": "rtl4ml-model", "version": 1, "name": "t",
+                "inputs": [{"name": "x", "shape": [2], "type": "int<8>"}],
+                "layers": [], "outputs": ["x"]}"#,
+            "t",
+        )
+        .unwrap();
+        // Column 0 is constant at 100 (no variance), column 1 is ±2.
+        let y = Array2::from_shape_vec((2, 2), vec![100, -2, 100, 2]).unwrap();
+        let mse = Reference::new(&g, &y, Metric::Mse, Tolerance::Percent(10.0));
+        assert!((mse.limit - 0.1 * 2.0).abs() < 1e-12); // variances 0 and 4, mean 2
+        let max = Reference::new(&g, &y, Metric::MaxAbs, Tolerance::Percent(10.0));
+        assert!((max.limit - 0.4).abs() < 1e-12); // spread 4
+        let e = mse.evaluate(
+            &g,
+            &Array2::from_shape_vec((2, 2), vec![100, -2, 101, 2]).unwrap(),
+        );
+        assert_eq!((e.error, e.mse), (0.25, 0.25));
+    }
 
     #[test]
     fn tolerances() {

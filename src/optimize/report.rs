@@ -5,7 +5,7 @@ use super::metric::Metric;
 use super::search::Point;
 use super::Outcome;
 use crate::error::{Error, Result};
-use crate::ir::layers::{LayerGraph, LayerKind};
+use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +43,9 @@ fn accum_text(k: &LayerKind) -> Option<String> {
     }
 }
 
+/// A field of a layer and how it reads in the change table.
+type Field = (&'static str, fn(&Layer) -> Option<String>);
+
 /// The differences between `original` and `optimized`, layer by layer (matched by name);
 /// `lossless` is `original` narrowed losslessly.
 pub fn changes(
@@ -55,7 +58,7 @@ pub fn changes(
     for l in &optimized.layers {
         let before = find(original, &l.name);
         let exact = find(lossless, &l.name);
-        let fields: [(&str, fn(&crate::ir::layers::Layer) -> Option<String>); 3] = [
+        let fields: [Field; 3] = [
             ("weight", |l| weight_text(&l.kind)),
             ("accum", |l| accum_text(&l.kind)),
             ("result", |l| {

@@ -364,7 +364,8 @@ pub fn with_input_quantizers(g: &LayerGraph) -> LayerGraph {
         .map(|t| t.name.clone())
         .chain(g.layers.iter().map(|l| l.name.clone()))
         .collect();
-    let shift = |t: usize| if t < n_in { n_in + t } else { t + n_in };
+    // Input `i` is now read through its quantizer, tensor `n_in + i`; layers move by `n_in`.
+    let shift = |t: usize| t + n_in;
     let mut layers: Vec<Layer> = g
         .inputs
         .iter()

@@ -189,7 +189,7 @@ pub fn format_table(r: &Report) -> String {
                 l.adder_bits.to_string(),
                 l.casts.to_string(),
                 l.max_width.to_string(),
-                if l.adders + l.casts == 0 {
+                if l.max_width == 0 {
                     "-".into()
                 } else {
                     format!("{}-{}", l.first_stage, l.last_stage)

@@ -125,18 +125,22 @@ pub fn soft_luts(n: u32) -> u64 {
 
 /// LUTs and CARRY4s of a saturating cast's overflow test over the top `k` bits of the rounded
 /// value, besides the per-bit select LUTs (`per_bit`: there are some). Measured on Yosys 0.23:
-/// up to 5 bits the test folds into the select LUTs; 6–8 bits cost one more LUT; from 9 bits
-/// Yosys builds the two comparisons as carry chains (`$alu`), about `2 + ⌈2k/3⌉` LUTs and
-/// `2·⌈k/20⌉` CARRY4s. Without per-bit LUTs (SAT_ZERO into registers) the test is at least a
-/// LUT, one more from 7 bits.
-pub fn overflow_test(k: u32, per_bit: bool) -> (u64, u64) {
-    let (mut luts, carry) = match k {
-        0..=5 => (0, 0),
-        6..=8 => (1, 0),
-        _ => (2 + (2 * k as u64).div_ceil(3), 2 * (k as u64).div_ceil(20)),
+/// up to 5 bits the test folds into the select LUTs; from 6 bits Yosys builds the two
+/// comparisons as carry chains (`$alu`) with about `3 + ⌈2k/3⌉` LUTs and `2·⌈k/20⌉` CARRY4s.
+/// When the rounded value is input-port bits (`from_ports`: no rounding adder), the
+/// comparisons stay LUT logic up to 8 bits (one more LUT from 6). Without per-bit LUTs
+/// (SAT_ZERO into registers) the test is at least one LUT, one more from 6 bits.
+pub fn overflow_test(k: u32, per_bit: bool, from_ports: bool) -> (u64, u64) {
+    let chains = k >= if from_ports { 9 } else { 6 };
+    let (mut luts, carry) = if chains {
+        (3 + (2 * k as u64).div_ceil(3), 2 * (k as u64).div_ceil(20))
+    } else if k >= 6 {
+        (1, 0)
+    } else {
+        (0, 0)
     };
     if !per_bit {
-        luts = luts.max(1) + u64::from(k >= 7);
+        luts = luts.max(1) + u64::from(k >= 6);
     }
     (luts, carry)
 }
@@ -309,8 +313,8 @@ pub struct Model<'a> {
     sigs: Signals,
     /// The sum each sum merges into (Yosys `alumacc`), if any.
     merge_into: Vec<Option<u32>>,
-    /// The only node that reads each node (`None`: nobody; `Some(u32::MAX)`: several, a
-    /// register or the output bus).
+    /// The only cell that reads each root node's bits, through wiring casts (`None`: nobody;
+    /// `Some(u32::MAX)`: several, a register or the output bus).
     reader: Vec<Option<u32>>,
 }
 
@@ -406,14 +410,13 @@ impl<'a> Model<'a> {
     /// bit with the stage it is read in.
     fn build_liveness(&mut self) {
         let net = self.net;
-        // (node, bit, reading stage, the reader is a per-bit LUT function)
-        let mut reads: Vec<(usize, u32, u32, bool)> = Vec::new();
+        // (node, bit, reading stage, the reader is a per-bit LUT function, reader)
+        let mut reads: Vec<(usize, u32, u32, bool, u32)> = Vec::new();
         for (e, ty) in net.output_elements() {
             let w = net.node(e).width().min(ty.width);
             self.live[e.index()] |= mask(w);
-            self.reader[e.index()] = Some(u32::MAX);
             for k in 0..w {
-                reads.push((e.index(), k, self.latency, false));
+                reads.push((e.index(), k, self.latency, false, u32::MAX));
             }
         }
         for i in (0..net.nodes.len()).rev() {
@@ -427,14 +430,9 @@ impl<'a> Model<'a> {
             let soft = self.is_soft(i);
             let mut read = |this: &mut Self, x: usize, k: u32| {
                 this.live[x] |= 1u128 << k;
-                let r = &mut this.reader[x];
-                *r = match *r {
-                    None => Some(i as u32),
-                    Some(p) if p == i as u32 => Some(p),
-                    _ => Some(u32::MAX),
-                };
+
                 if !wire {
-                    reads.push((x, k, t, soft));
+                    reads.push((x, k, t, soft, i as u32));
                 }
             };
             let top = top_bit(l).unwrap();
@@ -534,10 +532,17 @@ impl<'a> Model<'a> {
             }
         }
         // Register ranks per root bit; bits read in their own stage.
-        for (x, k, t, soft) in reads {
+        for (x, k, t, soft, reader) in reads {
             if let Sig::Var { node, bit } = self.canon[x][k as usize] {
                 let r = node as usize;
                 let delay = t.saturating_sub(self.stage[r]);
+                let who = if delay > 0 { u32::MAX } else { reader };
+                let rr = &mut self.reader[r];
+                *rr = match *rr {
+                    None => Some(who),
+                    Some(p) if p == who => Some(p),
+                    _ => Some(u32::MAX),
+                };
                 let c = &mut self.carried[r][bit as usize];
                 *c = (*c).max(delay);
                 if delay > 0 {
@@ -549,9 +554,13 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// Which sums Yosys's `alumacc` merges into their reader: a sum (`$add`, `$sub`, `$neg`)
-    /// whose bits only one cell reads — another sum in the same stage, which takes it whole
-    /// (unshifted, same width) as one operand.
+    /// Which sums Yosys's `alumacc` merges into their reader. Before `alumacc`, `wreduce`
+    /// drops the low bits where all operands are zero and the zero-extension of unsigned
+    /// operands; a sum (`$add`, `$sub`, `$neg`) then merges into the
+    /// one cell that reads its bits when that cell is a sum in the same stage and one of its
+    /// operands is exactly the sum's value. When that operand was zero-extended, the merge
+    /// also needs the sum to be unable to overflow its width (no subtraction, no
+    /// sign-extended operand, the operands' maxima fit).
     fn build_merges(&mut self) {
         let net = self.net;
         for x in 0..net.nodes.len() {
@@ -561,22 +570,80 @@ impl<'a> Model<'a> {
             let Some(r) = self.reader[x].filter(|&r| r != u32::MAX) else {
                 continue;
             };
-            let rn = &net.nodes[r as usize];
-            if self.stage[r as usize] != self.stage[x] || rn.width() != net.nodes[x].width() {
+            let (r, rn) = (r as usize, &net.nodes[r as usize]);
+            if self.stage[r] != self.stage[x] || self.live[r] == 0 {
                 continue;
             }
-            let whole = |o: &Operand| o.node.index() == x && shift_of(net, rn.frac, o) == 0;
-            let ok = match &rn.op {
-                Op::Add { a, b, .. } => {
-                    (whole(a) && b.node.index() != x) || (whole(b) && a.node.index() != x)
-                }
-                Op::Neg { a } => whole(a),
-                _ => false,
+            let ops: Vec<(Operand, bool)> = match &rn.op {
+                Op::Add { a, b, sub } => vec![(*a, false), (*b, *sub)],
+                Op::Neg { a } => vec![(*a, true)],
+                _ => continue,
             };
-            if ok {
-                self.merge_into[x] = Some(r);
+            let top = top_bit(self.live[r]).unwrap();
+            let bits = |o: &Operand, k: u32| -> Sig {
+                match operand_bit(net, o, shift_of(net, rn.frac, o), k) {
+                    Err(true) => Sig::One,
+                    Err(false) | Ok(None) => Sig::Zero,
+                    Ok(Some(j)) => self.canon[o.node.index()][j as usize],
+                }
+            };
+            // Low bits where every operand is zero, which wreduce removes.
+            let mut free = 0;
+            while free <= top {
+                let z = ops.iter().all(|o| bits(&o.0, free) == Sig::Zero);
+                if !z {
+                    break;
+                }
+                free += 1;
             }
+            let lx = top_bit(self.live[x]).unwrap() + 1;
+            let mut hits = 0;
+            let mut whole = None;
+            for (o, _) in &ops {
+                let port: Vec<Sig> = (free..=top).map(|k| bits(o, k)).collect();
+                if !port
+                    .iter()
+                    .any(|b| matches!(b, Sig::Var { node, .. } if *node as usize == x))
+                {
+                    continue;
+                }
+                hits += 1;
+                let exact = port.len() >= lx as usize
+                    && (0..lx as usize).all(|j| {
+                        port[j]
+                            == Sig::Var {
+                                node: x as u32,
+                                bit: j as u32,
+                            }
+                    })
+                    && port[lx as usize..].iter().all(|b| *b == Sig::Zero);
+                whole = exact.then_some(port.len() > lx as usize);
+            }
+            let Some(extended) = whole.filter(|_| hits == 1) else {
+                continue;
+            };
+            if extended && self.may_overflow(x, lx) {
+                continue;
+            }
+            self.merge_into[x] = Some(r as u32);
         }
+    }
+
+    /// Yosys's `macc_may_overflow` for the sum rooted at `x` with `lx` result bits.
+    fn may_overflow(&self, x: usize, lx: u32) -> bool {
+        let net = self.net;
+        let mut ports = Vec::new();
+        self.macc_ports(x, false, &mut ports);
+        let mut total = 0f64;
+        for (o, s, neg) in ports {
+            let n = net.node(o.node);
+            let end = n.width() + s;
+            if neg || (n.signed() && end < lx) {
+                return true;
+            }
+            total += (end.min(lx) as f64).exp2() - 1.0;
+        }
+        total >= (lx as f64).exp2()
     }
 
     /// A leaf bit of an arithmetic cell: operand bit `r` of node `o_node` seen from stage `t`,
@@ -780,20 +847,21 @@ impl<'a> Model<'a> {
         // LUTs per column of `m` bits (constant ones count: maccmap builds full adders over
         // them), measured on chains of 3–10
         // equal-width sums: 1 for 2, 2 for 3 (a full adder folded into the chain's LUT),
-        // 1.5·(m − 1) from 4 (ABC's mapping of the deeper full-adder tree). A run of
-        // identical columns (the sign-extension region) is built once.
+        // 1.5·(m − 1) from 4 (ABC's mapping of the deeper full-adder tree). In the
+        // sign-extension region, where `r ≥ 3` of a column's bits repeat the column below, the
+        // adders over the repeated bits are shared: the column costs as `m − r + 1` bits.
+        let g = |m: u64| match m {
+            0 | 1 => 0,
+            2 => 2,
+            3 => 4,
+            _ => 3 * (m - 1),
+        };
         let mut halves = 0u64; // LUTs × 2
         let mut prev: Option<&BTreeSet<B>> = None;
         for c in &cols {
-            if prev != Some(c) {
-                let m = c.len() as u64;
-                halves += match m {
-                    0 | 1 => 0,
-                    2 => 2,
-                    3 => 4,
-                    _ => 3 * (m - 1),
-                };
-            }
+            let m = c.len() as u64;
+            let r = prev.map_or(0, |p| c.intersection(p).count() as u64);
+            halves += if r >= 3 { g(m - r + 1) } else { g(m) };
             prev = Some(c);
         }
         // The final carry chain starts at the first column holding a bit.
@@ -925,7 +993,9 @@ impl<'a> Model<'a> {
                         (self.hard_read[i] | self.reg_read[i]) & l
                     }
                     .count_ones() as u64;
-                    let (luts, carry) = overflow_test(k, per_bit > 0);
+                    let from_ports = !plan.round_inc
+                        && matches!(net.node(a.node).op, Op::Input { .. });
+                    let (luts, carry) = overflow_test(k, per_bit > 0, from_ports);
                     c.lut += per_bit + luts;
                     c.carry += carry;
                 }

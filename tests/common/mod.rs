@@ -427,7 +427,7 @@ pub fn random_layer_model(seed: u64) -> Value {
             let n = g.range(1, 6) as usize;
             shape = vec![n];
             let m = g.range(1, 6) as usize;
-            let mut branch = |g: &mut Gen, layers: &mut Vec<Value>, name: &str| {
+            let branch = |g: &mut Gen, layers: &mut Vec<Value>, name: &str| {
                 let result = g.ty(true, 2, 14);
                 let mut l = json!({"name": name, "kind": "dense", "input": "x",
                     "weight": random_weight(g, &[n, m]), "result": result});

@@ -79,6 +79,8 @@ impl Lowering {
                     }
                     // The same weights meet different inputs at every position, so sharing pays
                     // off across the channels of one position (as across a dense layer's outputs).
+                    // (Sharing over all positions at once found only 0-10% fewer adders on
+                    // stride-1 3x3 convolutions, at twice the compile time.)
                     let pairs: usize = columns.iter().map(|c| c.len() * c.len() / 2).sum();
                     if opts.share && pairs <= 4_000_000 {
                         self.share_subexpressions(&mut columns).map_err(err)?;
