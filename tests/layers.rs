@@ -598,16 +598,19 @@ fn example_models_match_the_reference() {
 fn layer_graphs_round_trip_through_the_native_writer() {
     // The writer (used by `optimize`) must spell every layer kind so that the loader reads back
     // the same graph.
-    let mut graphs = vec![native::load("tests/fixtures/layers/kitchen_sink.json".as_ref()).unwrap()];
+    let mut graphs =
+        vec![native::load("tests/fixtures/layers/kitchen_sink.json".as_ref()).unwrap()];
     for m in ["axol1tl", "cicada", "econt", "deepsets"] {
         graphs.push(native::load(format!("models/{m}.json").as_ref()).unwrap());
     }
     for seed in 0..200 {
-        graphs.push(native::parse(&common::random_layer_model(seed).to_string(), "random").unwrap());
+        graphs
+            .push(native::parse(&common::random_layer_model(seed).to_string(), "random").unwrap());
     }
     for g in graphs {
         let text = rtl4ml::frontend::native_write::write(&g, None);
-        let back = native::parse(&text, "written").unwrap_or_else(|e| panic!("{}: {e}\n{text}", g.name));
+        let back =
+            native::parse(&text, "written").unwrap_or_else(|e| panic!("{}: {e}\n{text}", g.name));
         assert_eq!(back, g, "{}", g.name);
     }
 }

@@ -180,7 +180,12 @@ fn example_layer_models_are_bit_exact_in_verilator() {
     if !tools() {
         return;
     }
-    for (m, clock) in [("econt", 4.0), ("axol1tl", 2.8), ("cicada", 4.17), ("deepsets", 4.0)] {
+    for (m, clock) in [
+        ("econt", 4.0),
+        ("axol1tl", 2.8),
+        ("cicada", 4.17),
+        ("deepsets", 4.0),
+    ] {
         let text = std::fs::read_to_string(format!("models/{m}.json")).unwrap();
         compile_and_verify(&text, m, clock, 1500);
     }
@@ -219,7 +224,13 @@ fn random_layer_networks_are_lint_clean() {
         let text = common::random_layer_model(seed).to_string();
         let g = native::parse(&text, "random").unwrap();
         let clock = [0.8, 1.5, 3.0, 6.0][seed as usize % 4];
-        let design = match compile(g, &Options { clock_ns: clock, ..Default::default() }) {
+        let design = match compile(
+            g,
+            &Options {
+                clock_ns: clock,
+                ..Default::default()
+            },
+        ) {
             Err(Error::Unsupported { .. }) => continue,
             Err(e) => panic!("seed {seed}: {e}"),
             Ok(d) => d,

@@ -993,8 +993,8 @@ impl<'a> Model<'a> {
                         (self.hard_read[i] | self.reg_read[i]) & l
                     }
                     .count_ones() as u64;
-                    let from_ports = !plan.round_inc
-                        && matches!(net.node(a.node).op, Op::Input { .. });
+                    let from_ports =
+                        !plan.round_inc && matches!(net.node(a.node).op, Op::Input { .. });
                     let (luts, carry) = overflow_test(k, per_bit > 0, from_ports);
                     c.lut += per_bit + luts;
                     c.carry += carry;
