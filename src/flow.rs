@@ -291,6 +291,27 @@ fn check_manifest(m: &Manifest, mpath: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A file a build directory's manifest names must be a regular file of that directory, not a
+/// symbolic link: a link could make `verify` read (and echo in its diffs) any file on the machine.
+fn check_regular_file(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.file_type().is_file() {
+        return Ok(());
+    }
+    let what = if meta.file_type().is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::Data {
+        file: path.display().to_string(),
+        message: format!(
+            "is {what}; a build directory holds only the regular files `rtl4ml compile` \
+             wrote (recompile the directory)"
+        ),
+    })
+}
+
 pub fn read_dir(dir: &Path) -> Result<BuildDir> {
     check_build_dir(dir)?;
     let mpath = dir.join(MANIFEST);
@@ -300,6 +321,12 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
         message: format!("not an rtl4ml manifest: {e}"),
     })?;
     check_manifest(&manifest, &mpath)?;
+    for f in [MANIFEST, manifest.model.as_str()]
+        .into_iter()
+        .chain(manifest.rtl.iter().map(String::as_str))
+    {
+        check_regular_file(&dir.join(f))?;
+    }
     let graph = crate::frontend::load(&dir.join(&manifest.model))?;
     let design = compile(
         graph,

@@ -389,6 +389,40 @@ fn tampered_manifests_are_refused_before_use() {
 }
 
 #[test]
+fn symbolic_links_in_a_build_directory_are_refused() {
+    // A link in place of the model copy, the Verilog or the manifest would make `verify` read
+    // (and echo in its diffs) a file outside the build directory.
+    let t = Tmp::new("symlink");
+    let outside = t.path("outside.json");
+    std::fs::write(&outside, named_model("ok", "x", "d", "r").to_string()).unwrap();
+    for victim in ["model.json", "ok.v", "rtl4ml.json"] {
+        let d = build(&t);
+        let target = d.join(victim);
+        let real = t.path("real");
+        std::fs::rename(&target, &real).unwrap();
+        let link_to = if victim == "model.json" {
+            outside.clone()
+        } else {
+            real.clone()
+        };
+        std::os::unix::fs::symlink(&link_to, &target).unwrap();
+        let o = run(
+            &[os("verify"), d.as_os_str(), os("--icarus"), os("0")],
+            &t.0,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{victim} linked: {err}");
+        assert!(
+            err.contains(victim) && err.contains("symbolic link"),
+            "{victim} linked: {err}"
+        );
+        assert!(!err.contains("panicked"));
+        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_file(&real).unwrap();
+    }
+}
+
+#[test]
 fn names_with_invalid_json_escapes_are_rejected_cleanly() {
     for (i, name) in [r#""\ud800""#, r#""\udc00x""#, r#""\u00""#, "\"a\u{1}b\""]
         .into_iter()

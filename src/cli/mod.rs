@@ -142,16 +142,8 @@ pub fn run(cli: Cli) -> Result<()> {
             let t0 = Instant::now();
             let bytes =
                 std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
-            let file = model.display().to_string();
             let format = crate::frontend::Format::detect(&model, &bytes);
-            let graph = match format {
-                crate::frontend::Format::Native => {
-                    let text = std::io::read_to_string(&bytes[..])
-                        .with_context(|| format!("reading {file}"))?;
-                    crate::frontend::native::parse(&text, &file)?
-                }
-                crate::frontend::Format::Qonnx => crate::frontend::qonnx::parse(&bytes, &file)?,
-            };
+            let graph = crate::frontend::parse_bytes(&model, &bytes)?;
             let design = flow::compile(
                 graph,
                 &Options {

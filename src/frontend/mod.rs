@@ -43,12 +43,37 @@ impl Format {
 /// Loads a model file, choosing the frontend with [`Format::detect`].
 pub fn load(path: &Path) -> Result<LayerGraph> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_bytes(path, &bytes)
+}
+
+/// Parses a model file's bytes (`path` chooses the frontend and names the file in errors).
+/// A native model must be UTF-8 JSON; other encodings and binary files get an explanation.
+pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<LayerGraph> {
     let file = path.display().to_string();
-    match Format::detect(path, &bytes) {
-        Format::Qonnx => qonnx::parse(&bytes, &file),
+    match Format::detect(path, bytes) {
+        Format::Qonnx => qonnx::parse(bytes, &file),
         Format::Native => {
-            let text = std::io::read_to_string(&bytes[..]).map_err(|e| Error::io(path, e))?;
-            native::parse(&text, &file)
+            let text = std::str::from_utf8(bytes).map_err(|e| Error::Data {
+                file: file.clone(),
+                message: not_utf8(bytes, e),
+            })?;
+            native::parse(text, &file)
         }
     }
+}
+
+/// Why a would-be native model is not UTF-8 text, and what to do.
+fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> String {
+    let what = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        "is UTF-16 text; native models are UTF-8 JSON (re-save the file as UTF-8)".to_string()
+    } else if bytes.starts_with(b"\x89PNG") || bytes.iter().take(512).any(|&b| b == 0) {
+        "is a binary file, not a native JSON model (QONNX models need the `.onnx` extension)"
+            .to_string()
+    } else {
+        format!(
+            "is not UTF-8 text (invalid byte at offset {}); native models are UTF-8 JSON",
+            e.valid_up_to()
+        )
+    };
+    format!("top level: {what}")
 }
