@@ -8,6 +8,11 @@
 //! - an operand `(node, shift)` stands for `value(node) · 2^shift`; shifts are free wiring.
 
 use super::fixed::{FixedType, Overflow, MAX_WIRE_WIDTH};
+
+/// What to do when a value outgrows the wire limit (appended to those errors).
+const WIRE_ADVICE: &str = ": the layer combines values whose binary points are too far apart \
+     (huge integer bits against many fractional bits); narrow its input, weight or accumulator \
+     types, e.g. with a `quantize` layer in front of it";
 use super::interval::Interval;
 use std::collections::HashMap;
 
@@ -278,7 +283,7 @@ impl Builder {
     fn push(&mut self, op: Op, frac: i32, range: Interval) -> Result<NodeId, String> {
         if !range.within_limits() {
             return Err(format!(
-                "an intermediate value needs {} bits, more than the {MAX_WIRE_WIDTH}-bit limit",
+                "an intermediate value needs {} bits, more than the {MAX_WIRE_WIDTH}-bit limit{WIRE_ADVICE}",
                 range.width()
             ));
         }
@@ -325,7 +330,7 @@ impl Builder {
     fn aligned(&self, o: &Operand, frac: i32) -> Result<Interval, String> {
         let s = frac - self.net.operand_frac(o);
         self.net.node(o.node).range.shl(s as u32).ok_or_else(|| {
-            format!("an aligned operand would need more than the {MAX_WIRE_WIDTH}-bit wire limit")
+            format!("an aligned operand would need more than the {MAX_WIRE_WIDTH}-bit wire limit{WIRE_ADVICE}")
         })
     }
 
@@ -438,7 +443,9 @@ impl Builder {
     pub fn mul(&mut self, a: Operand, b: Operand) -> Result<NodeId, String> {
         let frac = self.net.operand_frac(&a) + self.net.operand_frac(&b);
         let (ra, rb) = (self.net.node(a.node).range, self.net.node(b.node).range);
-        let wide = || format!("a product needs more than the {MAX_WIRE_WIDTH}-bit wire limit");
+        let wide = || {
+            format!("a product needs more than the {MAX_WIRE_WIDTH}-bit wire limit{WIRE_ADVICE}")
+        };
         let corners = [
             ra.lo.checked_mul(rb.lo),
             ra.lo.checked_mul(rb.hi),
