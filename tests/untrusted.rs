@@ -508,34 +508,21 @@ fn crafted_model_survives_verify_and_bench_sees_only_the_sanitised_name() {
     assert!(!Path::new("/tmp/rtl4ml-pwned").exists());
 }
 
-/// Replays the models found by fuzzing (`tests/fixtures/fuzz/*.json`): each loads, compiles (or
-/// is refused with an error) and — unless `check_open` is false and its name starts with
-/// `open-`, a known bug not fixed yet — its simulator equals the layer-level reference on the
-/// corner vectors and 64 random ones. Returns (files, files checked bit for bit).
-fn replay_fuzz_findings(check_open: bool) -> (usize, usize) {
+/// Replays the models found by fuzzing (`tests/fixtures/fuzz/*.json`, docs/reliability.md):
+/// each loads and compiles, and its simulator equals the layer-level reference on the corner
+/// vectors and 64 random ones.
+#[test]
+fn fuzz_findings_stay_fixed() {
     let dir = root().join("tests/fixtures/fuzz");
-    let (mut n, mut checked) = (0, 0);
+    let mut checked = 0;
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let p = e.path();
         if p.extension().is_none_or(|x| x != "json") {
             continue;
         }
-        n += 1;
-        let open = p
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("open-");
         let text = std::fs::read_to_string(&p).unwrap();
-        let Ok(g) = native::parse(&text, &p.display().to_string()) else {
-            continue;
-        };
-        let Ok(d) = compile(g.clone(), &Options::default()) else {
-            continue;
-        };
-        if open != check_open {
-            continue;
-        }
+        let g = native::parse(&text, &p.display().to_string()).unwrap();
+        let d = compile(g.clone(), &Options::default()).unwrap();
         checked += 1;
         let inputs = vectors::generate(&g.input_types(), 64, 1);
         let out = Simulator::new(&d.net).run(inputs.view());
@@ -551,21 +538,7 @@ fn replay_fuzz_findings(check_open: bool) -> (usize, usize) {
             }
         }
     }
-    (n, checked)
-}
-
-#[test]
-fn fuzz_findings_stay_fixed() {
-    let (n, _) = replay_fuzz_findings(false);
-    assert!(n > 0, "no fuzz findings in tests/fixtures/fuzz");
-}
-
-/// Known open bugs found by fuzzing (`open-*.json`, docs/reliability.md). When one is fixed,
-/// drop the `open-` prefix so that `fuzz_findings_stay_fixed` keeps it fixed.
-#[test]
-fn open_fuzz_findings() {
-    let (_, checked) = replay_fuzz_findings(true);
-    assert!(checked > 0);
+    assert!(checked > 0, "no fuzz findings in tests/fixtures/fuzz");
 }
 
 /// `.npy` inputs found by the `npy` fuzzer (`tests/fixtures/fuzz/npy-*.npy`): a few bytes whose
