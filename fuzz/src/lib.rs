@@ -270,3 +270,43 @@ pub fn check_random_network(data: &[u8]) {
     }
     check_graph(&g, &opts, 16, data.len() as u64, &extra);
 }
+
+/// The test suite's generator of networks with every layer kind beyond the core ones
+/// (`tests/common/mod.rs`: convolutions with stride, padding and dilation, depthwise, pooling,
+/// merges, concatenation, reshape/transpose, capped and leaky ReLU, hard sigmoid/tanh,
+/// batchnorm, lookup tables, softmax, argmax), driven by the fuzz input.
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+/// The layer-coverage check: the first 8 bytes seed the generator, the next two choose the
+/// compile options, and the rest become extra input vectors; then as [`check_random_network`].
+pub fn check_random_layers(data: &[u8]) {
+    let Some((seed, rest)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    let model = common::random_layer_model(u64::from_le_bytes(*seed));
+    let text = model.to_string();
+    if let Some(path) = std::env::var_os("RTL4ML_FUZZ_DUMP") {
+        std::fs::write(path, serde_json::to_string_pretty(&model).unwrap()).unwrap();
+    }
+    let g = rtl4ml::frontend::native::parse(&text, "generated.json")
+        .unwrap_or_else(|e| panic!("a generated valid model was rejected: {e}\n{text}"));
+    let mut u = Unstructured::new(rest);
+    let share = u.arbitrary::<bool>().unwrap_or(true);
+    let clock = [4.0, 1.0, 2.5, 10.0][u.choose_index(4).unwrap_or(0)];
+    let opts = Options {
+        clock_ns: clock,
+        lower: LowerOptions { share },
+        ..Default::default()
+    };
+    let n = g.input_len();
+    let mut extra = vec![];
+    while extra.len() < 8 {
+        let row: AResult<Vec<i64>> = (0..n).map(|_| u.arbitrary::<i64>()).collect();
+        match row {
+            Ok(r) if !u.is_empty() => extra.push(r),
+            _ => break,
+        }
+    }
+    check_graph(&g, &opts, 16, u64::from_le_bytes(*seed), &extra);
+}
