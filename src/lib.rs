@@ -16,6 +16,7 @@ pub mod optimize;
 pub mod passes;
 pub mod report;
 pub mod sim;
+pub mod synth;
 pub mod verify;
 
 pub use error::{Error, Result};
