@@ -212,8 +212,11 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     assert_eq!(m["target"], "lattice-ecp5");
     assert!(m["command"].as_str().unwrap().contains("synth_ecp5 -top tiny_pnr"));
     // The design's own cells (the P&R wrapper's registers are not counted).
+    // The design's own flip-flops: about the estimate, not the estimate plus the wrapper's
+    // registers (in + out buses and valids, 32 bits here).
     let ff = m["ff"].as_u64().unwrap();
-    assert!(ff > 0 && ff < 30, "ff {ff}");
+    let est_ff = r["resources"]["ff"].as_u64().unwrap();
+    assert!(ff > 0 && ff <= est_ff + 5, "ff {ff}, estimate {est_ff}");
     assert!(m["carry"].as_u64().unwrap() > 0);
     // ECP5 figures are not compared with the Xilinx-calibrated model.
     assert!(m.get("lut_error_pct").is_none());
