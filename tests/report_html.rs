@@ -50,8 +50,7 @@ fn html(dir: &Path, out: Option<&Path>) -> String {
         a.extend([OsStr::new("-o"), o.as_os_str()]);
     }
     ok(&a);
-    std::fs::read_to_string(out.map_or_else(|| dir.join("report.html"), Path::to_path_buf))
-        .unwrap()
+    std::fs::read_to_string(out.map_or_else(|| dir.join("report.html"), Path::to_path_buf)).unwrap()
 }
 
 const PAYLOAD: &str = "<script>alert(\"x\")</script>'&<img src=x onerror=1>";
@@ -182,11 +181,17 @@ fn the_page_shows_measured_figures() {
     std::fs::write(&p, serde_json::to_string_pretty(&r).unwrap()).unwrap();
     let page = html(&dir, None);
     assert!(page.contains("<th title=\"Yosys 0.23 &lt;test&gt;\">measured (xilinx)</th>"));
-    assert!(page.contains("<td>161 <span class=\"good\">(est. "), "LUT cell");
+    assert!(
+        page.contains("<td>161 <span class=\"good\">(est. "),
+        "LUT cell"
+    );
     assert!(page.contains("112.5 MHz for a 250.0 MHz constraint"));
     assert!(page.contains("not met"));
     let table = ok(&[OsStr::new("report"), dir.as_os_str()]);
-    assert!(table.contains("measured (xilinx, Yosys 0.23 <test>): 161 LUT"), "{table}");
+    assert!(
+        table.contains("measured (xilinx, Yosys 0.23 <test>): 161 LUT"),
+        "{table}"
+    );
     assert!(table.contains("Fmax 112.5 MHz for a 250.0 MHz constraint (NOT met), latency 17.78 ns"));
 }
 
@@ -263,5 +268,8 @@ fn the_page_renders_in_headless_chromium() {
     }
     assert!(colours.len() > 8, "only {} colours", colours.len());
     assert!(dark > 2_000, "{dark} dark (text) pixels");
-    assert!(blue > 1_000, "{blue} pixels of the LUT bar colour: the plots did not render");
+    assert!(
+        blue > 1_000,
+        "{blue} pixels of the LUT bar colour: the plots did not render"
+    );
 }

@@ -88,7 +88,11 @@ fn read_json(p: &Path) -> Value {
 fn estimate_agrees_with_yosys(model: &str) {
     let w = work(model);
     let dir = w.join("build");
-    compile(&root().join("models").join(format!("{model}.json")), &dir, &[]);
+    compile(
+        &root().join("models").join(format!("{model}.json")),
+        &dir,
+        &[],
+    );
     let before = read_json(&dir.join("report.json"));
     assert!(before.get("measured").is_none());
     let table = ok(&[OsStr::new("synth"), dir.as_os_str()]);
@@ -200,7 +204,11 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     }
     let w = work("pnr");
     let dir = w.join("build");
-    compile(&tiny_model(&w), &dir, &["--clock-ns", "5", "--target", "lattice-ecp5"]);
+    compile(
+        &tiny_model(&w),
+        &dir,
+        &["--clock-ns", "5", "--target", "lattice-ecp5"],
+    );
     let table = ok(&[
         OsStr::new("synth"),
         dir.as_os_str(),
@@ -210,7 +218,10 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     let r = read_json(&dir.join("report.json"));
     let m = &r["measured"][0];
     assert_eq!(m["target"], "lattice-ecp5");
-    assert!(m["command"].as_str().unwrap().contains("synth_ecp5 -top tiny_pnr"));
+    assert!(m["command"]
+        .as_str()
+        .unwrap()
+        .contains("synth_ecp5 -top tiny_pnr"));
     // The design's own cells (the P&R wrapper's registers are not counted).
     // The design's own flip-flops: about the estimate, not the estimate plus the wrapper's
     // registers (in + out buses and valids, 32 bits here).
@@ -340,7 +351,12 @@ fn compile_writes_vendor_handoff_files() {
         }
     }
     assert!(tcl.contains(&format!("synth_design -top {top} ")));
-    for f in ["route_design", "report_utilization", "report_timing", "read_xdc"] {
+    for f in [
+        "route_design",
+        "report_utilization",
+        "report_timing",
+        "read_xdc",
+    ] {
         assert!(tcl.contains(f), "{f}");
     }
     assert!(qtcl.contains(&format!("TOP_LEVEL_ENTITY {top}\n")));

@@ -95,11 +95,7 @@ fn summary(h: &mut String, r: &Report, target: &str) {
     };
     kv(
         "latency",
-        format!(
-            "{} cycles = {:.2} ns",
-            r.latency_cycles,
-            r.latency_ns
-        ),
+        format!("{} cycles = {:.2} ns", r.latency_cycles, r.latency_ns),
     );
     kv(
         "clock",
@@ -444,7 +440,9 @@ pub fn timeline(r: &Report) -> String {
         bottom + 29.0,
         r.clock_ns
     );
-    let palette = ["#3b74c4", "#e08a2b", "#4a9a6a", "#9a5ab8", "#c44b4b", "#3aa0a8"];
+    let palette = [
+        "#3b74c4", "#e08a2b", "#4a9a6a", "#9a5ab8", "#c44b4b", "#3aa0a8",
+    ];
     for (i, l) in r.layers.iter().enumerate() {
         let y = top + row_h * i as f64;
         let _ = writeln!(

@@ -162,8 +162,8 @@ pub fn parse_stat(json: &str, target: Target, file: &str) -> Result<Measured> {
         file: file.to_string(),
         message: m,
     };
-    let v: Value =
-        serde_json::from_str(json).map_err(|e| bad(format!("not a Yosys stat -json report: {e}")))?;
+    let v: Value = serde_json::from_str(json)
+        .map_err(|e| bad(format!("not a Yosys stat -json report: {e}")))?;
     let by_type = v
         .get("design")
         .and_then(|d| d.get("num_cells_by_type"))
@@ -200,9 +200,7 @@ pub fn parse_stat(json: &str, target: Target, file: &str) -> Result<Measured> {
                 _ if k.starts_with("FD") => m.ff += n,
                 _ if k.starts_with("DSP48") => m.dsp += n,
                 _ if k.starts_with("RAMB") => m.bram += n,
-                _ if k.starts_with("RAM") && (k.ends_with('M') || k.contains('X')) => {
-                    m.lutram += n
-                }
+                _ if k.starts_with("RAM") && (k.ends_with('M') || k.contains('X')) => m.lutram += n,
                 _ => {}
             },
             Target::LatticeEcp5 => match k {
@@ -292,12 +290,10 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         )));
     }
     let target = match (opts.target, opts.pnr) {
-        (Some(Target::XilinxUltrascalePlus), Some(Pnr::Ecp5)) => {
-            return Err(Error::unsupported(
-                "--pnr ecp5",
-                "ECP5 place and route needs ECP5 synthesis: drop --target or use --target lattice-ecp5",
-            ))
-        }
+        (Some(Target::XilinxUltrascalePlus), Some(Pnr::Ecp5)) => return Err(Error::unsupported(
+            "--pnr ecp5",
+            "ECP5 place and route needs ECP5 synthesis: drop --target or use --target lattice-ecp5",
+        )),
         (Some(t), _) => t,
         (None, Some(Pnr::Ecp5)) => Target::LatticeEcp5,
         (None, None) => b.manifest.target,
@@ -338,12 +334,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         )
         .map_err(|e| Error::io(&w, e))?;
     }
-    let script = yosys_script(
-        &b.manifest.rtl,
-        &b.manifest.top,
-        target,
-        nextpnr.is_some(),
-    );
+    let script = yosys_script(&b.manifest.rtl, &b.manifest.top, target, nextpnr.is_some());
     let log = format!("{sub}/yosys.log");
     let out = Command::new("yosys")
         .args(["-q", "-l", &log, "-p", &script])
@@ -490,7 +481,10 @@ mod tests {
             "design":{"num_cells_by_type":{"BUFG":1,"CARRY4":5,"FDRE":7,"FDSE":2,"INV":1,
             "LUT2":3,"LUT6":4,"MUXF7":1,"RAMB18E1":1,"RAM32M":2,"DSP48E1":1}}}"#;
         let m = parse_stat(j, Target::XilinxUltrascalePlus, "x").unwrap();
-        assert_eq!((m.lut, m.ff, m.carry, m.dsp, m.bram, m.lutram), (8, 9, 5, 1, 1, 2));
+        assert_eq!(
+            (m.lut, m.ff, m.carry, m.dsp, m.bram, m.lutram),
+            (8, 9, 5, 1, 1, 2)
+        );
         assert_eq!(m.lut_by_size["INV"], 1);
         assert_eq!(m.cells["MUXF7"], 1);
     }
@@ -500,7 +494,10 @@ mod tests {
         let j = r#"{"modules":{"\\t":{"num_cells_by_type":{"LUT4":10,"TRELLIS_FF":4,
             "CCU2C":3,"PFUMX":1,"DP16KD":1,"TRELLIS_DPR16X4":2,"MULT18X18D":1}}}}"#;
         let m = parse_stat(j, Target::LatticeEcp5, "x").unwrap();
-        assert_eq!((m.lut, m.ff, m.carry, m.dsp, m.bram, m.lutram), (10, 4, 3, 1, 1, 2));
+        assert_eq!(
+            (m.lut, m.ff, m.carry, m.dsp, m.bram, m.lutram),
+            (10, 4, 3, 1, 1, 2)
+        );
     }
 
     #[test]
