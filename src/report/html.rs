@@ -49,6 +49,11 @@ tr.total td{font-weight:600;border-top:2px solid #a9b2bc}\
 svg{display:block;margin:8px 0}svg text{font-family:inherit;font-size:11px;fill:#1d232b}\
 .legend span{display:inline-block;width:11px;height:11px;margin:0 4px 0 12px;vertical-align:-1px}";
 
+/// A measured figure and the estimate's error for it, if the model applies.
+type MeasuredField = fn(&super::Measured) -> (u64, Option<f64>);
+/// A plotted series: name, colour, value per layer.
+type Series<'a> = (&'a str, &'a str, fn(&LayerReport) -> f64);
+
 const LUT_COLOUR: &str = "#3b74c4";
 const FF_COLOUR: &str = "#e08a2b";
 const WIDTH_COLOUR: &str = "#4a9a6a";
@@ -144,7 +149,7 @@ fn summary(h: &mut String, r: &Report, target: &str) {
         );
     }
     h.push_str("</tr>\n");
-    let rows: [(&str, u64, fn(&super::Measured) -> (u64, Option<f64>)); 6] = [
+    let rows: [(&str, u64, MeasuredField); 6] = [
         ("LUT", r.resources.lut, |m| (m.lut, m.lut_error_pct)),
         ("FF", r.resources.ff, |m| (m.ff, m.ff_error_pct)),
         ("carry cells", r.resources.carry, |m| (m.carry, None)),
@@ -264,12 +269,17 @@ fn fmt_tick(v: f64) -> String {
     }
 }
 
+/// A bar's value label: exact for counts, one decimal for means.
+fn fmt_value(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// Horizontal grouped bars: one group per layer, one bar per series.
-fn bar_plot(
-    layers: &[LayerReport],
-    series: &[(&str, &str, fn(&LayerReport) -> f64)],
-    unit: &str,
-) -> String {
+fn bar_plot(layers: &[LayerReport], series: &[Series], unit: &str) -> String {
     let bar_h = 9.0;
     let group_h = bar_h * series.len() as f64 + 8.0;
     let top = 22.0;
@@ -340,10 +350,10 @@ fn bar_plot(
                 x(v) - LABEL_W,
                 bar_h - 1.0,
                 escape(name),
-                fmt_tick(v),
+                fmt_value(v),
                 x(v) + 3.0,
                 y + bar_h - 2.0,
-                fmt_tick((v * 10.0).round() / 10.0)
+                fmt_value(v)
             );
         }
     }
