@@ -19,7 +19,7 @@ for m in "${models[@]}"; do
   out=build/yosys/$name
   ./target/release/rtl4ml compile "$m" -o "$out" -q --clock-ns "${CLOCK_NS:-4.0}" 2>/dev/null
   start=$(date +%s)
-  nice ./target/release/rtl4ml synth "$out" --target xilinx-ultrascale-plus >/dev/null
+  nice ./target/release/rtl4ml synth "$out" --target xilinx-ultrascale-plus >/dev/null 2>"$out/synth.err" || { cat "$out/synth.err" >&2; exit 1; }
   secs=$(( $(date +%s) - start ))
   python3 - "$out/report.json" "$name" "$secs" <<'PY'
 import json, sys
