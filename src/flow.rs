@@ -147,6 +147,21 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
             write(f, text)?;
             rtl.push(f.to_string());
         }
+        // Vendor handoff (untested here: no vendor tools on rtl4ml's machines).
+        for (f, text) in crate::backends::vendor::files(&crate::backends::vendor::Vendor {
+            top: &d.top,
+            rtl: &rtl,
+            clock_ns: d.schedule.clock_ns,
+            latency: d.schedule.latency,
+            in_width: d.net.input_width(),
+            out_width: d.net.output_width(),
+        })? {
+            let p = tmp.join(f);
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            std::fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+        }
         std::fs::write(tmp.join(model_file), model)
             .map_err(|e| Error::io(tmp.join(model_file), e))?;
         write(

@@ -3,7 +3,8 @@
 //! The modules follow the flow of data:
 //! [`frontend`] (model files) → [`ir`] (layer graph, fixed-point types, netlist) →
 //! [`passes`] (lowering, constant multiplication, scheduling) →
-//! [`backends`] (Verilog) / [`sim`] (bit-accurate evaluation) / [`report`] (latency, resources) →
+//! [`backends`] (Verilog, vendor scripts) / [`sim`] (bit-accurate evaluation) / [`report`]
+//! (latency, resources, HTML) / [`synth`] (Yosys, nextpnr measurements) →
 //! [`verify`] (Verilator / Icarus against the simulator) → [`cli`].
 
 pub mod backends;
@@ -16,6 +17,7 @@ pub mod optimize;
 pub mod passes;
 pub mod report;
 pub mod sim;
+pub mod synth;
 pub mod verify;
 
 pub use error::{Error, Result};

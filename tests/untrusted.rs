@@ -156,10 +156,38 @@ fn check_build(out: &Path, payload: &str) {
         "report.json".into(),
         "report.txt".into(),
         "rtl4ml.json".into(),
+        // Vendor handoff (src/backends/vendor.rs): fixed names.
+        "vivado".into(),
+        "vivado/build.tcl".into(),
+        "vivado/constraints.xdc".into(),
+        "quartus".into(),
+        "quartus/build.tcl".into(),
+        "quartus/constraints.sdc".into(),
     ]
     .into_iter()
     .collect();
     assert_eq!(files, want, "payload {payload:?}");
+    // The vendor scripts are made from the manifest's sanitised names alone.
+    let rtl: Vec<String> = m["rtl"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    let vendor = rtl4ml::backends::vendor::files(&rtl4ml::backends::vendor::Vendor {
+        top,
+        rtl: &rtl,
+        clock_ns: m["clock_ns"].as_f64().unwrap(),
+        latency: m["latency_cycles"].as_u64().unwrap() as u32,
+        in_width: m["in_width"].as_u64().unwrap() as u32,
+        out_width: m["out_width"].as_u64().unwrap() as u32,
+    })
+    .unwrap();
+    for (f, text) in vendor {
+        let v = std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(v.is_ascii(), "{f}: non-ASCII for payload {payload:?}");
+        assert_eq!(v, text, "{f} for payload {payload:?}");
+    }
     for f in m["rtl"].as_array().unwrap() {
         let f = f.as_str().unwrap();
         let v = std::fs::read_to_string(out.join(f)).unwrap();

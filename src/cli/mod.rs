@@ -122,8 +122,32 @@ pub enum Command {
     Report {
         dir: PathBuf,
         /// Print the JSON instead of the table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "html")]
         json: bool,
+        /// Write a self-contained HTML page (tables and plots) instead of the table
+        /// (to DIR/report.html unless -o is given).
+        #[arg(long)]
+        html: bool,
+        /// Output file for --html.
+        #[arg(short, long, requires = "html")]
+        output: Option<PathBuf>,
+    },
+    /// Synthesise a build directory with Yosys (and place and route it with nextpnr-ecp5) and
+    /// record the measured figures next to the estimates in report.json (docs/reports.md).
+    Synth {
+        /// A directory written by `rtl4ml compile`.
+        dir: PathBuf,
+        /// Synthesis tool.
+        #[arg(long, value_enum, default_value_t = crate::synth::Tool::Yosys)]
+        tool: crate::synth::Tool,
+        /// Place and route too (ECP5 with nextpnr-ecp5: routed Fmax and latency in ns).
+        #[arg(long, value_enum)]
+        pnr: Option<crate::synth::Pnr>,
+        /// Synthesis target (default: the build's target; lattice-ecp5 with --pnr ecp5).
+        /// Xilinx targets are synthesised to 7-series cells, what the cost model is calibrated
+        /// against.
+        #[arg(long, value_enum)]
+        target: Option<crate::passes::schedule::Target>,
     },
 }
 
@@ -324,18 +348,51 @@ pub fn run(cli: Cli) -> Result<()> {
                     .join(", ")
             );
         }
-        Command::Report { dir, json } => {
+        Command::Report {
+            dir,
+            json,
+            html,
+            output,
+        } => {
             flow::check_build_dir(&dir)?;
             let path = dir.join("report.json");
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let r: crate::report::Report = serde_json::from_str(&text)
                 .with_context(|| format!("parsing {}", path.display()))?;
-            if json {
+            if html {
+                let mpath = dir.join(flow::MANIFEST);
+                let m: flow::Manifest = serde_json::from_str(
+                    &std::fs::read_to_string(&mpath)
+                        .with_context(|| format!("reading {}", mpath.display()))?,
+                )
+                .with_context(|| format!("parsing {}", mpath.display()))?;
+                let out = output.unwrap_or_else(|| dir.join("report.html"));
+                std::fs::write(&out, crate::report::html::render(&r, m.target.name()))
+                    .with_context(|| format!("writing {}", out.display()))?;
+                eprintln!("wrote {}", out.display());
+            } else if json {
                 println!("{text}");
             } else {
                 print!("{}", crate::report::format_table(&r));
             }
+        }
+        Command::Synth {
+            dir,
+            tool,
+            pnr,
+            target,
+        } => {
+            let t0 = Instant::now();
+            let run = crate::synth::synth(&dir, &crate::synth::SynthOptions { tool, target, pnr })?;
+            print!("{}", crate::report::format_table(&run.report));
+            eprintln!(
+                "synthesised {} in {:.1} s; tool files in {}; figures recorded in {}",
+                dir.display(),
+                t0.elapsed().as_secs_f64(),
+                run.work_dir.display(),
+                dir.join("report.json").display()
+            );
         }
     }
     Ok(())

@@ -6,11 +6,13 @@
 //! output bits (LUT6_2), registers one FF per bit. Constant multiplications are shift-and-add,
 //! so no DSPs are used.
 
+pub mod html;
 pub mod model;
 
 use crate::ir::netlist::{Netlist, Op};
 use crate::passes::schedule::Schedule;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Resources {
@@ -50,6 +52,70 @@ pub struct Report {
     pub nodes: usize,
     pub resources: Resources,
     pub layers: Vec<LayerReport>,
+    /// Figures measured by `rtl4ml synth` (one entry per synthesis target; absent until then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measured: Vec<Measured>,
+}
+
+/// Resources measured by a synthesis run (`rtl4ml synth`), whole design (the netlist is
+/// flattened, so there is no per-layer split).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Measured {
+    /// Synthesis target: `xilinx` (7-series cells, what the cost model is calibrated against)
+    /// or `lattice-ecp5`.
+    pub target: String,
+    pub tool: String,
+    /// The tool's version line (`yosys -V`).
+    pub version: String,
+    /// The synthesis script, as run in the build directory.
+    pub command: String,
+    /// LUTs: LUT1–LUT6 plus INV (an inverter is a LUT1 in a Xilinx netlist) on `xilinx`,
+    /// LUT4 on `lattice-ecp5`.
+    pub lut: u64,
+    pub ff: u64,
+    /// CARRY4/CARRY8 (xilinx) or CCU2C (2 bits each, lattice-ecp5).
+    pub carry: u64,
+    pub dsp: u64,
+    /// Block RAM cells (RAMB18/RAMB36, DP16KD).
+    pub bram: u64,
+    /// Distributed RAM cells (RAM32M/RAM64X1D/…, TRELLIS_DPR16X4).
+    pub lutram: u64,
+    /// LUT count per size (`LUT1` … `LUT6`, `INV`).
+    pub lut_by_size: BTreeMap<String, u64>,
+    /// Every cell type the tool reported, with its count.
+    pub cells: BTreeMap<String, u64>,
+    /// (estimate − measured) / measured, in %, where the cost model applies (xilinx).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lut_error_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ff_error_pct: Option<f64>,
+    /// Place and route (`--pnr ecp5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pnr: Option<PnrResult>,
+}
+
+/// A routed design's timing.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct PnrResult {
+    pub tool: String,
+    pub version: String,
+    pub command: String,
+    /// Device and package placed on.
+    pub device: String,
+    /// The clock constraint given to the router (the build's clock), MHz.
+    pub constraint_mhz: f64,
+    /// Routed maximum frequency of `clk`, MHz.
+    pub fmax_mhz: f64,
+    /// Whether the routed design meets the build's clock.
+    pub met: bool,
+    /// The pipeline's latency at the routed Fmax: cycles × 1000 / fmax.
+    pub achieved_latency_ns: f64,
+}
+
+/// Signed relative error in %, rounded to 0.1.
+pub fn error_pct(estimate: u64, measured: u64) -> f64 {
+    let e = (estimate as f64 - measured as f64) / (measured.max(1) as f64) * 100.0;
+    (e * 10.0).round() / 10.0
 }
 
 pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
@@ -140,6 +206,7 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
         nodes: net.nodes.len(),
         resources: total,
         layers,
+        measured: Vec::new(),
     }
 }
 
@@ -269,5 +336,47 @@ pub fn format_table(r: &Report) -> String {
         let _ = writeln!(s, "{}", line(row.iter().map(String::as_str).collect()));
     }
     let _ = writeln!(s, "(FF total includes the {}-bit valid pipeline; LUT/FF from the cost model in docs/resource-model.md)", r.latency_cycles);
+    for m in &r.measured {
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "measured ({}, {}): {} LUT{}, {} FF{}, {} carry, {} DSP, {} BRAM, {} LUTRAM",
+            m.target,
+            m.version,
+            m.lut,
+            m.lut_error_pct
+                .map_or(String::new(), |e| format!(" (estimate {:+.1}%)", e)),
+            m.ff,
+            m.ff_error_pct
+                .map_or(String::new(), |e| format!(" (estimate {:+.1}%)", e)),
+            m.carry,
+            m.dsp,
+            m.bram,
+            m.lutram
+        );
+        if !m.lut_by_size.is_empty() {
+            let _ = writeln!(
+                s,
+                "  LUTs by size: {}",
+                m.lut_by_size
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if let Some(p) = &m.pnr {
+            let _ = writeln!(
+                s,
+                "  routed ({}, {}): Fmax {:.1} MHz for a {:.1} MHz constraint ({}), latency {:.2} ns",
+                p.tool,
+                p.device,
+                p.fmax_mhz,
+                p.constraint_mhz,
+                if p.met { "met" } else { "NOT met" },
+                p.achieved_latency_ns
+            );
+        }
+    }
     s
 }
