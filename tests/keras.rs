@@ -388,19 +388,31 @@ fn compile_and_verify(text: &str, name: &str, clock_ns: f64, random: usize) {
     );
 }
 
-/// The exported models and random per-element quantizers, compiled and run in Verilator
-/// against the simulator.
+/// Per-element quantizers with every rounding and overflow mode (and always-zero elements),
+/// feeding a dense layer, compiled and run in Verilator against the simulator.
 #[test]
-fn keras_models_are_bit_exact_in_verilator() {
+fn per_element_quantize_is_bit_exact_in_verilator() {
+    if !tools() {
+        return;
+    }
+    let text = random_quantize_model(3);
+    compile_and_verify(&text, "qe3", 1.5, 1000);
+}
+
+/// The exported models, compiled (at two clocks, so pipelining differs) and run in Verilator
+/// against the simulator, and a second random per-element model. About three minutes on a
+/// loaded two-core machine, so not in the default run:
+/// `cargo test --release --test keras -- --ignored`.
+#[test]
+#[ignore]
+fn keras_fixtures_are_bit_exact_in_verilator() {
     if !tools() {
         return;
     }
     for (name, clock) in FIXTURES.into_iter().zip([3.0, 2.0]) {
         let text = std::fs::read_to_string(fixture(name, "json")).unwrap();
-        compile_and_verify(&text, name, clock, 1000);
+        compile_and_verify(&text, name, clock, 3000);
     }
-    for seed in [3, 11] {
-        let text = random_quantize_model(seed);
-        compile_and_verify(&text, &format!("qe{seed}"), 1.5, 1000);
-    }
+    let text = random_quantize_model(11);
+    compile_and_verify(&text, "qe11", 1.5, 2000);
 }
