@@ -35,7 +35,12 @@ fn simulate(g: &LayerGraph, x: io::NpyData) -> Vec<Vec<f64>> {
     let out = Simulator::new(&design.net).run(x.view());
     for (k, row) in x.rows().into_iter().enumerate() {
         let r = reference::evaluate(g, row.as_slice().unwrap()).unwrap();
-        assert_eq!(out.row(k).to_vec(), r, "{}: simulator vs reference, sample {k}", g.name);
+        assert_eq!(
+            out.row(k).to_vec(),
+            r,
+            "{}: simulator vs reference, sample {k}",
+            g.name
+        );
     }
     let values = io::to_values(&out, &g.output_types());
     values.rows().into_iter().map(|r| r.to_vec()).collect()
@@ -90,7 +95,11 @@ fn fixtures_map_to_the_expected_layers() {
     for l in &g.layers {
         if let LayerKind::Dense { weight, accum, .. } = &l.kind {
             assert!(accum.is_none(), "{}: exact sums", l.name);
-            assert!(weight.data.iter().any(|&w| w == 0), "{}: pruned weights", l.name);
+            assert!(
+                weight.data.iter().any(|&w| w == 0),
+                "{}: pruned weights",
+                l.name
+            );
         }
     }
 
@@ -157,7 +166,10 @@ fn bit_widths_reach_the_adders() {
          uniform activation types {n_a} / {bits_a}"
     );
     assert!(n < n_u && bits < bits_u, "pruned weights must save adders");
-    assert!(bits < bits_a, "narrow activations must give narrower adders");
+    assert!(
+        bits < bits_a,
+        "narrow activations must give narrower adders"
+    );
 }
 
 /// A 0-bit weight is not in the netlist: a dense layer whose only nonzero weight in a column
@@ -256,7 +268,11 @@ fn per_element_quantize_simulator_matches_reference() {
             assert_eq!(out.row(k).to_vec(), r, "seed {seed}, sample {k}\n{text}");
         }
         let back = native_write::write(&g, None);
-        assert_eq!(native::parse(&back, "back").unwrap(), g, "seed {seed}: round trip");
+        assert_eq!(
+            native::parse(&back, "back").unwrap(),
+            g,
+            "seed {seed}: round trip"
+        );
     }
 }
 
@@ -276,11 +292,8 @@ fn per_element_quantize_casts_each_element_with_its_type() {
     };
     assert_eq!(types.len(), 6, "per channel, repeated over the rows");
     let x = io::NpyData::Float(
-        ndarray::ArrayD::from_shape_vec(
-            vec![1, 6],
-            vec![1.625, -2.0, 0.625, 5.0, -1.9, 2.375],
-        )
-        .unwrap(),
+        ndarray::ArrayD::from_shape_vec(vec![1, 6], vec![1.625, -2.0, 0.625, 5.0, -1.9, 2.375])
+            .unwrap(),
     );
     let got = simulate(&g, x);
     // 1.625 RND to quarters → 1.75; −2.0 SAT_NARROW → −1.75; 0.625 RND_CONV to quarters → 0.5;
@@ -311,14 +324,23 @@ fn per_element_quantize_errors() {
             && e.contains("or 3 (one per channel"),
         "{e}"
     );
-    let e = err(json!(["fixed<4,2>", "fixed<6,2>", "fixed<4,2>"]), "fixed<6,3>");
+    let e = err(
+        json!(["fixed<4,2>", "fixed<6,2>", "fixed<4,2>"]),
+        "fixed<6,3>",
+    );
     assert!(
         e.contains("element_types[1]") && e.contains("cannot hold every value of fixed<6,2>"),
         "{e}"
     );
     let e = err(json!(["fixed<4,2>", 7, "fixed<4,2>"]), "fixed<6,3>");
-    assert!(e.contains("element_types[1]") && e.contains("expected a type string"), "{e}");
-    let e = err(json!(["fixed<4,2>", "fixed<4,2,SAT>", "fixed<4,2>"]), "fixed<6,3>");
+    assert!(
+        e.contains("element_types[1]") && e.contains("expected a type string"),
+        "{e}"
+    );
+    let e = err(
+        json!(["fixed<4,2>", "fixed<4,2,SAT>", "fixed<4,2>"]),
+        "fixed<6,3>",
+    );
     assert!(e.contains("element_types[1]") && e.contains("SAT"), "{e}");
     let e = err(json!("fixed<4,2>"), "fixed<6,3>");
     assert!(e.contains("expected a list of type strings"), "{e}");

@@ -645,7 +645,10 @@ impl Loader<'_> {
         let fp = format!("{place}: field `element_types`");
         let v = self.field(o, "element_types", place)?;
         let arr = v.as_array().ok_or_else(|| {
-            self.err(&fp, format!("expected a list of type strings, found {}", kind(v)))
+            self.err(
+                &fp,
+                format!("expected a list of type strings, found {}", kind(v)),
+            )
         })?;
         let (n, c) = (x.len(), *x.shape.last().expect("non-empty shape"));
         if arr.len() != n && arr.len() != c {
@@ -663,9 +666,9 @@ impl Loader<'_> {
         let mut types = Vec::with_capacity(arr.len());
         for (i, t) in arr.iter().enumerate() {
             let at = format!("{place}: field `element_types[{i}]`");
-            let s = t
-                .as_str()
-                .ok_or_else(|| self.err(&at, format!("expected a type string, found {}", kind(t))))?;
+            let s = t.as_str().ok_or_else(|| {
+                self.err(&at, format!("expected a type string, found {}", kind(t)))
+            })?;
             let ty: FixedType = s.parse().map_err(|e: String| self.err(&at, e))?;
             if !crate::ir::layers::holds_exactly(result, &ty) {
                 return Err(self.err(

@@ -124,7 +124,7 @@ pub fn holds_exactly(container: &FixedType, t: &FixedType) -> bool {
         return true;
     }
     let shift = container.frac() - t.frac();
-    if shift < 0 || shift > 126 {
+    if !(0..=126).contains(&shift) {
         return false;
     }
     [lo, hi].iter().all(|&m| {
