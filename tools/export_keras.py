@@ -326,12 +326,14 @@ class Exporter:
         cls = type(layer).__name__
         if isinstance(layer, keras.layers.InputLayer):
             return src
-        shape, _ = self.tensors[src]
-        q_single = isinstance(layer, hl.QDense) or cls in ('QConv1D', 'QConv2D')
+        hgq_conv = cls in ('QConv1D', 'QConv2D') and type(layer).__module__.startswith('hgq')
+        q_single = type(layer) is hl.QDense or hgq_conv
+        supported = q_single or type(layer) in (keras.layers.ReLU, keras.layers.Activation, keras.layers.Flatten)
+        if not supported:
+            fail(layer, 'this layer class is not supported by the rtl4ml exporter (supported: QDense, '
+                        'QConv1D, QConv2D, ReLU, Activation(relu|linear), Flatten)')
         if q_single and layer.enable_iq:
             src = self.quantize(src, layer.iq, layer, 'iq')
-        elif hasattr(layer, 'enable_iq') and layer.enable_iq and not q_single:
-            pass  # handled below or rejected
         self.check_fixed(src, layer)
         shape, _ = self.tensors[src]
         if type(layer) is hl.QDense:
@@ -339,7 +341,7 @@ class Exporter:
             bias = None if layer.bias is None else np.asarray(keras.ops.convert_to_numpy(layer.qbias))
             out = self.sum_layer(layer, src, 'dense', kernel, bias, shape[:-1] + [kernel.shape[1]], {})
             out = self.activation(layer, out, layer.activation)
-        elif cls in ('QConv1D', 'QConv2D') and type(layer).__module__.startswith('hgq'):
+        elif hgq_conv:
             d = 1 if cls == 'QConv1D' else 2
             if getattr(layer, 'data_format', 'channels_last') != 'channels_last':
                 fail(layer, 'only channels_last is supported')
@@ -354,7 +356,7 @@ class Exporter:
                      'padding': layer.padding}
             out = self.sum_layer(layer, src, f'conv{d}d', kernel, bias, out_shape, extra)
             out = self.activation(layer, out, layer.activation)
-        elif isinstance(layer, keras.layers.ReLU) and type(layer).__module__.startswith('keras'):
+        elif type(layer) is keras.layers.ReLU:
             if layer.max_value is not None or float(layer.negative_slope) != 0 or float(layer.threshold) != 0:
                 fail(layer, 'only a plain ReLU (no max_value, negative_slope or threshold) is supported')
             out = self.activation(layer, src, keras.activations.relu)
@@ -378,17 +380,29 @@ class Exporter:
             raise ExportError(f'model `{m.name}`: only single-input, single-output models are supported')
         inp = m.inputs[0]
         shape = [int(d) for d in inp.shape[1:]]
-        in_name = self.fresh(getattr(inp, 'name', 'input') or 'input')
+        # Keras names unnamed inputs `keras_tensor_N`, with N depending on the session.
+        in_name = getattr(inp, 'name', '') or 'input'
+        in_name = self.fresh('input' if in_name.startswith('keras_tensor') else in_name)
         self.inputs.append({'name': in_name, 'shape': shape, 'type': None, '_open': True})
         self.tensors[in_name] = (shape, None)
+        # Keras tensors (by id) → native tensor names: each layer reads what its inbound node says.
+        names = {id(inp): in_name}
         src = in_name
         for layer in m.layers:
             if isinstance(layer, __import__('keras').layers.InputLayer):
                 continue
-            nodes = layer._inbound_nodes
-            if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
-                fail(layer, 'only a chain of single-input layers is supported (no branches or shared layers)')
-            src = self.layer(layer, src)
+            # The layer's calls in this model's graph (a rebuilt model keeps older calls).
+            # (`model.build` again adds a call on the same input; the last one is the model's.)
+            nodes = [n for n in layer._inbound_nodes if any(id(t) in names for t in n.input_tensors)]
+            sources = {tuple(id(t) for t in n.input_tensors) for n in nodes}
+            if len(sources) != 1 or len(nodes[-1].input_tensors) != 1 or len(nodes[-1].output_tensors) != 1:
+                fail(layer, 'only single-input, single-output layers used once are supported '
+                            '(no merges or shared layers)')
+            src = self.layer(layer, names[id(nodes[-1].input_tensors[0])])
+            names[id(nodes[-1].output_tensors[0])] = src
+        if id(m.outputs[0]) not in names:
+            raise ExportError(f'model `{m.name}`: its output is not produced by a supported layer')
+        src = names[id(m.outputs[0])]
         for x in self.inputs:
             if x.get('_open'):
                 raise ExportError(f'model input `{x["name"]}` is not quantized: the first layer needs an '
