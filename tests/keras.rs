@@ -161,14 +161,30 @@ fn bit_widths_reach_the_adders() {
     let (n_u, bits_u) = adders(&unpruned);
     let uniform = compile(edited(&g, false, true), &Options::default()).unwrap();
     let (n_a, bits_a) = adders(&uniform);
+    // Uniform-width weights: every nonzero weight with its low magnitude bits filled in
+    // (|m| | 0b010101, same sign, same zeros), as if every weight had all 6 bits.
+    let mut wide = g.clone();
+    for l in &mut wide.layers {
+        if let LayerKind::Dense { weight, .. } = &mut l.kind {
+            assert!(weight.data.iter().all(|&w| w.abs() < 64), "7-bit weights");
+            weight
+                .data
+                .mapv_inplace(|w| w.signum() * (w.abs() | 0b010101));
+        }
+    }
+    let (n_w, bits_w) = adders(&compile(wide, &Options::default()).unwrap());
     eprintln!(
         "hgq_mlp: {n} adders / {bits} adder bits; without pruning {n_u} / {bits_u}; \
-         uniform activation types {n_a} / {bits_a}"
+         uniform activation types {n_a} / {bits_a}; uniform-width weights {n_w} / {bits_w}"
     );
     assert!(n < n_u && bits < bits_u, "pruned weights must save adders");
     assert!(
         bits < bits_a,
         "narrow activations must give narrower adders"
+    );
+    assert!(
+        n < n_w && bits < bits_w,
+        "narrow weights must give fewer adders"
     );
 }
 
