@@ -454,3 +454,35 @@ fn keras_fixtures_are_bit_exact_in_verilator() {
     let text = random_quantize_model(11);
     compile_and_verify(&text, "qe11", 1.5, 2000);
 }
+
+/// `rtl4ml optimize` keeps HGQ2's per-element types (they are the trained widths, not a knob):
+/// its output loads and still has them.
+#[test]
+fn optimize_keeps_per_element_types() {
+    let out = work("optimize").join("hgq_mlp.opt.json");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_rtl4ml"))
+        .arg("optimize")
+        .arg(fixture("hgq_mlp", "json"))
+        .arg("--calib")
+        .arg(fixture("hgq_mlp", "input.npy"))
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let g = frontend::load(&out).unwrap_or_else(|e| panic!("{e}"));
+    let orig = load("hgq_mlp");
+    let types = |g: &LayerGraph| -> Vec<Vec<String>> {
+        g.layers
+            .iter()
+            .filter_map(|l| match &l.kind {
+                LayerKind::QuantizeEach { types } => {
+                    Some(types.iter().map(|t| t.to_string()).collect())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(types(&g), types(&orig));
+}
