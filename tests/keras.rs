@@ -17,7 +17,7 @@ use rtl4ml::verify::{runner, verify, VerifyOptions};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-const FIXTURES: [&str; 2] = ["hgq_mlp", "hgq_conv"];
+const FIXTURES: [&str; 3] = ["hgq_mlp", "hgq_conv", "hgq_conv2d"];
 
 fn fixture(name: &str, ext: &str) -> PathBuf {
     Path::new("tests/fixtures/keras").join(format!("{name}.{ext}"))
@@ -120,6 +120,22 @@ fn fixtures_map_to_the_expected_layers() {
         g.layers[4].output.ty.to_string(),
         "fixed<6,4,RND_CONV,SAT_NARROW>"
     );
+
+    let g = load("hgq_conv2d");
+    assert_eq!(
+        kinds(&g),
+        ["quantize", "conv2d", "relu", "flatten", "quantize", "dense", "quantize"]
+    );
+    let LayerKind::Conv { window, .. } = &g.layers[1].kind else {
+        panic!("conv2d")
+    };
+    assert_eq!(window.out_dims, [3, 3], "same padding, stride 2");
+    // The output quantizer: one unsigned and one signed element, saturating.
+    let LayerKind::QuantizeEach { types } = &g.layers[6].kind else {
+        panic!("out_oq is per element")
+    };
+    assert!(!types[0].signed && types[1].signed, "{types:?}");
+    assert_eq!(g.layers[6].output.ty.to_string(), "fixed<7,3>");
 }
 
 fn adders(d: &Design) -> (u64, u64) {
@@ -447,7 +463,7 @@ fn keras_fixtures_are_bit_exact_in_verilator() {
     if !tools() {
         return;
     }
-    for (name, clock) in FIXTURES.into_iter().zip([3.0, 2.0]) {
+    for (name, clock) in FIXTURES.into_iter().zip([3.0, 2.0, 2.5]) {
         let text = std::fs::read_to_string(fixture(name, "json")).unwrap();
         compile_and_verify(&text, name, clock, 3000);
     }

@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from hgq.config import QuantizerConfig  # noqa: E402
-from hgq.layers import QConv1D, QDense  # noqa: E402
+from hgq.layers import QConv1D, QConv2D, QDense  # noqa: E402
 
 import export_keras  # noqa: E402
 
@@ -115,7 +115,42 @@ def conv(rng_seed):
     return build, widths, (8, 2), 3
 
 
-FIXTURES = {'hgq_mlp': (mlp, 1), 'hgq_conv': (conv, 2)}
+def conv2d(rng_seed):
+    """[6, 6, 1] image → QConv2D(3, 3×3, same padding, stride 2, relu) with a per-element input
+    quantizer (KBI, RND, SAT_SYM) → Flatten → QDense(2) with a per-element input quantizer
+    (TRN, WRAP) and an output quantizer (RND, SAT, unsigned elements allowed)."""
+
+    def build():
+        iq1 = QuantizerConfig('kbi', 'datalane', b0=5, i0=1, round_mode='RND', overflow_mode='SAT_SYM')
+        iq2 = QuantizerConfig('kif', 'datalane', i0=2, f0=3, round_mode='TRN', overflow_mode='WRAP')
+        oq = QuantizerConfig('kif', 'datalane', i0=2, f0=4, round_mode='RND', overflow_mode='SAT')
+        return keras.Sequential(
+            [
+                keras.Input((6, 6, 1), name='image'),
+                QConv2D(3, 3, strides=2, padding='same', activation='relu', iq_conf=iq1, name='conv'),
+                keras.layers.Flatten(name='flat'),
+                QDense(2, iq_conf=iq2, enable_oq=True, oq_conf=oq, name='out'),
+            ],
+            name='hgq_conv2d',
+        )
+
+    def widths(model, rng):
+        for layer in (model.layers[0], model.layers[2]):
+            kq = layer.kq.quantizer
+            b = rng.integers(0, 5, size=kq._b.shape)
+            kq._b.assign(b.astype('float32'))
+            kq._i.assign(np.full(kq._i.shape, 0.0, 'float32'))
+        q = model.layers[0].iq.quantizer
+        q._b.assign(rng.integers(2, 7, size=q._b.shape).astype('float32'))
+        q._i.assign(rng.integers(0, 3, size=q._i.shape).astype('float32'))
+        q = model.layers[2].oq.quantizer
+        q._k.assign((rng.random(size=q._k.shape) < 0.5).astype('uint8'))
+        q._f.assign(rng.integers(2, 6, size=q._f.shape).astype('float32'))
+
+    return build, widths, (6, 6, 1), 2
+
+
+FIXTURES = {'hgq_mlp': (mlp, 1), 'hgq_conv': (conv, 2), 'hgq_conv2d': (conv2d, 3)}
 
 
 def corner_inputs(types, shape, rng):
