@@ -597,6 +597,16 @@ impl Loader<'_> {
                 )
             }
             "relu" if o.contains_key("cap") => self.layer_ext(kind, o, input, g, &place)?,
+            "quantize" if o.contains_key("element_types") => {
+                self.check_keys(
+                    o,
+                    &["name", "kind", "input", "element_types", "result"],
+                    &place,
+                )?;
+                let ty = self.ty(o, "result", &place)?;
+                let types = self.element_types(o, x, &ty, &place)?;
+                (LayerKind::QuantizeEach { types }, x.shape.clone(), ty)
+            }
             "relu" | "quantize" => {
                 self.check_keys(o, &["name", "kind", "input", "result"], &place)?;
                 let ty = self.ty(o, "result", &place)?;
@@ -619,6 +629,62 @@ impl Loader<'_> {
             input,
             output: Tensor { name, shape, ty },
         })
+    }
+}
+
+impl Loader<'_> {
+    /// The `element_types` of a per-element `quantize`: one type per element (row-major) or
+    /// one per channel (the last axis), each of whose values `result` must hold exactly.
+    fn element_types(
+        &self,
+        o: &Obj,
+        x: &Tensor,
+        result: &FixedType,
+        place: &str,
+    ) -> Result<Vec<FixedType>> {
+        let fp = format!("{place}: field `element_types`");
+        let v = self.field(o, "element_types", place)?;
+        let arr = v.as_array().ok_or_else(|| {
+            self.err(
+                &fp,
+                format!("expected a list of type strings, found {}", kind(v)),
+            )
+        })?;
+        let (n, c) = (x.len(), *x.shape.last().expect("non-empty shape"));
+        if arr.len() != n && arr.len() != c {
+            return Err(self.err(
+                &fp,
+                format!(
+                    "expected {n} types (one per element of `{}`, shape {:?}) or {c} (one per \
+                     channel, the last axis), found {}",
+                    x.name,
+                    x.shape,
+                    arr.len()
+                ),
+            ));
+        }
+        let mut types = Vec::with_capacity(arr.len());
+        for (i, t) in arr.iter().enumerate() {
+            let at = format!("{place}: field `element_types[{i}]`");
+            let s = t.as_str().ok_or_else(|| {
+                self.err(&at, format!("expected a type string, found {}", kind(t)))
+            })?;
+            let ty: FixedType = s.parse().map_err(|e: String| self.err(&at, e))?;
+            if !crate::ir::layers::holds_exactly(result, &ty) {
+                return Err(self.err(
+                    &at,
+                    format!(
+                        "`result` {result} cannot hold every value of {ty} exactly; declare a \
+                         `result` with at least {} fractional bits whose range covers [{}, {}]",
+                        ty.frac(),
+                        ty.to_f64(ty.min_mantissa()),
+                        ty.to_f64(ty.max_mantissa())
+                    ),
+                ));
+            }
+            types.push(ty);
+        }
+        Ok((0..n).map(|e| types[e % types.len()]).collect())
     }
 }
 

@@ -194,6 +194,14 @@ fn layer(g: &LayerGraph, l: &Layer) -> Value {
             put("exp_table", table(exp_table));
             put("inv_table", table(inv_table));
         }
+        LayerKind::QuantizeEach { types } => {
+            // One per channel when every position repeats the same types, else one per element.
+            let c = *l.output.shape.last().expect("non-empty shape");
+            let per_channel = types.chunks(c).all(|row| row == &types[..c]);
+            let list = if per_channel { &types[..c] } else { &types[..] };
+            let list: Vec<String> = list.iter().map(|t| t.to_string()).collect();
+            put("element_types", json!(list));
+        }
         LayerKind::Relu | LayerKind::Quantize | LayerKind::Pool { .. } => {}
         LayerKind::Merge { .. } | LayerKind::Argmax => {}
     }

@@ -45,6 +45,11 @@ pub enum LayerKind {
     Relu,
     /// `y = result(x)`.
     Quantize,
+    /// Element-wise quantizer with a type per element (HGQ2's heterogeneous quantizers):
+    /// `y_e = types[e](x_e)`, each a cast with its own modes, held exactly in the layer's
+    /// result type (which contains every element type's values; the loader checks this).
+    /// `types` has one entry per element, row-major.
+    QuantizeEach { types: Vec<FixedType> },
     /// Reshape to one dimension (row-major); the type is unchanged.
     Flatten,
     /// Convolution over the spatial axes of a channels-last tensor: at every output position,
@@ -109,6 +114,24 @@ pub enum LayerKind {
         exp_table: Constant<Vec<i64>>,
         inv_table: Constant<Vec<i64>>,
     },
+}
+
+/// Can `container` hold every value that a cast to `t` produces, exactly? (A type whose only
+/// value is 0, such as `ufixed<1,0,TRN,SAT_NARROW>`, fits any container.)
+pub fn holds_exactly(container: &FixedType, t: &FixedType) -> bool {
+    let (lo, hi) = (t.min_mantissa(), t.max_mantissa());
+    if lo == 0 && hi == 0 {
+        return true;
+    }
+    let shift = container.frac() - t.frac();
+    if !(0..=126).contains(&shift) {
+        return false;
+    }
+    [lo, hi].iter().all(|&m| {
+        m.checked_shl(shift as u32)
+            .filter(|v| v >> shift == m)
+            .is_some_and(|v| container.contains(v))
+    })
 }
 
 /// Zero padding of a sliding window (Keras/TensorFlow conventions).
@@ -325,7 +348,7 @@ impl LayerKind {
         match self {
             LayerKind::Dense { .. } => "dense",
             LayerKind::Relu => "relu",
-            LayerKind::Quantize => "quantize",
+            LayerKind::Quantize | LayerKind::QuantizeEach { .. } => "quantize",
             LayerKind::Flatten => "flatten",
             LayerKind::Conv {
                 depthwise: false,

@@ -166,6 +166,8 @@ impl Problem {
                     !matches!(base.layers[j].kind, LayerKind::Relu | LayerKind::Quantize)
                 }),
                 LayerKind::Argmax | LayerKind::Table { .. } | LayerKind::Softmax { .. } => false,
+                // Per-element types (HGQ2's trained widths) stay; the result only holds them.
+                LayerKind::QuantizeEach { .. } => false,
                 ref k => !is_view(k),
             };
             if act && retypable(&base, t) {

@@ -35,6 +35,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
     let mut lw = Lowering {
         b: Builder::new(&g.name),
         levels: vec![],
+        narrow: std::collections::HashMap::new(),
     };
     let mut tensors: Vec<Vec<NodeId>> = Vec::new();
     let mut index = 0;
@@ -78,6 +79,23 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                 .map(|&e| lw.b.cast(e.op(), ty))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|m| Error::unsupported(&place, m))?,
+            // Each element cast to its own (narrow) type, then widened to the tensor's type,
+            // which is exact and only wiring. A dense layer reads the narrow node instead
+            // (`narrow`), so its shift-and-add terms have the element's own width.
+            LayerKind::QuantizeEach { types } => x
+                .iter()
+                .zip(types)
+                .map(|(&e, t)| {
+                    let n = lw.b.cast(e.op(), *t)?;
+                    lw.sync_levels();
+                    let w = lw.b.cast(n.op(), ty)?;
+                    if w != n {
+                        lw.narrow.insert(w, n);
+                    }
+                    Ok(w)
+                })
+                .collect::<std::result::Result<_, String>>()
+                .map_err(|m| Error::unsupported(&place, m))?,
             LayerKind::Relu => x
                 .iter()
                 .map(|&e| {
@@ -97,14 +115,15 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                 let mut out = Vec::with_capacity(rows * n_out);
                 let mut rows_terms = Vec::with_capacity(rows);
                 for r in 0..rows {
-                    let xs = &x[r * n_in..(r + 1) * n_in];
+                    // Elements of a per-element quantizer: the narrow node and its own frac.
+                    let (xs, fxs) = lw.narrowed(&x[r * n_in..(r + 1) * n_in], xt.ty.frac());
                     let mut columns = Vec::with_capacity(n_out);
                     for j in 0..n_out {
                         let w: Vec<i64> = (0..n_in).map(|i| weight.data[[i, j]]).collect();
                         let terms = lw
                             .dense_terms(
-                                xs,
-                                xt.ty.frac(),
+                                &xs,
+                                &fxs,
                                 &w,
                                 weight.ty.frac(),
                                 bias.data[j],
@@ -178,6 +197,8 @@ pub(super) struct Lowering {
     pub(super) b: Builder,
     /// Adder depth of every node (for building shallow trees).
     pub(super) levels: Vec<u32>,
+    /// Widened element of a per-element quantizer → the element's narrow cast (same value).
+    pub(super) narrow: std::collections::HashMap<NodeId, NodeId>,
 }
 
 /// A signed term of a sum.
@@ -194,6 +215,17 @@ impl Lowering {
                 .unwrap_or(0);
             self.levels.push(l);
         }
+    }
+
+    /// The operands of a sum over `xs` (at frac `fx`): an element of a per-element quantizer
+    /// is replaced by its narrow cast (the same value at the element's own frac).
+    pub(super) fn narrowed(&self, xs: &[NodeId], fx: i32) -> (Vec<NodeId>, Vec<i32>) {
+        xs.iter()
+            .map(|e| match self.narrow.get(e) {
+                Some(&n) => (n, self.b.net.node(n).frac),
+                None => (*e, fx),
+            })
+            .unzip()
     }
 
     fn level(&self, o: &Operand) -> u32 {
@@ -280,7 +312,7 @@ impl Lowering {
     fn dense_terms(
         &mut self,
         xs: &[NodeId],
-        fx: i32,
+        fxs: &[i32],
         w: &[i64],
         fw: i32,
         bias: i64,
@@ -304,6 +336,7 @@ impl Lowering {
             if wi == 0 {
                 continue;
             }
+            let fx = fxs[i];
             let exact = match accum {
                 None => true,
                 Some(a) => {

@@ -28,6 +28,16 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
         let out: Vec<i128> = match &layer.kind {
             LayerKind::Flatten => x.clone(),
             LayerKind::Quantize => x.iter().map(|&v| ty.cast(v, fx)).collect(),
+            // Each element cast to its own type, then written at the result's frac (exact:
+            // the loader checked that the result holds every element type's values).
+            LayerKind::QuantizeEach { types } => x
+                .iter()
+                .zip(types)
+                .map(|(&v, t)| match t.cast(v, fx) {
+                    0 => 0,
+                    m => m << (ty.frac() - t.frac()),
+                })
+                .collect(),
             LayerKind::Relu => x
                 .iter()
                 .map(|&v| if v > 0 { ty.cast(v, fx) } else { 0 })

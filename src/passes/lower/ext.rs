@@ -62,10 +62,11 @@ impl Lowering {
                                 }
                             }
                         }
+                        let (xs, fxs) = self.narrowed(&xs, fx);
                         let terms = self
                             .dense_terms(
                                 &xs,
-                                fx,
+                                &fxs,
                                 &ws,
                                 fw,
                                 bias.data[o],
@@ -104,7 +105,7 @@ impl Lowering {
                     let terms = self
                         .dense_terms(
                             &[xe],
-                            fx,
+                            &[fx],
                             &[scale.data[c]],
                             scale.ty.frac(),
                             bias.data[c],
@@ -324,6 +325,7 @@ impl Lowering {
             LayerKind::Dense { .. }
             | LayerKind::Relu
             | LayerKind::Quantize
+            | LayerKind::QuantizeEach { .. }
             | LayerKind::Flatten => {
                 unreachable!("lowered by `lower`")
             }

@@ -318,7 +318,11 @@ pub(super) fn evaluate_layer(
             }
             out
         }
-        LayerKind::Dense { .. } | LayerKind::Relu | LayerKind::Quantize | LayerKind::Flatten => {
+        LayerKind::Dense { .. }
+        | LayerKind::Relu
+        | LayerKind::Quantize
+        | LayerKind::QuantizeEach { .. }
+        | LayerKind::Flatten => {
             unreachable!("evaluated by the caller")
         }
     };
