@@ -112,8 +112,9 @@ pub struct Schedule {
 }
 
 /// Schedules for a fixed number of stages: the shortest clock period (from the delay model)
-/// whose schedule needs at most `cycles` stages, padded with output registers to exactly
-/// `cycles`. With `clock_ns`, that period is used and must fit in `cycles` stages.
+/// whose schedule needs at most `cycles` stages. With `clock_ns`, that period is used and must
+/// fit in `cycles` stages. Extra stages are not just output registers: the registers are placed
+/// over all `cycles` stages with the fewest bits (see [`schedule`]).
 pub fn schedule_for_latency(
     net: &Netlist,
     cycles: u32,
@@ -123,11 +124,15 @@ pub fn schedule_for_latency(
     if cycles == 0 {
         return Err("the latency must be at least 1 cycle (the output register)".into());
     }
-    let sched = match clock_ns {
-        Some(c) => schedule(net, c, model),
+    let delays: Vec<f64> = (0..net.nodes.len()).map(|i| model.delay(net, i)).collect();
+    let fewest = |clock: f64| {
+        let budget = (clock - model.register_overhead_ns).max(0.0);
+        latency_of(net, &asap(net, &delays, budget))
+    };
+    let clock = match clock_ns {
+        Some(c) => c,
         None => {
             // Bisection on the period: latency is non-increasing in the period.
-            let delays: Vec<f64> = (0..net.nodes.len()).map(|i| model.delay(net, i)).collect();
             let longest_op = delays.iter().cloned().fold(0.0, f64::max);
             let total = critical(net, &delays, &vec![0; net.nodes.len()]).unwrap_or(0.0);
             let (mut lo, mut hi) = (
@@ -136,57 +141,55 @@ pub fn schedule_for_latency(
             );
             for _ in 0..50 {
                 let mid = 0.5 * (lo + hi);
-                if schedule(net, mid, model).latency <= cycles {
+                if fewest(mid) <= cycles {
                     hi = mid;
                 } else {
                     lo = mid;
                 }
             }
-            schedule(net, hi, model)
+            hi
         }
     };
-    if sched.latency > cycles {
+    let needed = fewest(clock);
+    if needed > cycles {
         return Err(format!(
-            "the design needs {} cycles at a {:.3} ns clock, more than the {cycles} requested; use a slower clock or allow more cycles",
-            sched.latency, sched.clock_ns
+            "the design needs {needed} cycles at a {clock:.3} ns clock, more than the {cycles} requested; use a slower clock or allow more cycles"
         ));
     }
-    Ok(Schedule {
-        latency: cycles,
-        ..sched
-    })
+    Ok(place(net, clock, model, &delays, cycles))
 }
 
-/// Schedules for the clock: ASAP finds the fewest stages; ALAP with the same number of stages
-/// moves logic toward the outputs. Whichever needs fewer register bits is kept (registers sit
-/// where the values crossing a stage boundary are narrowest or shared, e.g. a layer's inputs
-/// rather than many partial sums).
+/// Schedules for the clock: ASAP finds the fewest stages; the registers are then placed over
+/// that many stages with the fewest bits (`passes::retime`, a minimum cut over all boundaries
+/// at once), e.g. at a layer's inputs or its activations rather than through many partial sums.
 pub fn schedule(net: &Netlist, clock_ns: f64, model: &DelayModel) -> Schedule {
     let budget = (clock_ns - model.register_overhead_ns).max(0.0);
     let delays: Vec<f64> = (0..net.nodes.len()).map(|i| model.delay(net, i)).collect();
-    let asap = asap(net, &delays, budget);
-    let latency = latency_of(net, &asap);
-    let mut best = asap;
-    let alap_stages = alap(net, &delays, budget, latency);
-    if let Some(alap) = &alap_stages {
-        if let Some(cut) = super::retime::min_register_stages(net, &delays, budget, latency, alap) {
-            if critical(net, &delays, &cut).is_some_and(|c| {
-                c <= budget + 1e-9 || c <= critical(net, &delays, &best).unwrap_or(0.0)
-            }) && latency_of(net, &cut) <= latency
-                && register_bits(net, &cut, latency) < register_bits(net, &best, latency)
-            {
-                best = cut;
-            }
-        }
-    }
-    if let Some(alap) = alap_stages {
-        if critical(net, &delays, &alap).is_some_and(|c| c <= budget + 1e-9)
-            && register_bits(net, &alap, latency) < register_bits(net, &best, latency)
+    let latency = latency_of(net, &asap(net, &delays, budget));
+    place(net, clock_ns, model, &delays, latency)
+}
+
+/// The fewest register bits in exactly `latency` stages (≥ the ASAP latency); falls back to
+/// ASAP (with output registers) when the minimum cut finds nothing that meets the clock.
+fn place(
+    net: &Netlist,
+    clock_ns: f64,
+    model: &DelayModel,
+    delays: &[f64],
+    latency: u32,
+) -> Schedule {
+    let budget = (clock_ns - model.register_overhead_ns).max(0.0);
+    let mut best = asap(net, delays, budget);
+    let asap_crit = critical(net, delays, &best).unwrap_or(f64::INFINITY);
+    if let Some(cut) = super::retime::min_register_stages(net, delays, budget, latency) {
+        if critical(net, delays, &cut).is_some_and(|c| c <= budget + 1e-9 || c <= asap_crit)
+            && latency_of(net, &cut) <= latency
+            && register_bits(net, &cut, latency) < register_bits(net, &best, latency)
         {
-            best = alap;
+            best = cut;
         }
     }
-    let crit = critical(net, &delays, &best).unwrap_or(f64::INFINITY);
+    let crit = critical(net, delays, &best).unwrap_or(f64::INFINITY);
     Schedule {
         clock_ns,
         stage: best,
@@ -239,75 +242,6 @@ fn asap(net: &Netlist, delays: &[f64], budget: f64) -> Vec<u32> {
         }
     }
     stage
-}
-
-/// Each node in the latest stage (and latest time in it) that its readers allow, for a fixed
-/// number of stages. `None` when that cannot respect the inputs (which sit in stage 0).
-fn alap(net: &Netlist, delays: &[f64], budget: f64, latency: u32) -> Option<Vec<u32>> {
-    let n = net.nodes.len();
-    let mut readers: Vec<Vec<usize>> = vec![vec![]; n];
-    for i in 0..n {
-        if !is_free(net, i) {
-            for a in operands(net, i) {
-                readers[a].push(i);
-            }
-        }
-    }
-    let mut is_out = vec![false; n];
-    for (e, _) in net.output_elements() {
-        is_out[e.index()] = true;
-    }
-    let last = latency as i64 - 1;
-    let mut stage = vec![0i64; n];
-    let mut finish = vec![0f64; n]; // latest finish time within its stage
-    for i in (0..n).rev() {
-        if matches!(net.nodes[i].op, Op::Const { .. }) {
-            continue;
-        }
-        let mut best: Option<(i64, f64)> = if is_out[i] {
-            Some((last, budget))
-        } else {
-            None
-        };
-        for &r in &readers[i] {
-            let start = finish[r] - delays[r];
-            let cand = if delays[i] <= start + 1e-12 && !is_free(net, i) {
-                (stage[r], start)
-            } else if is_free(net, i) {
-                (stage[r], budget)
-            } else {
-                (stage[r] - 1, budget)
-            };
-            best = Some(match best {
-                None => cand,
-                Some(b) => {
-                    if (cand.0, cand.1) < (b.0, b.1) {
-                        cand
-                    } else {
-                        b
-                    }
-                }
-            });
-        }
-        let (s, f) = best.unwrap_or((last, budget));
-        if net.nodes[i].op == (Op::Input { index: 0 })
-            || matches!(net.nodes[i].op, Op::Input { .. })
-        {
-            if s < 0 {
-                return None;
-            }
-            stage[i] = 0;
-            finish[i] = 0.0;
-            continue;
-        }
-        if s < 0 {
-            return None;
-        }
-        stage[i] = s;
-        finish[i] = f;
-    }
-    // Operands never sit after their readers.
-    Some(stage.into_iter().map(|s| s as u32).collect())
 }
 
 /// Critical combinational delay of a stage assignment; `None` when an operand sits in a later
