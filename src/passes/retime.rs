@@ -18,6 +18,7 @@
 //! boundary by boundary. A boundary may fall at a narrow point (a layer's inputs or its
 //! activations) even when that makes the stages before it fuller: the cut sees all of them.
 
+use super::schedule::Timing;
 use crate::ir::netlist::{Netlist, Op};
 
 const INF: i64 = i64::MAX / 4;
@@ -141,10 +142,9 @@ impl Flow {
 /// included) exceeds `budget`, and no shorter prefix of it does (later nodes follow through the
 /// operand order). A node slower than the budget on its own counts as the budget: nothing can
 /// make it faster, but nothing with a delay may join it.
-pub fn timing_pairs(net: &Netlist, delays: &[f64], budget: f64) -> Vec<(usize, usize)> {
+pub fn timing_pairs(net: &Netlist, timing: &Timing, budget: f64) -> Vec<(usize, usize)> {
     let n = net.nodes.len();
     let readers = readers(net);
-    let d = |i: usize| delays[i].min(budget);
     let mut pairs = vec![];
     let mut dist = vec![f64::NEG_INFINITY; n];
     let mut touched: Vec<usize> = vec![];
@@ -153,12 +153,13 @@ pub fn timing_pairs(net: &Netlist, delays: &[f64], budget: f64) -> Vec<(usize, u
         if matches!(net.nodes[u].op, Op::Const { .. } | Op::Input { .. }) {
             continue;
         }
-        dist[u] = d(u);
+        // A node too slow on its own counts as just fitting: nothing can make it faster.
+        dist[u] = timing.own[u].min((budget - timing.finish[u]).max(0.0));
         touched.push(u);
         work.insert(u);
         // Node indices are topological: every path into x was relaxed before x comes first.
         while let Some(x) = work.pop_first() {
-            if dist[x] > budget + 1e-9 {
+            if x != u && dist[x] + timing.finish[x] > budget + 1e-9 {
                 pairs.push((u, x));
                 continue;
             }
@@ -166,7 +167,7 @@ pub fn timing_pairs(net: &Netlist, delays: &[f64], budget: f64) -> Vec<(usize, u
                 if dist[r] == f64::NEG_INFINITY {
                     touched.push(r);
                 }
-                dist[r] = dist[r].max(dist[x] + d(r));
+                dist[r] = dist[r].max(timing.through(net, x, dist[x], r));
                 work.insert(r);
             }
         }
@@ -199,7 +200,7 @@ fn readers(net: &Netlist) -> Vec<Vec<usize>> {
 /// model, or `None` when no assignment meets the clock in that many stages.
 pub fn min_register_stages(
     net: &Netlist,
-    delays: &[f64],
+    timing: &Timing,
     budget: f64,
     latency: u32,
 ) -> Option<Vec<u32>> {
@@ -208,7 +209,7 @@ pub fn min_register_stages(
     let is_const = |i: usize| matches!(net.nodes[i].op, Op::Const { .. });
     let is_input = |i: usize| matches!(net.nodes[i].op, Op::Input { .. });
     let readers = readers(net);
-    let pairs = timing_pairs(net, delays, budget);
+    let pairs = timing_pairs(net, timing, budget);
     let mut after: Vec<Vec<usize>> = vec![vec![]; n]; // v with s_v ≥ s_u + 1
     let mut before: Vec<Vec<usize>> = vec![vec![]; n];
     for &(u, v) in &pairs {
