@@ -317,7 +317,7 @@ pub fn min_register_stages(
             }
         }
     };
-    for i in 0..n {
+    for (i, later) in after.iter().enumerate() {
         if is_const(i) || is_input(i) {
             continue;
         }
@@ -326,7 +326,7 @@ pub fn min_register_stages(
                 && Netlist::args(&net.nodes[i].op)
                     .filter(|a| !is_const(a.index()))
                     .all(|a| implies(&mut g, x(a.index(), k), x(i, k)))
-                && after[i]
+                && later
                     .iter()
                     .all(|&v| k + 1 >= l - 1 || implies(&mut g, x(i, k), x(v, k + 1)));
             if !ok {

@@ -454,9 +454,9 @@ pub fn critical(net: &Netlist, timing: &Timing, stage: &[u32]) -> Option<f64> {
 pub fn register_bits(net: &Netlist, stage: &[u32], latency: u32) -> u64 {
     let n = net.nodes.len();
     let mut last = vec![0u32; n];
-    for i in 0..n {
-        for a in Netlist::args(&net.nodes[i].op) {
-            last[a.index()] = last[a.index()].max(stage[i]);
+    for (node, &s) in net.nodes.iter().zip(stage) {
+        for a in Netlist::args(&node.op) {
+            last[a.index()] = last[a.index()].max(s);
         }
     }
     for (e, _) in net.output_elements() {
