@@ -701,6 +701,9 @@ def main():
     ap.add_argument('--yosys', default='yosys')
     ap.add_argument('--no-build', dest='build', action='store_false',
                     help='use the existing target/release/rtl4ml instead of running cargo build --release')
+    ap.add_argument('--quick', action='store_true',
+                    help="only rtl4ml's default design and da4ml at the same latency (skips the "
+                         "--no-share and same-logic-stages rows, half the Yosys time)")
     ap.add_argument('--fuzz', type=int, default=0, metavar='N',
                     help='only check the da4ml translation on N random small models (all modes), then exit')
     args = ap.parse_args()
@@ -744,9 +747,10 @@ def main():
         r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', args.clock_ns, [])
         r.update(tool='rtl4ml', dir=work / 'rtl4ml')
         designs.append(r)
-        r2 = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml_noshare', args.clock_ns, ['--no-share'])
-        r2.update(tool='rtl4ml --no-share', dir=work / 'rtl4ml_noshare')
-        designs.append(r2)
+        if not args.quick:
+            r2 = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml_noshare', args.clock_ns, ['--no-share'])
+            r2.update(tool='rtl4ml --no-share', dir=work / 'rtl4ml_noshare')
+            designs.append(r2)
         print(f'rtl4ml: latency {r["latency"]} cycles, est. {r["est_lut"]} LUT / {r["est_ff"]} FF, {r["compile_s"]:.2f} s', flush=True)
 
         # da4ml's pipeline registers the inputs and the outputs, so N combinational stages take
@@ -763,7 +767,7 @@ def main():
                 print(f'  note: {n_}')
             # primary: the same latency in cycles; second row: the same number of logic stages
             targets = [max(1, r['latency'] - 1)]
-            if r['latency'] not in targets:
+            if r['latency'] not in targets and not args.quick:
                 targets.append(r['latency'])
             for k, target in enumerate(targets):
                 cutoff, _ = da4ml_pipeline(comb, target)  # search (not timed)

@@ -24,6 +24,9 @@ pub struct Options {
     pub latency_cycles: Option<u32>,
     /// With `latency_cycles`: ignore `clock_ns` and find the shortest period that fits.
     pub auto_clock: bool,
+    /// Most loads per pipeline register before it is duplicated (0: no limit); see
+    /// [`schedule::Schedule::fanout_plan`].
+    pub max_fanout: u32,
 }
 
 impl Default for Options {
@@ -35,6 +38,7 @@ impl Default for Options {
             lower: lower::LowerOptions::default(),
             latency_cycles: None,
             auto_clock: false,
+            max_fanout: schedule::DEFAULT_MAX_FANOUT,
         }
     }
 }
@@ -69,6 +73,9 @@ pub struct Manifest {
     /// Lowering options the design was built with (so `verify` rebuilds the same design).
     #[serde(default = "yes")]
     pub share: bool,
+    /// Fan-out limit of the pipeline registers (0: none; builds before it existed had none).
+    #[serde(default)]
+    pub max_fanout: u32,
 }
 
 fn yes() -> bool {
@@ -90,7 +97,7 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
     }
     crate::passes::limits::check(&graph)?;
     let net = lower::lower(&graph, &opts.lower)?;
-    let sched = match opts.latency_cycles {
+    let mut sched = match opts.latency_cycles {
         None => schedule::schedule(&net, opts.clock_ns, &opts.target.delay_model()),
         Some(n) => schedule::schedule_for_latency(
             &net,
@@ -100,6 +107,7 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
         )
         .map_err(|m| Error::unsupported("--latency-cycles", m))?,
     };
+    sched.max_fanout = opts.max_fanout;
     let top = namer::sanitize(opts.top.as_deref().unwrap_or(&graph.name));
     let verilog = verilog::write_verilog(&net, &sched, &top)?;
     let report = report::build(&net, &sched, &top);
@@ -181,6 +189,7 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
             model: model_file.into(),
             share: d.options.lower.share,
             target: d.options.target,
+            max_fanout: d.options.max_fanout,
         };
         write(
             MANIFEST,
@@ -353,6 +362,7 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
             },
             latency_cycles: Some(manifest.latency_cycles),
             target: manifest.target,
+            max_fanout: manifest.max_fanout,
             ..Default::default()
         },
     )?;

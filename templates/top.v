@@ -36,6 +36,15 @@ module {{ module }} (
 {%- endfor %}
     end
 {%- endif %}
+{%- if !s.kept_assigns.is_empty() %}
+    // Duplicated registers (fan-out control), kept apart through synthesis.
+    (* keep = "true", dont_touch = "true" *)
+    always @(posedge clk) begin
+{%- for a in s.kept_assigns %}
+        {{ a }}
+{%- endfor %}
+    end
+{%- endif %}
 {%- endfor %}
 
     assign out_data = {{ out_expr }};

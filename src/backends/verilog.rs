@@ -11,6 +11,7 @@ use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::netlist::{Netlist, NodeId, Op, Operand};
 use crate::passes::schedule::Schedule;
 use askama::Template;
+use std::collections::BTreeMap;
 
 /// The hand-written primitives every design needs (file name, contents).
 pub const PRIMITIVES: &[(&str, &str)] = &[(
@@ -51,14 +52,16 @@ struct StageText {
     comb: Vec<String>,
     reg_decls: Vec<String>,
     reg_assigns: Vec<String>,
+    /// Assignments of duplicated registers, in an `always` block marked `keep`.
+    kept_assigns: Vec<String>,
 }
 
 /// Names and bit usage of every wire.
 struct Wires {
     width: Vec<u32>,
     signed: Vec<bool>,
-    /// Used bits per node and delay: `used[node][delay][bit]`.
-    used: Vec<Vec<Vec<bool>>>,
+    /// Used bits per node, delay and register copy: `used[node][(delay, copy)][bit]`.
+    used: Vec<BTreeMap<(u32, u32), Vec<bool>>>,
     is_const: Vec<Option<i128>>,
     trimmed: Vec<bool>,
 }
@@ -68,24 +71,25 @@ struct Wires {
 struct Ref {
     node: usize,
     delay: u32,
+    /// Which copy of a duplicated register (see `Schedule::fanout_plan`).
+    copy: u32,
 }
 
 impl Wires {
     fn name(&self, r: Ref) -> String {
-        if r.delay == 0 {
-            format!("n{}", r.node)
-        } else {
-            format!("n{}_d{}", r.node, r.delay)
+        match (r.delay, r.copy) {
+            (0, _) => format!("n{}", r.node),
+            (d, 0) => format!("n{}_d{d}", r.node),
+            (d, c) => format!("n{}_d{d}_c{c}", r.node),
         }
     }
     fn mark(&mut self, r: Ref, lo: u32, hi: u32) {
         let w = self.width[r.node] as usize;
-        let d = &mut self.used[r.node];
-        while d.len() <= r.delay as usize {
-            d.push(vec![false; w]);
-        }
+        let bits = self.used[r.node]
+            .entry((r.delay, r.copy))
+            .or_insert_with(|| vec![false; w]);
         for b in lo..=hi {
-            d[r.delay as usize][b as usize] = true;
+            bits[b as usize] = true;
         }
     }
     /// Bit `i` of the value, sign- or zero-extended beyond the wire.
@@ -173,6 +177,9 @@ fn signed_literal(v: i128, w: u32) -> String {
     )
 }
 
+/// Synthesis attributes that keep duplicated registers apart.
+const KEEP: &str = "(* keep = \"true\", dont_touch = \"true\" *)";
+
 /// Renders the top module. `top` must already be a legal identifier.
 pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<String> {
     let n = net.nodes.len();
@@ -180,7 +187,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
         width: net.nodes.iter().map(|x| x.width()).collect(),
         signed: net.nodes.iter().map(|x| x.signed()).collect(),
         trimmed: net.nodes.iter().map(|x| x.trimmed()).collect(),
-        used: vec![vec![]; n],
+        used: vec![BTreeMap::new(); n],
         is_const: net
             .nodes
             .iter()
@@ -195,6 +202,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     };
     let latency = sched.latency;
     let stage_of = |i: usize| sched.stage[i];
+    let plan = sched.fanout_plan(net);
     let mut comb: Vec<Vec<String>> = vec![vec![]; latency as usize];
     let mut input_offsets = Vec::new();
     let mut off = 0u32;
@@ -218,6 +226,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
         let at = |o: NodeId| Ref {
             node: o.index(),
             delay: s - stage_of(o.index()),
+            copy: plan.pick(i, o.index()),
         };
         let name = format!("n{i}");
         let expr = match &node.op {
@@ -328,6 +337,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
             } else {
                 latency - stage_of(i)
             },
+            copy: 0,
         };
         let node = &net.nodes[i];
         debug_assert_eq!(node.frac, ty.frac());
@@ -336,42 +346,66 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     out_parts.reverse(); // element 0 at the least significant end
     let out_width: u32 = net.output_elements().iter().map(|(_, t)| t.width).sum();
 
-    // Registers: every (node, delay ≥ 1) that something reads, and the chain below it.
     let mut stages: Vec<StageText> = (0..latency)
         .map(|k| StageText {
             index: k,
             comb: std::mem::take(&mut comb[k as usize]),
             reg_decls: vec![],
             reg_assigns: vec![],
+            kept_assigns: vec![],
         })
         .collect();
+    // Registers: every (node, delay ≥ 1) that something reads, and the chain below it; the
+    // copies of a duplicated register all read the chain's previous register. Every copy carries
+    // `keep`/`dont_touch` so that synthesis does not merge them back into one: Yosys takes the
+    // attribute from the `always` block onto the flip-flop cells (`opt_merge` then leaves them
+    // apart; on the declaration alone it only keeps the wire and merges the cells), Vivado from
+    // the declaration.
     for i in 0..n {
-        let max_delay = wires.used[i].len().saturating_sub(1) as u32;
+        let max_delay = wires.used[i].keys().map(|k| k.0).max().unwrap_or(0);
         for d in 1..=max_delay {
             let w = wires.width[i];
-            let rname = wires.name(Ref { node: i, delay: d });
             let prev = Ref {
                 node: i,
                 delay: d - 1,
+                copy: 0,
             };
-            // The register reads the whole previous wire.
-            let pname = wires.name(prev);
-            wires.mark(prev, 0, w - 1);
             let k = (stage_of(i) + d - 1) as usize;
-            stages[k]
-                .reg_decls
-                .push(format!("reg [{}:0] {rname};", w - 1));
-            stages[k].reg_assigns.push(format!("{rname} <= {pname};"));
+            for c in 0..plan.copies(i, d) {
+                let r = Ref {
+                    node: i,
+                    delay: d,
+                    copy: c,
+                };
+                let chain = c == 0 && d < max_delay;
+                if !chain && !wires.used[i].contains_key(&(d, c)) {
+                    continue;
+                }
+                let rname = wires.name(r);
+                // The register reads the whole previous wire.
+                let pname = wires.name(prev);
+                wires.mark(prev, 0, w - 1);
+                let st = &mut stages[k];
+                if plan.copies(i, d) > 1 {
+                    st.reg_decls
+                        .push(format!("{KEEP} reg [{}:0] {rname};", w - 1));
+                    st.kept_assigns.push(format!("{rname} <= {pname};"));
+                } else {
+                    st.reg_decls.push(format!("reg [{}:0] {rname};", w - 1));
+                    st.reg_assigns.push(format!("{rname} <= {pname};"));
+                }
+            }
         }
     }
 
     // Dropped bits go to the sink so that lint sees every bit used on purpose.
     let mut unused = bus_unused;
     for i in 0..n {
-        for (d, bits) in wires.used[i].iter().enumerate() {
+        for (&(d, c), bits) in &wires.used[i] {
             let name = wires.name(Ref {
                 node: i,
-                delay: d as u32,
+                delay: d,
+                copy: c,
             });
             let mut b = 0;
             while b < bits.len() {

@@ -47,6 +47,10 @@ pub enum Command {
         /// Do not share shift-and-add subexpressions between outputs (for comparison).
         #[arg(long)]
         no_share: bool,
+        /// Duplicate a pipeline register read by more than N cells (0: never); see
+        /// docs/timing-model.md.
+        #[arg(long, default_value_t = crate::passes::schedule::DEFAULT_MAX_FANOUT)]
+        max_fanout: u32,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
@@ -162,6 +166,7 @@ pub fn run(cli: Cli) -> Result<()> {
             no_share,
             latency_cycles,
             target,
+            max_fanout,
         } => {
             let t0 = Instant::now();
             let bytes =
@@ -177,6 +182,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     target,
                     top,
                     lower: crate::passes::lower::LowerOptions { share: !no_share },
+                    max_fanout,
                 },
             )
             .with_context(|| format!("compiling {}", model.display()))?;

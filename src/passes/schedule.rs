@@ -77,7 +77,7 @@ impl DelayModel {
         self.adder_base_ns + self.adder_per_bit_ns * width as f64
     }
 
-    /// Combinational delay of one node.
+    /// Combinational delay of one node on its own, its operands straight from registers.
     pub fn delay(&self, net: &Netlist, i: usize) -> f64 {
         let n = &net.nodes[i];
         match &n.op {
@@ -97,6 +97,98 @@ impl DelayModel {
             }
         }
     }
+
+    /// The timing of every node of a netlist (see [`Timing`]).
+    pub fn timing(&self, net: &Netlist) -> Timing {
+        let n = net.nodes.len();
+        let c = self.adder_per_bit_ns;
+        let mut t = Timing {
+            own: vec![0.0; n],
+            diag: vec![false; n],
+            finish: vec![0.0; n],
+            select: vec![false; n],
+            dropped: vec![0; n],
+            per_bit: c,
+        };
+        for i in 0..n {
+            let node = &net.nodes[i];
+            let (own, diag, select) = match &node.op {
+                Op::Input { .. } | Op::Const { .. } => (0.0, false, false),
+                Op::Add { .. } | Op::Neg { .. } => (self.adder_base_ns, true, false),
+                Op::Relu { .. } => (self.mux_ns, false, true),
+                Op::Cmp { .. } | Op::Mux { .. } | Op::Mul { .. } | Op::Table { .. } => {
+                    (self.extra_op_delay(net, i), false, true)
+                }
+                Op::Cast { a, to } => {
+                    let plan = net.cast_plan(a, to);
+                    t.dropped[i] = (-plan.shift).max(0) as u32;
+                    let inc = if plan.round_inc {
+                        self.adder_base_ns
+                    } else {
+                        0.0
+                    };
+                    if plan.saturates() {
+                        (inc + self.mux_ns, false, true)
+                    } else {
+                        (inc, plan.round_inc || t.diag[a.node.index()], false)
+                    }
+                }
+            };
+            t.own[i] = own;
+            t.diag[i] = diag;
+            t.select[i] = select;
+            t.finish[i] = if diag { c * node.width() as f64 } else { 0.0 };
+        }
+        t
+    }
+}
+
+/// Arrival times in a stage, with carry chains that overlap.
+///
+/// A ripple-carry adder's bit `j` is ready `base + j·c` after its operands' bit `j`, so in a
+/// tree of adders the carries run diagonally: bit `j` of a value computed in the stage arrives at
+/// `t0 + j·c`, where `t0` (the time of bit 0) grows by one `base` per adder level and the carry
+/// chain is paid once, by the value's own width, not once per level. A node that selects on its
+/// operand's sign or magnitude (ReLU, saturation, comparison, multiplexer, table, multiplier)
+/// waits for the operand's MSB and then sets all its bits at once.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// `t0` of the node when its operands come from registers (all bits at time 0).
+    pub own: Vec<f64>,
+    /// Bits arrive diagonally (`t0 + j·c`), else all at `t0`.
+    pub diag: Vec<bool>,
+    /// `c · width` for diagonal nodes: the MSB arrives at `t0 + finish`.
+    pub finish: Vec<f64>,
+    /// Waits for its operand's MSB.
+    select: Vec<bool>,
+    /// Low bits a cast drops (its bit 0 is the operand's bit `dropped`).
+    dropped: Vec<u32>,
+    per_bit: f64,
+}
+
+impl Timing {
+    /// `t0` of node `i` when operand `a` is computed in the same stage with bit 0 at `t0_a`.
+    pub fn through(&self, net: &Netlist, a: usize, t0_a: f64, i: usize) -> f64 {
+        if !self.diag[a] {
+            return t0_a + self.own[i];
+        }
+        let wait = if self.select[i] {
+            self.per_bit * net.nodes[a].width() as f64
+        } else {
+            self.per_bit * self.dropped[i].min(net.nodes[a].width()) as f64
+        };
+        t0_a + wait + self.own[i]
+    }
+    /// `t0` of node `i` in a stage, given the `t0` of its operands computed in that stage.
+    fn start(&self, net: &Netlist, i: usize, stage: &[u32], t0: &[f64]) -> f64 {
+        let mut t = self.own[i];
+        for a in operands(net, i) {
+            if stage[a] == stage[i] && !is_free(net, a) {
+                t = t.max(self.through(net, a, t0[a], i));
+            }
+        }
+        t
+    }
 }
 
 /// The pipeline: a stage per node and the number of stages.
@@ -109,11 +201,107 @@ pub struct Schedule {
     pub latency: u32,
     /// Estimated critical combinational delay of the slowest stage.
     pub critical_ns: f64,
+    /// Fan-out limit of a pipeline register (readers per copy; 0: no limit). See
+    /// [`Schedule::fanout_plan`].
+    pub max_fanout: u32,
+}
+
+/// Default fan-out limit of a pipeline register (`--max-fanout`).
+pub const DEFAULT_MAX_FANOUT: u32 = 32;
+
+/// Duplicated pipeline registers: a register (a node's value `d ≥ 1` stages after its stage)
+/// read by more than `max_fanout` loads is built `⌈loads / max_fanout⌉` times, each copy
+/// driving at most `max_fanout` of them. The loads are, in this order: the next register of the
+/// chain, the output bus, then the reading nodes by index; copy `k` takes loads
+/// `k·max_fanout ..`. Every copy reads the previous register of the chain (or the node itself).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FanoutPlan {
+    /// Copies of register `(node, delay)`, when more than one.
+    pub copies: std::collections::BTreeMap<(usize, u32), u32>,
+    /// The copy a reading node reads of an operand, when not copy 0: `(reader, operand)`.
+    pub pick: std::collections::HashMap<(usize, usize), u32>,
+}
+
+impl FanoutPlan {
+    pub fn copies(&self, node: usize, delay: u32) -> u32 {
+        self.copies.get(&(node, delay)).copied().unwrap_or(1)
+    }
+    pub fn pick(&self, reader: usize, operand: usize) -> u32 {
+        self.pick.get(&(reader, operand)).copied().unwrap_or(0)
+    }
+    /// Flip-flops the copies add (full register width each).
+    pub fn extra_bits(&self, net: &Netlist) -> u64 {
+        self.copies
+            .iter()
+            .map(|(&(i, _), &c)| (c as u64 - 1) * net.nodes[i].width() as u64)
+            .sum()
+    }
+}
+
+impl Schedule {
+    /// Which pipeline registers are duplicated, and which copy each reader takes.
+    pub fn fanout_plan(&self, net: &Netlist) -> FanoutPlan {
+        let mut plan = FanoutPlan::default();
+        let limit = self.max_fanout as usize;
+        if limit == 0 {
+            return plan;
+        }
+        let n = net.nodes.len();
+        let is_const = |i: usize| matches!(net.nodes[i].op, Op::Const { .. });
+        // Readers of each node at each delay, by index.
+        let mut loads: Vec<std::collections::BTreeMap<u32, Vec<usize>>> =
+            vec![Default::default(); n];
+        for r in 0..n {
+            let mut seen: Vec<usize> = vec![];
+            for a in Netlist::args(&net.nodes[r].op) {
+                let a = a.index();
+                if is_const(a) || seen.contains(&a) {
+                    continue;
+                }
+                seen.push(a);
+                let d = self.stage[r] - self.stage[a];
+                if d > 0 {
+                    loads[a].entry(d).or_default().push(r);
+                }
+            }
+        }
+        let mut out_delay: Vec<Option<u32>> = vec![None; n];
+        for (e, _) in net.output_elements() {
+            if !is_const(e.index()) {
+                out_delay[e.index()] = Some(self.latency - self.stage[e.index()]);
+            }
+        }
+        for i in 0..n {
+            let last = loads[i]
+                .keys()
+                .copied()
+                .chain(out_delay[i])
+                .max()
+                .unwrap_or(0);
+            for d in 1..=last {
+                let fixed = (d < last) as usize + (out_delay[i] == Some(d)) as usize;
+                let readers = loads[i].get(&d).map(|v| v.as_slice()).unwrap_or(&[]);
+                let total = fixed + readers.len();
+                if total <= limit {
+                    continue;
+                }
+                plan.copies.insert((i, d), total.div_ceil(limit) as u32);
+                for (k, &r) in readers.iter().enumerate() {
+                    let c = ((fixed + k) / limit) as u32;
+                    if c > 0 {
+                        plan.pick.insert((r, i), c);
+                    }
+                }
+            }
+        }
+        plan
+    }
 }
 
 /// Schedules for a fixed number of stages: the shortest clock period (from the delay model)
-/// whose schedule needs at most `cycles` stages, padded with output registers to exactly
-/// `cycles`. With `clock_ns`, that period is used and must fit in `cycles` stages.
+/// whose schedule needs at most `cycles` stages. With `clock_ns`, that period is used and must
+/// fit in `cycles` stages. Extra stages are not just output registers: the registers are placed
+/// over all `cycles` stages with the fewest bits (see [`schedule`]).
 pub fn schedule_for_latency(
     net: &Netlist,
     cycles: u32,
@@ -123,75 +311,80 @@ pub fn schedule_for_latency(
     if cycles == 0 {
         return Err("the latency must be at least 1 cycle (the output register)".into());
     }
-    let sched = match clock_ns {
-        Some(c) => schedule(net, c, model),
+    let timing = model.timing(net);
+    let fewest = |clock: f64| {
+        let budget = (clock - model.register_overhead_ns).max(0.0);
+        latency_of(net, &asap(net, &timing, budget))
+    };
+    let clock = match clock_ns {
+        Some(c) => c,
         None => {
             // Bisection on the period: latency is non-increasing in the period.
-            let delays: Vec<f64> = (0..net.nodes.len()).map(|i| model.delay(net, i)).collect();
-            let longest_op = delays.iter().cloned().fold(0.0, f64::max);
-            let total = critical(net, &delays, &vec![0; net.nodes.len()]).unwrap_or(0.0);
+            let longest_op = (0..net.nodes.len())
+                .map(|i| timing.own[i] + timing.finish[i])
+                .fold(0.0, f64::max);
+            let total = critical(net, &timing, &vec![0; net.nodes.len()]).unwrap_or(0.0);
             let (mut lo, mut hi) = (
                 longest_op + model.register_overhead_ns,
                 total + model.register_overhead_ns + 1e-6,
             );
             for _ in 0..50 {
                 let mid = 0.5 * (lo + hi);
-                if schedule(net, mid, model).latency <= cycles {
+                if fewest(mid) <= cycles {
                     hi = mid;
                 } else {
                     lo = mid;
                 }
             }
-            schedule(net, hi, model)
+            hi
         }
     };
-    if sched.latency > cycles {
+    let needed = fewest(clock);
+    if needed > cycles {
         return Err(format!(
-            "the design needs {} cycles at a {:.3} ns clock, more than the {cycles} requested; use a slower clock or allow more cycles",
-            sched.latency, sched.clock_ns
+            "the design needs {needed} cycles at a {clock:.3} ns clock, more than the {cycles} requested; use a slower clock or allow more cycles"
         ));
     }
-    Ok(Schedule {
-        latency: cycles,
-        ..sched
-    })
+    Ok(place(net, clock, model, &timing, cycles))
 }
 
-/// Schedules for the clock: ASAP finds the fewest stages; ALAP with the same number of stages
-/// moves logic toward the outputs. Whichever needs fewer register bits is kept (registers sit
-/// where the values crossing a stage boundary are narrowest or shared, e.g. a layer's inputs
-/// rather than many partial sums).
+/// Schedules for the clock: ASAP finds the fewest stages; the registers are then placed over
+/// that many stages with the fewest bits (`passes::retime`, a minimum cut over all boundaries
+/// at once), e.g. at a layer's inputs or its activations rather than through many partial sums.
 pub fn schedule(net: &Netlist, clock_ns: f64, model: &DelayModel) -> Schedule {
     let budget = (clock_ns - model.register_overhead_ns).max(0.0);
-    let delays: Vec<f64> = (0..net.nodes.len()).map(|i| model.delay(net, i)).collect();
-    let asap = asap(net, &delays, budget);
-    let latency = latency_of(net, &asap);
-    let mut best = asap;
-    let alap_stages = alap(net, &delays, budget, latency);
-    if let Some(alap) = &alap_stages {
-        if let Some(cut) = super::retime::min_register_stages(net, &delays, budget, latency, alap) {
-            if critical(net, &delays, &cut).is_some_and(|c| {
-                c <= budget + 1e-9 || c <= critical(net, &delays, &best).unwrap_or(0.0)
-            }) && latency_of(net, &cut) <= latency
-                && register_bits(net, &cut, latency) < register_bits(net, &best, latency)
-            {
-                best = cut;
-            }
-        }
-    }
-    if let Some(alap) = alap_stages {
-        if critical(net, &delays, &alap).is_some_and(|c| c <= budget + 1e-9)
-            && register_bits(net, &alap, latency) < register_bits(net, &best, latency)
+    let timing = model.timing(net);
+    let latency = latency_of(net, &asap(net, &timing, budget));
+    place(net, clock_ns, model, &timing, latency)
+}
+
+/// The fewest register bits in exactly `latency` stages (≥ the ASAP latency); falls back to
+/// ASAP (with output registers) when the minimum cut finds nothing that meets the clock.
+fn place(
+    net: &Netlist,
+    clock_ns: f64,
+    model: &DelayModel,
+    timing: &Timing,
+    latency: u32,
+) -> Schedule {
+    let budget = (clock_ns - model.register_overhead_ns).max(0.0);
+    let mut best = asap(net, timing, budget);
+    let asap_crit = critical(net, timing, &best).unwrap_or(f64::INFINITY);
+    if let Some(cut) = super::retime::min_register_stages(net, timing, budget, latency) {
+        if critical(net, timing, &cut).is_some_and(|c| c <= budget + 1e-9 || c <= asap_crit)
+            && latency_of(net, &cut) <= latency
+            && register_bits(net, &cut, latency) < register_bits(net, &best, latency)
         {
-            best = alap;
+            best = cut;
         }
     }
-    let crit = critical(net, &delays, &best).unwrap_or(f64::INFINITY);
+    let crit = critical(net, timing, &best).unwrap_or(f64::INFINITY);
     Schedule {
         clock_ns,
         stage: best,
         latency,
         critical_ns: crit + model.register_overhead_ns,
+        max_fanout: 0,
     }
 }
 
@@ -215,122 +408,43 @@ fn latency_of(net: &Netlist, stage: &[u32]) -> u32 {
         + 1
 }
 
-/// Each node in the earliest stage where its operands' arrival plus its delay fits the budget.
-fn asap(net: &Netlist, delays: &[f64], budget: f64) -> Vec<u32> {
+/// Each node in the earliest stage where it fits the budget after its operands.
+fn asap(net: &Netlist, timing: &Timing, budget: f64) -> Vec<u32> {
     let n = net.nodes.len();
     let mut stage = vec![0u32; n];
-    let mut arrival = vec![0f64; n];
+    let mut t0 = vec![0f64; n];
     for i in 0..n {
         if is_free(net, i) {
             continue;
         }
-        let d = delays[i];
-        let s = operands(net, i).map(|a| stage[a]).max().unwrap_or(0);
-        let t = operands(net, i)
-            .filter(|&a| stage[a] == s)
-            .map(|a| arrival[a])
-            .fold(0.0, f64::max);
-        if t + d <= budget || t == 0.0 {
-            stage[i] = s;
-            arrival[i] = t + d;
+        stage[i] = operands(net, i).map(|a| stage[a]).max().unwrap_or(0);
+        let t = timing.start(net, i, &stage, &t0);
+        // A node too slow on its own stays where moving it would not help.
+        if t + timing.finish[i] <= budget + 1e-9 || t <= timing.own[i] {
+            t0[i] = t;
         } else {
-            stage[i] = s + 1;
-            arrival[i] = d;
+            stage[i] += 1;
+            t0[i] = timing.own[i];
         }
     }
     stage
 }
 
-/// Each node in the latest stage (and latest time in it) that its readers allow, for a fixed
-/// number of stages. `None` when that cannot respect the inputs (which sit in stage 0).
-fn alap(net: &Netlist, delays: &[f64], budget: f64, latency: u32) -> Option<Vec<u32>> {
+/// Critical combinational delay (the latest MSB) of a stage assignment; `None` when an operand
+/// sits in a later stage than its reader.
+pub fn critical(net: &Netlist, timing: &Timing, stage: &[u32]) -> Option<f64> {
     let n = net.nodes.len();
-    let mut readers: Vec<Vec<usize>> = vec![vec![]; n];
-    for i in 0..n {
-        if !is_free(net, i) {
-            for a in operands(net, i) {
-                readers[a].push(i);
-            }
-        }
-    }
-    let mut is_out = vec![false; n];
-    for (e, _) in net.output_elements() {
-        is_out[e.index()] = true;
-    }
-    let last = latency as i64 - 1;
-    let mut stage = vec![0i64; n];
-    let mut finish = vec![0f64; n]; // latest finish time within its stage
-    for i in (0..n).rev() {
-        if matches!(net.nodes[i].op, Op::Const { .. }) {
-            continue;
-        }
-        let mut best: Option<(i64, f64)> = if is_out[i] {
-            Some((last, budget))
-        } else {
-            None
-        };
-        for &r in &readers[i] {
-            let start = finish[r] - delays[r];
-            let cand = if delays[i] <= start + 1e-12 && !is_free(net, i) {
-                (stage[r], start)
-            } else if is_free(net, i) {
-                (stage[r], budget)
-            } else {
-                (stage[r] - 1, budget)
-            };
-            best = Some(match best {
-                None => cand,
-                Some(b) => {
-                    if (cand.0, cand.1) < (b.0, b.1) {
-                        cand
-                    } else {
-                        b
-                    }
-                }
-            });
-        }
-        let (s, f) = best.unwrap_or((last, budget));
-        if net.nodes[i].op == (Op::Input { index: 0 })
-            || matches!(net.nodes[i].op, Op::Input { .. })
-        {
-            if s < 0 {
-                return None;
-            }
-            stage[i] = 0;
-            finish[i] = 0.0;
-            continue;
-        }
-        if s < 0 {
-            return None;
-        }
-        stage[i] = s;
-        finish[i] = f;
-    }
-    // Operands never sit after their readers.
-    Some(stage.into_iter().map(|s| s as u32).collect())
-}
-
-/// Critical combinational delay of a stage assignment; `None` when an operand sits in a later
-/// stage than its reader.
-fn critical(net: &Netlist, delays: &[f64], stage: &[u32]) -> Option<f64> {
-    let n = net.nodes.len();
-    let mut arrival = vec![0f64; n];
+    let mut t0 = vec![0f64; n];
     let mut worst: f64 = 0.0;
     for i in 0..n {
         if is_free(net, i) {
             continue;
         }
-        let mut t: f64 = 0.0;
-        for a in operands(net, i) {
-            if stage[a] > stage[i] {
-                return None;
-            }
-            if stage[a] == stage[i] {
-                t = t.max(arrival[a]);
-            }
+        if operands(net, i).any(|a| stage[a] > stage[i]) {
+            return None;
         }
-        arrival[i] = t + delays[i];
-        worst = worst.max(arrival[i]);
+        t0[i] = timing.start(net, i, stage, &t0);
+        worst = worst.max(t0[i] + timing.finish[i]);
     }
     Some(worst)
 }
@@ -340,9 +454,9 @@ fn critical(net: &Netlist, delays: &[f64], stage: &[u32]) -> Option<f64> {
 pub fn register_bits(net: &Netlist, stage: &[u32], latency: u32) -> u64 {
     let n = net.nodes.len();
     let mut last = vec![0u32; n];
-    for i in 0..n {
-        for a in Netlist::args(&net.nodes[i].op) {
-            last[a.index()] = last[a.index()].max(stage[i]);
+    for (node, &s) in net.nodes.iter().zip(stage) {
+        for a in Netlist::args(&node.op) {
+            last[a.index()] = last[a.index()].max(s);
         }
     }
     for (e, _) in net.output_elements() {

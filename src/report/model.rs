@@ -1021,5 +1021,11 @@ impl<'a> Model<'a> {
 
 /// Estimates every node of a scheduled netlist.
 pub fn estimate(net: &Netlist, sched: &Schedule) -> Estimate {
-    Model::new(net, sched).estimate()
+    let mut est = Model::new(net, sched).estimate();
+    // Duplicated pipeline registers (fan-out control): each extra copy is a full register,
+    // kept apart by a `keep` attribute.
+    for (&(i, _), &copies) in &sched.fanout_plan(net).copies {
+        est.nodes[i].ff += (copies as u64 - 1) * net.nodes[i].width() as u64;
+    }
+    est
 }
