@@ -194,9 +194,10 @@ pub fn hull_all(spans: &[Span]) -> Option<Span> {
     it.try_fold(first, |acc, s| acc.hull(s))
 }
 
-/// Analyses a graph; `None` when a value would exceed the analysis limits (the caller then
-/// leaves the model alone).
-pub fn analyze(g: &LayerGraph) -> Option<Analysis> {
+/// Analyses a graph. A layer the analysis cannot handle (a value past [`LIMIT_BITS`], or a
+/// saturating accumulator it cannot prove safe) is treated like an unanalysed kind: its
+/// elements may hold any value of its result type, and it has no sources.
+pub fn analyze(g: &LayerGraph) -> Analysis {
     let mut tensors: Vec<Vec<Span>> = g
         .inputs
         .iter()
@@ -214,7 +215,17 @@ pub fn analyze(g: &LayerGraph) -> Option<Analysis> {
     for layer in &g.layers {
         let x = &tensors[layer.input];
         let ty = layer.output.ty;
-        let (src, out, acc) = match &layer.kind {
+        let full = Span {
+            lo: ty.min_mantissa(),
+            hi: ty.max_mantissa(),
+            frac: ty.frac(),
+        };
+        // `None`: this layer cannot be analysed (a value past the width limit, or a
+        // saturating accumulator the analysis cannot prove safe, which the compiler proves
+        // on its own, per element, finer intervals); it is then treated like an unanalysed
+        // kind.
+        let analysed = (|| -> Option<(Option<Vec<Span>>, Vec<Span>, Option<Accumulation>)> {
+        Some(match &layer.kind {
             LayerKind::Flatten => (None, x.clone(), None),
             LayerKind::Quantize => {
                 let out = x.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
@@ -274,7 +285,8 @@ pub fn analyze(g: &LayerGraph) -> Option<Analysis> {
                                 // accumulator holds the sum, wrapped when it can leave the range.
                                 if sum.overflows(a)? {
                                     if a.overflow != Overflow::Wrap {
-                                        return None; // the compiler rejects this model
+                                        // Not provably safe here (the compiler decides).
+                                        return None;
                                     }
                                     Span {
                                         lo: a.min_mantissa(),
@@ -296,25 +308,21 @@ pub fn analyze(g: &LayerGraph) -> Option<Analysis> {
                 });
                 (Some(src), out, acc)
             }
-            // Other kinds are not analysed: every element holds some value of its type.
-            _ => {
-                let full = Span {
-                    lo: ty.min_mantissa(),
-                    hi: ty.max_mantissa(),
-                    frac: ty.frac(),
-                };
-                (None, vec![full; layer.output.len()], None)
-            }
-        };
+            // Other kinds are not analysed.
+            _ => return None,
+        })
+        })();
+        // Unanalysed: every element holds some value of its type (sound).
+        let (src, out, acc) = analysed.unwrap_or_else(|| (None, vec![full; layer.output.len()], None));
         sources.push(src);
         accums.push(acc);
         tensors.push(out);
     }
-    Some(Analysis {
+    Analysis {
         tensors,
         sources,
         accum: accums,
-    })
+    }
 }
 
 #[cfg(test)]

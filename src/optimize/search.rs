@@ -148,12 +148,7 @@ impl Problem {
         weights: bool,
     ) -> Result<Problem> {
         let base = with_input_quantizers(start);
-        let analysis = analyze(&base).ok_or_else(|| {
-            Error::unsupported(
-                "optimize",
-                "the model's value intervals exceed the analysis limits (120-bit values)",
-            )
-        })?;
+        let analysis = analyze(&base);
         let n_in = base.inputs.len();
         let mut sites = Vec::new();
         let mut start_setting = Vec::new();
@@ -421,7 +416,7 @@ fn widen_source(g: &mut LayerGraph, k: usize) {
     }
     let old = g.layers[d].output.ty;
     let Some(r) = analyze(g)
-        .and_then(|a| a.source_hull(d))
+        .source_hull(d)
         .and_then(|s| s.rounded(&old))
     else {
         return;
@@ -558,6 +553,9 @@ pub struct Descent {
     pub compiles: usize,
 }
 
+/// How many candidates are compiled per round while chasing the latency budget.
+pub const CHASE_BATCH: usize = 4;
+
 /// A candidate of one round: the move, its setting and model, and its accuracy.
 type Tried = (Move, Setting, LayerGraph, Eval);
 
@@ -674,13 +672,10 @@ pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
             )
         };
         pass.sort_by(|a, b| score(b).partial_cmp(&score(a)).expect("finite scores"));
-        // Within the budget the best move is compiled alone; outside it, as many of the best
-        // as there are threads (same wall time), and one that saves a cycle is preferred.
-        let batch = if over {
-            rayon::current_num_threads().max(2)
-        } else {
-            1
-        };
+        // Within the budget the best move is compiled alone; outside it, the best
+        // `CHASE_BATCH` (compiled in parallel), and one that saves a cycle is preferred. A
+        // constant, not the thread count: the path must not depend on the machine.
+        let batch = if over { CHASE_BATCH } else { 1 };
         let acceptable = |q: &Point| match p.budget {
             Some(b) if p.within_budget(&current) => q.latency_cycles <= b,
             Some(_) if over => {
