@@ -327,7 +327,10 @@ fn optimize_results_do_not_depend_on_the_thread_count() {
         let mut v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
         v.as_object_mut().unwrap().remove("search_seconds");
-        assert!(v["points"].as_array().unwrap().len() > 3, "a search was run");
+        assert!(
+            v["points"].as_array().unwrap().len() > 3,
+            "a search was run"
+        );
         // Messages name the output path, which differs by the thread count.
         let dir = out.parent().unwrap().display().to_string();
         let stderr = String::from_utf8_lossy(&o.stderr).replace(&dir, "OUT");

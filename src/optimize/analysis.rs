@@ -225,95 +225,96 @@ pub fn analyze(g: &LayerGraph) -> Analysis {
         // on its own, per element, finer intervals); it is then treated like an unanalysed
         // kind.
         let analysed = (|| -> Option<(Option<Vec<Span>>, Vec<Span>, Option<Accumulation>)> {
-        Some(match &layer.kind {
-            LayerKind::Flatten => (None, x.clone(), None),
-            LayerKind::Quantize => {
-                let out = x.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
-                (Some(x.clone()), out, None)
-            }
-            LayerKind::Relu => {
-                let out = x.iter().map(|s| s.relu_cast(&ty)).collect::<Option<_>>()?;
-                (Some(x.clone()), out, None)
-            }
-            LayerKind::Dense {
-                weight,
-                bias,
-                accum,
-            } => {
-                let (n_in, n_out) = weight.data.dim();
-                let (fw, fb) = (weight.ty.frac(), bias.ty.frac());
-                let mut src = Vec::with_capacity(x.len() / n_in * n_out);
-                let mut sums = Vec::new();
-                let mut terms_exact = true;
-                for row in x.chunks(n_in) {
-                    for j in 0..n_out {
-                        let b = i128::from(bias.data[j]);
-                        let exact_bias = Span::point(b, fb);
-                        let mut sum = match accum {
-                            None => exact_bias,
-                            Some(a) => {
-                                terms_exact &= !exact_bias.overflows(a)?
-                                    && (exact_bias.is_zero() || exact_bias.frac <= a.frac());
-                                Span::point(a.cast(b, fb), a.frac())
-                            }
-                        };
-                        for (i, xi) in row.iter().enumerate() {
-                            let w = weight.data[[i, j]];
-                            if w == 0 {
-                                continue;
-                            }
-                            let p = xi.mul(w, fw)?;
-                            let p = match accum {
-                                Some(a) if p.frac > a.frac() => {
-                                    terms_exact = false;
-                                    let r = p.rounded(a)?;
-                                    Span {
-                                        lo: r.lo,
-                                        hi: r.hi,
-                                        frac: a.frac(),
-                                    }
-                                }
-                                _ => p,
-                            };
-                            sum = sum.add(&p)?;
-                        }
-                        let value = match accum {
-                            None => sum,
-                            Some(a) => {
-                                sums.push(sum);
-                                // Modular (WRAP) or proven non-saturating accumulation: the
-                                // accumulator holds the sum, wrapped when it can leave the range.
-                                if sum.overflows(a)? {
-                                    if a.overflow != Overflow::Wrap {
-                                        // Not provably safe here (the compiler decides).
-                                        return None;
-                                    }
-                                    Span {
-                                        lo: a.min_mantissa(),
-                                        hi: a.max_mantissa(),
-                                        frac: a.frac(),
-                                    }
-                                } else {
-                                    sum
-                                }
-                            }
-                        };
-                        src.push(value);
-                    }
+            Some(match &layer.kind {
+                LayerKind::Flatten => (None, x.clone(), None),
+                LayerKind::Quantize => {
+                    let out = x.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
+                    (Some(x.clone()), out, None)
                 }
-                let out = src.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
-                let acc = accum.map(|_| Accumulation {
-                    sum: sums,
-                    terms_exact,
-                });
-                (Some(src), out, acc)
-            }
-            // Other kinds are not analysed.
-            _ => return None,
-        })
+                LayerKind::Relu => {
+                    let out = x.iter().map(|s| s.relu_cast(&ty)).collect::<Option<_>>()?;
+                    (Some(x.clone()), out, None)
+                }
+                LayerKind::Dense {
+                    weight,
+                    bias,
+                    accum,
+                } => {
+                    let (n_in, n_out) = weight.data.dim();
+                    let (fw, fb) = (weight.ty.frac(), bias.ty.frac());
+                    let mut src = Vec::with_capacity(x.len() / n_in * n_out);
+                    let mut sums = Vec::new();
+                    let mut terms_exact = true;
+                    for row in x.chunks(n_in) {
+                        for j in 0..n_out {
+                            let b = i128::from(bias.data[j]);
+                            let exact_bias = Span::point(b, fb);
+                            let mut sum = match accum {
+                                None => exact_bias,
+                                Some(a) => {
+                                    terms_exact &= !exact_bias.overflows(a)?
+                                        && (exact_bias.is_zero() || exact_bias.frac <= a.frac());
+                                    Span::point(a.cast(b, fb), a.frac())
+                                }
+                            };
+                            for (i, xi) in row.iter().enumerate() {
+                                let w = weight.data[[i, j]];
+                                if w == 0 {
+                                    continue;
+                                }
+                                let p = xi.mul(w, fw)?;
+                                let p = match accum {
+                                    Some(a) if p.frac > a.frac() => {
+                                        terms_exact = false;
+                                        let r = p.rounded(a)?;
+                                        Span {
+                                            lo: r.lo,
+                                            hi: r.hi,
+                                            frac: a.frac(),
+                                        }
+                                    }
+                                    _ => p,
+                                };
+                                sum = sum.add(&p)?;
+                            }
+                            let value = match accum {
+                                None => sum,
+                                Some(a) => {
+                                    sums.push(sum);
+                                    // Modular (WRAP) or proven non-saturating accumulation: the
+                                    // accumulator holds the sum, wrapped when it can leave the range.
+                                    if sum.overflows(a)? {
+                                        if a.overflow != Overflow::Wrap {
+                                            // Not provably safe here (the compiler decides).
+                                            return None;
+                                        }
+                                        Span {
+                                            lo: a.min_mantissa(),
+                                            hi: a.max_mantissa(),
+                                            frac: a.frac(),
+                                        }
+                                    } else {
+                                        sum
+                                    }
+                                }
+                            };
+                            src.push(value);
+                        }
+                    }
+                    let out = src.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
+                    let acc = accum.map(|_| Accumulation {
+                        sum: sums,
+                        terms_exact,
+                    });
+                    (Some(src), out, acc)
+                }
+                // Other kinds are not analysed.
+                _ => return None,
+            })
         })();
         // Unanalysed: every element holds some value of its type (sound).
-        let (src, out, acc) = analysed.unwrap_or_else(|| (None, vec![full; layer.output.len()], None));
+        let (src, out, acc) =
+            analysed.unwrap_or_else(|| (None, vec![full; layer.output.len()], None));
         sources.push(src);
         accums.push(acc);
         tensors.push(out);
