@@ -194,6 +194,9 @@ pub fn hull_all(spans: &[Span]) -> Option<Span> {
     it.try_fold(first, |acc, s| acc.hull(s))
 }
 
+/// One layer's sources, result spans and accumulation (see [`Analysis`]).
+type LayerSpans = (Option<Vec<Span>>, Vec<Span>, Option<Accumulation>);
+
 /// Analyses a graph. A layer the analysis cannot handle (a value past [`LIMIT_BITS`], or a
 /// saturating accumulator it cannot prove safe) is treated like an unanalysed kind: its
 /// elements may hold any value of its result type, and it has no sources.
@@ -224,7 +227,7 @@ pub fn analyze(g: &LayerGraph) -> Analysis {
         // saturating accumulator the analysis cannot prove safe, which the compiler proves
         // on its own, per element, finer intervals); it is then treated like an unanalysed
         // kind.
-        let analysed = (|| -> Option<(Option<Vec<Span>>, Vec<Span>, Option<Accumulation>)> {
+        let analysed = (|| -> Option<LayerSpans> {
             Some(match &layer.kind {
                 LayerKind::Flatten => (None, x.clone(), None),
                 LayerKind::Quantize => {
