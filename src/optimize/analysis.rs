@@ -194,9 +194,13 @@ pub fn hull_all(spans: &[Span]) -> Option<Span> {
     it.try_fold(first, |acc, s| acc.hull(s))
 }
 
-/// Analyses a graph; `None` when a value would exceed the analysis limits (the caller then
-/// leaves the model alone).
-pub fn analyze(g: &LayerGraph) -> Option<Analysis> {
+/// One layer's sources, result spans and accumulation (see [`Analysis`]).
+type LayerSpans = (Option<Vec<Span>>, Vec<Span>, Option<Accumulation>);
+
+/// Analyses a graph. A layer the analysis cannot handle (a value past [`LIMIT_BITS`], or a
+/// saturating accumulator it cannot prove safe) is treated like an unanalysed kind: its
+/// elements may hold any value of its result type, and it has no sources.
+pub fn analyze(g: &LayerGraph) -> Analysis {
     let mut tensors: Vec<Vec<Span>> = g
         .inputs
         .iter()
@@ -214,107 +218,115 @@ pub fn analyze(g: &LayerGraph) -> Option<Analysis> {
     for layer in &g.layers {
         let x = &tensors[layer.input];
         let ty = layer.output.ty;
-        let (src, out, acc) = match &layer.kind {
-            LayerKind::Flatten => (None, x.clone(), None),
-            LayerKind::Quantize => {
-                let out = x.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
-                (Some(x.clone()), out, None)
-            }
-            LayerKind::Relu => {
-                let out = x.iter().map(|s| s.relu_cast(&ty)).collect::<Option<_>>()?;
-                (Some(x.clone()), out, None)
-            }
-            LayerKind::Dense {
-                weight,
-                bias,
-                accum,
-            } => {
-                let (n_in, n_out) = weight.data.dim();
-                let (fw, fb) = (weight.ty.frac(), bias.ty.frac());
-                let mut src = Vec::with_capacity(x.len() / n_in * n_out);
-                let mut sums = Vec::new();
-                let mut terms_exact = true;
-                for row in x.chunks(n_in) {
-                    for j in 0..n_out {
-                        let b = i128::from(bias.data[j]);
-                        let exact_bias = Span::point(b, fb);
-                        let mut sum = match accum {
-                            None => exact_bias,
-                            Some(a) => {
-                                terms_exact &= !exact_bias.overflows(a)?
-                                    && (exact_bias.is_zero() || exact_bias.frac <= a.frac());
-                                Span::point(a.cast(b, fb), a.frac())
-                            }
-                        };
-                        for (i, xi) in row.iter().enumerate() {
-                            let w = weight.data[[i, j]];
-                            if w == 0 {
-                                continue;
-                            }
-                            let p = xi.mul(w, fw)?;
-                            let p = match accum {
-                                Some(a) if p.frac > a.frac() => {
-                                    terms_exact = false;
-                                    let r = p.rounded(a)?;
-                                    Span {
-                                        lo: r.lo,
-                                        hi: r.hi,
-                                        frac: a.frac(),
-                                    }
-                                }
-                                _ => p,
-                            };
-                            sum = sum.add(&p)?;
-                        }
-                        let value = match accum {
-                            None => sum,
-                            Some(a) => {
-                                sums.push(sum);
-                                // Modular (WRAP) or proven non-saturating accumulation: the
-                                // accumulator holds the sum, wrapped when it can leave the range.
-                                if sum.overflows(a)? {
-                                    if a.overflow != Overflow::Wrap {
-                                        return None; // the compiler rejects this model
-                                    }
-                                    Span {
-                                        lo: a.min_mantissa(),
-                                        hi: a.max_mantissa(),
-                                        frac: a.frac(),
-                                    }
-                                } else {
-                                    sum
-                                }
-                            }
-                        };
-                        src.push(value);
-                    }
-                }
-                let out = src.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
-                let acc = accum.map(|_| Accumulation {
-                    sum: sums,
-                    terms_exact,
-                });
-                (Some(src), out, acc)
-            }
-            // Other kinds are not analysed: every element holds some value of its type.
-            _ => {
-                let full = Span {
-                    lo: ty.min_mantissa(),
-                    hi: ty.max_mantissa(),
-                    frac: ty.frac(),
-                };
-                (None, vec![full; layer.output.len()], None)
-            }
+        let full = Span {
+            lo: ty.min_mantissa(),
+            hi: ty.max_mantissa(),
+            frac: ty.frac(),
         };
+        // `None`: this layer cannot be analysed (a value past the width limit, or a
+        // saturating accumulator the analysis cannot prove safe, which the compiler proves
+        // on its own, per element, finer intervals); it is then treated like an unanalysed
+        // kind.
+        let analysed = (|| -> Option<LayerSpans> {
+            Some(match &layer.kind {
+                LayerKind::Flatten => (None, x.clone(), None),
+                LayerKind::Quantize => {
+                    let out = x.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
+                    (Some(x.clone()), out, None)
+                }
+                LayerKind::Relu => {
+                    let out = x.iter().map(|s| s.relu_cast(&ty)).collect::<Option<_>>()?;
+                    (Some(x.clone()), out, None)
+                }
+                LayerKind::Dense {
+                    weight,
+                    bias,
+                    accum,
+                } => {
+                    let (n_in, n_out) = weight.data.dim();
+                    let (fw, fb) = (weight.ty.frac(), bias.ty.frac());
+                    let mut src = Vec::with_capacity(x.len() / n_in * n_out);
+                    let mut sums = Vec::new();
+                    let mut terms_exact = true;
+                    for row in x.chunks(n_in) {
+                        for j in 0..n_out {
+                            let b = i128::from(bias.data[j]);
+                            let exact_bias = Span::point(b, fb);
+                            let mut sum = match accum {
+                                None => exact_bias,
+                                Some(a) => {
+                                    terms_exact &= !exact_bias.overflows(a)?
+                                        && (exact_bias.is_zero() || exact_bias.frac <= a.frac());
+                                    Span::point(a.cast(b, fb), a.frac())
+                                }
+                            };
+                            for (i, xi) in row.iter().enumerate() {
+                                let w = weight.data[[i, j]];
+                                if w == 0 {
+                                    continue;
+                                }
+                                let p = xi.mul(w, fw)?;
+                                let p = match accum {
+                                    Some(a) if p.frac > a.frac() => {
+                                        terms_exact = false;
+                                        let r = p.rounded(a)?;
+                                        Span {
+                                            lo: r.lo,
+                                            hi: r.hi,
+                                            frac: a.frac(),
+                                        }
+                                    }
+                                    _ => p,
+                                };
+                                sum = sum.add(&p)?;
+                            }
+                            let value = match accum {
+                                None => sum,
+                                Some(a) => {
+                                    sums.push(sum);
+                                    // Modular (WRAP) or proven non-saturating accumulation: the
+                                    // accumulator holds the sum, wrapped when it can leave the range.
+                                    if sum.overflows(a)? {
+                                        if a.overflow != Overflow::Wrap {
+                                            // Not provably safe here (the compiler decides).
+                                            return None;
+                                        }
+                                        Span {
+                                            lo: a.min_mantissa(),
+                                            hi: a.max_mantissa(),
+                                            frac: a.frac(),
+                                        }
+                                    } else {
+                                        sum
+                                    }
+                                }
+                            };
+                            src.push(value);
+                        }
+                    }
+                    let out = src.iter().map(|s| s.cast(&ty)).collect::<Option<_>>()?;
+                    let acc = accum.map(|_| Accumulation {
+                        sum: sums,
+                        terms_exact,
+                    });
+                    (Some(src), out, acc)
+                }
+                // Other kinds are not analysed.
+                _ => return None,
+            })
+        })();
+        // Unanalysed: every element holds some value of its type (sound).
+        let (src, out, acc) =
+            analysed.unwrap_or_else(|| (None, vec![full; layer.output.len()], None));
         sources.push(src);
         accums.push(acc);
         tensors.push(out);
     }
-    Some(Analysis {
+    Analysis {
         tensors,
         sources,
         accum: accums,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -33,10 +33,11 @@ use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 /// something strictly narrows a type, so this is never reached in practice).
 const MAX_PASSES: usize = 16;
 
-/// The model with every type narrowed losslessly (unchanged when the analysis cannot handle it).
+/// The model with every type narrowed losslessly (layers the analysis cannot handle keep
+/// their types).
 pub fn narrow(g: &LayerGraph) -> LayerGraph {
     let mut g = g.clone();
-    let Some(mut a) = analyze(&g) else { return g };
+    let mut a = analyze(&g);
     for _ in 0..MAX_PASSES {
         let mut changed = false;
         for k in 0..g.layers.len() {
@@ -50,10 +51,7 @@ pub fn narrow(g: &LayerGraph) -> LayerGraph {
                 continue;
             }
             changed = true;
-            match analyze(&g) {
-                Some(fresh) => a = fresh,
-                None => return g,
-            }
+            a = analyze(&g);
         }
         if !changed {
             break;
@@ -234,7 +232,7 @@ pub fn drop_identity_quantizers(g: &LayerGraph) -> LayerGraph {
 }
 
 fn identity_quantizer(g: &LayerGraph) -> Option<usize> {
-    let a = analyze(g)?;
+    let a = analyze(g);
     (0..g.layers.len()).find(|&k| {
         let l = &g.layers[k];
         matches!(l.kind, LayerKind::Quantize)

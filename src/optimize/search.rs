@@ -148,12 +148,7 @@ impl Problem {
         weights: bool,
     ) -> Result<Problem> {
         let base = with_input_quantizers(start);
-        let analysis = analyze(&base).ok_or_else(|| {
-            Error::unsupported(
-                "optimize",
-                "the model's value intervals exceed the analysis limits (120-bit values)",
-            )
-        })?;
+        let analysis = analyze(&base);
         let n_in = base.inputs.len();
         let mut sites = Vec::new();
         let mut start_setting = Vec::new();
@@ -422,10 +417,7 @@ fn widen_source(g: &mut LayerGraph, k: usize) {
         return;
     }
     let old = g.layers[d].output.ty;
-    let Some(r) = analyze(g)
-        .and_then(|a| a.source_hull(d))
-        .and_then(|s| s.rounded(&old))
-    else {
+    let Some(r) = analyze(g).source_hull(d).and_then(|s| s.rounded(&old)) else {
         return;
     };
     let signed = r.lo < 0;
@@ -560,6 +552,9 @@ pub struct Descent {
     pub compiles: usize,
 }
 
+/// How many candidates are compiled per round while chasing the latency budget.
+pub const CHASE_BATCH: usize = 4;
+
 /// A candidate of one round: the move, its setting and model, and its accuracy.
 type Tried = (Move, Setting, LayerGraph, Eval);
 
@@ -570,9 +565,18 @@ type Tried = (Move, Setting, LayerGraph, Eval);
 pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
     let sims = AtomicUsize::new(0);
     let compiles = AtomicUsize::new(0);
+    // A candidate the compiler rejects (a saturating accumulator that narrower weights or
+    // inputs no longer keep provably in range) is a move that fails: infinitely wrong.
     let eval = |cache: &Cache, g: &LayerGraph| -> Result<Eval> {
         sims.fetch_add(1, Ordering::Relaxed);
-        Ok(p.reference.evaluate(g, &cache.outputs(g)?))
+        match cache.outputs(g) {
+            Ok(y) => Ok(p.reference.evaluate(g, &y)),
+            Err(Error::Unsupported { .. }) => Ok(Eval {
+                error: f64::INFINITY,
+                mse: f64::INFINITY,
+            }),
+            Err(e) => Err(e),
+        }
     };
     let point = |label: String, s: &Setting, g: &LayerGraph, e: Eval, needed: bool| {
         compiles.fetch_add(1, Ordering::Relaxed);
@@ -598,19 +602,22 @@ pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
 
     // Probes: every move from the start, compiled (in parallel) for its cost and latency.
     bar.set_message("probing the cost of each move");
-    let probes: Vec<(Move, Point)> = p
+    let probes: Vec<Option<(Move, Point)>> = p
         .moves(&state)
         .into_par_iter()
         .map(|m| {
             let s = p.step(&state, m).expect("a listed move");
             let g = p.apply(&s);
             let e = eval(&cache, &g)?;
+            if !e.error.is_finite() {
+                return Ok(None); // rejected by the compiler
+            }
             let label = format!("probe: {}", p.describe(&state, m));
-            Ok((m, point(label, &s, &g, e, chase)?))
+            Ok(Some((m, point(label, &s, &g, e, chase)?)))
         })
         .collect::<Result<_>>()?;
     let mut estimate: HashMap<Move, Estimate> = HashMap::new();
-    for (m, q) in probes {
+    for (m, q) in probes.into_iter().flatten() {
         estimate.insert(m, effect(&current, &q));
         points.push(q);
     }
@@ -676,13 +683,10 @@ pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
             )
         };
         pass.sort_by(|a, b| score(b).partial_cmp(&score(a)).expect("finite scores"));
-        // Within the budget the best move is compiled alone; outside it, as many of the best
-        // as there are threads (same wall time), and one that saves a cycle is preferred.
-        let batch = if over {
-            rayon::current_num_threads().max(2)
-        } else {
-            1
-        };
+        // Within the budget the best move is compiled alone; outside it, the best
+        // `CHASE_BATCH` (compiled in parallel), and one that saves a cycle is preferred. A
+        // constant, not the thread count: the path must not depend on the machine.
+        let batch = if over { CHASE_BATCH } else { 1 };
         let acceptable = |q: &Point| match p.budget {
             Some(b) if p.within_budget(&current) => q.latency_cycles <= b,
             Some(_) if over => {
@@ -741,6 +745,7 @@ pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
     bar.set_message("compiling the moves beyond the tolerance");
     let beyond: Vec<Point> = last_failures
         .into_par_iter()
+        .filter(|t| t.3.error.is_finite())
         .map(|(m, s, g, e)| {
             let label = format!("beyond: {}", p.describe(&state, m));
             point(label, &s, &g, e, false)
