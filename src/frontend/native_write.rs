@@ -157,6 +157,12 @@ fn layer(g: &LayerGraph, l: &Layer) -> Value {
             put("perm", json!(perm));
             result = false;
         }
+        LayerKind::Slice { begin, end, step } => {
+            put("begin", json!(begin));
+            put("end", json!(end));
+            put("step", json!(step));
+            result = false;
+        }
         LayerKind::Flatten => result = false,
         LayerKind::ReluCap { cap } => put("cap", scalar(cap)),
         LayerKind::LeakyRelu { alpha } => put("alpha", scalar(alpha)),

@@ -78,6 +78,13 @@ pub enum LayerKind {
     Reshape,
     /// Axes permuted: output axis `i` is input axis `perm[i]`.
     Transpose { perm: Vec<usize> },
+    /// Per axis `a`, the elements `begin[a], begin[a] + step[a], …` below `end[a]`
+    /// (`0 ≤ begin < end ≤ dim`, `step ≥ 1`); the type is unchanged (pure wiring).
+    Slice {
+        begin: Vec<usize>,
+        end: Vec<usize>,
+        step: Vec<usize>,
+    },
     /// `y = result(min(max(x, 0), cap))`.
     ReluCap { cap: Constant<i64> },
     /// `y = result(x > 0 ? x : alpha · x)`.
@@ -320,6 +327,26 @@ impl Window {
     }
 }
 
+/// For a [`LayerKind::Slice`] of a tensor of shape `shape`: the input element (row-major)
+/// behind each output element, in output order.
+pub fn slice_sources(shape: &[usize], begin: &[usize], end: &[usize], step: &[usize]) -> Vec<usize> {
+    let r = shape.len();
+    let out: Vec<usize> = (0..r).map(|a| (end[a] - begin[a]).div_ceil(step[a])).collect();
+    let n: usize = out.iter().product();
+    (0..n)
+        .map(|mut e| {
+            let (mut src, mut stride) = (0, 1);
+            for a in (0..r).rev() {
+                let i = e % out[a];
+                e /= out[a];
+                src += (begin[a] + i * step[a]) * stride;
+                stride *= shape[a];
+            }
+            src
+        })
+        .collect()
+}
+
 impl LayerKind {
     pub fn name(&self) -> &'static str {
         match self {
@@ -360,6 +387,7 @@ impl LayerKind {
             LayerKind::Concatenate { .. } => "concatenate",
             LayerKind::Reshape => "reshape",
             LayerKind::Transpose { .. } => "transpose",
+            LayerKind::Slice { .. } => "slice",
             LayerKind::ReluCap { .. } => "relu",
             LayerKind::LeakyRelu { .. } => "leaky_relu",
             LayerKind::HardSigmoid { tanh: false, .. } => "hard_sigmoid",

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 pub const KINDS: &str = "dense, relu, quantize, flatten, conv1d, conv2d, depthwise_conv1d, \
     depthwise_conv2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d, global_max_pool, \
     global_avg_pool, global_sum_pool, add, subtract, multiply, concatenate, reshape, transpose, \
-    leaky_relu, hard_sigmoid, hard_tanh, argmax, batchnorm, sigmoid, tanh, exp or softmax";
+    slice, leaky_relu, hard_sigmoid, hard_tanh, argmax, batchnorm, sigmoid, tanh, exp or softmax";
 
 /// Largest lookup table a model may declare (entries).
 const MAX_TABLE: u64 = 1 << 16;
@@ -380,6 +380,38 @@ impl Loader<'_> {
                 let perm = perm.unwrap();
                 let shape = perm.iter().map(|&a| x.shape[a]).collect();
                 Ok((LayerKind::Transpose { perm }, shape, x.ty))
+            }
+            "slice" => {
+                self.check_keys(o, &["name", "kind", "input", "begin", "end", "step"], place)?;
+                let r = x.shape.len();
+                let list = |key: &str, default: Option<Vec<usize>>| -> Result<Vec<usize>> {
+                    let kp = Self::fp(place, key);
+                    let v = match (o.get(key), default) {
+                        (None, Some(d)) => return Ok(d),
+                        (None, None) => return Err(self.err(place, format!("missing field `{key}` (one integer per input axis, {r} in all)"))),
+                        (Some(v), _) => v,
+                    };
+                    v.as_array()
+                        .filter(|a| a.len() == r)
+                        .and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<Vec<_>>>())
+                        .ok_or_else(|| self.err(&kp, format!("expected {r} non-negative integers (one per axis of the input `{}`, shape {:?}), found {v}", x.name, x.shape)))
+                };
+                let begin = list("begin", Some(vec![0; r]))?;
+                let end = list("end", Some(x.shape.clone()))?;
+                let step = list("step", Some(vec![1; r]))?;
+                for a in 0..r {
+                    if step[a] == 0 {
+                        return Err(self.err(&Self::fp(place, "step"), format!("axis {a}: the step must be at least 1")));
+                    }
+                    if !(begin[a] < end[a] && end[a] <= x.shape[a]) {
+                        return Err(self.err(
+                            &Self::fp(place, "end"),
+                            format!("axis {a}: expected 0 ≤ begin < end ≤ {} (the input `{}` has shape {:?}), found begin {} and end {}", x.shape[a], x.name, x.shape, begin[a], end[a]),
+                        ));
+                    }
+                }
+                let shape = (0..r).map(|a| (end[a] - begin[a]).div_ceil(step[a])).collect();
+                Ok((LayerKind::Slice { begin, end, step }, shape, x.ty))
             }
             "relu" => {
                 self.check_keys(o, &["name", "kind", "input", "cap", "result"], place)?;

@@ -186,6 +186,12 @@ impl Lowering {
                 out
             }
             LayerKind::Reshape => x.clone(),
+            LayerKind::Slice { begin, end, step } => {
+                crate::ir::layers::slice_sources(&xt.shape, begin, end, step)
+                    .into_iter()
+                    .map(|e| x[e])
+                    .collect()
+            }
             LayerKind::Transpose { perm } => {
                 let s = &xt.shape;
                 let r = s.len();

@@ -219,6 +219,30 @@ pub(super) fn evaluate_layer(
                 })
                 .collect()
         }
+        LayerKind::Slice { begin, end, step } => {
+            // Output element by output element: per axis, begin + index · step.
+            let s = &xt.shape;
+            let r = s.len();
+            let out: Vec<usize> = (0..r).map(|a| (end[a] - begin[a]).div_ceil(step[a])).collect();
+            let n: usize = out.iter().product();
+            let mut y = Vec::with_capacity(n);
+            let mut idx = vec![0usize; r];
+            for _ in 0..n {
+                let mut src = 0;
+                for a in 0..r {
+                    src = src * s[a] + begin[a] + idx[a] * step[a];
+                }
+                y.push(x[src]);
+                for a in (0..r).rev() {
+                    idx[a] += 1;
+                    if idx[a] < out[a] {
+                        break;
+                    }
+                    idx[a] = 0;
+                }
+            }
+            y
+        }
         LayerKind::ReluCap { cap } => {
             let c = (cap.data as i128, cap.ty.frac());
             x.iter()
