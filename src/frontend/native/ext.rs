@@ -188,6 +188,48 @@ impl Loader<'_> {
         Ok((Constant { ty, data }, bits))
     }
 
+    /// An average pool's optional `reciprocal` type (`PoolOp::AvgRecip`); an error on other
+    /// pools.
+    fn reciprocal(&self, o: &Obj, op: PoolOp, place: &str) -> Result<PoolOp> {
+        if !o.contains_key("reciprocal") {
+            return Ok(op);
+        }
+        if op != PoolOp::Avg {
+            return Err(self.err(
+                &Self::fp(place, "reciprocal"),
+                "only average pooling takes a reciprocal type",
+            ));
+        }
+        Ok(PoolOp::AvgRecip(self.ty(o, "reciprocal", place)?))
+    }
+
+    /// Every `recip(n)` the windows need (`n` in `counts`) must fit the reciprocal type.
+    fn check_reciprocal(
+        &self,
+        op: PoolOp,
+        counts: std::ops::RangeInclusive<usize>,
+        place: &str,
+    ) -> Result<()> {
+        let PoolOp::AvgRecip(t) = op else {
+            return Ok(());
+        };
+        if t.width > 62 {
+            return Err(self.err(
+                &Self::fp(place, "reciprocal"),
+                format!("{t} is wider than the 62 bits a reciprocal may have"),
+            ));
+        }
+        for n in counts {
+            if crate::ir::layers::recip_mantissa(n, &t).is_none() {
+                return Err(self.err(
+                    &Self::fp(place, "reciprocal"),
+                    format!("1/{n} (a window of {n} elements) rounds to a value {t} cannot hold (zero, or above its maximum, or more than 100 fractional bits); use an unsigned type with at least 1 integer bit and enough fractional bits, e.g. ufixed<16,1>"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn spatial_rank(kind: &str) -> usize {
         if kind.ends_with("1d") {
             1
@@ -298,28 +340,32 @@ impl Loader<'_> {
                 ))
             }
             "max_pool1d" | "max_pool2d" | "avg_pool1d" | "avg_pool2d" => {
-                self.check_keys(o, &["name", "kind", "input", "pool_size", "strides", "padding", "result"], place)?;
+                self.check_keys(o, &["name", "kind", "input", "pool_size", "strides", "padding", "result", "reciprocal"], place)?;
                 let d = Self::spatial_rank(k);
                 if x.shape.len() != d + 1 {
                     return Err(rank_err(if d == 1 { "a [length, channels] input" } else { "a [height, width, channels] input" }));
                 }
                 let op = if k.starts_with("max") { PoolOp::Max } else { PoolOp::Avg };
+                let op = self.reciprocal(o, op, place)?;
                 let pool = self.per_axis(o, "pool_size", d, None, place)?;
                 let strides = self.per_axis(o, "strides", d, Some(&pool), place)?;
                 let padding = self.padding(o, place)?;
                 if op == PoolOp::Avg && padding == Padding::Same {
                     return Err(self.err(
                         &Self::fp(place, "padding"),
-                        "average pooling supports only \"valid\" padding (with \"same\", Keras divides border windows by their number of valid elements, which is not a power of two)",
+                        "average pooling supports only \"valid\" padding unless it has a `reciprocal` type (with \"same\", Keras divides border windows by their number of valid elements, which is not a power of two)",
                     ));
                 }
                 let area: usize = pool.iter().product();
                 if op == PoolOp::Avg && !area.is_power_of_two() {
                     return Err(self.err(
                         &Self::fp(place, "pool_size"),
-                        format!("average pooling over {area} elements: only power-of-two window sizes divide exactly (use a pool size such as 2 or 4, or global_sum_pool followed by a batchnorm scale)"),
+                        format!("average pooling over {area} elements: only power-of-two window sizes divide exactly; give a `reciprocal` type (e.g. \"ufixed<16,1>\") to multiply by a rounded 1/{area} instead"),
                     ));
                 }
+                // Windows in the padding hold fewer elements.
+                let least = if padding == Padding::Same { 1 } else { area };
+                self.check_reciprocal(op, least..=area, place)?;
                 let window = Window::new(&x.shape[..d], &pool, &strides, &vec![1; d], padding)
                     .map_err(|m| self.err(&Self::fp(place, "pool_size"), m))?;
                 let ty = self.ty(o, "result", place)?;
@@ -328,7 +374,7 @@ impl Loader<'_> {
                 Ok((LayerKind::Pool { op, window, global: false }, shape, ty))
             }
             "global_max_pool" | "global_avg_pool" | "global_sum_pool" => {
-                self.check_keys(o, &["name", "kind", "input", "result"], place)?;
+                self.check_keys(o, &["name", "kind", "input", "result", "reciprocal"], place)?;
                 if x.shape.len() < 2 {
                     return Err(rank_err("an input with at least one axis before the channels ([N, C], [H, W, C], …)"));
                 }
@@ -338,7 +384,9 @@ impl Loader<'_> {
                     "global_avg_pool" => PoolOp::Avg,
                     _ => PoolOp::Sum,
                 };
+                let op = self.reciprocal(o, op, place)?;
                 let area: usize = x.shape[..d].iter().product();
+                self.check_reciprocal(op, area..=area, place)?;
                 if op == PoolOp::Avg && !area.is_power_of_two() {
                     return Err(self.err(
                         &Self::fp(place, "kind"),

@@ -265,7 +265,9 @@ impl Converter<'_> {
             other => {
                 return Err(self.node_err(
                     n,
-                    format!("auto_pad = `{other}` is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER"),
+                    format!(
+                        "auto_pad = `{other}` is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER"
+                    ),
                 ))
             }
         }
@@ -277,7 +279,10 @@ impl Converter<'_> {
             Some(p) => {
                 return Err(self.node_err(
                     n,
-                    format!("attribute `pads` is {p:?}; expected {} non-negative integers", 2 * d),
+                    format!(
+                        "attribute `pads` is {p:?}; expected {} non-negative integers",
+                        2 * d
+                    ),
                 ))
             }
         };
@@ -353,7 +358,10 @@ impl Converter<'_> {
             if ks.iter().map(|&k| k as usize).collect::<Vec<_>>() != kernel {
                 return Err(self.node_err(
                     n,
-                    format!("kernel_shape {ks:?} differs from the weights' shape {:?}", w.shape),
+                    format!(
+                        "kernel_shape {ks:?} differs from the weights' shape {:?}",
+                        w.shape
+                    ),
                 ));
             }
         }
@@ -508,10 +516,7 @@ impl Converter<'_> {
         for (attr, ok) in [("ceil_mode", 0), ("storage_order", 0)] {
             let v = n.int(attr, ok).map_err(|e| self.node_err(n, e))?;
             if v != ok {
-                return Err(self.node_err(
-                    n,
-                    format!("{attr} = {v} is not supported (only {ok})"),
-                ));
+                return Err(self.node_err(n, format!("{attr} = {v} is not supported (only {ok})")));
             }
         }
         let window = self.window(n, &s[..d], &kernel, &strides, &dilation)?;
@@ -558,14 +563,8 @@ impl Converter<'_> {
         let (id, exp, d) = self.spatial_input(n, &n.op_type)?;
         let s = self.shape(id).to_vec();
         let count: usize = s[..d].iter().product();
-        let window = Window::new(
-            &s[..d],
-            &s[..d],
-            &vec![1; d],
-            &vec![1; d],
-            Padding::Valid,
-        )
-        .map_err(|e| self.node_err(n, e))?;
+        let window = Window::new(&s[..d], &s[..d], &vec![1; d], &vec![1; d], Padding::Valid)
+            .map_err(|e| self.node_err(n, e))?;
         let x = self.built[id].tensor.clone();
         let (op, ty) = if avg {
             if !count.is_power_of_two() {
@@ -637,7 +636,9 @@ impl Converter<'_> {
         }
         let (a, ea) = self.input_hw(n, 0)?;
         let (b, eb) = self.input_hw(n, 1)?;
-        let b = self.to_layout(b, self.built[a].channels_last);
+        // Channels last when either is (it feeds spatial layers without transposes).
+        let cl = self.built[a].channels_last || self.built[b].channels_last;
+        let (a, b) = (self.to_layout(a, cl), self.to_layout(b, cl));
         let (a, b, exp) = match op {
             MergeOp::Multiply => (a, b, ea + eb),
             _ if ea == eb => (a, b, ea),
@@ -706,9 +707,7 @@ impl Converter<'_> {
             if matches!(self.input(n, i)?, Value::Const(_)) {
                 return Err(self.node_err(
                     n,
-                    format!(
-                        "input {i} is a constant; rtl4ml concatenates computed tensors only"
-                    ),
+                    format!("input {i} is a constant; rtl4ml concatenates computed tensors only"),
                 ));
             }
         }
@@ -746,7 +745,7 @@ impl Converter<'_> {
         for i in 0..k {
             ids.push(self.input_hw(n, i)?);
         }
-        let cl = self.built[ids[0].0].channels_last;
+        let cl = ids.iter().any(|&(id, _)| self.built[id].channels_last);
         let exps_equal = ids.iter().all(|&(_, e)| e == ids[0].1);
         let mut srcs = vec![];
         for &(id, e) in &ids {
@@ -801,10 +800,7 @@ impl Converter<'_> {
     /// computed tensor, positive steps only.
     pub(super) fn slice(&mut self, n: &Node) -> Result<Value> {
         if matches!(self.input(n, 0)?, Value::Const(_)) {
-            return Err(self.node_err(
-                n,
-                "a Slice of a constant: run qonnx cleanup to fold it",
-            ));
+            return Err(self.node_err(n, "a Slice of a constant: run qonnx cleanup to fold it"));
         }
         let shape = self.value_shape(&self.input(n, 0)?.clone());
         let r = shape.len();
@@ -820,16 +816,17 @@ impl Converter<'_> {
                 .map(Some)
                 .ok_or_else(|| self.node_err(n, format!("the {what} must be integers")))
         };
-        let starts = ints(1, "starts")?.ok_or_else(|| self.node_err(n, "input 1 (starts) is missing; rtl4ml reads Slice of opset ≥ 10"))?;
+        let starts = ints(1, "starts")?.ok_or_else(|| {
+            self.node_err(
+                n,
+                "input 1 (starts) is missing; rtl4ml reads Slice of opset ≥ 10",
+            )
+        })?;
         let ends = ints(2, "ends")?.ok_or_else(|| self.node_err(n, "input 2 (ends) is missing"))?;
         let axes = ints(3, "axes")?.unwrap_or_else(|| (1..=starts.len() as i128).collect());
         let steps = ints(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
-        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len()
-        {
-            return Err(self.node_err(
-                n,
-                "starts, ends, axes and steps must have the same length",
-            ));
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err(self.node_err(n, "starts, ends, axes and steps must have the same length"));
         }
         // Per ONNX axis (batch dropped): begin, end, step.
         let mut begin = vec![0usize; r];
@@ -837,9 +834,12 @@ impl Converter<'_> {
         let mut step = vec![1usize; r];
         let mut seen = vec![false; r];
         for i in 0..starts.len() {
-            let a = if axes[i] < 0 { axes[i] + r as i128 + 1 } else { axes[i] };
-            if !(1..=r as i128).contains(&a) || std::mem::replace(&mut seen[a as usize - 1], true)
-            {
+            let a = if axes[i] < 0 {
+                axes[i] + r as i128 + 1
+            } else {
+                axes[i]
+            };
+            if !(1..=r as i128).contains(&a) || std::mem::replace(&mut seen[a as usize - 1], true) {
                 return Err(self.node_err(
                     n,
                     format!(
@@ -853,7 +853,11 @@ impl Converter<'_> {
             if steps[i] < 1 {
                 return Err(self.node_err(
                     n,
-                    format!("step {} on axis {} is not supported (positive steps only)", steps[i], a + 1),
+                    format!(
+                        "step {} on axis {} is not supported (positive steps only)",
+                        steps[i],
+                        a + 1
+                    ),
                 ));
             }
             let dim = shape[a] as i128;
@@ -862,10 +866,7 @@ impl Converter<'_> {
             end[a] = clampi(ends[i]);
             step[a] = steps[i] as usize;
             if end[a] <= begin[a] {
-                return Err(self.node_err(
-                    n,
-                    format!("the slice of axis {} is empty", a + 1),
-                ));
+                return Err(self.node_err(n, format!("the slice of axis {} is empty", a + 1)));
             }
         }
         let (id, exp) = self.input_hw(n, 0)?;
@@ -877,7 +878,9 @@ impl Converter<'_> {
         let begin: Vec<usize> = perm.iter().map(|&a| begin[a]).collect();
         let end: Vec<usize> = perm.iter().map(|&a| end[a]).collect();
         let step: Vec<usize> = perm.iter().map(|&a| step[a]).collect();
-        let out: Vec<usize> = (0..r).map(|a| (end[a] - begin[a]).div_ceil(step[a])).collect();
+        let out: Vec<usize> = (0..r)
+            .map(|a| (end[a] - begin[a]).div_ceil(step[a]))
+            .collect();
         let ty = self.built[id].tensor.ty;
         let id = self.push(&n.name, LayerKind::Slice { begin, end, step }, id, out, ty);
         Ok(Value::Hw { id, exp })

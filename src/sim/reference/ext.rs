@@ -142,6 +142,12 @@ pub(super) fn evaluate_layer(
                         PoolOp::Max => {
                             ty.cast(vals.max().expect("a window has a valid element"), fx)
                         }
+                        PoolOp::AvgRecip(rty) => {
+                            let s: i128 = vals.sum();
+                            let r = crate::ir::layers::recip_mantissa(taps.len(), rty)
+                                .expect("checked by the loader");
+                            ty.cast(s.checked_mul(r).ok_or_else(wide)?, fx + rty.frac())
+                        }
                         PoolOp::Sum | PoolOp::Avg => {
                             let s: i128 = vals.sum();
                             let k = if *op == PoolOp::Avg {
@@ -223,7 +229,9 @@ pub(super) fn evaluate_layer(
             // Output element by output element: per axis, begin + index · step.
             let s = &xt.shape;
             let r = s.len();
-            let out: Vec<usize> = (0..r).map(|a| (end[a] - begin[a]).div_ceil(step[a])).collect();
+            let out: Vec<usize> = (0..r)
+                .map(|a| (end[a] - begin[a]).div_ceil(step[a]))
+                .collect();
             let n: usize = out.iter().product();
             let mut y = Vec::with_capacity(n);
             let mut idx = vec![0usize; r];
