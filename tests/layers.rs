@@ -389,6 +389,49 @@ fn bad_reciprocals_are_rejected() {
     );
 }
 
+/// `einsum_dense` in the dense-on-the-last-axis forms is exactly a `dense` layer.
+#[test]
+fn einsum_dense_is_a_dense_on_the_last_axis() {
+    let x: Vec<f64> = (0..6).map(|v| f64::from(v) - 2.0).collect();
+    let weight = w("fixed<4,2>", json!([3, 2]), json!([1, -2, 3, 0, -4, 5]));
+    let dense = json!([{"name": "d", "kind": "dense", "weight": weight, "result": "fixed<12,8>"}]);
+    for eq in [
+        "btf,fo->bto",
+        "tf,fo->to",
+        "...f , fo -> ...o",
+        "xyf,fz->xyz",
+    ] {
+        let ein = json!([{"name": "d", "kind": "einsum_dense", "equation": eq, "weight": weight,
+            "result": "fixed<12,8>"}]);
+        assert_eq!(
+            run(json!([2, 3]), "int<4>", ein, &x),
+            run(json!([2, 3]), "int<4>", dense.clone(), &x),
+            "{eq}"
+        );
+    }
+    // [t0 = (-2, -1, 0), t1 = (1, 2, 3)] · W, W = [[0.25, -0.5], [0.75, 0], [-1, 1.25]].
+    let y = run(json!([2, 3]), "int<4>", dense, &x);
+    assert_eq!(y, [-1.25, 1.0, -1.25, 3.25]);
+}
+
+#[test]
+fn bad_einsum_equations_are_rejected() {
+    let weight = w("fixed<4,2>", json!([3, 2]), json!([1, -2, 3, 0, -4, 5]));
+    for (eq, why) in [
+        ("bft,fo->bot", "last axis"),
+        ("btf,of->bto", "[f, o] kernel"),
+        ("btf,fo->tbo", "other axes in order"),
+        ("btf,fo", "input,kernel->output"),
+        ("abtf,fo->abto", "names 4 input axes"),
+    ] {
+        fails(
+            json!([2, 3]),
+            json!([{"name": "e", "kind": "einsum_dense", "equation": eq, "weight": weight, "result": "fixed<12,8>"}]),
+            &["layer `e`", "field `equation`", why],
+        );
+    }
+}
+
 #[test]
 fn bad_slices_are_rejected() {
     fails(

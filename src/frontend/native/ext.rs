@@ -16,7 +16,7 @@ use std::collections::HashMap;
 pub const KINDS: &str = "dense, relu, quantize, flatten, conv1d, conv2d, depthwise_conv1d, \
     depthwise_conv2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d, global_max_pool, \
     global_avg_pool, global_sum_pool, add, subtract, multiply, concatenate, reshape, transpose, \
-    slice, leaky_relu, hard_sigmoid, hard_tanh, argmax, batchnorm, sigmoid, tanh, exp or softmax";
+    slice, einsum_dense, leaky_relu, hard_sigmoid, hard_tanh, argmax, batchnorm, sigmoid, tanh, exp or softmax";
 
 /// Largest lookup table a model may declare (entries).
 const MAX_TABLE: u64 = 1 << 16;
@@ -186,6 +186,63 @@ impl Loader<'_> {
             )?,
         };
         Ok((Constant { ty, data }, bits))
+    }
+
+    /// Checks an `einsum_dense` layer's `equation`: Keras' EinsumDense forms that are a dense
+    /// layer on the last axis, `"<axes>f,fo-><axes>o"` (e.g. `"btf,fo->bto"`, `"...f,fo->...o"`),
+    /// with `<axes>` the input's other axes (a leading batch letter allowed).
+    pub(super) fn einsum_equation(&self, o: &Obj, x: &Tensor, place: &str) -> Result<()> {
+        let ep = Self::fp(place, "equation");
+        let eq = self.field(o, "equation", place)?;
+        let text = eq.as_str().ok_or_else(|| {
+            self.err(
+                &ep,
+                format!("expected a string such as \"btf,fo->bto\", found {eq}"),
+            )
+        })?;
+        let s: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let fail = |why: &str| {
+            self.err(
+                &ep,
+                format!(
+                    "`{text}` {why}; rtl4ml reads the EinsumDense forms that are a dense layer on the last axis: \"<axes>f,fo-><axes>o\" (e.g. \"btf,fo->bto\" or \"...f,fo->...o\"); for another axis, transpose that axis last first"
+                ),
+            )
+        };
+        let parsed = s
+            .split_once("->")
+            .and_then(|(l, out)| l.split_once(',').map(|(i, k)| (i, k, out)));
+        let Some((inp, ker, out)) = parsed else {
+            return Err(fail("is not of the form \"input,kernel->output\""));
+        };
+        let (ell_in, inp) = inp.strip_prefix("...").map_or((false, inp), |r| (true, r));
+        let (ell_out, out) = out.strip_prefix("...").map_or((false, out), |r| (true, r));
+        let letters = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic());
+        if ell_in != ell_out || !letters(inp) || !letters(ker) || !letters(out) {
+            return Err(fail("has characters or ellipses this form does not have"));
+        }
+        let (f, o_) = (inp.chars().last().unwrap(), out.chars().last().unwrap());
+        let distinct =
+            |t: &str| t.chars().collect::<std::collections::HashSet<_>>().len() == t.len();
+        let kc: Vec<char> = ker.chars().collect();
+        if kc != [f, o_] || f == o_ || inp.contains(o_) || !distinct(inp) {
+            return Err(fail(
+                "does not contract the input's last axis with a [f, o] kernel",
+            ));
+        }
+        if inp[..inp.len() - 1] != out[..out.len() - 1] {
+            return Err(fail("does not keep the input's other axes in order"));
+        }
+        let r = x.shape.len();
+        if !ell_in && inp.len() != r && inp.len() != r + 1 {
+            return Err(fail(&format!(
+                "names {} input axes but the input `{}` has shape {:?} (a leading batch axis may be named)",
+                inp.len(),
+                x.name,
+                x.shape
+            )));
+        }
+        Ok(())
     }
 
     /// An average pool's optional `reciprocal` type (`PoolOp::AvgRecip`); an error on other
