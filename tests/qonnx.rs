@@ -952,7 +952,7 @@ fn conv_weight_and_input_order() {
     let g = parse(&m.bytes(&[&y]));
     // Input in NCHW order: channel 0 = [1, 2, 3, 4]/4, channel 1 = [-1, 0, 1, 2]/4.
     let x = vec![0.25, 0.5, 0.75, 1.0, -0.25, 0.0, 0.25, 0.5];
-    let out = run(&g, &[x.clone()]);
+    let out = run(&g, &[x]);
     let want: Vec<f64> = (0..2)
         .flat_map(|f| {
             let (a, b) = [(1.0, 0.5), (-0.25, 2.0)][f];

@@ -225,7 +225,7 @@ impl<'g> Converter<'g> {
                 return Err(self.err(&place, "no node computes it"));
             }
             let (id, exp) = self.build(o, &place)?;
-            let id = match (self.to_layout(id, false), exp) {
+            let id = match (self.in_layout(id, false), exp) {
                 (id, 0) => id,
                 (id, exp) => {
                     // Undo the folded power of two: a diagonal dense of shifts (free).

@@ -68,7 +68,7 @@ impl Converter<'_> {
 
     /// Tensor `id` stored channels last (`want`) or as ONNX has it: `id` itself, or a
     /// transpose of it (made once per tensor and layout).
-    pub(super) fn to_layout(&mut self, id: TensorId, want: bool) -> TensorId {
+    pub(super) fn in_layout(&mut self, id: TensorId, want: bool) -> TensorId {
         let r = self.shape(id).len();
         if r < 2 || self.built[id].channels_last == want {
             return id;
@@ -140,7 +140,7 @@ impl Converter<'_> {
             return Ok(());
         }
         let (id, exp) = self.input_hw(n, k)?;
-        let id = self.to_layout(id, want);
+        let id = self.in_layout(id, want);
         let name = self.input_name(n, k)?.to_string();
         self.values.insert(name, Value::Hw { id, exp });
         Ok(())
@@ -331,7 +331,7 @@ impl Converter<'_> {
             ));
         }
         let (id, exp) = self.input_hw(n, 0)?;
-        let id = self.to_layout(id, true);
+        let id = self.in_layout(id, true);
         Ok((id, exp, shape.len() - 1))
     }
 
@@ -638,7 +638,7 @@ impl Converter<'_> {
         let (b, eb) = self.input_hw(n, 1)?;
         // Channels last when either is (it feeds spatial layers without transposes).
         let cl = self.built[a].channels_last || self.built[b].channels_last;
-        let (a, b) = (self.to_layout(a, cl), self.to_layout(b, cl));
+        let (a, b) = (self.in_layout(a, cl), self.in_layout(b, cl));
         let (a, b, exp) = match op {
             MergeOp::Multiply => (a, b, ea + eb),
             _ if ea == eb => (a, b, ea),
@@ -749,7 +749,7 @@ impl Converter<'_> {
         let exps_equal = ids.iter().all(|&(_, e)| e == ids[0].1);
         let mut srcs = vec![];
         for &(id, e) in &ids {
-            let id = self.to_layout(id, cl);
+            let id = self.in_layout(id, cl);
             srcs.push(if exps_equal {
                 id
             } else {
