@@ -239,6 +239,228 @@ fn shape_ops_and_merges() {
 }
 
 #[test]
+fn slice_keeps_every_step_th_element() {
+    // [3, 4]: rows 0..3, columns 1, 3.
+    let x: Vec<f64> = (0..12).map(f64::from).collect();
+    let l = json!([{"name": "s", "kind": "slice", "begin": [0, 1], "end": [3, 4], "step": [1, 2]}]);
+    assert_eq!(
+        run(json!([3, 4]), "int<8>", l, &x),
+        [1.0, 3.0, 5.0, 7.0, 9.0, 11.0]
+    );
+    // Defaults: begin 0, end the shape, step 1; here rows 1 and 2 only.
+    let l = json!([{"name": "s", "kind": "slice", "begin": [1, 0]}]);
+    assert_eq!(run(json!([3, 4]), "int<8>", l, &x), x[4..].to_vec());
+    // Three axes, steps that do not divide the extent.
+    let x: Vec<f64> = (0..60).map(f64::from).collect();
+    let l = json!([{"name": "s", "kind": "slice", "begin": [1, 0, 2], "end": [3, 5, 4], "step": [1, 3, 1]}]);
+    let want: Vec<f64> = [1usize, 2]
+        .iter()
+        .flat_map(|&i| [0usize, 3].map(move |j| (i, j)))
+        .flat_map(|(i, j)| [2usize, 3].map(move |k| ((i * 5 + j) * 4 + k) as f64))
+        .collect();
+    assert_eq!(run(json!([3, 5, 4]), "int<8>", l, &x), want);
+}
+
+/// Average pooling with a declared reciprocal: `y = R(Σ · recip(n))`, `recip(n) =
+/// ⌊2^F/n + 1/2⌋·2^−F`, with `n` the window's elements inside the input (`same` padding).
+#[test]
+fn average_pooling_with_a_reciprocal() {
+    // 3 x 3 window over a 3 x 3 input: recip(9) in ufixed<10,1> (F = 9) = ⌊512/9 + 1/2⌋ = 57.
+    let x: Vec<f64> = (1..=9).map(f64::from).collect(); // Σ = 45
+    let l = json!([{"name": "p", "kind": "avg_pool2d", "pool_size": 3, "reciprocal": "ufixed<10,1>",
+        "result": "fixed<16,8,TRN>"}]);
+    let y = run(json!([3, 3, 1]), "int<8>", l, &x);
+    assert_eq!(y, [(45.0 * 57.0 / 512.0 * 256.0f64).floor() / 256.0]);
+    // `same` padding, 1-D, window 3, stride 1 over [1, 2, 4, 8]: the border windows have 2
+    // valid elements (recip(2) = 0.5 exactly), the inner ones 3 (recip(3) = ⌊512/3 + 1/2⌋ = 171).
+    let l = json!([{"name": "p", "kind": "avg_pool1d", "pool_size": 3, "strides": 1, "padding": "same",
+        "reciprocal": "ufixed<10,1>", "result": "fixed<20,8,TRN>"}]);
+    let y = run(json!([4, 1]), "int<8>", l, &[1.0, 2.0, 4.0, 8.0]);
+    let t = |v: f64| (v * 4096.0).floor() / 4096.0;
+    assert_eq!(
+        y,
+        [1.5, t(7.0 * 171.0 / 512.0), t(14.0 * 171.0 / 512.0), 6.0]
+    );
+    // Global average over 6 positions, rounded result.
+    let l = json!([{"name": "p", "kind": "global_avg_pool", "reciprocal": "ufixed<12,1>",
+        "result": "fixed<12,6,RND>"}]);
+    let y = run(json!([6, 1]), "int<8>", l, &[1.0, 2.0, 3.0, 4.0, 5.0, 7.0]);
+    // recip(6) = ⌊2048/6 + 1/2⌋ = 341; 22 · 341 / 2048 = 3.6630…, RND to 1/64: 234/64.
+    assert_eq!(y, [234.0 / 64.0]);
+}
+
+fn avg_recip_model() -> String {
+    json!({"format": "rtl4ml-model", "version": 1, "name": "avg_recip",
+        "inputs": [{"name": "x", "shape": [5, 6, 2], "type": "fixed<7,3,RND,SAT>"}],
+        "layers": [
+            {"name": "a", "kind": "avg_pool2d", "input": "x", "pool_size": [3, 3], "strides": [2, 1],
+             "padding": "same", "reciprocal": "ufixed<12,1>", "result": "fixed<10,4,RND_CONV,SAT>"},
+            {"name": "s", "kind": "slice", "input": "a", "begin": [0, 1, 0], "end": [3, 6, 2], "step": [1, 2, 1]},
+            {"name": "g", "kind": "global_avg_pool", "input": "s", "reciprocal": "ufixed<10,0>",
+             "result": "fixed<9,3,RND,WRAP>"},
+            {"name": "r", "kind": "reshape", "input": "x", "shape": [30, 2]},
+            {"name": "b", "kind": "avg_pool1d", "input": "r", "pool_size": 5, "strides": 1,
+             "reciprocal": "ufixed<8,1>", "result": "fixed<8,3,TRN_ZERO,SAT>"}
+        ],
+        "outputs": ["g", "s", "b"]})
+    .to_string()
+}
+
+#[test]
+fn average_pooling_with_a_reciprocal_matches_the_reference() {
+    let g = native::parse(&avg_recip_model(), "avg_recip").unwrap();
+    check(&g, 3000, 11);
+    // The native writer keeps the reciprocal.
+    let text = rtl4ml::frontend::native_write::write(&g, None);
+    assert!(text.contains("ufixed<12,1>"), "{text}");
+    assert_eq!(native::parse(&text, "avg_recip").unwrap(), g);
+}
+
+/// The reciprocal pools and the slice in Verilator, against the simulator.
+#[test]
+fn average_pooling_with_a_reciprocal_in_verilator() {
+    use rtl4ml::flow::{read_dir, write_dir};
+    use rtl4ml::verify::{runner, verify, VerifyOptions};
+    if !(runner::tool_available("verilator") && runner::tool_available("icarus")) {
+        assert!(std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none());
+        eprintln!("note: verilator or iverilog not found; skipping");
+        return;
+    }
+    let text = avg_recip_model();
+    let g = native::parse(&text, "avg_recip").unwrap();
+    let design = compile(
+        g,
+        &Options {
+            clock_ns: 2.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("layers_avg_recip");
+    let _ = std::fs::remove_dir_all(&dir);
+    write_dir(&design, &text, &dir).unwrap();
+    let r = verify(
+        &read_dir(&dir).unwrap(),
+        &VerifyOptions {
+            random: 2000,
+            icarus: 30,
+            seed: 3,
+            lint: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(r.verilator.mismatch_count, 0);
+    assert!(r.verilator.timing_errors.is_empty());
+    eprintln!("avg_recip: {}", r.verilator.summary());
+}
+
+#[test]
+fn bad_reciprocals_are_rejected() {
+    fails(
+        json!([3, 3, 1]),
+        json!([{"name": "p", "kind": "avg_pool2d", "pool_size": 3, "result": "fixed<8,4>"}]),
+        &[
+            "layer `p`",
+            "field `pool_size`",
+            "9 elements",
+            "`reciprocal`",
+        ],
+    );
+    fails(
+        json!([4, 1]),
+        json!([{"name": "p", "kind": "avg_pool1d", "pool_size": 2, "padding": "same", "result": "fixed<8,4>"}]),
+        &["layer `p`", "field `padding`", "`reciprocal`"],
+    );
+    fails(
+        json!([3, 3, 1]),
+        json!([{"name": "p", "kind": "avg_pool2d", "pool_size": 3, "reciprocal": "ufixed<2,0>", "result": "fixed<8,4>"}]),
+        &["layer `p`", "field `reciprocal`", "1/9", "cannot hold"],
+    );
+    // With `same` padding a border window may hold a single element: recip(1) = 1.
+    fails(
+        json!([5, 1]),
+        json!([{"name": "p", "kind": "avg_pool1d", "pool_size": 3, "padding": "same", "reciprocal": "ufixed<8,0>", "result": "fixed<8,4>"}]),
+        &["layer `p`", "field `reciprocal`", "1/1", "cannot hold"],
+    );
+    fails(
+        json!([3, 3, 1]),
+        json!([{"name": "p", "kind": "max_pool2d", "pool_size": 3, "reciprocal": "ufixed<8,1>", "result": "fixed<8,4>"}]),
+        &["layer `p`", "field `reciprocal`", "only average pooling"],
+    );
+}
+
+/// `einsum_dense` in the dense-on-the-last-axis forms is exactly a `dense` layer.
+#[test]
+fn einsum_dense_is_a_dense_on_the_last_axis() {
+    let x: Vec<f64> = (0..6).map(|v| f64::from(v) - 2.0).collect();
+    let weight = w("fixed<4,2>", json!([3, 2]), json!([1, -2, 3, 0, -4, 5]));
+    let dense = json!([{"name": "d", "kind": "dense", "weight": weight, "result": "fixed<12,8>"}]);
+    for eq in [
+        "btf,fo->bto",
+        "tf,fo->to",
+        "...f , fo -> ...o",
+        "xyf,fz->xyz",
+    ] {
+        let ein = json!([{"name": "d", "kind": "einsum_dense", "equation": eq, "weight": weight,
+            "result": "fixed<12,8>"}]);
+        assert_eq!(
+            run(json!([2, 3]), "int<4>", ein, &x),
+            run(json!([2, 3]), "int<4>", dense.clone(), &x),
+            "{eq}"
+        );
+    }
+    // [t0 = (-2, -1, 0), t1 = (1, 2, 3)] · W, W = [[0.25, -0.5], [0.75, 0], [-1, 1.25]].
+    let y = run(json!([2, 3]), "int<4>", dense, &x);
+    assert_eq!(y, [-1.25, 1.0, -1.25, 3.25]);
+}
+
+#[test]
+fn bad_einsum_equations_are_rejected() {
+    let weight = w("fixed<4,2>", json!([3, 2]), json!([1, -2, 3, 0, -4, 5]));
+    for (eq, why) in [
+        ("bft,fo->bot", "last axis"),
+        ("btf,of->bto", "[f, o] kernel"),
+        ("btf,fo->tbo", "other axes in order"),
+        ("btf,fo", "input,kernel->output"),
+        ("abtf,fo->abto", "names 4 input axes"),
+    ] {
+        fails(
+            json!([2, 3]),
+            json!([{"name": "e", "kind": "einsum_dense", "equation": eq, "weight": weight, "result": "fixed<12,8>"}]),
+            &["layer `e`", "field `equation`", why],
+        );
+    }
+}
+
+#[test]
+fn bad_slices_are_rejected() {
+    fails(
+        json!([3, 4]),
+        json!([{"name": "s", "kind": "slice", "begin": [0, 3], "end": [3, 2]}]),
+        &["layer `s`", "field `end`", "axis 1", "0 ≤ begin < end ≤ 4"],
+    );
+    fails(
+        json!([3, 4]),
+        json!([{"name": "s", "kind": "slice", "step": [1, 0]}]),
+        &["layer `s`", "field `step`", "at least 1"],
+    );
+    fails(
+        json!([3, 4]),
+        json!([{"name": "s", "kind": "slice", "begin": [0]}]),
+        &[
+            "layer `s`",
+            "field `begin`",
+            "expected 2 non-negative integers",
+        ],
+    );
+    fails(
+        json!([3, 4]),
+        json!([{"name": "s", "kind": "slice", "result": "int<8>"}]),
+        &["layer `s`", "result"],
+    );
+}
+
+#[test]
 fn clipping_activations() {
     let l = json!([{"name": "r", "kind": "relu", "cap": {"type": "uint<3>", "value": 6}, "result": "ufixed<8,4>"}]);
     assert_eq!(

@@ -20,13 +20,16 @@ use rtl4ml::sim::{io, reference, Simulator};
 use rtl4ml::verify::{runner, verify, VerifyOptions};
 use std::path::{Path, PathBuf};
 
-const FIXTURES: [&str; 6] = [
+const FIXTURES: [&str; 9] = [
     "brevitas_mlp",
     "qkeras_mlp",
     "pruned_mlp",
     "bn_mlp",
     "unsigned_input",
     "trunc_bipolar",
+    "qcnn",
+    "dw_pw_conv",
+    "residual_block",
 ];
 
 fn fixture(name: &str, ext: &str) -> PathBuf {
@@ -585,8 +588,8 @@ fn rejects_unsupported_ops_and_domains() {
             "run qonnx cleanup",
         ],
     );
-    let e = reject(|m, q| m.node("bad", "Add", "", &[q, q], vec![]));
-    assert_says(&e, &["node `bad` (Add)", "two computed tensors"]);
+    let e = reject(|m, q| m.node("bad", "Div", "", &[q, q], vec![]));
+    assert_says(&e, &["node `bad` (Div)", "two computed tensors"]);
     let e = reject(|m, q| {
         let three = m.scalar(3.0);
         m.node("bad", "Div", "", &[q, &three], vec![])
@@ -736,14 +739,29 @@ fn tools() -> bool {
     ok
 }
 
-/// Every fixture compiled (at different clocks, so pipelining varies) and run in Verilator
-/// against the simulator.
+/// Every MLP fixture compiled (at different clocks, so pipelining varies) and run in
+/// Verilator against the simulator.
 #[test]
 fn fixtures_are_bit_exact_in_verilator() {
     if !tools() {
         return;
     }
-    for (name, clock) in FIXTURES.into_iter().zip([4.0, 2.0, 1.5, 2.5, 3.0, 1.0]) {
+    verilate_fixtures(&FIXTURES[..6], &[4.0, 2.0, 1.5, 2.5, 3.0, 1.0]);
+}
+
+/// The convolutional fixtures in Verilator. Their C++ takes minutes to compile, so this runs
+/// on request: `cargo test --release --test qonnx -- --ignored`.
+#[test]
+#[ignore]
+fn cnn_fixtures_are_bit_exact_in_verilator() {
+    if !tools() {
+        return;
+    }
+    verilate_fixtures(&FIXTURES[6..], &[3.0, 2.0, 2.5]);
+}
+
+fn verilate_fixtures(names: &[&str], clocks: &[f64]) {
+    for (&name, &clock) in names.iter().zip(clocks) {
         let model = fixture(name, "onnx");
         let bytes = std::fs::read(&model).unwrap();
         let g = qonnx::parse(&bytes, name).unwrap();
@@ -832,4 +850,239 @@ fn verify_dir(dir: &Path, name: &str) {
     assert_eq!(r.verilator.mismatch_count, 0, "{name}");
     assert!(r.verilator.timing_errors.is_empty(), "{name}");
     eprintln!("{name}: {}", r.verilator.summary());
+}
+
+// ---- convolutional models --------------------------------------------------------------------
+
+/// The CNN fixtures map onto channels-last spatial layers, with transposes (pure wiring) only
+/// where ONNX's channels-first order matters: at the input, and before a Flatten.
+#[test]
+fn cnn_fixtures_map_to_spatial_layers() {
+    let kinds = |g: &LayerGraph| -> Vec<&str> { g.layers.iter().map(|l| l.kind.name()).collect() };
+    let load = |n: &str| frontend::load(&fixture(n, "onnx")).unwrap();
+
+    let g = load("qcnn");
+    assert_eq!(
+        g.inputs[0].shape,
+        [2, 8, 8],
+        "the input bus keeps ONNX's C, H, W order"
+    );
+    assert_eq!(
+        kinds(&g),
+        [
+            "transpose",
+            "conv2d",
+            "relu",
+            "max_pool2d",
+            "transpose",
+            "flatten",
+            "dense"
+        ]
+    );
+    // Quant -> Relu after the Conv: the conv's result type is the first quantizer's.
+    assert_eq!(g.layers[1].output.ty.to_string(), "fixed<8,5,RND_CONV,SAT>");
+    assert_eq!(g.layers[1].output.shape, [6, 6, 4]);
+    assert_eq!(g.layers[4].output.shape, [4, 3, 3]);
+
+    let g = load("dw_pw_conv");
+    assert_eq!(
+        kinds(&g),
+        [
+            "transpose",
+            "depthwise_conv2d",
+            "relu",
+            "conv2d",
+            "dense", // the batch normalisation, per channel on the last axis
+            "avg_pool2d",
+            "global_avg_pool",
+            "reshape",
+            "transpose",
+            "flatten",
+            "dense"
+        ]
+    );
+    let LayerKind::Conv {
+        window,
+        c_in,
+        c_out,
+        depthwise,
+        ..
+    } = &g.layers[1].kind
+    else {
+        unreachable!()
+    };
+    assert_eq!((*c_in, *c_out, *depthwise), (3, 2, true));
+    assert_eq!(window.padding, rtl4ml::ir::layers::Padding::Same);
+    assert_eq!(
+        (window.strides.clone(), window.out_dims.clone()),
+        (vec![2, 2], vec![5, 5])
+    );
+
+    let g = load("residual_block");
+    let k = kinds(&g);
+    for want in [
+        "conv1d",
+        "add",
+        "multiply",
+        "subtract",
+        "concatenate",
+        "slice",
+    ] {
+        assert!(k.contains(&want), "residual_block lacks {want}: {k:?}");
+    }
+    let conv2 = g.layers.iter().find(|l| l.name == "Conv_1").unwrap();
+    let LayerKind::Conv { window, .. } = &conv2.kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        (window.dilation.clone(), window.pad_before.clone()),
+        (vec![2], vec![2])
+    );
+}
+
+/// Small convolutional graphs built here, against the reference evaluator and hand-computed
+/// values: the ONNX weight order [M, C, kh, kw] and the NCHW input order.
+#[test]
+fn conv_weight_and_input_order() {
+    // x: [1, 2, 2, 2] (C = 2, H = W = 2), 1x1 conv with M = 2: y[f] = Σ_c w[f, c]·x[c].
+    let mut m = Model::new(&[2, 2, 2]);
+    let q = m.quant("in", "x", 0.25, 8.0, true, "ROUND");
+    let w = m.weights("w", &[2, 2, 1, 1], &[1.0, 0.5, -0.25, 2.0]);
+    let y = m.node("conv", "Conv", "", &[&q, &w], vec![]);
+    let g = parse(&m.bytes(&[&y]));
+    // Input in NCHW order: channel 0 = [1, 2, 3, 4]/4, channel 1 = [-1, 0, 1, 2]/4.
+    let x = vec![0.25, 0.5, 0.75, 1.0, -0.25, 0.0, 0.25, 0.5];
+    let out = run(&g, &[x]);
+    let want: Vec<f64> = (0..2)
+        .flat_map(|f| {
+            let (a, b) = [(1.0, 0.5), (-0.25, 2.0)][f];
+            (0..4).map(move |p| a * [0.25, 0.5, 0.75, 1.0][p] + b * [-0.25, 0.0, 0.25, 0.5][p])
+        })
+        .collect();
+    assert_eq!(out[0], want, "NCHW output order");
+}
+
+#[test]
+fn rejects_unsupported_conv_and_pool_attributes() {
+    // A [1, 4, 6, 6] input quantized, then node `bad` made by `f`.
+    let spatial = |f: &dyn Fn(&mut Model, &str) -> String| {
+        let mut m = Model::new(&[4, 6, 6]);
+        let q = m.quant("in", "x", 0.5, 6.0, true, "ROUND");
+        let y = f(&mut m, &q);
+        parse_err(&m.bytes(&[&y]))
+    };
+    let e = spatial(&|m, q| {
+        let w = m.weights("w", &[4, 2, 3, 3], &[0.5; 72]);
+        m.node("bad", "Conv", "", &[q, &w], vec![attr_int("group", 2)])
+    });
+    assert_says(
+        &e,
+        &["built.onnx", "node `bad` (Conv)", "group = 2", "depthwise"],
+    );
+    let e = spatial(&|m, q| {
+        let w = m.weights("w", &[4, 4, 3, 3], &[0.5; 144]);
+        m.node(
+            "bad",
+            "Conv",
+            "",
+            &[q, &w],
+            vec![attr_ints("pads", &[0, 1, 1, 0])],
+        )
+    });
+    assert_says(&e, &["node `bad` (Conv)", "pads [0, 1, 1, 0]", "`same`"]);
+    let e = spatial(&|m, q| {
+        let w = m.weights("w", &[4, 4, 2, 2], &[0.5; 64]);
+        m.node(
+            "bad",
+            "Conv",
+            "",
+            &[q, &w],
+            vec![attr_str("auto_pad", "SAME_LOWER")],
+        )
+    });
+    assert_says(&e, &["node `bad` (Conv)", "SAME_LOWER", "SAME_UPPER"]);
+    let e = spatial(&|m, q| {
+        let w = m.weights("w", &[4, 4, 3, 3], &[0.5; 144]);
+        m.node(
+            "bad",
+            "Conv",
+            "",
+            &[q, &w],
+            vec![attr_ints("strides", &[1])],
+        )
+    });
+    assert_says(
+        &e,
+        &["node `bad` (Conv)", "`strides`", "2 positive integers"],
+    );
+    let e = spatial(&|m, q| {
+        let p = vec![attr_ints("kernel_shape", &[3, 3])];
+        m.node("bad", "AveragePool", "", &[q], p)
+    });
+    assert_says(
+        &e,
+        &["node `bad` (AveragePool)", "9 elements", "power-of-two"],
+    );
+    let e = spatial(&|m, q| {
+        // Keras `same` for a 2x2 window: no zeros before, one after.
+        let p = vec![
+            attr_ints("kernel_shape", &[2, 2]),
+            attr_ints("pads", &[0, 0, 1, 1]),
+        ];
+        m.node("bad", "AveragePool", "", &[q], p)
+    });
+    assert_says(
+        &e,
+        &["node `bad` (AveragePool)", "padding is not supported"],
+    );
+    let e = spatial(&|m, q| {
+        let p = vec![attr_ints("kernel_shape", &[2, 2]), attr_int("ceil_mode", 1)];
+        m.node("bad", "MaxPool", "", &[q], p)
+    });
+    assert_says(&e, &["node `bad` (MaxPool)", "ceil_mode = 1"]);
+    let e = spatial(&|m, q| {
+        let p = vec![
+            attr_ints("kernel_shape", &[2, 2]),
+            attr_ints("dilations", &[2, 2]),
+        ];
+        m.node("bad", "MaxPool", "", &[q], p)
+    });
+    assert_says(&e, &["node `bad` (MaxPool)", "dilations [2, 2]"]);
+    let e = spatial(&|m, q| m.node("bad", "GlobalAveragePool", "", &[q], vec![]));
+    assert_says(
+        &e,
+        &[
+            "node `bad` (GlobalAveragePool)",
+            "36 positions",
+            "power-of-two",
+        ],
+    );
+    let e = spatial(&|m, q| {
+        let p = m.node("pool", "GlobalMaxPool", "", &[q], vec![]);
+        m.node("bad", "Add", "", &[q, &p], vec![])
+    });
+    assert_says(
+        &e,
+        &[
+            "node `bad` (Add)",
+            "[4, 6, 6] and [4, 1, 1]",
+            "no broadcasting",
+        ],
+    );
+    let e = spatial(&|m, q| m.node("bad", "Concat", "", &[q, q], vec![attr_int("axis", 0)]));
+    assert_says(&e, &["node `bad` (Concat)", "axis 0", "non-batch"]);
+    let e = spatial(&|m, q| {
+        let s = m.init(&[1], &[4.0]);
+        let e = m.init(&[1], &[0.0]);
+        let a = m.init(&[1], &[3.0]);
+        let st = m.init(&[1], &[-1.0]);
+        m.node("bad", "Slice", "", &[q, &s, &e, &a, &st], vec![])
+    });
+    assert_says(&e, &["node `bad` (Slice)", "step -1", "positive steps"]);
+    // A rank-1 input has no spatial axes.
+    let e = reject(|m, q| {
+        let w = m.weights("w", &[2, 2, 1], &[0.5; 4]);
+        m.node("bad", "Conv", "", &[q, &w], vec![])
+    });
+    assert_says(&e, &["node `bad` (Conv)", "[N, C, L] or [N, C, H, W]"]);
 }

@@ -6,6 +6,10 @@ styles real exporters produce (Brevitas: per-tensor scales, ROUND, narrow weight
 QKeras: per-channel power-of-two weight scales, FLOOR; pruned weights; BatchNormalization;
 unsigned and narrow activations; BipolarQuant; Trunc v1 and v2). For each one the script
 
+Since issue 6 the fixtures include convolutional ones (Conv 1-D/2-D, depthwise, dilated,
+padded; MaxPool, AveragePool, the global poolings, residual Add/Sub/Mul of two computed
+tensors, Concat, Slice), with NCHW inputs saved batch first in ONNX's own layout.
+
 1. cleans the model with qonnx's own `cleanup_model` and saves it as NAME.onnx;
 2. draws a few hundred random inputs that are exact multiples of the input quantizer's
    scale (saved as NAME.input.npy, float64, batch first);
@@ -241,7 +245,86 @@ def trunc_bipolar(rng):
     return g.model("global_in", [10], y, 4, opset_qonnx=2), 2.0**-4, 8, True
 
 
-FIXTURES = [brevitas_mlp, qkeras_mlp, pruned_mlp, bn_mlp, unsigned_input, trunc_bipolar]
+def conv_weights(g, m, c, kernel, scale, bits=5):
+    """Quantized ONNX conv weights [M, C/group, k...]."""
+    return g.quant_weights((m, c, *kernel), scale, bits)
+
+
+def qcnn(rng):
+    """The smallest useful quantized CNN, as Brevitas exports it: Quant -> Conv (3x3, valid,
+    quantized bias) -> Quant -> Relu -> MaxPool (2x2) -> Flatten (NCHW order) -> MatMul ->
+    Quant, on a 2-channel 8x8 input."""
+    g = Graph("qcnn", rng)
+    x = g.quant("global_in", 2.0**-4, 6, True, False, "ROUND")
+    h = g.node("Conv", [x, conv_weights(g, 4, 2, (3, 3), 2.0**-3), g.quant_bias(4, 2.0**-7)],
+               kernel_shape=[3, 3], pads=[0, 0, 0, 0], strides=[1, 1])
+    h = g.quant(h, 2.0**-3, 8, True, False, "ROUND")
+    h = g.node("Relu", [h])
+    h = g.node("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    h = g.node("Flatten", [h], axis=1)
+    h = g.node("MatMul", [h, g.quant_weights((36, 5), 2.0**-3, 4)])
+    y = g.quant(h, 2.0**-3, 9, True, False, "ROUND")
+    return g.model("global_in", [2, 8, 8], y, 5), 2.0**-4, 6, True
+
+
+def dw_pw_conv(rng):
+    """A MobileNet-style block on a 3-channel 9x9 input: a depthwise 3x3 convolution
+    (group = 3, depth multiplier 2, stride 2, pads 1 = Keras `same`), Quant + Relu, a
+    pointwise 1x1 convolution with a BatchNormalization (power-of-two gamma, var + eps = 1)
+    on the channel axis, Quant (FLOOR), AveragePool 2x2, GlobalAveragePool, Flatten, MatMul."""
+    g = Graph("dw_pw_conv", rng)
+    x = g.quant("global_in", 2.0**-4, 7, True, False, "ROUND")
+    h = g.node("Conv", [x, conv_weights(g, 6, 1, (3, 3), 2.0**-3), g.quant_bias(6, 2.0**-7)],
+               group=3, kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2])
+    h = g.quant(g.node("Relu", [h]), 2.0**-3, 6, False, False, "ROUND")
+    h = g.node("Conv", [h, conv_weights(g, 4, 6, (1, 1), 2.0**-3)], kernel_shape=[1, 1])
+    eps = 2.0**-10
+    ins = [h]
+    for k, v in (("gamma", 2.0 ** rng.integers(-2, 2, size=4)), ("beta", rng.integers(-16, 16, size=4) * 2.0**-5),
+                 ("mean", rng.integers(-16, 16, size=4) * 2.0**-6), ("var", np.full(4, 1.0 - eps))):
+        ins.append(g.const(k, v))
+    h = g.node("BatchNormalization", ins, epsilon=eps)
+    h = g.quant(h, 2.0**-3, 8, True, False, "FLOOR")
+    h = g.node("AveragePool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    h = g.node("GlobalAveragePool", [h])
+    h = g.node("Flatten", [h], axis=1)
+    h = g.node("MatMul", [h, g.quant_weights((4, 3), 2.0**-3, 5)])
+    y = g.quant(h, 2.0**-4, 10, True, False, "ROUND")
+    return g.model("global_in", [3, 9, 9], y, 3), 2.0**-4, 7, True
+
+
+def residual_block(rng):
+    """A 1-D residual block on a 4-channel signal of length 16: Conv1D (k = 3, pads 1) ->
+    Quant -> Relu -> Conv1D (k = 3, dilation 2, pads 2) -> Quant; then the skip connection
+    Add(x, h) -> Quant, a Mul and a Sub of two computed tensors, a Concat on the channel axis,
+    a Slice (every other position), MaxPool, GlobalMaxPool, Flatten and MatMul."""
+    g = Graph("residual_block", rng)
+    x = g.quant("global_in", 2.0**-3, 6, True, False, "ROUND")
+    h = g.node("Conv", [x, conv_weights(g, 4, 4, (3,), 2.0**-3), g.quant_bias(4, 2.0**-6)],
+               kernel_shape=[3], pads=[1, 1])
+    h = g.quant(g.node("Relu", [g.quant(h, 2.0**-3, 8, True, False, "ROUND")]), 2.0**-3, 7, False, False, "ROUND")
+    h = g.node("Conv", [h, conv_weights(g, 4, 4, (3,), 2.0**-3)], kernel_shape=[3], pads=[2, 2], dilations=[2])
+    h = g.quant(h, 2.0**-3, 7, True, False, "HALF_UP")
+    a = g.quant(g.node("Add", [x, h]), 2.0**-3, 7, True, False, "ROUND")
+    p = g.quant(g.node("Mul", [a, x]), 2.0**-4, 8, True, False, "FLOOR")
+    d = g.node("Sub", [p, a])
+    c = g.node("Concat", [d, x], axis=1)
+    name = g.fresh("slice")
+    g.inits.append(numpy_helper.from_array(np.asarray([1], dtype=np.int64), name + "_starts"))
+    g.inits.append(numpy_helper.from_array(np.asarray([16], dtype=np.int64), name + "_ends"))
+    g.inits.append(numpy_helper.from_array(np.asarray([2], dtype=np.int64), name + "_axes"))
+    g.inits.append(numpy_helper.from_array(np.asarray([2], dtype=np.int64), name + "_steps"))
+    s = g.node("Slice", [c, name + "_starts", name + "_ends", name + "_axes", name + "_steps"])
+    s = g.node("MaxPool", [s], kernel_shape=[2], strides=[2])
+    s = g.node("GlobalMaxPool", [s])
+    s = g.node("Flatten", [s], axis=1)
+    y = g.node("MatMul", [s, g.quant_weights((8, 3), 2.0**-3, 4)])
+    y = g.quant(y, 2.0**-3, 10, True, False, "ROUND")
+    return g.model("global_in", [4, 16], y, 3), 2.0**-3, 6, True
+
+
+FIXTURES = [brevitas_mlp, qkeras_mlp, pruned_mlp, bn_mlp, unsigned_input, trunc_bipolar,
+            qcnn, dw_pw_conv, residual_block]
 
 
 def attr(node, name, default):
@@ -258,7 +341,45 @@ def gemm(node, a, b, c=0.0):
 
 
 def batch_norm(node, x, gamma, beta, mean, var):
+    # Parameters are per channel (axis 1 of N x C x ...).
+    gamma, beta, mean, var = (p.reshape((-1,) + (1,) * (x.ndim - 2)) for p in (gamma, beta, mean, var))
     return (x - mean) / np.sqrt(var + attr(node, "epsilon", 1e-5)) * gamma + beta
+
+
+def conv(node, x, w, b=None):
+    """ONNX Conv (NCHW, explicit pads, group, strides, dilations) in float64 loops."""
+    d = w.ndim - 2
+    strides = attr(node, "strides", [1] * d)
+    dil = attr(node, "dilations", [1] * d)
+    pads = attr(node, "pads", [0] * (2 * d))
+    group = attr(node, "group", 1)
+    x = np.pad(x, [(0, 0), (0, 0)] + [(pads[a], pads[d + a]) for a in range(d)])
+    m, cg = w.shape[:2]
+    k = w.shape[2:]
+    out = [(x.shape[2 + a] - (k[a] - 1) * dil[a] - 1) // strides[a] + 1 for a in range(d)]
+    y = np.zeros((x.shape[0], m, *out))
+    for f in range(m):
+        g = f // (m // group)
+        for pos in np.ndindex(*out):
+            acc = 0.0
+            for c in range(cg):
+                for t in np.ndindex(*k):
+                    idx = tuple(pos[a] * strides[a] + t[a] * dil[a] for a in range(d))
+                    acc += x[(0, g * cg + c) + idx] * w[(f, c) + t]
+            y[(0, f) + pos] = acc + (b[f] if b is not None else 0.0)
+    return y
+
+
+def avg_pool(node, x):
+    k = attr(node, "kernel_shape", None)
+    s = attr(node, "strides", [1] * len(k))
+    assert all(p == 0 for p in attr(node, "pads", [0])), "fixtures average without padding"
+    out = [(x.shape[2 + a] - k[a]) // s[a] + 1 for a in range(len(k))]
+    y = np.zeros(x.shape[:2] + tuple(out))
+    for pos in np.ndindex(*out):
+        sl = tuple(slice(pos[a] * s[a], pos[a] * s[a] + k[a]) for a in range(len(k)))
+        y[(Ellipsis,) + tuple(pos)] = x[(slice(None), slice(None)) + sl].mean(axis=tuple(range(2, 2 + len(k))))
+    return y
 
 
 # The arithmetic nodes that onnxruntime evaluates in float32, recomputed in float64 from the
@@ -272,6 +393,10 @@ FLOAT64 = {
     "Mul": lambda node, a, b: a * b,
     "Div": lambda node, a, b: a / b,
     "BatchNormalization": batch_norm,
+    "Sub": lambda node, a, b: a - b,
+    "Conv": conv,
+    "AveragePool": avg_pool,
+    "GlobalAveragePool": lambda node, x: x.mean(axis=tuple(range(2, x.ndim)), keepdims=True),
 }
 
 
@@ -282,7 +407,7 @@ def run(model, x):
     ctx = execute_onnx(model, {iname: x[None].astype(np.float32)}, return_full_exec_context=True)
     for node in model.graph.node:
         if node.op_type in FLOAT64:
-            args = [ctx[i].astype(np.float64) for i in node.input]
+            args = [ctx[i].astype(np.float64) for i in node.input if i]
             exact = FLOAT64[node.op_type](node, *args)
             if not np.array_equal(ctx[node.output[0]].astype(np.float64), exact):
                 raise SystemExit(f"{model.graph.name}: float32 {node.op_type} node {node.name} is not exact")

@@ -519,12 +519,14 @@ impl Loader<'_> {
         };
         let x = g.tensor(input);
         let (kind, shape, ty) = match kind {
-            "dense" => {
-                self.check_keys(
-                    o,
-                    &["name", "kind", "input", "weight", "bias", "accum", "result"],
-                    &place,
-                )?;
+            "dense" | "einsum_dense" => {
+                let mut keys = vec!["name", "kind", "input", "weight", "bias", "accum", "result"];
+                if kind == "einsum_dense" {
+                    // Keras' EinsumDense in the dense-on-the-last-axis forms (native/ext.rs).
+                    self.einsum_equation(o, x, &place)?;
+                    keys.push("equation");
+                }
+                self.check_keys(o, &keys, &place)?;
                 let n_in = *x.shape.last().unwrap();
                 let wp = format!("{place}: field `weight`");
                 let w = self.obj(self.field(o, "weight", &place)?, &wp)?;

@@ -11,7 +11,9 @@
 
 use super::native::{FORMAT, VERSION};
 use crate::ir::fixed::FixedType;
-use crate::ir::layers::{Constant, Layer, LayerGraph, LayerKind, Padding, TableFn, TableIndex};
+use crate::ir::layers::{
+    Constant, Layer, LayerGraph, LayerKind, Padding, PoolOp, TableFn, TableIndex,
+};
 use serde_json::{json, Map, Value};
 
 const LINE: usize = 100;
@@ -139,14 +141,15 @@ fn layer(g: &LayerGraph, l: &Layer) -> Value {
             put("padding", json!(padding(window.padding)));
             put("dilation", json!(window.dilation));
         }
-        LayerKind::Pool {
-            window,
-            global: false,
-            ..
-        } => {
-            put("pool_size", json!(window.kernel));
-            put("strides", json!(window.strides));
-            put("padding", json!(padding(window.padding)));
+        LayerKind::Pool { op, window, global } => {
+            if !global {
+                put("pool_size", json!(window.kernel));
+                put("strides", json!(window.strides));
+                put("padding", json!(padding(window.padding)));
+            }
+            if let PoolOp::AvgRecip(t) = op {
+                put("reciprocal", json!(t.to_string()));
+            }
         }
         LayerKind::Concatenate { axis, .. } => put("axis", json!(axis)),
         LayerKind::Reshape => {
@@ -155,6 +158,12 @@ fn layer(g: &LayerGraph, l: &Layer) -> Value {
         }
         LayerKind::Transpose { perm } => {
             put("perm", json!(perm));
+            result = false;
+        }
+        LayerKind::Slice { begin, end, step } => {
+            put("begin", json!(begin));
+            put("end", json!(end));
+            put("step", json!(step));
             result = false;
         }
         LayerKind::Flatten => result = false,
@@ -202,7 +211,7 @@ fn layer(g: &LayerGraph, l: &Layer) -> Value {
             let list: Vec<String> = list.iter().map(|t| t.to_string()).collect();
             put("element_types", json!(list));
         }
-        LayerKind::Relu | LayerKind::Quantize | LayerKind::Pool { .. } => {}
+        LayerKind::Relu | LayerKind::Quantize => {}
         LayerKind::Merge { .. } | LayerKind::Argmax => {}
     }
     if result {

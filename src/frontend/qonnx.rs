@@ -13,6 +13,7 @@
 mod exact;
 mod graph;
 mod quant;
+mod spatial;
 
 use crate::error::{Error, Result};
 use crate::ir::fixed::{round_shift, FixedType, Overflow, Round, MAX_TYPE_WIDTH};
@@ -39,7 +40,8 @@ pub const DOMAINS: [&str; 3] = [
 pub const MAX_CONSTANT_BITS: u32 = 24;
 
 const SUPPORTED: &str = "Quant, IntQuant, BipolarQuant, Trunc, MatMul, Gemm, Add, Sub, Mul, Div, \
-                         BatchNormalization, Relu, Flatten, Reshape, Transpose, Identity, Constant";
+                         BatchNormalization, Relu, Flatten, Reshape, Transpose, Identity, Constant, \
+                         Conv, MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool, Concat, Slice";
 
 /// Reads a QONNX model file.
 pub fn load(path: &Path) -> Result<LayerGraph> {
@@ -83,6 +85,8 @@ enum Value {
         exp: i32,
         node: String,
     },
+    /// A convolution of a built tensor, not built yet (a `Quant` after it gives its type).
+    Conv(Box<spatial::PendingConv>),
 }
 
 /// `y[…, j] = Σ_i x[…, i] · weight[i·n_out + j] + bias[j]` on the last axis of tensor `input`.
@@ -114,6 +118,9 @@ impl Linear {
 struct Built {
     tensor: Tensor,
     source: Source,
+    /// The ONNX tensor `[C, d_0, …]` (batch dropped) is stored channels last, `[d_0, …, C]`.
+    /// Only tensors of rank ≥ 2 are ever stored channels last.
+    channels_last: bool,
 }
 
 enum Source {
@@ -135,6 +142,8 @@ struct Converter<'g> {
     names: HashSet<String>,
     /// The ONNX graph inputs' names.
     input_names: Vec<String>,
+    /// Transposes made between the two layouts: (tensor, channels last?) → the transpose.
+    relayouts: HashMap<(TensorId, bool), TensorId>,
 }
 
 fn place(n: &Node) -> String {
@@ -150,6 +159,7 @@ impl<'g> Converter<'g> {
             uses: HashMap::new(),
             names: HashSet::new(),
             input_names: g.inputs.iter().map(|i| i.name.clone()).collect(),
+            relayouts: HashMap::new(),
         };
         for (name, t) in &g.constants {
             c.values.insert(name.clone(), Value::Const(t.clone()));
@@ -214,7 +224,8 @@ impl<'g> Converter<'g> {
             if !self.values.contains_key(o) {
                 return Err(self.err(&place, "no node computes it"));
             }
-            let id = match self.build(o, &place)? {
+            let (id, exp) = self.build(o, &place)?;
+            let id = match (self.in_layout(id, false), exp) {
                 (id, 0) => id,
                 (id, exp) => {
                     // Undo the folded power of two: a diagonal dense of shifts (free).
@@ -248,8 +259,15 @@ impl<'g> Converter<'g> {
         }
         let mut layers = vec![];
         for (id, b) in self.built.into_iter().enumerate() {
-            if let Source::Layer { kind, input } = b.source {
+            if let Source::Layer { mut kind, input } = b.source {
                 index[id] = inputs.len() + layers.len();
+                if let LayerKind::Merge { others, .. } | LayerKind::Concatenate { others, .. } =
+                    kind.as_mut()
+                {
+                    for t in others.iter_mut() {
+                        *t = index[*t];
+                    }
+                }
                 layers.push(Layer {
                     name: b.tensor.name.clone(),
                     kind: *kind,
@@ -302,6 +320,11 @@ impl<'g> Converter<'g> {
             "MatMul" => self.matmul(n),
             "Gemm" => self.gemm(n),
             "Add" | "Sub" | "Mul" | "Div" => self.elementwise(n),
+            "Conv" => self.conv(n),
+            "MaxPool" | "AveragePool" => self.pool(n),
+            "GlobalMaxPool" | "GlobalAveragePool" => self.global_pool(n),
+            "Concat" => self.concat(n),
+            "Slice" => self.slice(n),
             "BatchNormalization" => self.batch_norm(n),
             "Relu" => {
                 let (id, exp) = self.input_hw(n, 0)?;
@@ -425,6 +448,7 @@ impl<'g> Converter<'g> {
         let built = match self.values[name].clone() {
             Value::Hw { id, exp } => return Ok((id, exp)),
             Value::Linear(l) => (self.dense(&l, None)?, 0),
+            Value::Conv(c) => (self.build_conv(&c, None)?, 0),
             Value::Relu { id, exp, node } => {
                 let x = self.built[id].tensor.clone();
                 (self.push(&node, LayerKind::Relu, id, x.shape, x.ty), exp)
@@ -463,7 +487,9 @@ impl<'g> Converter<'g> {
     fn fusable(&mut self, n: &Node, k: usize) -> Result<Value> {
         let name = self.input_name(n, k)?;
         match self.input(n, k)? {
-            Value::Linear(_) | Value::Relu { .. } if self.uses.get(name) != Some(&1) => {
+            Value::Linear(_) | Value::Relu { .. } | Value::Conv(_)
+                if self.uses.get(name) != Some(&1) =>
+            {
                 let (id, exp) = self.input_hw(n, k)?;
                 Ok(Value::Hw { id, exp })
             }
@@ -482,6 +508,7 @@ impl<'g> Converter<'g> {
         ty: FixedType,
     ) -> TensorId {
         let base = if base.is_empty() { kind.name() } else { base };
+        let channels_last = shape.len() >= 2 && self.built[input].channels_last;
         let mut name = base.to_string();
         let mut k = 1;
         while !self.names.insert(name.clone()) {
@@ -494,6 +521,7 @@ impl<'g> Converter<'g> {
                 kind: Box::new(kind),
                 input,
             },
+            channels_last,
         });
         self.built.len() - 1
     }
@@ -520,10 +548,16 @@ impl<'g> Converter<'g> {
         }
     }
 
-    /// Builds a pending map as a `dense` layer with an exact accumulator; its result type is
-    /// `result`, or else the exact type of every value it can produce.
-    fn dense(&mut self, l: &Linear, result: Option<FixedType>) -> Result<TensorId> {
-        let constant = |data: &[Dyadic], shape: Vec<usize>, what: &str| {
+    /// Constants as one fixed-point type and their mantissas; an error at `place` when they
+    /// need more than [`MAX_CONSTANT_BITS`].
+    fn constant_type(
+        &self,
+        data: &[Dyadic],
+        shape: Vec<usize>,
+        what: &str,
+        place: &str,
+    ) -> Result<(FixedType, Vec<i128>)> {
+        {
             let c = ConstTensor {
                 shape,
                 data: data.to_vec(),
@@ -531,7 +565,7 @@ impl<'g> Converter<'g> {
             match c.fixed() {
                 Some((ty, m)) if ty.width <= MAX_CONSTANT_BITS => Ok((ty, m)),
                 found => Err(self.err(
-                    &l.place,
+                    place,
                     format!(
                         "the {what} need {} as one fixed-point type (at most {MAX_CONSTANT_BITS} \
                          allowed): they are not quantized to a power-of-two grid; quantize them \
@@ -543,9 +577,15 @@ impl<'g> Converter<'g> {
                     ),
                 )),
             }
-        };
-        let (wty, wm) = constant(&l.weight, vec![l.n_in, l.n_out], "weights")?;
-        let (bty, bm) = constant(&l.bias, vec![l.n_out], "biases")?;
+        }
+    }
+
+    /// Builds a pending map as a `dense` layer with an exact accumulator; its result type is
+    /// `result`, or else the exact type of every value it can produce.
+    fn dense(&mut self, l: &Linear, result: Option<FixedType>) -> Result<TensorId> {
+        let (wty, wm) =
+            self.constant_type(&l.weight, vec![l.n_in, l.n_out], "weights", &l.place)?;
+        let (bty, bm) = self.constant_type(&l.bias, vec![l.n_out], "biases", &l.place)?;
         let x = self.built[l.input].tensor.clone();
         let ty = match result {
             Some(t) => t,
@@ -674,6 +714,7 @@ impl<'g> Converter<'g> {
         let ty = |exp: i32| ty_at(exp).map_err(|e| Error::model(file, &at, e));
         let (id, exp) = match self.fusable(n, 0)? {
             Value::Linear(l) => (self.dense(&l, Some(ty(0)?))?, 0),
+            Value::Conv(c) => (self.build_conv(&c, Some(ty(0)?))?, 0),
             Value::Relu { id, exp, node } => {
                 let shape = self.shape(id).to_vec();
                 (self.push(&node, LayerKind::Relu, id, shape, ty(exp)?), exp)
@@ -708,6 +749,7 @@ impl<'g> Converter<'g> {
                         ty: ty(0)?,
                     },
                     source: Source::Input(input),
+                    channels_last: false,
                 });
                 (self.built.len() - 1, 0)
             }
@@ -893,6 +935,8 @@ impl<'g> Converter<'g> {
     /// `x · w + bias` for input 0: composed into a pending diagonal map, or a new pending map
     /// on the built tensor (a folded power of two goes into the weights).
     fn apply_matrix(&mut self, n: &Node, w: ConstTensor, bias: Vec<Dyadic>) -> Result<Value> {
+        // A matrix product acts on ONNX's last axis.
+        self.relayout(n, 0, false)?;
         let (n_in, n_out) = (w.shape[0], w.shape[1]);
         let mut l = match self.fusable(n, 0)? {
             Value::Linear(d) if d.is_diagonal() => d,
@@ -970,6 +1014,7 @@ impl<'g> Converter<'g> {
     fn channels(&self, v: &Value) -> usize {
         match v {
             Value::Linear(l) => l.n_out,
+            Value::Conv(c) => c.n_ch(),
             Value::Hw { id, .. } | Value::Relu { id, .. } => {
                 *self.shape(*id).last().expect("tensors have a shape")
             }
@@ -1015,13 +1060,7 @@ impl<'g> Converter<'g> {
                     "{op} with the constant first is not supported; put the computed tensor first"
                 ),
             )),
-            _ => Err(self.node_err(
-                n,
-                format!(
-                    "{op} of two computed tensors is not supported (rtl4ml's layers combine a \
-                     computed tensor with constants only)"
-                ),
-            )),
+            _ => self.merge(n),
         }
     }
 
@@ -1036,6 +1075,8 @@ impl<'g> Converter<'g> {
         if let Value::Float { .. } = x {
             self.input_hw(n, k)?; // the unquantized-float error
         }
+        let c = self.align_constant(n, k, c)?;
+        let x = &self.input(n, k)?.clone();
         let op = n.op_type.as_str();
         let channels = self.channels(x);
         let c = c.per_channel(channels).ok_or_else(|| {
@@ -1107,18 +1148,9 @@ impl<'g> Converter<'g> {
         if let Value::Float { .. } = x {
             self.input_hw(n, 0)?;
         }
-        let rank = match &x {
-            Value::Hw { id, .. } | Value::Relu { id, .. } => self.shape(*id).len(),
-            Value::Linear(l) => self.shape(l.input).len(),
-            _ => 1,
-        };
-        if rank != 1 {
-            return Err(self.node_err(
-                n,
-                "batch normalisation over a multi-dimensional tensor (channel axis 1 of N×C×…) \
-                 is not supported; rtl4ml folds it after MatMul/Gemm on [N, C] tensors",
-            ));
-        }
+        // Over [N, C, …] the channel axis is 1: the tensor is made channels last.
+        self.relayout(n, 0, true)?;
+        let x = self.input(n, 0)?.clone();
         let channels = self.channels(&x);
         let eps = n.float("epsilon", 1e-5).map_err(|e| self.node_err(n, e))?;
         let mut params = vec![];
@@ -1169,12 +1201,15 @@ impl<'g> Converter<'g> {
     // ---- shapes -----------------------------------------------------------------------
 
     fn reshape(&mut self, n: &Node) -> Result<Value> {
+        // Reshapes move elements in ONNX's (channels first) row-major order.
+        self.relayout(n, 0, false)?;
         let x = self.input(n, 0)?.clone();
         // The full ONNX shape: constants have no batch axis, computed tensors have one of 1.
         let full: Vec<usize> = match &x {
             Value::Const(c) => c.shape.clone(),
             Value::Float { shape, .. } => [&[1][..], shape].concat(),
             Value::Hw { id, .. } | Value::Relu { id, .. } => [&[1][..], self.shape(*id)].concat(),
+            Value::Conv(_) => unreachable!("convolutions are stored channels last: relaid out"),
             Value::Linear(l) => {
                 let mut s = [&[1][..], self.shape(l.input)].concat();
                 *s.last_mut().expect("a shape") = l.n_out;
@@ -1223,18 +1258,14 @@ impl<'g> Converter<'g> {
                 if shape == full[1..] {
                     return self.fusable(n, 0); // nothing moves
                 }
-                if shape.len() != 1 {
-                    return Err(self.node_err(
-                        n,
-                        format!(
-                            "reshaping a computed tensor to {shape:?} (batch axis dropped) is not \
-                             supported; rtl4ml reshapes computed tensors to one dimension only"
-                        ),
-                    ));
-                }
                 let (id, exp) = self.input_hw(n, 0)?;
                 let ty = self.built[id].tensor.ty;
-                let id = self.push(&n.name, LayerKind::Flatten, id, shape, ty);
+                let kind = if shape.len() == 1 {
+                    LayerKind::Flatten
+                } else {
+                    LayerKind::Reshape
+                };
+                let id = self.push(&n.name, kind, id, shape, ty);
                 Ok(Value::Hw { id, exp })
             }
         }

@@ -83,6 +83,13 @@ pub enum LayerKind {
     Reshape,
     /// Axes permuted: output axis `i` is input axis `perm[i]`.
     Transpose { perm: Vec<usize> },
+    /// Per axis `a`, the elements `begin[a], begin[a] + step[a], …` below `end[a]`
+    /// (`0 ≤ begin < end ≤ dim`, `step ≥ 1`); the type is unchanged (pure wiring).
+    Slice {
+        begin: Vec<usize>,
+        end: Vec<usize>,
+        step: Vec<usize>,
+    },
     /// `y = result(min(max(x, 0), cap))`.
     ReluCap { cap: Constant<i64> },
     /// `y = result(x > 0 ? x : alpha · x)`.
@@ -146,6 +153,10 @@ pub enum PoolOp {
     Max,
     /// Exact sum divided by the (power-of-two) window size.
     Avg,
+    /// `R(Σ window · recip(n))`, `n` the window's elements inside the input (padding
+    /// excluded) and `recip(n) = ⌊2^F/n + 1/2⌋ · 2^−F` in the given type (`F` its fractional
+    /// bits): any window size and padding, exact and bit-reproducible.
+    AvgRecip(FixedType),
     /// Exact sum.
     Sum,
 }
@@ -343,6 +354,45 @@ impl Window {
     }
 }
 
+/// The mantissa of `recip(n) = ⌊2^F/n + 1/2⌋` for [`PoolOp::AvgRecip`] with `F = ty.frac()`
+/// (`None` when it does not fit the type or is zero).
+pub fn recip_mantissa(n: usize, ty: &FixedType) -> Option<i128> {
+    let f = ty.frac();
+    if !(0..=100).contains(&f) || n == 0 {
+        return None;
+    }
+    let n = n as i128;
+    let r = ((1i128 << (f + 1)) + n) / (2 * n);
+    (r > 0 && r <= ty.max_mantissa()).then_some(r)
+}
+
+/// For a [`LayerKind::Slice`] of a tensor of shape `shape`: the input element (row-major)
+/// behind each output element, in output order.
+pub fn slice_sources(
+    shape: &[usize],
+    begin: &[usize],
+    end: &[usize],
+    step: &[usize],
+) -> Vec<usize> {
+    let r = shape.len();
+    let out: Vec<usize> = (0..r)
+        .map(|a| (end[a] - begin[a]).div_ceil(step[a]))
+        .collect();
+    let n: usize = out.iter().product();
+    (0..n)
+        .map(|mut e| {
+            let (mut src, mut stride) = (0, 1);
+            for a in (0..r).rev() {
+                let i = e % out[a];
+                e /= out[a];
+                src += (begin[a] + i * step[a]) * stride;
+                stride *= shape[a];
+            }
+            src
+        })
+        .collect()
+}
+
 impl LayerKind {
     pub fn name(&self) -> &'static str {
         match self {
@@ -364,14 +414,14 @@ impl LayerKind {
                 op, global: true, ..
             } => match op {
                 PoolOp::Max => "global_max_pool",
-                PoolOp::Avg => "global_avg_pool",
+                PoolOp::Avg | PoolOp::AvgRecip(_) => "global_avg_pool",
                 PoolOp::Sum => "global_sum_pool",
             },
             LayerKind::Pool { op, window, .. } => match (op, window.in_dims.len()) {
                 (PoolOp::Max, 1) => "max_pool1d",
                 (PoolOp::Max, _) => "max_pool2d",
-                (PoolOp::Avg, 1) => "avg_pool1d",
-                (PoolOp::Avg, _) => "avg_pool2d",
+                (PoolOp::Avg | PoolOp::AvgRecip(_), 1) => "avg_pool1d",
+                (PoolOp::Avg | PoolOp::AvgRecip(_), _) => "avg_pool2d",
                 (PoolOp::Sum, 1) => "sum_pool1d",
                 (PoolOp::Sum, _) => "sum_pool2d",
             },
@@ -383,6 +433,7 @@ impl LayerKind {
             LayerKind::Concatenate { .. } => "concatenate",
             LayerKind::Reshape => "reshape",
             LayerKind::Transpose { .. } => "transpose",
+            LayerKind::Slice { .. } => "slice",
             LayerKind::ReluCap { .. } => "relu",
             LayerKind::LeakyRelu { .. } => "leaky_relu",
             LayerKind::HardSigmoid { tanh: false, .. } => "hard_sigmoid",

@@ -64,7 +64,10 @@ pub fn narrow(g: &LayerGraph) -> LayerGraph {
 pub fn is_view(k: &LayerKind) -> bool {
     matches!(
         k,
-        LayerKind::Flatten | LayerKind::Reshape | LayerKind::Transpose { .. }
+        LayerKind::Flatten
+            | LayerKind::Reshape
+            | LayerKind::Transpose { .. }
+            | LayerKind::Slice { .. }
     )
 }
 

@@ -371,6 +371,24 @@ pub fn random_layer_model(seed: u64) -> Value {
                 cur = random_elementwise(&mut g, &mut layers, &cur, n_ch, w, "conv");
                 cur_w = width_of(layers.last().unwrap()["result"].as_str().unwrap()).1;
             }
+            // A slice of the spatial axes (from its own generator, so that the other draws,
+            // and the models other tests were tuned on, stay as they were).
+            let mut gs = Gen::new(seed ^ 0x511C_E000_0000_0000);
+            if gs.chance(0.3) {
+                let mut begin = vec![0usize; d + 1];
+                let mut step = vec![1usize; d + 1];
+                for a in 0..d {
+                    begin[a] = gs.below(cur_shape[a].min(2) as u64) as usize;
+                    step[a] = gs.range(1, 2) as usize;
+                }
+                let end = cur_shape.clone();
+                layers.push(json!({"name": "slice", "kind": "slice", "input": cur,
+                    "begin": begin, "end": end, "step": step}));
+                cur = "slice".into();
+                cur_shape = (0..=d)
+                    .map(|a| (cur_shape[a] - begin[a]).div_ceil(step[a]))
+                    .collect();
+            }
             match g.below(4) {
                 0 => {}
                 1 => {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 pub const KINDS: &str = "dense, relu, quantize, flatten, conv1d, conv2d, depthwise_conv1d, \
     depthwise_conv2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d, global_max_pool, \
     global_avg_pool, global_sum_pool, add, subtract, multiply, concatenate, reshape, transpose, \
-    leaky_relu, hard_sigmoid, hard_tanh, argmax, batchnorm, sigmoid, tanh, exp or softmax";
+    slice, einsum_dense, leaky_relu, hard_sigmoid, hard_tanh, argmax, batchnorm, sigmoid, tanh, exp or softmax";
 
 /// Largest lookup table a model may declare (entries).
 const MAX_TABLE: u64 = 1 << 16;
@@ -188,6 +188,105 @@ impl Loader<'_> {
         Ok((Constant { ty, data }, bits))
     }
 
+    /// Checks an `einsum_dense` layer's `equation`: Keras' EinsumDense forms that are a dense
+    /// layer on the last axis, `"<axes>f,fo-><axes>o"` (e.g. `"btf,fo->bto"`, `"...f,fo->...o"`),
+    /// with `<axes>` the input's other axes (a leading batch letter allowed).
+    pub(super) fn einsum_equation(&self, o: &Obj, x: &Tensor, place: &str) -> Result<()> {
+        let ep = Self::fp(place, "equation");
+        let eq = self.field(o, "equation", place)?;
+        let text = eq.as_str().ok_or_else(|| {
+            self.err(
+                &ep,
+                format!("expected a string such as \"btf,fo->bto\", found {eq}"),
+            )
+        })?;
+        let s: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let fail = |why: &str| {
+            self.err(
+                &ep,
+                format!(
+                    "`{text}` {why}; rtl4ml reads the EinsumDense forms that are a dense layer on the last axis: \"<axes>f,fo-><axes>o\" (e.g. \"btf,fo->bto\" or \"...f,fo->...o\"); for another axis, transpose that axis last first"
+                ),
+            )
+        };
+        let parsed = s
+            .split_once("->")
+            .and_then(|(l, out)| l.split_once(',').map(|(i, k)| (i, k, out)));
+        let Some((inp, ker, out)) = parsed else {
+            return Err(fail("is not of the form \"input,kernel->output\""));
+        };
+        let (ell_in, inp) = inp.strip_prefix("...").map_or((false, inp), |r| (true, r));
+        let (ell_out, out) = out.strip_prefix("...").map_or((false, out), |r| (true, r));
+        let letters = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphabetic());
+        if ell_in != ell_out || !letters(inp) || !letters(ker) || !letters(out) {
+            return Err(fail("has characters or ellipses this form does not have"));
+        }
+        let (f, o_) = (inp.chars().last().unwrap(), out.chars().last().unwrap());
+        let distinct =
+            |t: &str| t.chars().collect::<std::collections::HashSet<_>>().len() == t.len();
+        let kc: Vec<char> = ker.chars().collect();
+        if kc != [f, o_] || f == o_ || inp.contains(o_) || !distinct(inp) {
+            return Err(fail(
+                "does not contract the input's last axis with a [f, o] kernel",
+            ));
+        }
+        if inp[..inp.len() - 1] != out[..out.len() - 1] {
+            return Err(fail("does not keep the input's other axes in order"));
+        }
+        let r = x.shape.len();
+        if !ell_in && inp.len() != r && inp.len() != r + 1 {
+            return Err(fail(&format!(
+                "names {} input axes but the input `{}` has shape {:?} (a leading batch axis may be named)",
+                inp.len(),
+                x.name,
+                x.shape
+            )));
+        }
+        Ok(())
+    }
+
+    /// An average pool's optional `reciprocal` type (`PoolOp::AvgRecip`); an error on other
+    /// pools.
+    fn reciprocal(&self, o: &Obj, op: PoolOp, place: &str) -> Result<PoolOp> {
+        if !o.contains_key("reciprocal") {
+            return Ok(op);
+        }
+        if op != PoolOp::Avg {
+            return Err(self.err(
+                &Self::fp(place, "reciprocal"),
+                "only average pooling takes a reciprocal type",
+            ));
+        }
+        Ok(PoolOp::AvgRecip(self.ty(o, "reciprocal", place)?))
+    }
+
+    /// Every `recip(n)` the windows need (`n` in `counts`) must fit the reciprocal type.
+    fn check_reciprocal(
+        &self,
+        op: PoolOp,
+        counts: std::ops::RangeInclusive<usize>,
+        place: &str,
+    ) -> Result<()> {
+        let PoolOp::AvgRecip(t) = op else {
+            return Ok(());
+        };
+        if t.width > 62 {
+            return Err(self.err(
+                &Self::fp(place, "reciprocal"),
+                format!("{t} is wider than the 62 bits a reciprocal may have"),
+            ));
+        }
+        for n in counts {
+            if crate::ir::layers::recip_mantissa(n, &t).is_none() {
+                return Err(self.err(
+                    &Self::fp(place, "reciprocal"),
+                    format!("1/{n} (a window of {n} elements) rounds to a value {t} cannot hold (zero, or above its maximum, or more than 100 fractional bits); use an unsigned type with at least 1 integer bit and enough fractional bits, e.g. ufixed<16,1>"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn spatial_rank(kind: &str) -> usize {
         if kind.ends_with("1d") {
             1
@@ -298,28 +397,32 @@ impl Loader<'_> {
                 ))
             }
             "max_pool1d" | "max_pool2d" | "avg_pool1d" | "avg_pool2d" => {
-                self.check_keys(o, &["name", "kind", "input", "pool_size", "strides", "padding", "result"], place)?;
+                self.check_keys(o, &["name", "kind", "input", "pool_size", "strides", "padding", "result", "reciprocal"], place)?;
                 let d = Self::spatial_rank(k);
                 if x.shape.len() != d + 1 {
                     return Err(rank_err(if d == 1 { "a [length, channels] input" } else { "a [height, width, channels] input" }));
                 }
                 let op = if k.starts_with("max") { PoolOp::Max } else { PoolOp::Avg };
+                let op = self.reciprocal(o, op, place)?;
                 let pool = self.per_axis(o, "pool_size", d, None, place)?;
                 let strides = self.per_axis(o, "strides", d, Some(&pool), place)?;
                 let padding = self.padding(o, place)?;
                 if op == PoolOp::Avg && padding == Padding::Same {
                     return Err(self.err(
                         &Self::fp(place, "padding"),
-                        "average pooling supports only \"valid\" padding (with \"same\", Keras divides border windows by their number of valid elements, which is not a power of two)",
+                        "average pooling supports only \"valid\" padding unless it has a `reciprocal` type (with \"same\", Keras divides border windows by their number of valid elements, which is not a power of two)",
                     ));
                 }
                 let area: usize = pool.iter().product();
                 if op == PoolOp::Avg && !area.is_power_of_two() {
                     return Err(self.err(
                         &Self::fp(place, "pool_size"),
-                        format!("average pooling over {area} elements: only power-of-two window sizes divide exactly (use a pool size such as 2 or 4, or global_sum_pool followed by a batchnorm scale)"),
+                        format!("average pooling over {area} elements: only power-of-two window sizes divide exactly; give a `reciprocal` type (e.g. \"ufixed<16,1>\") to multiply by a rounded 1/{area} instead"),
                     ));
                 }
+                // Windows in the padding hold fewer elements.
+                let least = if padding == Padding::Same { 1 } else { area };
+                self.check_reciprocal(op, least..=area, place)?;
                 let window = Window::new(&x.shape[..d], &pool, &strides, &vec![1; d], padding)
                     .map_err(|m| self.err(&Self::fp(place, "pool_size"), m))?;
                 let ty = self.ty(o, "result", place)?;
@@ -328,7 +431,7 @@ impl Loader<'_> {
                 Ok((LayerKind::Pool { op, window, global: false }, shape, ty))
             }
             "global_max_pool" | "global_avg_pool" | "global_sum_pool" => {
-                self.check_keys(o, &["name", "kind", "input", "result"], place)?;
+                self.check_keys(o, &["name", "kind", "input", "result", "reciprocal"], place)?;
                 if x.shape.len() < 2 {
                     return Err(rank_err("an input with at least one axis before the channels ([N, C], [H, W, C], …)"));
                 }
@@ -338,7 +441,9 @@ impl Loader<'_> {
                     "global_avg_pool" => PoolOp::Avg,
                     _ => PoolOp::Sum,
                 };
+                let op = self.reciprocal(o, op, place)?;
                 let area: usize = x.shape[..d].iter().product();
+                self.check_reciprocal(op, area..=area, place)?;
                 if op == PoolOp::Avg && !area.is_power_of_two() {
                     return Err(self.err(
                         &Self::fp(place, "kind"),
@@ -380,6 +485,38 @@ impl Loader<'_> {
                 let perm = perm.unwrap();
                 let shape = perm.iter().map(|&a| x.shape[a]).collect();
                 Ok((LayerKind::Transpose { perm }, shape, x.ty))
+            }
+            "slice" => {
+                self.check_keys(o, &["name", "kind", "input", "begin", "end", "step"], place)?;
+                let r = x.shape.len();
+                let list = |key: &str, default: Option<Vec<usize>>| -> Result<Vec<usize>> {
+                    let kp = Self::fp(place, key);
+                    let v = match (o.get(key), default) {
+                        (None, Some(d)) => return Ok(d),
+                        (None, None) => return Err(self.err(place, format!("missing field `{key}` (one integer per input axis, {r} in all)"))),
+                        (Some(v), _) => v,
+                    };
+                    v.as_array()
+                        .filter(|a| a.len() == r)
+                        .and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<Vec<_>>>())
+                        .ok_or_else(|| self.err(&kp, format!("expected {r} non-negative integers (one per axis of the input `{}`, shape {:?}), found {v}", x.name, x.shape)))
+                };
+                let begin = list("begin", Some(vec![0; r]))?;
+                let end = list("end", Some(x.shape.clone()))?;
+                let step = list("step", Some(vec![1; r]))?;
+                for a in 0..r {
+                    if step[a] == 0 {
+                        return Err(self.err(&Self::fp(place, "step"), format!("axis {a}: the step must be at least 1")));
+                    }
+                    if !(begin[a] < end[a] && end[a] <= x.shape[a]) {
+                        return Err(self.err(
+                            &Self::fp(place, "end"),
+                            format!("axis {a}: expected 0 ≤ begin < end ≤ {} (the input `{}` has shape {:?}), found begin {} and end {}", x.shape[a], x.name, x.shape, begin[a], end[a]),
+                        ));
+                    }
+                }
+                let shape = (0..r).map(|a| (end[a] - begin[a]).div_ceil(step[a])).collect();
+                Ok((LayerKind::Slice { begin, end, step }, shape, x.ty))
             }
             "relu" => {
                 self.check_keys(o, &["name", "kind", "input", "cap", "result"], place)?;

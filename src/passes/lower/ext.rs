@@ -117,6 +117,37 @@ impl Lowering {
                 }
                 self.finish_rows(g, k, rows_terms, None, ty, rounded_upstream, &place)?
             }
+            LayerKind::Pool {
+                op: PoolOp::AvgRecip(rty),
+                window,
+                ..
+            } => {
+                // y = R(Σ x · recip(n)): a dense sum with the constant weight recip(n) on every
+                // tap (the same value as R(recip(n) · Σ x), exactly).
+                let mut rows_terms = Vec::with_capacity(window.positions());
+                for p in 0..window.positions() {
+                    let taps: Vec<usize> = window.taps(p).into_iter().flatten().collect();
+                    let r = crate::ir::layers::recip_mantissa(taps.len(), rty)
+                        .and_then(|r| i64::try_from(r).ok())
+                        .ok_or_else(|| {
+                            err(format!(
+                                "the reciprocal of {} does not fit {rty}",
+                                taps.len()
+                            ))
+                        })?;
+                    let mut columns = Vec::with_capacity(channels);
+                    for c in 0..channels {
+                        let xs: Vec<NodeId> = taps.iter().map(|&ip| x[ip * channels + c]).collect();
+                        let ws = vec![r; xs.len()];
+                        columns.push(
+                            self.dense_terms(&xs, fx, &ws, rty.frac(), 0, 0, None)
+                                .map_err(err)?,
+                        );
+                    }
+                    rows_terms.push(columns);
+                }
+                self.finish_rows(g, k, rows_terms, None, ty, rounded_upstream, &place)?
+            }
             LayerKind::Pool { op, window, .. } => {
                 let mut out = Vec::with_capacity(window.positions() * channels);
                 for p in 0..window.positions() {
@@ -128,6 +159,7 @@ impl Lowering {
                                 let m = self.reduce_max(xs).map_err(err)?;
                                 self.b.cast(m.op(), ty)
                             }
+                            PoolOp::AvgRecip(_) => unreachable!("lowered above"),
                             PoolOp::Sum | PoolOp::Avg => {
                                 let k = if *op == PoolOp::Avg {
                                     taps.len().trailing_zeros() as i32
@@ -187,6 +219,12 @@ impl Lowering {
                 out
             }
             LayerKind::Reshape => x.clone(),
+            LayerKind::Slice { begin, end, step } => {
+                crate::ir::layers::slice_sources(&xt.shape, begin, end, step)
+                    .into_iter()
+                    .map(|e| x[e])
+                    .collect()
+            }
             LayerKind::Transpose { perm } => {
                 let s = &xt.shape;
                 let r = s.len();

@@ -142,6 +142,12 @@ pub(super) fn evaluate_layer(
                         PoolOp::Max => {
                             ty.cast(vals.max().expect("a window has a valid element"), fx)
                         }
+                        PoolOp::AvgRecip(rty) => {
+                            let s: i128 = vals.sum();
+                            let r = crate::ir::layers::recip_mantissa(taps.len(), rty)
+                                .expect("checked by the loader");
+                            ty.cast(s.checked_mul(r).ok_or_else(wide)?, fx + rty.frac())
+                        }
                         PoolOp::Sum | PoolOp::Avg => {
                             let s: i128 = vals.sum();
                             let k = if *op == PoolOp::Avg {
@@ -218,6 +224,32 @@ pub(super) fn evaluate_layer(
                     x[src]
                 })
                 .collect()
+        }
+        LayerKind::Slice { begin, end, step } => {
+            // Output element by output element: per axis, begin + index · step.
+            let s = &xt.shape;
+            let r = s.len();
+            let out: Vec<usize> = (0..r)
+                .map(|a| (end[a] - begin[a]).div_ceil(step[a]))
+                .collect();
+            let n: usize = out.iter().product();
+            let mut y = Vec::with_capacity(n);
+            let mut idx = vec![0usize; r];
+            for _ in 0..n {
+                let mut src = 0;
+                for a in 0..r {
+                    src = src * s[a] + begin[a] + idx[a] * step[a];
+                }
+                y.push(x[src]);
+                for a in (0..r).rev() {
+                    idx[a] += 1;
+                    if idx[a] < out[a] {
+                        break;
+                    }
+                    idx[a] = 0;
+                }
+            }
+            y
         }
         LayerKind::ReluCap { cap } => {
             let c = (cap.data as i128, cap.ty.frac());
