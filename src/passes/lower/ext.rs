@@ -139,8 +139,9 @@ impl Lowering {
                     for c in 0..channels {
                         let xs: Vec<NodeId> = taps.iter().map(|&ip| x[ip * channels + c]).collect();
                         let ws = vec![r; xs.len()];
+                        let (xs, fxs) = self.narrowed(&xs, fx);
                         columns.push(
-                            self.dense_terms(&xs, fx, &ws, rty.frac(), 0, 0, None)
+                            self.dense_terms(&xs, &fxs, &ws, rty.frac(), 0, 0, None)
                                 .map_err(err)?,
                         );
                     }
