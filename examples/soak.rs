@@ -109,6 +109,7 @@ fn options(seed: u64) -> (Options, String) {
             lower: LowerOptions { share },
             latency_cycles: latency,
             auto_clock: latency.is_some(),
+            ..Default::default()
         },
         how,
     )

@@ -229,7 +229,7 @@ impl Loader<'_> {
         if dims
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .map_or(true, |n| n > 1 << 22)
+            .is_none_or(|n| n > 1 << 22)
         {
             return Err(self.err(
                 place,
@@ -542,7 +542,7 @@ impl Loader<'_> {
                 }
                 let n_out = wshape[1];
                 let rows = x.len() / n_in;
-                if rows.checked_mul(n_out).map_or(true, |n| n > 1 << 22) {
+                if rows.checked_mul(n_out).is_none_or(|n| n > 1 << 22) {
                     return Err(self.err(
                         &wsp,
                         format!("the output would have {rows} × {n_out} elements, more than 2^22"),
