@@ -330,6 +330,28 @@ fn cli_writes_the_model_and_the_pareto_report() {
 }
 
 #[test]
+fn cli_optimizes_a_qonnx_model() {
+    // A QONNX model is read through the same frontend as `compile`; the result is written in
+    // the native format, and its lossless form is bit-identical to the QONNX model.
+    let d = tmp("qonnx");
+    let out = d.join("brevitas.lossless.json");
+    let o = run(&[
+        "optimize",
+        "tests/fixtures/qonnx/brevitas_mlp.onnx",
+        "--calib",
+        "tests/fixtures/qonnx/brevitas_mlp.input.npy",
+        "--lossless-only",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = rtl4ml::frontend::load(&root().join("tests/fixtures/qonnx/brevitas_mlp.onnx")).unwrap();
+    let b = native::load(&out).unwrap();
+    assert_bit_identical(&a, &b, None, "brevitas_mlp --lossless-only");
+}
+
+#[test]
 fn cli_says_when_no_assignment_meets_the_budget() {
     let d = tmp("budget");
     let out = d.join("odd.opt.json");

@@ -270,9 +270,9 @@ pub fn run(cli: Cli) -> Result<()> {
             quiet,
         } => {
             use crate::optimize::{self, report, OptimizeOptions};
-            let text = std::fs::read_to_string(&model)
-                .with_context(|| format!("reading {}", model.display()))?;
-            let graph = crate::frontend::native::parse(&text, &model.display().to_string())?;
+            let bytes =
+                std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+            let graph = crate::frontend::parse_bytes(&model, &bytes)?;
             let data = io::read_npy(&calib)?;
             let inputs = io::to_mantissas(
                 data,
@@ -321,7 +321,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 output.display(),
                 reports[0].display()
             );
-            let original: serde_json::Value = serde_json::from_str(&text)?;
+            // A native model's own description is kept (a QONNX model has none).
+            let original: serde_json::Value = match crate::frontend::Format::detect(&model, &bytes)
+            {
+                crate::frontend::Format::Native => serde_json::from_slice(&bytes)?,
+                crate::frontend::Format::Qonnx => serde_json::Value::Null,
+            };
             let description = format!(
                 "Fixed-point widths chosen by `rtl4ml optimize` from {} ({} calibration samples of {}, {} ≤ {}{}, {} ns clock): {} → {} LUT, {} → {} FF, {} → {} cycles.{}",
                 model.display(),
