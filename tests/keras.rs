@@ -8,12 +8,11 @@
 //! The Verilator tests need verilator and iverilog; without them they are skipped with a
 //! note, unless RTL4ML_REQUIRE_TOOLS is set, in which case they fail.
 
-use rtl4ml::flow::{compile, read_dir, write_dir, Design, Options};
+use rtl4ml::flow::{compile, Design, Options};
 use rtl4ml::frontend::{self, native, native_write};
 use rtl4ml::ir::layers::{LayerGraph, LayerKind};
 use rtl4ml::sim::{io, reference, Simulator};
 use rtl4ml::verify::vectors::SplitMix;
-use rtl4ml::verify::{runner, verify, VerifyOptions};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -389,57 +388,12 @@ fn per_element_quantize_errors() {
 
 // ---- Verilator ------------------------------------------------------------------------------
 
-fn tools() -> bool {
-    let ok = runner::tool_available("verilator") && runner::tool_available("icarus");
-    if !ok {
-        assert!(
-            std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
-            "verilator/iverilog missing but RTL4ML_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: verilator or iverilog not found; skipping");
-    }
-    ok
-}
-
-fn work(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("keras")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+#[path = "common/hw.rs"]
+mod hw;
+use hw::tools;
 
 fn compile_and_verify(text: &str, name: &str, clock_ns: f64, random: usize) {
-    let g = native::parse(text, name).unwrap();
-    let design = compile(
-        g,
-        &Options {
-            clock_ns,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let dir = work(name);
-    write_dir(&design, text, &dir).unwrap();
-    let b = read_dir(&dir).unwrap();
-    let r = verify(
-        &b,
-        &VerifyOptions {
-            random,
-            icarus: 40,
-            seed: 13,
-            lint: true,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(r.verilator.mismatch_count, 0, "{name}");
-    assert!(r.verilator.timing_errors.is_empty(), "{name}");
-    assert!(r.verilator.vectors > random);
-    eprintln!(
-        "{name}: latency {} cycles, {}",
-        design.schedule.latency,
-        r.verilator.summary()
-    );
+    hw::compile_and_verify("keras", text, name, clock_ns, random, 13);
 }
 
 /// Per-element quantizers with every rounding and overflow mode (and always-zero elements),
@@ -475,7 +429,7 @@ fn keras_fixtures_are_bit_exact_in_verilator() {
 /// its output loads and still has them.
 #[test]
 fn optimize_keeps_per_element_types() {
-    let out = work("optimize").join("hgq_mlp.opt.json");
+    let out = hw::work("keras", "optimize").join("hgq_mlp.opt.json");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let r = std::process::Command::new(env!("CARGO_BIN_EXE_rtl4ml"))
         .arg("optimize")

@@ -12,57 +12,12 @@ use rtl4ml::frontend::native;
 use rtl4ml::verify::{runner, verify, VerifyOptions};
 use std::path::PathBuf;
 
-fn tools() -> bool {
-    let ok = runner::tool_available("verilator") && runner::tool_available("icarus");
-    if !ok {
-        assert!(
-            std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
-            "verilator/iverilog missing but RTL4ML_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: verilator or iverilog not found; skipping");
-    }
-    ok
-}
-
-fn work(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("verilator")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+#[path = "common/hw.rs"]
+mod hw;
+use hw::tools;
 
 fn compile_and_verify(text: &str, name: &str, clock_ns: f64, random: usize) {
-    let g = native::parse(text, name).unwrap();
-    let design = compile(
-        g,
-        &Options {
-            clock_ns,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let dir = work(name);
-    write_dir(&design, text, &dir).unwrap();
-    let b = read_dir(&dir).unwrap();
-    let r = verify(
-        &b,
-        &VerifyOptions {
-            random,
-            icarus: 40,
-            seed: 11,
-            lint: true,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(r.verilator.mismatch_count, 0);
-    assert!(r.verilator.timing_errors.is_empty());
-    assert!(r.verilator.vectors > random);
-    eprintln!(
-        "{name}: latency {} cycles, {}",
-        design.schedule.latency,
-        r.verilator.summary()
-    );
+    hw::compile_and_verify("verilator", text, name, clock_ns, random, 11);
 }
 
 #[test]
@@ -115,7 +70,7 @@ fn tampered_verilog_is_refused() {
         },
     )
     .unwrap();
-    let dir = work("wrong_latency");
+    let dir = hw::work("verilator", "wrong_latency");
     write_dir(&design, &text, &dir).unwrap();
     // Tamper with the Verilog: verify must refuse a file that is not what the compiler makes.
     let v = dir.join("odd_types.v");
@@ -158,7 +113,7 @@ fn random_networks_are_lint_clean() {
             Err(e) => panic!("seed {seed}: {e}"),
             Ok(d) => d,
         };
-        let dir = work(&format!("lint_{seed}"));
+        let dir = hw::work("verilator", &format!("lint_{seed}"));
         write_dir(&design, &text, &dir).unwrap();
         let rtl: Vec<PathBuf> = [
             "random_".to_string() + &seed.to_string() + ".v",
@@ -235,7 +190,7 @@ fn random_layer_networks_are_lint_clean() {
             Err(e) => panic!("seed {seed}: {e}"),
             Ok(d) => d,
         };
-        let dir = work(&format!("lint_layers_{seed}"));
+        let dir = hw::work("verilator", &format!("lint_layers_{seed}"));
         write_dir(&design, &text, &dir).unwrap();
         let rtl: Vec<PathBuf> = [format!("{}.v", design.top), "rtl4ml_valid_pipe.v".into()]
             .iter()

@@ -237,6 +237,27 @@ pub fn random_model(u: &mut Unstructured) -> AResult<Value> {
     }))
 }
 
+/// Compile options (sharing, clock) and up to 8 extra input rows of `n` mantissas, drawn from
+/// what is left of the fuzz input.
+fn options_and_rows(u: &mut Unstructured, n: usize) -> (Options, Vec<Vec<i64>>) {
+    let share = u.arbitrary::<bool>().unwrap_or(true);
+    let clock = [4.0, 1.0, 2.5, 10.0][u.choose_index(4).unwrap_or(0)];
+    let opts = Options {
+        clock_ns: clock,
+        lower: LowerOptions { share },
+        ..Default::default()
+    };
+    let mut extra = vec![];
+    while extra.len() < 8 {
+        let row: AResult<Vec<i64>> = (0..n).map(|_| u.arbitrary::<i64>()).collect();
+        match row {
+            Ok(r) if !u.is_empty() => extra.push(r),
+            _ => break,
+        }
+    }
+    (opts, extra)
+}
+
 /// The structure-aware check: a generated model must load (it is valid by construction),
 /// and then compile or be refused with an error, and agree with the reference bit for bit.
 /// Compile options (sharing, clock, target) and extra input vectors come from the input too.
@@ -252,22 +273,7 @@ pub fn check_random_network(data: &[u8]) {
     }
     let g = rtl4ml::frontend::native::parse(&text, "generated.json")
         .unwrap_or_else(|e| panic!("a generated valid model was rejected: {e}\n{text}"));
-    let share = u.arbitrary::<bool>().unwrap_or(true);
-    let clock = [4.0, 1.0, 2.5, 10.0][u.choose_index(4).unwrap_or(0)];
-    let opts = Options {
-        clock_ns: clock,
-        lower: LowerOptions { share },
-        ..Default::default()
-    };
-    let n = g.input_len();
-    let mut extra = vec![];
-    while extra.len() < 8 {
-        let row: AResult<Vec<i64>> = (0..n).map(|_| u.arbitrary::<i64>()).collect();
-        match row {
-            Ok(r) if !u.is_empty() => extra.push(r),
-            _ => break,
-        }
-    }
+    let (opts, extra) = options_and_rows(&mut u, g.input_len());
     check_graph(&g, &opts, 16, data.len() as u64, &extra);
 }
 
@@ -292,21 +298,6 @@ pub fn check_random_layers(data: &[u8]) {
     let g = rtl4ml::frontend::native::parse(&text, "generated.json")
         .unwrap_or_else(|e| panic!("a generated valid model was rejected: {e}\n{text}"));
     let mut u = Unstructured::new(rest);
-    let share = u.arbitrary::<bool>().unwrap_or(true);
-    let clock = [4.0, 1.0, 2.5, 10.0][u.choose_index(4).unwrap_or(0)];
-    let opts = Options {
-        clock_ns: clock,
-        lower: LowerOptions { share },
-        ..Default::default()
-    };
-    let n = g.input_len();
-    let mut extra = vec![];
-    while extra.len() < 8 {
-        let row: AResult<Vec<i64>> = (0..n).map(|_| u.arbitrary::<i64>()).collect();
-        match row {
-            Ok(r) if !u.is_empty() => extra.push(r),
-            _ => break,
-        }
-    }
+    let (opts, extra) = options_and_rows(&mut u, g.input_len());
     check_graph(&g, &opts, 16, u64::from_le_bytes(*seed), &extra);
 }
