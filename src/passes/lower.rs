@@ -56,8 +56,8 @@ pub enum DspPolicy {
     /// counts one bit more); wider products stay in LUTs.
     Auto,
     /// As `auto`, and a product too wide for one DSP is split into DSP-sized partial
-    /// products (17-bit digits of the narrower factor) added in LUTs; an error when even the
-    /// wider factor exceeds 27 signed bits.
+    /// products (16-bit digits of the wider factor times the narrower one) added in LUTs; an
+    /// error when both factors exceed 27 signed bits.
     Always,
 }
 

@@ -470,7 +470,8 @@ impl Lowering {
     ///
     /// With `--dsp auto|always`, a product whose factors fit one DSP48E2 is a single hard
     /// multiplier; with `always`, a wider one is split the same way into 16-bit digits of
-    /// the narrower factor, each partial product on one DSP.
+    /// the wider factor, each partial product (a digit times the narrower factor, at most 27
+    /// bits) on one DSP.
     fn mul_split(&mut self, a: NodeId, b: NodeId) -> R<Operand> {
         use super::{DspPolicy, DSP_NARROW, DSP_WIDE};
         // Signed width of a factor: an unsigned one needs a zero sign bit on a DSP port.
@@ -493,11 +494,13 @@ impl Lowering {
             return Ok(p.op());
         }
         let on_dsp = self.dsp == DspPolicy::Always;
+        // On DSPs, the wider factor is cut into digits, each multiplied by the narrower one.
+        let (a, b) = if on_dsp { (b, a) } else { (a, b) };
         if on_dsp && sw(self, a) > DSP_WIDE {
             return Err(format!(
-                "--dsp always: a product of a {}-bit by a {}-bit factor (signed widths) \
-                 cannot be split into DSP48E2 products: the wider factor exceeds {DSP_WIDE} \
-                 bits; narrow the factors or use --dsp auto",
+                "--dsp always: a product of a {}-bit and a {}-bit factor (signed widths) \
+                 cannot be split into DSP48E2 products: both factors exceed {DSP_WIDE} bits; \
+                 narrow one of them or use --dsp auto",
                 sw(self, a),
                 sw(self, b)
             ));
