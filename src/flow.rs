@@ -76,6 +76,9 @@ pub struct Manifest {
     /// Fan-out limit of the pipeline registers (0: none; builds before it existed had none).
     #[serde(default)]
     pub max_fanout: u32,
+    /// Hard-multiplier policy (`--dsp`; builds before it existed used LUTs only).
+    #[serde(default)]
+    pub dsp: lower::DspPolicy,
 }
 
 fn yes() -> bool {
@@ -190,6 +193,7 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
             share: d.options.lower.share,
             target: d.options.target,
             max_fanout: d.options.max_fanout,
+            dsp: d.options.lower.dsp,
         };
         write(
             MANIFEST,
@@ -359,6 +363,7 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
             top: Some(manifest.top.clone()),
             lower: lower::LowerOptions {
                 share: manifest.share,
+                dsp: manifest.dsp,
             },
             latency_cycles: Some(manifest.latency_cycles),
             target: manifest.target,

@@ -83,7 +83,10 @@ fn sharing_reduces_adders_without_deepening_the_pipeline() {
     let plain = compile(
         jet(),
         &Options {
-            lower: rtl4ml::passes::lower::LowerOptions { share: false },
+            lower: rtl4ml::passes::lower::LowerOptions {
+                share: false,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -182,7 +185,10 @@ fn extra_cycles_lower_register_bits_below_padding() {
 fn fanout_limit_duplicates_registers() {
     let opts = |f: u32| Options {
         max_fanout: f,
-        lower: rtl4ml::passes::lower::LowerOptions { share: false },
+        lower: rtl4ml::passes::lower::LowerOptions {
+            share: false,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let off = compile(jet(), &opts(0)).unwrap();

@@ -284,7 +284,43 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
                 let eb = wires.shifted(at(b.node), sb, w);
                 format!("{ec} ? {ea} : {eb}")
             }
-            Op::Mul { a, b } => {
+            Op::Mul { a, b, dsp: true } => {
+                // One hard multiplier: signed factors of their exact widths (an unsigned one
+                // with a zero sign bit; one holding only its low bits (see passes::trim) is
+                // cut to the product's width, where its sign no longer matters).
+                let mut port = |o: &Operand, tag: &str| {
+                    let r = at(o.node);
+                    let ws = wires.width[r.node];
+                    let (e, pw) = if wires.trimmed[r.node] || ws >= w {
+                        let k = ws.min(w);
+                        (wires.slice(r, k - 1, 0), k)
+                    } else if wires.signed[r.node] {
+                        (wires.slice(r, ws - 1, 0), ws)
+                    } else {
+                        (format!("{{1'b0, {}}}", wires.slice(r, ws - 1, 0)), ws + 1)
+                    };
+                    let pn = format!("n{i}_{tag}");
+                    comb[s as usize].push(format!("wire signed [{}:0] {pn} = {e};", pw - 1));
+                    (pn, pw)
+                };
+                let (pa, wa) = port(a, "a");
+                let (pb, wb) = port(b, "b");
+                let wp = wa + wb;
+                let pn = format!("n{i}_p");
+                comb[s as usize].push(format!(
+                    "(* use_dsp = \"yes\" *) wire signed [{}:0] {pn} = {pa} * {pb};",
+                    wp - 1
+                ));
+                comb[s as usize].push(String::new());
+                mark_unused_r(&mut comb[s as usize], &pn, wp, w);
+                comb[s as usize].pop();
+                if wp >= w {
+                    format!("{pn}[{}:0]", w - 1)
+                } else {
+                    format!("{{{{{}{{{pn}[{}]}}}}, {pn}}}", w - wp, wp - 1)
+                }
+            }
+            Op::Mul { a, b, .. } => {
                 // Modulo 2^w, the product of the sign- or zero-extended factors is exact.
                 let ea = wires.extended(at(a.node), w);
                 let eb = wires.extended(at(b.node), w);

@@ -51,6 +51,11 @@ pub enum Command {
         /// docs/timing-model.md.
         #[arg(long, default_value_t = crate::passes::schedule::DEFAULT_MAX_FANOUT)]
         max_fanout: u32,
+        /// Hard multipliers for products of two variables: never (LUTs), auto (those that
+        /// fit one DSP48E2, 27x18 signed), always (also split wider ones); see
+        /// docs/resource-model.md.
+        #[arg(long, value_enum, default_value_t = crate::passes::lower::DspPolicy::Never)]
+        dsp: crate::passes::lower::DspPolicy,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
@@ -167,6 +172,7 @@ pub fn run(cli: Cli) -> Result<()> {
             latency_cycles,
             target,
             max_fanout,
+            dsp,
         } => {
             let t0 = Instant::now();
             let bytes =
@@ -181,7 +187,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     latency_cycles,
                     target,
                     top,
-                    lower: crate::passes::lower::LowerOptions { share: !no_share },
+                    lower: crate::passes::lower::LowerOptions {
+                        share: !no_share,
+                        dsp,
+                    },
                     max_fanout,
                 },
             )

@@ -59,8 +59,9 @@ pub enum Op {
     /// `c ≠ 0 ? a : b`, both aligned to the node's frac (left shifts only).
     Mux { c: NodeId, a: Operand, b: Operand },
     /// `a · b`, exact (a product of two variables). The mantissa is the product of the
-    /// mantissas; the node's frac is the sum of the operands' fracs.
-    Mul { a: Operand, b: Operand },
+    /// mantissas; the node's frac is the sum of the operands' fracs. With `dsp`, one hard
+    /// multiplier (DSP48E2 / MULT18X18D) computes it; else LUTs (see `--dsp`).
+    Mul { a: Operand, b: Operand, dsp: bool },
     /// Lookup table: `entries[m − base]`, where `m` is the mantissa of `a`; `entries` covers
     /// exactly the range of `a`, and holds mantissas at the node's frac.
     Table {
@@ -169,7 +170,7 @@ impl Netlist {
     pub fn args(op: &Op) -> impl Iterator<Item = NodeId> {
         let v: [Option<NodeId>; 3] = match op {
             Op::Input { .. } | Op::Const { .. } => [None, None, None],
-            Op::Add { a, b, .. } | Op::Mul { a, b } => [Some(a.node), Some(b.node), None],
+            Op::Add { a, b, .. } | Op::Mul { a, b, .. } => [Some(a.node), Some(b.node), None],
             Op::Cmp { x, y } => [Some(x.node), Some(y.node), None],
             Op::Mux { c, a, b } => [Some(*c), Some(a.node), Some(b.node)],
             Op::Neg { a } | Op::Cast { a, .. } => [Some(a.node), None, None],
@@ -225,7 +226,7 @@ impl Netlist {
                     ));
                 }
             }
-            if let Op::Mul { a, b } = &n.op {
+            if let Op::Mul { a, b, .. } = &n.op {
                 if self.operand_frac(a) + self.operand_frac(b) != n.frac {
                     return Err(format!(
                         "node {i}: a product's frac is not the operands' sum"
@@ -439,8 +440,13 @@ impl Builder {
         }
     }
 
-    /// The exact product `a · b` of two values.
+    /// The exact product `a · b` of two values, in LUTs.
     pub fn mul(&mut self, a: Operand, b: Operand) -> Result<NodeId, String> {
+        self.mul_on(a, b, false)
+    }
+
+    /// The exact product `a · b` of two values; `dsp`: on one hard multiplier.
+    pub fn mul_on(&mut self, a: Operand, b: Operand, dsp: bool) -> Result<NodeId, String> {
         let frac = self.net.operand_frac(&a) + self.net.operand_frac(&b);
         let (ra, rb) = (self.net.node(a.node).range, self.net.node(b.node).range);
         let wide = || {
@@ -477,7 +483,7 @@ impl Builder {
         } else {
             (a, b)
         };
-        self.push(Op::Mul { a, b }, frac, range)
+        self.push(Op::Mul { a, b, dsp }, frac, range)
     }
 
     /// A lookup table indexed by `a`: `f(m)` (a mantissa at `frac`) for every mantissa `m`

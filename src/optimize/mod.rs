@@ -74,7 +74,13 @@ pub struct Outcome {
 
 /// Output mantissas of `g` on `inputs` (input mantissas, bus order).
 pub fn simulate(g: &LayerGraph, inputs: &Array2<i64>) -> Result<Array2<i64>> {
-    let net = lower(g, &LowerOptions { share: false })?;
+    let net = lower(
+        g,
+        &LowerOptions {
+            share: false,
+            ..Default::default()
+        },
+    )?;
     Ok(Simulator::new(&net).run(inputs.view()))
 }
 

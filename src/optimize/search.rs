@@ -467,7 +467,13 @@ fn simulate(g: &LayerGraph, inputs: ArrayView2<i64>, outputs: &[usize]) -> Resul
     let mut g = g.clone();
     g.outputs = outputs.to_vec();
     // Sharing subexpressions changes the hardware, never the values: skip its cost here.
-    let net = lower(&g, &LowerOptions { share: false })?;
+    let net = lower(
+        &g,
+        &LowerOptions {
+            share: false,
+            ..Default::default()
+        },
+    )?;
     Ok(Simulator::new(&net).run(inputs))
 }
 

@@ -27,7 +27,7 @@ pub fn eliminate_dead(mut net: Netlist) -> Netlist {
         let m = |id: NodeId| map[id.index()];
         match &mut node.op {
             Op::Input { .. } | Op::Const { .. } => {}
-            Op::Add { a, b, .. } | Op::Mul { a, b } => {
+            Op::Add { a, b, .. } | Op::Mul { a, b, .. } => {
                 a.node = m(a.node);
                 b.node = m(b.node);
             }

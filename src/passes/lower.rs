@@ -22,13 +22,48 @@ mod ext;
 pub struct LowerOptions {
     /// Share common shift-and-add subexpressions across the outputs of each dense layer.
     pub share: bool,
+    /// Where products of two variables go (`--dsp`).
+    pub dsp: DspPolicy,
 }
 
 impl Default for LowerOptions {
     fn default() -> Self {
-        LowerOptions { share: true }
+        LowerOptions {
+            share: true,
+            dsp: DspPolicy::Never,
+        }
     }
 }
+
+/// Hard multipliers for products of two variables (`multiply` layers, squares, softmax).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DspPolicy {
+    /// LUT multipliers only (4-bit digits of one factor and an adder tree).
+    #[default]
+    Never,
+    /// One DSP per product whose factors fit a DSP48E2 (signed 27×18; an unsigned factor
+    /// counts one bit more); wider products stay in LUTs.
+    Auto,
+    /// As `auto`, and a product too wide for one DSP is split into DSP-sized partial
+    /// products (16-bit digits of the wider factor times the narrower one) added in LUTs; an
+    /// error when both factors exceed 27 signed bits.
+    Always,
+}
+
+/// Signed widths of the two factors of a DSP48E2 (27×18).
+pub const DSP_WIDE: u32 = 27;
+pub const DSP_NARROW: u32 = 18;
 
 /// Lowers a validated layer graph to a netlist.
 pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
@@ -36,6 +71,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
         b: Builder::new(&g.name),
         levels: vec![],
         narrow: std::collections::HashMap::new(),
+        dsp: opts.dsp,
     };
     let mut tensors: Vec<Vec<NodeId>> = Vec::new();
     let mut index = 0;
@@ -199,6 +235,8 @@ pub(super) struct Lowering {
     pub(super) levels: Vec<u32>,
     /// Widened element of a per-element quantizer → the element's narrow cast (same value).
     pub(super) narrow: std::collections::HashMap<NodeId, NodeId>,
+    /// The `--dsp` policy for products of two variables.
+    pub(super) dsp: DspPolicy,
 }
 
 /// A signed term of a sum.

@@ -41,7 +41,9 @@ impl DelayModel {
             Op::Mux { .. } => self.mux_ns,
             // A LUT multiplier: k rows of partial products reduced by a tree of ⌈log2 k⌉ adders
             // (the partial-product ANDs share the adders' LUTs).
-            Op::Mul { a, b } => {
+            // A hard multiplier: fixed delay, whatever its operand widths.
+            Op::Mul { dsp: true, .. } => self.dsp_ns,
+            Op::Mul { a, b, .. } => {
                 let k = net
                     .node(a.node)
                     .width()
@@ -70,7 +72,8 @@ pub fn extra_op_luts(net: &Netlist, i: usize) -> u64 {
         // Two 2:1 multiplexers per LUT6_2 (shared select).
         Op::Mux { .. } => w.div_ceil(2),
         // LUT multiplier: about one LUT per two partial-product bits, at least one per bit.
-        Op::Mul { a, b } => {
+        Op::Mul { dsp: true, .. } => 0,
+        Op::Mul { a, b, .. } => {
             let (wa, wb) = (
                 (net.node(a.node).width() as u64).min(w),
                 (net.node(b.node).width() as u64).min(w),

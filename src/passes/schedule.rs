@@ -17,6 +17,10 @@ pub struct DelayModel {
     pub adder_per_bit_ns: f64,
     /// A comparison-and-select level (saturation, ReLU).
     pub mux_ns: f64,
+    /// A hard multiplier (`--dsp`), combinational, operands and product through general
+    /// routing: DSP48E2 (UltraScale+ -2 data sheet: ~2.0 ns with no internal register) plus
+    /// routing in and out; MULT18X18D (ECP5, unregistered) ~4.5 ns.
+    pub dsp_ns: f64,
 }
 
 impl Default for DelayModel {
@@ -26,6 +30,7 @@ impl Default for DelayModel {
             adder_base_ns: 0.55,
             adder_per_bit_ns: 0.015,
             mux_ns: 0.4,
+            dsp_ns: 2.4,
         }
     }
 }
@@ -61,6 +66,7 @@ impl Target {
                 adder_base_ns: 1.2,
                 adder_per_bit_ns: 0.05,
                 mux_ns: 0.9,
+                dsp_ns: 5.0,
             },
         }
     }

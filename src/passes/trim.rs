@@ -59,7 +59,7 @@ pub fn trim_dead_bits(mut net: Netlist) -> Netlist {
                 need(a.node, bits.saturating_sub(sa), &mut demand);
                 need(b.node, bits.saturating_sub(sb), &mut demand);
             }
-            Op::Mul { a, b } => {
+            Op::Mul { a, b, .. } => {
                 need(a.node, bits, &mut demand);
                 need(b.node, bits, &mut demand);
             }

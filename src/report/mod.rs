@@ -165,6 +165,9 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
         l.resources.ff += c.ff;
         l.resources.lut += c.lut;
         l.resources.carry += c.carry;
+        if matches!(n.op, Op::Mul { dsp: true, .. }) {
+            l.resources.dsp += 1;
+        }
         if matches!(n.op, Op::Const { .. } | Op::Input { .. }) {
             continue;
         }
@@ -190,6 +193,7 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
         total.lut += l.resources.lut;
         total.ff += l.resources.ff;
         total.carry += l.resources.carry;
+        total.dsp += l.resources.dsp;
     }
     total.ff += sched.latency as u64; // valid pipeline
     Report {

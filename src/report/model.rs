@@ -438,7 +438,7 @@ impl<'a> Model<'a> {
             let top = top_bit(l).unwrap();
             match &n.op {
                 Op::Input { .. } | Op::Const { .. } => {}
-                Op::Add { a, b, .. } | Op::Mul { a, b } => {
+                Op::Add { a, b, .. } | Op::Mul { a, b, .. } => {
                     for o in [a, b] {
                         let s = if matches!(n.op, Op::Mul { .. }) {
                             0
@@ -937,7 +937,9 @@ impl<'a> Model<'a> {
                     ..Default::default()
                 }
             }
-            Op::Mul { a, b } => {
+            // A hard multiplier: no LUT, no carry (its DSP is counted in the report).
+            Op::Mul { dsp: true, .. } => NodeCost::default(),
+            Op::Mul { a, b, .. } => {
                 let k = net.node(a.node).width().min(net.node(b.node).width()) as u64;
                 NodeCost {
                     lut: crate::passes::op_models::extra_op_luts(net, i),

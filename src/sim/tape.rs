@@ -232,7 +232,7 @@ impl Simulator {
                         sb: sh(b, sb),
                     });
                 }
-                Op::Mul { a, b } => instrs.push(Instr::Mul {
+                Op::Mul { a, b, .. } => instrs.push(Instr::Mul {
                     dst,
                     a: s(a.node),
                     b: s(b.node),

@@ -467,15 +467,47 @@ impl Lowering {
     /// `a · b` of two variables, as LUT multipliers of `a` by 4-bit digits of the narrower
     /// factor and a balanced adder tree, so that the scheduler can pipeline a wide product.
     /// The sum is cast (WRAP, no hardware) to the exact range of the product.
+    ///
+    /// With `--dsp auto|always`, a product whose factors fit one DSP48E2 is a single hard
+    /// multiplier; with `always`, a wider one is split the same way into 16-bit digits of
+    /// the wider factor, each partial product (a digit times the narrower factor, at most 27
+    /// bits) on one DSP.
     fn mul_split(&mut self, a: NodeId, b: NodeId) -> R<Operand> {
-        const DIGIT: u32 = 4;
+        use super::{DspPolicy, DSP_NARROW, DSP_WIDE};
+        // Signed width of a factor: an unsigned one needs a zero sign bit on a DSP port.
+        let sw = |l: &Self, x: NodeId| {
+            let r = l.b.net.node(x).range;
+            r.width() + u32::from(!r.signed())
+        };
+        let fits = |l: &Self, x: NodeId, y: NodeId| {
+            let (p, q) = (sw(l, x), sw(l, y));
+            p.max(q) <= DSP_WIDE && p.min(q) <= DSP_NARROW
+        };
         let (wa, wb) = (
             self.b.net.node(a).range.width(),
             self.b.net.node(b).range.width(),
         );
         let (a, b) = if wb <= wa { (a, b) } else { (b, a) };
+        if self.dsp != DspPolicy::Never && fits(self, a, b) {
+            let p = self.b.mul_on(a.op(), b.op(), true)?;
+            self.sync_levels();
+            return Ok(p.op());
+        }
+        let on_dsp = self.dsp == DspPolicy::Always;
+        // On DSPs, the wider factor is cut into digits, each multiplied by the narrower one.
+        let (a, b) = if on_dsp { (b, a) } else { (a, b) };
+        if on_dsp && sw(self, a) > DSP_WIDE {
+            return Err(format!(
+                "--dsp always: a product of a {}-bit and a {}-bit factor (signed widths) \
+                 cannot be split into DSP48E2 products: both factors exceed {DSP_WIDE} bits; \
+                 narrow one of them or use --dsp auto",
+                sw(self, a),
+                sw(self, b)
+            ));
+        }
+        let digit: u32 = if on_dsp { 16 } else { 4 };
         let nb = self.b.net.node(b).clone();
-        if nb.range.width() <= DIGIT + 2 {
+        if !on_dsp && nb.range.width() <= digit + 2 {
             let p = self.b.mul(a.op(), b.op())?;
             self.sync_levels();
             return Ok(p.op());
@@ -484,19 +516,20 @@ impl Lowering {
         let er = self.b.net.node(exact).range;
         let fb = nb.frac;
         // b = Σ_j d_j · 2^(4j − fb) + t · 2^(4J − fb): unsigned digits d_j, signed top part t.
-        let n_digits = (nb.range.width() - 1) / DIGIT;
+        let n_digits = (nb.range.width() - 1) / digit;
         let mut terms: Vec<Term> = Vec::new();
         for j in 0..=n_digits {
-            let f = fb - (DIGIT * j) as i32;
+            let f = fb - (digit * j) as i32;
             let ty = if j < n_digits {
-                FixedType::new(false, DIGIT, DIGIT as i32 - f)
+                FixedType::new(false, digit, digit as i32 - f)
             } else {
-                let top = Interval::new(nb.range.lo >> (DIGIT * j), nb.range.hi >> (DIGIT * j));
+                let top = Interval::new(nb.range.lo >> (digit * j), nb.range.hi >> (digit * j));
                 let w = top.width() + u32::from(top.signed() || nb.range.signed());
                 FixedType::new(nb.range.signed(), w, w as i32 - f)
             };
             let d = self.b.cast(b.op(), ty)?;
-            let p = self.b.mul(a.op(), d.op())?;
+            let dsp = on_dsp && fits(self, a, d);
+            let p = self.b.mul_on(a.op(), d.op(), dsp)?;
             self.sync_levels();
             terms.push((p.op(), false));
         }
