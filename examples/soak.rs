@@ -106,7 +106,10 @@ fn options(seed: u64) -> (Options, String) {
             clock_ns: clock,
             top: Some(format!("soak_{seed}")),
             target,
-            lower: LowerOptions { share },
+            lower: LowerOptions {
+                share,
+                ..Default::default()
+            },
             latency_cycles: latency,
             auto_clock: latency.is_some(),
             ..Default::default()

@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     PATH.with(|p| {
         std::fs::File::create(p).unwrap().write_all(data).unwrap();
         if let Ok(a) = io::read_npy(p) {
-            for (n, ty) in [(1usize, "fixed<8,3,RND,SAT>"), (6, "ufixed<5,1>"), (16, "fixed<64,10,RND_CONV,WRAP>")] {
+            for (n, ty) in [
+                (1usize, "fixed<8,3,RND,SAT>"),
+                (6, "ufixed<5,1>"),
+                (16, "fixed<64,10,RND_CONV,WRAP>"),
+            ] {
                 let t: FixedType = ty.parse().unwrap();
                 let a = match &a {
                     io::NpyData::Float(x) => io::NpyData::Float(x.clone()),

@@ -244,7 +244,10 @@ fn options_and_rows(u: &mut Unstructured, n: usize) -> (Options, Vec<Vec<i64>>) 
     let clock = [4.0, 1.0, 2.5, 10.0][u.choose_index(4).unwrap_or(0)];
     let opts = Options {
         clock_ns: clock,
-        lower: LowerOptions { share },
+        lower: LowerOptions {
+            share,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut extra = vec![];
