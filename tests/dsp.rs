@@ -13,9 +13,8 @@ use rtl4ml::ir::layers::LayerGraph;
 use rtl4ml::ir::netlist::Op;
 use rtl4ml::passes::lower::{DspPolicy, LowerOptions};
 use rtl4ml::sim::{reference, Simulator};
-use rtl4ml::verify::{runner, vectors, verify, VerifyOptions};
+use rtl4ml::verify::{vectors, verify, VerifyOptions};
 use serde_json::json;
-use std::path::PathBuf;
 
 const POLICIES: [DspPolicy; 3] = [DspPolicy::Never, DspPolicy::Auto, DspPolicy::Always];
 
@@ -124,32 +123,16 @@ fn always_splits_or_refuses_clearly() {
     }
 }
 
-fn tools() -> bool {
-    let ok = runner::tool_available("verilator") && runner::tool_available("icarus");
-    if !ok {
-        assert!(
-            std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
-            "verilator/iverilog missing but RTL4ML_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: verilator or iverilog not found; skipping");
-    }
-    ok
-}
-
-fn work(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("dsp")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
+#[path = "common/hw.rs"]
+mod hw;
+use hw::tools;
 
 /// Compiles with `--dsp`, writes the build directory, reads it back (from the manifest, as
 /// `rtl4ml verify` does) and runs Verilator (with `-Wall` lint) and Icarus on it.
 fn compile_and_verify(text: &str, name: &str, dsp: DspPolicy, clock_ns: f64, random: usize) {
     let g = native::parse(text, name).unwrap();
     let design = compile(g, &opts(dsp, clock_ns)).unwrap();
-    let dir = work(name);
+    let dir = hw::work("dsp", name);
     write_dir(&design, text, &dir).unwrap();
     let b = read_dir(&dir).unwrap();
     assert_eq!(b.manifest.dsp, dsp, "the manifest records the policy");

@@ -1,6 +1,7 @@
 //! Shared Verilator helpers of the integration tests (included with `#[path]`, not through
 //! `common/mod.rs`, which the fuzz crate and the soak example also include).
 
+#![allow(dead_code)] // each suite uses a part
 use rtl4ml::flow::{compile, read_dir, write_dir, Options};
 use rtl4ml::frontend::native;
 use rtl4ml::verify::{runner, verify, VerifyOptions};
