@@ -1,7 +1,7 @@
 //! Layer-level value intervals: for every tensor element, the interval and the grid of the
 //! values it can take for any input inside the declared input types.
 //!
-//! Dense, relu, quantize and flatten layers are analysed; any other kind is taken to produce
+//! Dense, relu, quantize (also per element) and flatten layers are analysed; any other kind is taken to produce
 //! every value of its result type (sound, since each element holds a value of its type).
 //!
 //! The analysis follows the exact semantics of `docs/model-format.md` (hls4ml Latency
@@ -236,6 +236,15 @@ pub fn analyze(g: &LayerGraph) -> Analysis {
                 }
                 LayerKind::Relu => {
                     let out = x.iter().map(|s| s.relu_cast(&ty)).collect::<Option<_>>()?;
+                    (Some(x.clone()), out, None)
+                }
+                // Each element cast to its own type (held exactly in the result type).
+                LayerKind::QuantizeEach { types } => {
+                    let out = x
+                        .iter()
+                        .zip(types)
+                        .map(|(s, t)| s.cast(t))
+                        .collect::<Option<_>>()?;
                     (Some(x.clone()), out, None)
                 }
                 LayerKind::Dense {

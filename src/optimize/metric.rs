@@ -168,6 +168,89 @@ impl Reference {
     }
 }
 
+impl Reference {
+    /// Directions in which output changes matter, for the search's linear sensitivity guide:
+    /// arrays `[samples, output elements]`, and the guide's damage of small output changes
+    /// `δ` is `Σ_dirs Σ_s (Σ_o dir[s, o] · δ[s, o])²`. `outputs`: the current design's.
+    ///
+    /// - `argmax`: per output tensor, the reference's top element minus the current design's
+    ///   strongest other one, divided by their current margin (floored at the margin of the
+    ///   samples closest to flipping, the quantile at twice the tolerance): samples near a
+    ///   flip count most.
+    /// - `mse`, `max-abs`: the mean squared error (one direction per output element, or 16
+    ///   deterministic random ±1 projections beyond 16 elements).
+    pub fn directions(&self, g: &LayerGraph, outputs: &Array2<i64>) -> Vec<Array2<f64>> {
+        let v = to_values(outputs, &g.output_types());
+        let (n, cols) = v.dim();
+        if n == 0 || cols == 0 {
+            return Vec::new();
+        }
+        match self.metric {
+            Metric::Argmax => self
+                .groups
+                .iter()
+                .map(|(range, am)| {
+                    let pairs: Vec<(usize, usize, f64)> = (0..n)
+                        .map(|s| {
+                            let top = range.start + am[s];
+                            let mut other = None::<usize>;
+                            for c in range.clone().filter(|&c| c != top) {
+                                if other.is_none_or(|o| v[[s, c]] > v[[s, o]]) {
+                                    other = Some(c);
+                                }
+                            }
+                            let other = other.unwrap_or(top);
+                            (top, other, (v[[s, top]] - v[[s, other]]).abs())
+                        })
+                        .collect();
+                    let mut margins: Vec<f64> = pairs.iter().map(|p| p.2).collect();
+                    margins.sort_by(f64::total_cmp);
+                    let q = ((2.0 * self.limit).clamp(0.0, 1.0) * n as f64) as usize;
+                    let floor = margins[q.min(n - 1)].max(f64::MIN_POSITIVE.sqrt());
+                    let mut d = Array2::zeros((n, cols));
+                    for (s, &(top, other, m)) in pairs.iter().enumerate() {
+                        if top != other {
+                            let k = 1.0 / m.max(floor);
+                            d[[s, top]] = k;
+                            d[[s, other]] = -k;
+                        }
+                    }
+                    d
+                })
+                .collect(),
+            Metric::Mse | Metric::MaxAbs => {
+                let scale = 1.0 / ((n * cols) as f64).sqrt();
+                if cols <= 16 {
+                    return (0..cols)
+                        .map(|c| {
+                            let mut d = Array2::zeros((n, cols));
+                            d.column_mut(c).fill(scale);
+                            d
+                        })
+                        .collect();
+                }
+                // Random ±1 projections: E[(r·δ)²] = |δ|², averaged over 16 of them.
+                let mut state = 0x9e37_79b9_7f4a_7c15u64;
+                (0..16)
+                    .map(|_| {
+                        let signs: Vec<f64> = (0..cols)
+                            .map(|_| {
+                                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                                let mut z = state;
+                                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                                z ^= z >> 31;
+                                if z & 1 == 0 { scale / 4.0 } else { -scale / 4.0 }
+                            })
+                            .collect();
+                        Array2::from_shape_fn((n, cols), |(_, c)| signs[c])
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 /// A candidate's accuracy.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Eval {

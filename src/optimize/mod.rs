@@ -14,6 +14,7 @@
 //! format carries no floating-point model).
 
 pub mod analysis;
+pub mod fine;
 pub mod metric;
 pub mod narrow;
 pub mod report;
@@ -84,6 +85,10 @@ pub fn simulate(g: &LayerGraph, inputs: &Array2<i64>) -> Result<Array2<i64>> {
     Ok(Simulator::new(&net).run(inputs.view()))
 }
 
+/// The share of the tolerance the first, per-layer descent may use; the fine search
+/// ([`fine`]) then spends the rest on single weights and channels, where it is cheaper.
+pub const PER_LAYER_SHARE: f64 = 0.5;
+
 /// Optimises `g` on calibration inputs `calib` (`[samples, inputs]` mantissas).
 pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> Result<Outcome> {
     let t0 = Instant::now();
@@ -127,16 +132,29 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
                 .expect("a valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        let mut d = search::descend(&problem, &bar, true)?;
+        // 1. Per-layer widths, with part of the tolerance.
+        let coarse = std::env::var("RTL4ML_SHARE").ok().and_then(|v| v.parse().ok()).unwrap_or(PER_LAYER_SHARE) * limit;
+        let mut d = search::descend(&problem, &bar, true, &problem.start, coarse)?;
         if !d.points.iter().any(|q| problem.feasible(q)) && !problem.feasible(&d.points[0]) {
             // Chasing the budget failed: minimise cost from the start without it, and report
             // the closest design of both descents.
-            let again = search::descend(&problem, &bar, false)?;
+            let again = search::descend(&problem, &bar, false, &problem.start, coarse)?;
             d.points
                 .extend(again.points.into_iter().skip(again.first_step));
             d.simulations += again.simulations;
             d.compiles += again.compiles;
+            d.last = again.last;
         }
+        // 2. Per-weight digits and per-channel widths, up to the whole tolerance.
+        let f = fine::refine(&problem, &bar, &d.last, limit)?;
+        d.points.extend(f.points);
+        d.simulations += f.simulations;
+        d.compiles += f.compiles;
+        // 3. Per-layer moves again, from there.
+        let polish = search::descend(&problem, &bar, true, &f.last.setting, limit)?;
+        d.points.extend(polish.points.into_iter().skip(1));
+        d.simulations += polish.simulations;
+        d.compiles += polish.compiles;
         bar.finish_and_clear();
         let best = |ok: &dyn Fn(&Point) -> bool| {
             (0..d.points.len())

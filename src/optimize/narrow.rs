@@ -25,7 +25,7 @@
 //! identity (their readers read the layer's input instead).
 
 use super::analysis::{analyze, Analysis, Span};
-use crate::ir::fixed::{FixedType, Overflow, Round};
+use crate::ir::fixed::{FixedType, Overflow, Round, MAX_TYPE_WIDTH};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 
@@ -47,6 +47,8 @@ pub fn narrow(g: &LayerGraph) -> LayerGraph {
                 }
             } else if let Some(ty) = narrower_result(&g, &a, k) {
                 set_type(&mut g, k, ty);
+            } else if let Some(types) = narrower_elements(&g, &a, k) {
+                set_element_types(&mut g, k, types);
             } else {
                 continue;
             }
@@ -139,9 +141,19 @@ fn readers_need(g: &LayerGraph, t: usize) -> Option<i32> {
         .map(|j| {
             let l = &g.layers[j];
             let c = l.output.ty;
-            match (&l.kind, c.round) {
-                (LayerKind::Relu | LayerKind::Quantize, Round::Trn) => Some(c.frac()),
-                (LayerKind::Relu | LayerKind::Quantize, Round::Rnd) => Some(c.frac() + 1),
+            let need = |c: &FixedType| match c.round {
+                Round::Trn => Some(c.frac()),
+                Round::Rnd => Some(c.frac() + 1),
+                _ => None,
+            };
+            match &l.kind {
+                LayerKind::Relu | LayerKind::Quantize => need(&c),
+                // Per element: the finest any element needs (an always-zero type reads nothing).
+                LayerKind::QuantizeEach { types } => types
+                    .iter()
+                    .filter(|t| !is_zero_type(t))
+                    .map(need)
+                    .try_fold(i32::MIN, |m, n| Some(m.max(n?))),
                 _ => None,
             }
         })
@@ -209,6 +221,111 @@ fn narrower_result(g: &LayerGraph, a: &Analysis, k: usize) -> Option<FixedType> 
     (new != old && new.width <= old.width).then_some(new)
 }
 
+/// Does `t` hold only the value 0 (`ufixed<1,0,TRN,SAT_NARROW>`, an element given no bits)?
+pub fn is_zero_type(t: &FixedType) -> bool {
+    t.min_mantissa() == 0 && t.max_mantissa() == 0
+}
+
+/// The narrowest type that holds every value of every type in `types` exactly (the result
+/// type of a per-element `quantize`); `None` when there is no such type of at most
+/// [`MAX_TYPE_WIDTH`] bits.
+pub fn hull_type(types: &[FixedType]) -> Option<FixedType> {
+    let live: Vec<&FixedType> = types.iter().filter(|t| !is_zero_type(t)).collect();
+    let Some(f) = live.iter().map(|t| t.frac()).max() else {
+        return Some(FixedType::new(false, 1, 1)); // every element is 0
+    };
+    let (mut lo, mut hi) = (0i128, 0i128);
+    for t in live {
+        let s = u32::try_from(f - t.frac()).ok()?;
+        lo = lo.min(t.min_mantissa().checked_shl(s)?);
+        hi = hi.max(t.max_mantissa().checked_shl(s)?);
+    }
+    let signed = lo < 0;
+    let width = match signed {
+        true => Interval::new(lo, hi).width(),
+        false => Interval::new(0, hi).width(),
+    };
+    (width <= MAX_TYPE_WIDTH).then(|| FixedType {
+        signed,
+        width,
+        int_bits: width as i32 - f,
+        round: Round::Trn,
+        overflow: Overflow::Wrap,
+    })
+}
+
+/// Sets the element types of per-element `quantize` layer `k`, and its result type to their
+/// hull (the views that pass it on follow).
+pub fn set_element_types(g: &mut LayerGraph, k: usize, types: Vec<FixedType>) {
+    let hull = hull_type(&types).expect("element types no wider than their old hull");
+    g.layers[k].kind = LayerKind::QuantizeEach { types };
+    set_type(g, k, hull);
+}
+
+/// Rules 1 and 3, element by element, for a per-element `quantize` layer `k` (its result
+/// type, the hull of the element types, then follows them). An output keeps its types.
+fn narrower_elements(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Vec<FixedType>> {
+    let LayerKind::QuantizeEach { types } = &g.layers[k].kind else {
+        return None;
+    };
+    if !retypable(g, g.inputs.len() + k) {
+        return None;
+    }
+    let src = a.sources[k].as_ref()?;
+    let new: Vec<FixedType> = types
+        .iter()
+        .zip(src)
+        .map(|(&old, s)| narrower_cast(s, old).unwrap_or(old))
+        .collect();
+    hull_type(&new)?;
+    (new != *types).then_some(new)
+}
+
+/// Rules 1 and 3 for one cast of the values `src` to `old` (rule 2 needs the readers of the
+/// whole tensor); `None` when nothing narrows. A cast whose values are all 0 becomes the
+/// always-zero type.
+fn narrower_cast(src: &Span, old: FixedType) -> Option<FixedType> {
+    if is_zero_type(&old) {
+        return None;
+    }
+    if src.is_zero() {
+        return Some(FixedType {
+            signed: false,
+            width: 1,
+            int_bits: 0,
+            round: Round::Trn,
+            overflow: Overflow::SatNarrow,
+        });
+    }
+    let (mut f, mut round) = (old.frac(), old.round);
+    if (!src.overflows(&old)? || old.overflow == Overflow::Wrap) && f >= src.frac {
+        (f, round) = (src.frac, Round::Trn); // rule 1: nothing is rounded
+    }
+    let width = i64::from(old.int_bits) + i64::from(f);
+    let mut new = FixedType {
+        width: u32::try_from(width).ok().filter(|&w| w >= 1)?,
+        round,
+        ..old
+    };
+    let r = src.rounded(&new)?;
+    if new.contains(r.lo) && new.contains(r.hi) {
+        let signed = r.lo < 0;
+        let w = if signed {
+            r.width()
+        } else {
+            Interval::new(0, r.hi).width()
+        };
+        new = FixedType {
+            signed,
+            width: w,
+            int_bits: w as i32 - f,
+            round,
+            overflow: Overflow::Wrap,
+        };
+    }
+    (new != old && new.width <= old.width).then_some(new)
+}
+
 /// Rule 4: `Some(None)` when layer `k`'s accumulator can be dropped.
 fn narrower_accum(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Option<FixedType>> {
     let LayerKind::Dense {
@@ -225,7 +342,8 @@ fn narrower_accum(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Option<Fixed
     (info.terms_exact && fits).then_some(None)
 }
 
-/// Removes every `quantize` layer (not an output) whose cast provably changes no value.
+/// Removes every `quantize` layer (also per element; not an output) whose cast provably
+/// changes no value.
 pub fn drop_identity_quantizers(g: &LayerGraph) -> LayerGraph {
     let mut g = g.clone();
     while let Some(k) = identity_quantizer(&g) {
@@ -238,10 +356,23 @@ fn identity_quantizer(g: &LayerGraph) -> Option<usize> {
     let a = analyze(g);
     (0..g.layers.len()).find(|&k| {
         let l = &g.layers[k];
-        matches!(l.kind, LayerKind::Quantize)
-            && retypable(g, g.inputs.len() + k)
-            && a.tensor_hull(l.input)
-                .is_some_and(|x| x.is_zero() || x.cast(&l.output.ty) == Some(x))
+        let identity = |x: &Span, t: &FixedType| x.is_zero() || x.cast(t) == Some(*x);
+        let cast_nothing = match &l.kind {
+            LayerKind::Quantize => a
+                .tensor_hull(l.input)
+                .is_some_and(|x| identity(&x, &l.output.ty)),
+            // Per element: every element's cast changes nothing, and the tensor's readers may
+            // read the input's own type.
+            LayerKind::QuantizeEach { types } => {
+                a.tensors[l.input]
+                    .iter()
+                    .zip(types)
+                    .all(|(x, t)| identity(x, t))
+                    && a.tensor_hull(l.input).is_some_and(|x| identity(&x, &l.output.ty))
+            }
+            _ => false,
+        };
+        cast_nothing && retypable(g, g.inputs.len() + k)
     })
 }
 

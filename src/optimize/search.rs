@@ -30,7 +30,10 @@
 
 use super::analysis::analyze;
 use super::metric::{Eval, Reference};
-use super::narrow::{exposed, is_view, map_sources, narrow, readers, retypable, set_type};
+use super::narrow::{
+    exposed, is_view, is_zero_type, map_sources, narrow, readers, retypable, set_element_types,
+    set_type,
+};
 use crate::error::{Error, Result};
 use crate::flow::{self, Options};
 use crate::ir::fixed::{FixedType, Overflow, Round, MAX_TYPE_WIDTH};
@@ -55,9 +58,25 @@ pub enum Site {
         layer: usize,
         signed: bool,
         round: Round,
+        /// Per-channel widths are possible here (see [`Each`]).
+        each: Option<Each>,
     },
     /// The weights of a dense layer of [`Problem::base`].
     Weight { layer: usize },
+}
+
+/// How an activation site takes a width per channel (the last axis; one per element of a
+/// vector): the layer becomes a per-element `quantize` (`element_types`) whose types truncate
+/// (free wiring). A ReLU becomes unsigned saturating casts (which clamp negative values to 0,
+/// exactly the ReLU). Rounding to nearest stays free: the half LSB of each channel's own
+/// rounding joins the bias of the `dense` layer that feeds it (`⌊x + ½·2^−F⌋` is RND), and
+/// that layer then computes its sum exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Each {
+    /// Channels (the size of the last axis).
+    pub channels: usize,
+    /// The `dense` layer whose bias takes the halves (`None`: the site truncates).
+    pub bias_from: Option<usize>,
 }
 
 /// The setting of one site.
@@ -70,8 +89,33 @@ pub enum Knob {
     Weight { drop: u32 },
 }
 
-/// One setting per site.
-pub type Setting = Vec<Knob>;
+/// One setting per site, and the finer per-channel and per-weight choices.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting {
+    pub knobs: Vec<Knob>,
+    /// Per site: each channel's own (integer, fractional) bits, bounded above by the site's
+    /// knob (`None`: the knob alone).
+    pub channels: Vec<Option<Vec<(i32, i32)>>>,
+    /// Per weight site: the weight mantissas, in the start's weight type, that the site's
+    /// dropped bits then round (`None`: the start's weights).
+    pub weights: Vec<Option<Array2<i64>>>,
+    /// Per layer of [`Problem::base`]: an offset added to a dense layer's bias, mantissas at
+    /// the given fractional bits (the search's bias correction).
+    pub bias: Vec<Option<(i32, Vec<i64>)>>,
+}
+
+impl std::ops::Index<usize> for Setting {
+    type Output = Knob;
+    fn index(&self, i: usize) -> &Knob {
+        &self.knobs[i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Setting {
+    fn index_mut(&mut self, i: usize) -> &mut Knob {
+        &mut self.knobs[i]
+    }
+}
 
 /// A one-step change of one site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -152,6 +196,7 @@ impl Problem {
         let n_in = base.inputs.len();
         let mut sites = Vec::new();
         let mut start_setting = Vec::new();
+        let lossless = narrow(&base);
         for (k, layer) in base.layers.iter().enumerate() {
             let t = n_in + k;
             let act = match layer.kind {
@@ -173,10 +218,12 @@ impl Problem {
                 // the first layer's adder trees); other activations round to nearest, which
                 // costs nothing when the compiler folds the half LSB into the dense sum.
                 let round = if k < n_in { Round::Trn } else { Round::Rnd };
+                let each = each_site(&base, &lossless, k, round);
                 sites.push(Site::Act {
                     layer: k,
                     signed,
                     round,
+                    each,
                 });
                 start_setting.push(Knob::Act {
                     int: ty.int_bits - i32::from(ty.signed),
@@ -188,10 +235,17 @@ impl Problem {
                 start_setting.push(Knob::Weight { drop: 0 });
             }
         }
+        let n = start_setting.len();
+        let n_layers = base.layers.len();
         Ok(Problem {
             base,
             sites,
-            start: start_setting,
+            start: Setting {
+                knobs: start_setting,
+                channels: vec![None; n],
+                weights: vec![None; n],
+                bias: vec![None; n_layers],
+            },
             calib,
             reference,
             options,
@@ -202,16 +256,38 @@ impl Problem {
     /// The model for a setting (knobs applied, then narrowed losslessly).
     pub fn apply(&self, s: &Setting) -> LayerGraph {
         let mut g = self.base.clone();
-        for ((site, knob), start) in self.sites.iter().zip(s).zip(&self.start) {
-            if knob == start {
-                continue;
+        for (k, off) in s.bias.iter().enumerate() {
+            if let (Some((f, off)), LayerKind::Dense { bias, .. }) = (off, &mut g.layers[k].kind) {
+                *bias = add_offsets(bias, *f, off);
             }
-            match (site, *knob, *start) {
+        }
+        for (i, site) in self.sites.iter().enumerate() {
+            let (knob, start) = (s.knobs[i], self.start.knobs[i]);
+            match (site, knob, start) {
+                (
+                    &Site::Act {
+                        layer,
+                        signed,
+                        each: Some(ref each),
+                        ..
+                    },
+                    Knob::Act { int, frac },
+                    Knob::Act { int: int0, .. },
+                ) if s.channels[i]
+                    .as_ref()
+                    .is_some_and(|c| c.iter().any(|&(ci, cf)| ci < int || cf < frac)) =>
+                {
+                    let bounds = Knob::Act { int, frac };
+                    let ch = s.channels[i].as_ref().expect("checked");
+                    apply_each(&mut g, layer, signed, each, ch, bounds, int0);
+                }
+                _ if knob == start && s.weights[i].is_none() => {}
                 (
                     &Site::Act {
                         layer,
                         signed,
                         round,
+                        ..
                     },
                     Knob::Act { int, frac },
                     Knob::Act { int: int0, .. },
@@ -232,6 +308,9 @@ impl Problem {
                 }
                 (&Site::Weight { layer }, Knob::Weight { drop }, _) => {
                     if let LayerKind::Dense { weight, .. } = &mut g.layers[layer].kind {
+                        if let Some(w) = &s.weights[i] {
+                            weight.data = w.clone();
+                        }
                         *weight = requantize(weight, drop);
                     }
                 }
@@ -341,7 +420,7 @@ impl Problem {
         })
     }
 
-    fn within_budget(&self, p: &Point) -> bool {
+    pub fn within_budget(&self, p: &Point) -> bool {
         self.budget.is_none_or(|b| p.latency_cycles <= b)
     }
 
@@ -439,6 +518,169 @@ fn widen_source(g: &mut LayerGraph, k: usize) {
     set_type(g, d, ty);
 }
 
+/// Can activation layer `k` of `base` take a width per channel? An input quantizer can (it
+/// truncates); a ReLU or a rounding `quantize` can when it is the only reader of a `dense`
+/// result (not a model output) that accumulates exactly (in `lossless`, the base narrowed),
+/// whose bias then takes the halves of the channels' rounding.
+fn each_site(base: &LayerGraph, lossless: &LayerGraph, k: usize, round: Round) -> Option<Each> {
+    let layer = &base.layers[k];
+    let channels = *layer.output.shape.last()?;
+    if channels == 0 || layer.output.len() % channels != 0 {
+        return None;
+    }
+    if round == Round::Trn {
+        return matches!(layer.kind, LayerKind::Quantize).then_some(Each {
+            channels,
+            bias_from: None,
+        });
+    }
+    if !matches!(layer.kind, LayerKind::Relu | LayerKind::Quantize) {
+        return None;
+    }
+    let t = layer.input;
+    let d = t.checked_sub(base.inputs.len())?;
+    let sole_reader = base.layers.iter().filter(|l| l.reads(t)).count() == 1;
+    let LayerKind::Dense { weight, .. } = &lossless.layers[d].kind else {
+        return None;
+    };
+    let exact = matches!(lossless.layers[d].kind, LayerKind::Dense { accum: None, .. });
+    (sole_reader && exact && !exposed(base, t) && weight.data.ncols() == channels).then_some(Each {
+        channels,
+        bias_from: Some(d),
+    })
+}
+
+/// The type of channel bits `(int, frac)` (integer bits without the sign): `None` for no bits
+/// at all (the channel is always 0).
+pub fn channel_type(signed: bool, int: i32, frac: i32, overflow: Overflow) -> Option<FixedType> {
+    let width = int + frac + i32::from(signed);
+    (width >= 1).then(|| FixedType {
+        signed,
+        width: width as u32,
+        int_bits: int + i32::from(signed),
+        round: Round::Trn,
+        overflow,
+    })
+}
+
+/// The type that holds only 0 (a channel given no bits).
+pub fn zero_type() -> FixedType {
+    FixedType {
+        signed: false,
+        width: 1,
+        int_bits: 0,
+        round: Round::Trn,
+        overflow: Overflow::SatNarrow,
+    }
+}
+
+/// Turns activation layer `k` into a per-element `quantize` with channel widths `ch`, each
+/// bounded by the site's knob `bounds` (see [`Each`]); `int0`: the start's integer bits.
+fn apply_each(
+    g: &mut LayerGraph,
+    k: usize,
+    signed: bool,
+    each: &Each,
+    ch: &[(i32, i32)],
+    bounds: Knob,
+    int0: i32,
+) {
+    let Knob::Act { int, frac } = bounds else {
+        unreachable!("an activation knob")
+    };
+    let layer = &g.layers[k];
+    // A ReLU becomes unsigned saturating casts, which clamp negative values to 0.
+    let relu = matches!(layer.kind, LayerKind::Relu);
+    let old = layer.output.ty.overflow;
+    let bits: Vec<(i32, i32)> = ch.iter().map(|&(i, f)| (i.min(int), f.min(frac))).collect();
+    let chan: Vec<FixedType> = bits
+        .iter()
+        .map(|&(i, f)| {
+            let ovf = if relu || i < int0 { Overflow::Sat } else { old };
+            channel_type(signed && !relu, i, f, ovf).unwrap_or_else(zero_type)
+        })
+        .collect();
+    let n = layer.output.len();
+    let types: Vec<FixedType> = (0..n).map(|e| chan[e % each.channels]).collect();
+    if let Some(d) = each.bias_from {
+        // The half LSB of each channel's rounding joins its bias; the sum is then exact.
+        let halves: Vec<Option<i32>> = chan
+            .iter()
+            .zip(&bits)
+            .map(|(t, &(_, f))| (!is_zero_type(t)).then_some(f + 1))
+            .collect();
+        if let LayerKind::Dense { bias, .. } = &mut g.layers[d].kind {
+            *bias = add_halves(bias, &halves);
+        }
+        if let Some(ty) = analyze(g)
+            .source_hull(d)
+            .and_then(|s| exact_type(&s))
+        {
+            set_type(g, d, ty);
+        }
+    }
+    set_element_types(g, k, types);
+}
+
+/// `bias + 2^−h` per output with a half at `h` (the bias type grows to hold them).
+pub fn add_halves(bias: &Constant<Vec<i64>>, halves: &[Option<i32>]) -> Constant<Vec<i64>> {
+    let f = halves.iter().flatten().copied().max().unwrap_or(0);
+    let off: Vec<i64> = halves
+        .iter()
+        .map(|h| h.map_or(0, |h| 1i64 << (f - h)))
+        .collect();
+    add_offsets(bias, f, &off)
+}
+
+/// `bias + off · 2^−f` (the bias type grows to hold the sums).
+pub fn add_offsets(bias: &Constant<Vec<i64>>, f: i32, off: &[i64]) -> Constant<Vec<i64>> {
+    let fb = bias.ty.frac();
+    let fr = fb.max(f);
+    let data: Vec<i64> = bias
+        .data
+        .iter()
+        .zip(off)
+        .map(|(&b, &o)| (b << (fr - fb)) + (o << (fr - f)))
+        .collect();
+    let f = fr;
+    let lo = data.iter().copied().min().unwrap_or(0).min(0);
+    let hi = data.iter().copied().max().unwrap_or(0).max(0);
+    let signed = bias.ty.signed || lo < 0;
+    let width = match signed {
+        true => Interval::new(i128::from(lo.min(-1)), i128::from(hi)).width(),
+        false => Interval::new(0, i128::from(hi)).width(),
+    };
+    Constant {
+        ty: FixedType {
+            signed,
+            width,
+            int_bits: width as i32 - f,
+            round: bias.ty.round,
+            overflow: bias.ty.overflow,
+        },
+        data,
+    }
+}
+
+/// The narrowest type that holds every value of `s` exactly; `None` past the type limit.
+fn exact_type(s: &super::analysis::Span) -> Option<FixedType> {
+    let r = s.at(s.frac)?;
+    let f = if s.is_zero() { 0 } else { s.frac };
+    let signed = r.lo < 0;
+    let width = if signed {
+        r.width()
+    } else {
+        Interval::new(0, r.hi).width()
+    };
+    (width <= MAX_TYPE_WIDTH).then_some(FixedType {
+        signed,
+        width,
+        int_bits: width as i32 - f,
+        round: Round::Trn,
+        overflow: Overflow::Wrap,
+    })
+}
+
 /// Weights with `drop` low bits removed: mantissas rounded to nearest (ties away from zero)
 /// and clamped to the narrower type.
 pub fn requantize(w: &Constant<Array2<i64>>, drop: u32) -> Constant<Array2<i64>> {
@@ -502,6 +744,17 @@ impl Cache {
         })
     }
 
+    /// The cached mantissas of tensor `t`, `[samples, elements]`.
+    pub fn tensor(&self, t: usize) -> &Array2<i64> {
+        &self.tensors[t]
+    }
+
+    /// The cached model's own outputs, bus order.
+    pub fn outputs_of(&self, g: &LayerGraph) -> Array2<i64> {
+        let views: Vec<ArrayView2<i64>> = g.outputs.iter().map(|&t| self.tensors[t].view()).collect();
+        concatenate(Axis(1), &views).expect("same number of samples")
+    }
+
     /// The output mantissas of `g`, which must have the same inputs and layer count as the
     /// cached model.
     pub fn outputs(&self, g: &LayerGraph) -> Result<Array2<i64>> {
@@ -554,6 +807,8 @@ pub struct Descent {
     pub points: Vec<Point>,
     /// Index of the first point after the probes.
     pub first_step: usize,
+    /// The design the descent ended at.
+    pub last: Point,
     pub simulations: usize,
     pub compiles: usize,
 }
@@ -568,7 +823,15 @@ type Tried = (Move, Setting, LayerGraph, Eval);
 /// `chase` first takes only moves that shorten the logic (preferring ones that save a
 /// cycle), and gives up when none is left; without `chase` the budget is ignored until
 /// met. Once within the budget, the descent never leaves it.
-pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
+///
+/// The descent starts from `from` and keeps the metric within `limit`.
+pub fn descend(
+    p: &Problem,
+    bar: &ProgressBar,
+    chase: bool,
+    from: &Setting,
+    limit: f64,
+) -> Result<Descent> {
     let sims = AtomicUsize::new(0);
     let compiles = AtomicUsize::new(0);
     // A candidate the compiler rejects (a saturating accumulator that narrower weights or
@@ -589,7 +852,7 @@ pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
         p.point(label, s, g, e, needed)
     };
 
-    let mut state = p.start.clone();
+    let mut state = from.clone();
     let mut graph = p.apply(&state);
     let mut cache = Cache::new(&graph, &p.calib)?;
     let start = eval(&cache, &graph)?;
@@ -661,7 +924,7 @@ pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
             .collect::<Result<_>>()?;
         let (pass, fail): (Vec<Tried>, Vec<Tried>) = tried
             .into_iter()
-            .partition(|t| t.3.error <= p.reference.limit);
+            .partition(|t| t.3.error <= limit);
         frozen.extend(fail.iter().map(|f| f.0));
         last_failures = fail;
         // A move that leaves the narrowed model unchanged costs nothing: take it at once.
@@ -761,6 +1024,7 @@ pub fn descend(p: &Problem, bar: &ProgressBar, chase: bool) -> Result<Descent> {
     Ok(Descent {
         points,
         first_step,
+        last: current,
         simulations: sims.into_inner(),
         compiles: compiles.into_inner(),
     })

@@ -1,0 +1,620 @@
+//! The fine search: per-weight signed-digit rounding and per-channel activation widths.
+//!
+//! **Moves.** A *digit* move rounds one weight to a neighbour with one non-zero canonical
+//! signed digit fewer (its lowest digit removed: `7 = 8 − 1 → 8`, `5 = 4 + 1 → 4`, a power of
+//! two → 0): one adder fewer in that output's sum. A *channel* move takes one integer or
+//! fractional bit from one channel of an activation site that allows it ([`Each`]).
+//!
+//! **Guide.** Every move is ranked by its estimated LUT saving per unit of estimated damage.
+//! The damage is linearised at the current design, from its cached tensors: the outputs'
+//! sensitivity to each tensor element is propagated backwards (dense layers through their
+//! weights, ReLUs and saturating casts through their active and unsaturated elements, in the
+//! directions that matter for the metric, [`Reference::directions`]), and a move's exact
+//! change of the values it touches is weighed by it. A weight `w_ij` changes output `j` of its
+//! layer only, by `Δw·x_i`, so all digit moves of a layer cost one matrix product
+//! `(x²)ᵀ·gain`. Savings: a removed digit saves an adder about as wide as its input; a
+//! channel bit saves one bit of every adder term that reads the channel.
+//!
+//! **Batches.** The moves, best first, are taken as the longest prefix that still meets the
+//! tolerance (an exponential then binary search, each probe one incremental simulation on
+//! the calibration set), compiled once for its cost and latency, and kept when it is cheaper
+//! and within the latency budget (else the prefix halves). Then the guide is recomputed. A
+//! first move that fails alone is frozen. Everything is sequential or order-preserving, so
+//! the result does not depend on the thread count.
+
+use super::metric::{Eval, Reference};
+use super::narrow::{is_zero_type, readers};
+use super::search::{Cache, Dim, Knob, Point, Problem, Setting, Site};
+use crate::error::{Error, Result};
+use crate::ir::fixed::FixedType;
+use crate::ir::layers::{LayerGraph, LayerKind};
+use crate::passes::csd::csd;
+use indicatif::ProgressBar;
+use ndarray::{Array2, Axis};
+use std::collections::HashSet;
+
+/// Rounds of the fine search at most (each: a guide, a batch search, one compile).
+const MAX_ROUNDS: usize = 40;
+/// Consecutive first moves that fail alone before the fine search stops.
+const MAX_FROZEN_STREAK: usize = 8;
+
+/// One fine move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FineMove {
+    /// Weight `[i, j]` of weight site `site` becomes `to` (a mantissa of the start's weight
+    /// type).
+    Digit {
+        site: usize,
+        i: usize,
+        j: usize,
+        to: i64,
+    },
+    /// One bit less for channel `c` of activation site `site`.
+    Channel { site: usize, c: usize, dim: Dim },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    mv: FineMove,
+    saving: f64,
+    damage: f64,
+}
+
+/// What the fine search found.
+pub struct Refined {
+    /// Every compiled point (accepted batches and rejected ones).
+    pub points: Vec<Point>,
+    /// The last accepted design (`from` when none was).
+    pub last: Point,
+    pub simulations: usize,
+    pub compiles: usize,
+}
+
+/// The setting with moves applied (each a step from `s`).
+pub fn with_moves(p: &Problem, s: &Setting, moves: &[FineMove]) -> Setting {
+    let mut next = s.clone();
+    for &m in moves {
+        match m {
+            FineMove::Digit { site, i, j, to } => {
+                let w = next.weights[site].get_or_insert_with(|| base_weights(p, site).clone());
+                w[[i, j]] = to;
+            }
+            FineMove::Channel { site, c, dim } => {
+                let Knob::Act { int, frac } = next.knobs[site] else {
+                    continue;
+                };
+                let Site::Act {
+                    each: Some(each), ..
+                } = &p.sites[site]
+                else {
+                    continue;
+                };
+                let ch = next.channels[site].get_or_insert_with(|| vec![(int, frac); each.channels]);
+                let (ci, cf) = (ch[c].0.min(int), ch[c].1.min(frac));
+                ch[c] = match dim {
+                    Dim::Int => (ci - 1, cf),
+                    _ => (ci, cf - 1),
+                };
+            }
+        }
+    }
+    next
+}
+
+fn base_weights(p: &Problem, site: usize) -> &Array2<i64> {
+    let Site::Weight { layer } = p.sites[site] else {
+        unreachable!("a weight site")
+    };
+    match &p.base.layers[layer].kind {
+        LayerKind::Dense { weight, .. } => &weight.data,
+        _ => unreachable!("weight sites are dense layers"),
+    }
+}
+
+/// Real values of tensor `t` of `g` (cached mantissas).
+fn values(g: &LayerGraph, cache: &Cache, t: usize) -> Array2<f64> {
+    let f = g.tensor(t).ty.frac();
+    let scale = (-f64::from(f)).exp2();
+    cache.tensor(t).mapv(|m| m as f64 * scale)
+}
+
+/// Per tensor: the guide's damage per unit squared change of each element's value, per
+/// sample (`[samples, elements]`); `None` where unknown (a tensor read by a layer kind the
+/// propagation does not follow, or one that no output depends on).
+pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<Array2<f64>>> {
+    let n_in = g.inputs.len();
+    let nt = n_in + g.layers.len();
+    let mut total: Vec<Option<Array2<f64>>> = vec![None; nt];
+    // Tensors some reader of which the propagation cannot follow.
+    let mut poisoned = vec![false; nt];
+    for l in &g.layers {
+        let followed = matches!(
+            l.kind,
+            LayerKind::Dense { .. }
+                | LayerKind::Relu
+                | LayerKind::Quantize
+                | LayerKind::QuantizeEach { .. }
+                | LayerKind::Flatten
+                | LayerKind::Reshape
+        );
+        if !followed {
+            poisoned[l.input] = true;
+            for &o in l.kind.others() {
+                poisoned[o] = true;
+            }
+        }
+    }
+    let samples = cache.tensor(0).nrows();
+    for dir in dirs {
+        let mut grads: Vec<Option<Array2<f64>>> = vec![None; nt];
+        let mut col = 0;
+        for &t in &g.outputs {
+            let n = g.tensor(t).len();
+            let seed = dir.slice(ndarray::s![.., col..col + n]).to_owned();
+            col += n;
+            accumulate(&mut grads[t], seed);
+        }
+        for k in (0..g.layers.len()).rev() {
+            let t = n_in + k;
+            let l = &g.layers[k];
+            if poisoned[t] {
+                poisoned[l.input] = true;
+                for &o in l.kind.others() {
+                    poisoned[o] = true;
+                }
+                continue;
+            }
+            let Some(gy) = grads[t].as_ref() else {
+                continue;
+            };
+            let gx = match &l.kind {
+                LayerKind::Dense { weight, .. } => {
+                    let (n_i, n_o) = weight.data.dim();
+                    let rows = l.output.len() / n_o;
+                    let scale = (-f64::from(weight.ty.frac())).exp2();
+                    let w = weight.data.mapv(|m| m as f64 * scale);
+                    let gy2 = gy
+                        .as_standard_layout()
+                        .into_owned()
+                        .into_shape_with_order((samples * rows, n_o))
+                        .expect("rows of outputs");
+                    gy2.dot(&w.t())
+                        .into_shape_with_order((samples, rows * n_i))
+                        .expect("rows of inputs")
+                }
+                LayerKind::Flatten | LayerKind::Reshape => gy.clone(),
+                LayerKind::Relu | LayerKind::Quantize | LayerKind::QuantizeEach { .. } => {
+                    let x = values(g, cache, l.input);
+                    let y = values(g, cache, t);
+                    let n = l.output.len();
+                    let relu = matches!(l.kind, LayerKind::Relu);
+                    // Per element: its own LSB, or none for an always-zero element.
+                    let lsb: Vec<Option<f64>> = (0..n)
+                        .map(|e| {
+                            let ty = match &l.kind {
+                                LayerKind::QuantizeEach { types } => types[e],
+                                _ => l.output.ty,
+                            };
+                            (!is_zero_type(&ty)).then(|| (-f64::from(ty.frac())).exp2())
+                        })
+                        .collect();
+                    let mut gx = gy.clone();
+                    for ((mut row, xr), yr) in gx
+                        .axis_iter_mut(Axis(0))
+                        .zip(x.axis_iter(Axis(0)))
+                        .zip(y.axis_iter(Axis(0)))
+                    {
+                        for e in 0..n {
+                            let active = match lsb[e] {
+                                None => false,
+                                Some(q) => (!relu || xr[e] > 0.0) && (xr[e] - yr[e]).abs() <= q,
+                            };
+                            if !active {
+                                row[e] = 0.0;
+                            }
+                        }
+                    }
+                    gx
+                }
+                _ => unreachable!("poisoned above"),
+            };
+            let src = l.input;
+            accumulate(&mut grads[src], gx);
+        }
+        for t in 0..nt {
+            if let Some(gr) = grads[t].take() {
+                accumulate(&mut total[t], gr.mapv(|v| v * v));
+            }
+        }
+    }
+    for t in 0..nt {
+        if poisoned[t] {
+            total[t] = None;
+        }
+    }
+    total
+}
+
+fn accumulate(slot: &mut Option<Array2<f64>>, v: Array2<f64>) {
+    match slot {
+        Some(a) => *a += &v,
+        None => *slot = Some(v),
+    }
+}
+
+/// The lowest canonical signed digit of `m` removed.
+fn drop_lowest_digit(m: i64) -> i64 {
+    match csd(i128::from(m)).first() {
+        Some(&(k, neg)) => {
+            let d = 1i64 << k;
+            if neg {
+                m + d
+            } else {
+                m - d
+            }
+        }
+        None => m,
+    }
+}
+
+/// Element `e`'s type in tensor `t` of `g` (per-element types looked through).
+fn element_type(g: &LayerGraph, t: usize, e: usize) -> FixedType {
+    match t.checked_sub(g.inputs.len()).map(|k| &g.layers[k].kind) {
+        Some(LayerKind::QuantizeEach { types }) => types[e],
+        _ => g.tensor(t).ty,
+    }
+}
+
+/// Adder terms that read each element of tensor `t` (its non-zero digits in the weights of
+/// every dense reader; one for any other reader).
+fn terms_per_element(g: &LayerGraph, t: usize) -> Vec<f64> {
+    let n = g.tensor(t).len();
+    let mut terms = vec![0.0; n];
+    for j in readers(g, t) {
+        match &g.layers[j].kind {
+            LayerKind::Dense { weight, .. } => {
+                let n_i = weight.data.nrows();
+                let per_row: Vec<f64> = (0..n_i)
+                    .map(|i| {
+                        weight
+                            .data
+                            .row(i)
+                            .iter()
+                            .map(|&w| csd(i128::from(w)).len() as f64)
+                            .sum()
+                    })
+                    .collect();
+                for (e, v) in terms.iter_mut().enumerate() {
+                    *v += per_row[e % n_i];
+                }
+            }
+            _ => terms.iter_mut().for_each(|v| *v += 1.0),
+        }
+    }
+    terms
+}
+
+/// Every fine move from `s` (the model `g`, its tensors cached), with its estimated saving
+/// and damage.
+fn candidates(
+    p: &Problem,
+    s: &Setting,
+    g: &LayerGraph,
+    cache: &Cache,
+    gain: &[Option<Array2<f64>>],
+    frozen: &HashSet<FineMove>,
+) -> Vec<Candidate> {
+    let n_in = g.inputs.len();
+    let mut out = Vec::new();
+    for (site, kind) in p.sites.iter().enumerate() {
+        match (kind, s.knobs[site]) {
+            (&Site::Weight { layer }, Knob::Weight { drop }) => {
+                let t = n_in + layer;
+                let Some(gy) = gain[t].as_ref() else {
+                    continue;
+                };
+                let l = &g.layers[layer];
+                let LayerKind::Dense { weight, .. } = &l.kind else {
+                    continue;
+                };
+                let (n_i, n_o) = weight.data.dim();
+                let rows = l.output.len() / n_o;
+                let samples = gy.nrows();
+                let x = values(g, cache, l.input)
+                    .mapv(|v| v * v)
+                    .into_shape_with_order((samples * rows, n_i))
+                    .expect("rows of inputs");
+                let gy = gy
+                    .as_standard_layout()
+                    .into_owned()
+                    .into_shape_with_order((samples * rows, n_o))
+                    .expect("rows of outputs");
+                let sens = x.t().dot(&gy); // [n_i, n_o]
+                let fw = weight.ty.frac();
+                let (lo, hi) = (weight.ty.min_mantissa(), weight.ty.max_mantissa());
+                for i in 0..n_i {
+                    let width = f64::from(element_type(g, l.input, i).width);
+                    for j in 0..n_o {
+                        let m = weight.data[[i, j]];
+                        let to = drop_lowest_digit(m);
+                        if m == 0 || !(lo..=hi).contains(&i128::from(to)) {
+                            continue;
+                        }
+                        let mv = FineMove::Digit {
+                            site,
+                            i,
+                            j,
+                            to: to << drop,
+                        };
+                        if frozen.contains(&mv) {
+                            continue;
+                        }
+                        let dw = (to - m) as f64 * (-f64::from(fw)).exp2();
+                        out.push(Candidate {
+                            mv,
+                            saving: width + 1.0,
+                            damage: dw * dw * sens[[i, j]],
+                        });
+                    }
+                }
+            }
+            (
+                &Site::Act {
+                    layer,
+                    signed,
+                    round,
+                    each: Some(ref each),
+                },
+                Knob::Act { int, frac },
+            ) => {
+                let t = n_in + layer;
+                let Some(gy) = gain[t].as_ref() else {
+                    continue;
+                };
+                let l = &g.layers[layer];
+                let x = values(g, cache, l.input);
+                let y = values(g, cache, t);
+                let terms = terms_per_element(g, t);
+                let relu = matches!(p.base.layers[layer].kind, LayerKind::Relu);
+                let per_channel = matches!(l.kind, LayerKind::QuantizeEach { .. });
+                let ch = s.channels[site].as_ref();
+                let n = l.output.len();
+                for c in 0..each.channels {
+                    let (ci, cf) = ch.map_or((int, frac), |v| (v[c].0.min(int), v[c].1.min(frac)));
+                    let now = element_type(g, t, c);
+                    for dim in [Dim::Frac, Dim::Int] {
+                        let (ni, nf) = match dim {
+                            Dim::Int => (ci - 1, cf),
+                            _ => (ci, cf - 1),
+                        };
+                        let signed = signed && !relu;
+                        if ni + nf + i32::from(signed) < 0 {
+                            continue;
+                        }
+                        // Only a move that binds (the narrowed type uses the bit) saves.
+                        let binds = !is_zero_type(&now)
+                            && match dim {
+                                Dim::Int => now.int_bits - i32::from(now.signed) >= ci,
+                                _ => now.frac() >= cf,
+                            };
+                        let mv = FineMove::Channel { site, c, dim };
+                        if !binds || frozen.contains(&mv) {
+                            continue;
+                        }
+                        let elems: Vec<usize> = (c..n).step_by(each.channels).collect();
+                        let saving: f64 = elems.iter().map(|&e| terms[e]).sum();
+                        // The new value of each element from the value the cast receives (the
+                        // current channel's half, folded into the bias, taken out again).
+                        let lsb = (-f64::from(nf)).exp2();
+                        let max = (f64::from(ni)).exp2() - lsb;
+                        let min = if signed { -(f64::from(ni)).exp2() } else { 0.0 };
+                        let zero = ni + nf + i32::from(signed) == 0;
+                        let half_now = match (per_channel, each.bias_from) {
+                            (true, Some(_)) if !is_zero_type(&now) => {
+                                (-f64::from(now.frac() + 1)).exp2()
+                            }
+                            _ => 0.0,
+                        };
+                        let mut damage = 0.0;
+                        for (s_i, (xr, yr)) in x.axis_iter(Axis(0)).zip(y.axis_iter(Axis(0))).enumerate() {
+                            for &e in &elems {
+                                let v = xr[e] - half_now;
+                                let new = if zero || (relu && v <= 0.0) {
+                                    0.0
+                                } else {
+                                    let q = v / lsb;
+                                    let r = match round {
+                                        crate::ir::fixed::Round::Trn => q.floor(),
+                                        _ => (q + 0.5).floor(),
+                                    };
+                                    (r * lsb).clamp(min, max)
+                                };
+                                let d = new - yr[e];
+                                damage += gy[[s_i, e]] * d * d;
+                            }
+                        }
+                        out.push(Candidate {
+                            mv,
+                            saving,
+                            damage,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // Best saving per unit of damage first; ties in a fixed order.
+    let ratio = |c: &Candidate| c.saving / c.damage.max(1e-300);
+    out.sort_by(|a, b| {
+        ratio(b)
+            .total_cmp(&ratio(a))
+            .then(b.saving.total_cmp(&a.saving))
+            .then_with(|| key(&a.mv).cmp(&key(&b.mv)))
+    });
+    out
+}
+
+fn key(m: &FineMove) -> (usize, usize, usize, i64) {
+    match *m {
+        FineMove::Digit { site, i, j, to } => (site, i, j, to),
+        FineMove::Channel { site, c, dim } => (site, c, usize::MAX, dim as i64),
+    }
+}
+
+/// Runs the fine search from the compiled design `from` with accuracy limit `limit`.
+pub fn refine(p: &Problem, bar: &ProgressBar, from: &Point, limit: f64) -> Result<Refined> {
+    let mut sims = 0usize;
+    let mut compiles = 0usize;
+    let mut points = Vec::new();
+    let mut current = from.clone();
+    let mut state = from.setting.clone();
+    let mut graph = p.apply(&state);
+    let mut cache = Cache::new(&graph, &p.calib)?;
+    let mut frozen: HashSet<FineMove> = HashSet::new();
+    let mut guess = 0usize;
+    let eval = |cache: &Cache, g: &LayerGraph, sims: &mut usize| -> Result<Eval> {
+        *sims += 1;
+        match cache.outputs(g) {
+            Ok(y) => Ok(p.reference.evaluate(g, &y)),
+            Err(Error::Unsupported { .. }) => Ok(Eval {
+                error: f64::INFINITY,
+                mse: f64::INFINITY,
+            }),
+            Err(e) => Err(e),
+        }
+    };
+    let reference: &Reference = &p.reference;
+    for _ in 0..MAX_ROUNDS {
+        bar.set_message(format!(
+            "fine: {} LUT + {} FF, {} cycles, {} {}",
+            current.lut,
+            current.ff,
+            current.latency_cycles,
+            reference.metric.name(),
+            reference.metric.show(current.error),
+        ));
+        let outputs = cache.outputs_of(&graph);
+        let dirs = reference.directions(&graph, &outputs);
+        let gain = gains(&graph, &cache, &dirs);
+        let cands = candidates(p, &state, &graph, &cache, &gain, &frozen);
+        if cands.is_empty() {
+            break;
+        }
+        if guess == 0 {
+            guess = (cands.len() / 8).max(1);
+        }
+        let moves: Vec<FineMove> = cands.iter().map(|c| c.mv).collect();
+        // A batch may spend part of the remaining tolerance (at least one sample's worth for
+        // argmax), so that the guide is renewed before the rest is spent.
+        let step_share: f64 = std::env::var("RTL4ML_STEP").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5);
+        let step_limit = (current.error + ((limit - current.error) * step_share).max(1.0 / p.calib.nrows().max(1) as f64)).min(limit);
+        let mut first = 0usize;
+        let mut streak = 0usize;
+        let mut taken = None;
+        while taken.is_none() && first < moves.len() && streak < MAX_FROZEN_STREAK {
+            let rest = &moves[first..];
+            let test = |n: usize, sims: &mut usize| -> Result<(bool, Setting, LayerGraph, Eval)> {
+                let s = with_moves(p, &state, &rest[..n]);
+                let g = p.apply(&s);
+                let e = eval(&cache, &g, sims)?;
+                Ok((e.error <= step_limit, s, g, e))
+            };
+            // The longest passing prefix: exponential search from the last size, then binary.
+            let (mut lo, mut hi) = (0usize, rest.len() + 1);
+            let mut best = None;
+            let mut n = guess.clamp(1, rest.len());
+            loop {
+                let r = test(n, &mut sims)?;
+                if r.0 {
+                    lo = n;
+                    best = Some(r);
+                    if n == rest.len() {
+                        break;
+                    }
+                    n = (n * 2).min(rest.len());
+                    if n >= hi {
+                        break;
+                    }
+                } else {
+                    hi = n;
+                    break;
+                }
+            }
+            while hi - lo > 1 && hi > lo + (lo / 16).max(1) {
+                let mid = (lo + hi) / 2;
+                let r = test(mid, &mut sims)?;
+                if r.0 {
+                    lo = mid;
+                    best = Some(r);
+                } else {
+                    hi = mid;
+                }
+            }
+            // Compile the prefix; halve it while it is not cheaper or leaves the budget.
+            while let Some((_, s, g, e)) = best.take() {
+                compiles += 1;
+                let needed = p.budget.is_some() && !p.within_budget(&current);
+                let label = describe(&rest[..lo]);
+                let q = p.point(label, &s, &g, e, needed)?;
+                let ok = q.cost() < current.cost()
+                    && match p.budget {
+                        Some(b) if p.within_budget(&current) => q.latency_cycles <= b,
+                        Some(_) => q.latency_cycles <= current.latency_cycles,
+                        None => true,
+                    };
+                if ok {
+                    taken = Some((lo, s, g, q));
+                    break;
+                }
+                points.push(q);
+                if lo > 1 {
+                    lo /= 2;
+                    let r = test(lo, &mut sims)?;
+                    if r.0 {
+                        best = Some(r);
+                    }
+                }
+            }
+            if taken.is_none() {
+                // The best move fails alone, or its prefix never paid: freeze them.
+                let n = lo.max(1);
+                frozen.extend(rest[..n].iter().copied());
+                first += n;
+                streak += 1;
+            }
+        }
+        let Some((n, s, g, q)) = taken else {
+            break;
+        };
+        guess = n;
+        state = s;
+        graph = g;
+        cache = Cache::new(&graph, &p.calib)?;
+        current = Point {
+            accepted: true,
+            ..q
+        };
+        points.push(current.clone());
+        bar.inc(1);
+    }
+    Ok(Refined {
+        points,
+        last: current,
+        simulations: sims,
+        compiles,
+    })
+}
+
+/// A batch in words: `fine: 812 weight digits, 40 channel bits`.
+fn describe(moves: &[FineMove]) -> String {
+    let digits = moves
+        .iter()
+        .filter(|m| matches!(m, FineMove::Digit { .. }))
+        .count();
+    format!(
+        "fine: −{} weight digits, −{} channel bits",
+        digits,
+        moves.len() - digits
+    )
+}
