@@ -7,7 +7,7 @@
 
 Writes:
     jet_tagger.json  the classic hls4ml jet-tagging MLP 16->64->32->32->5, 6-bit weights, 60% pruned,
-                     trained on synthetic jets (parameters from models/jet_tagger_params.json,
+                     trained on synthetic jets (parameters from models/train/jet_tagger_params.json,
                      written by tools/train_jet_tagger.py)
     jet_tagger_16b.json  the same network (identical weights) with hls4ml's default uniform
                      fixed<16,6> for every dense result and activation: the starting point of
@@ -203,10 +203,10 @@ def he_std(n_in, cap):
 
 
 def jet_tagger():
-    """The jet tagger with the TRAINED parameters of models/jet_tagger_params.json (written by
+    """The jet tagger with the TRAINED parameters of models/train/jet_tagger_params.json (written by
     tools/train_jet_tagger.py: float training on synthetic jets, 60% magnitude pruning,
     quantisation-aware fine-tuning with exactly these types)."""
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "jet_tagger_params.json"),
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "train", "jet_tagger_params.json"),
               encoding="utf-8") as f:
         params = json.load(f)
     w = "fixed<6,0>"  # 6-bit signed weights: steps of 1/64 in [-0.5, 0.5)

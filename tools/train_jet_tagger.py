@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the bundled jet tagger (models/jet_tagger.json) on a synthetic jet-substructure dataset.
 
-    python3 tools/train_jet_tagger.py          # writes models/jet_tagger_params.json and
+    python3 tools/train_jet_tagger.py          # writes models/train/jet_tagger_params.json and
                                                # models/calib/jet_tagger{,_labels}.npy
     python3 models/generate.py                 # then rebuilds jet_tagger{,_16b}.json from them
 
@@ -35,7 +35,7 @@ reaches about the accuracy of the real benchmark (≈ 75%): W/Z and g/q overlap.
 3. quantisation-aware fine-tuning (straight-through estimator) with the deployed types:
    weights fixed<6,0>, biases fixed<8,3>, ReLU outputs ufixed<8,4,RND,SAT>, input
    fixed<16,6,RND,SAT>; hidden dense results are wide (fixed<18,8>) and kept exact here.
-The final weight and bias mantissas go to models/jet_tagger_params.json; models/generate.py
+The final weight and bias mantissas go to models/train/jet_tagger_params.json; models/generate.py
 builds the native models from them. The calibration set is 10000 jets of the held-out test
 split (float32 features) with their true labels in a second file.
 """
@@ -267,11 +267,11 @@ def main(argv=None):
         "classes": list(CLASSES),
         "layers": layers,
     }
-    with open(os.path.join(ROOT, "models", "jet_tagger_params.json"), "w") as f:
+    with open(os.path.join(ROOT, "models", "train", "jet_tagger_params.json"), "w") as f:
         f.write(json.dumps(params, separators=(", ", ": ")) + "\n")
     np.save(os.path.join(ROOT, "models", "calib", "jet_tagger.npy"), x_te.astype("<f4"))
     np.save(os.path.join(ROOT, "models", "calib", "jet_tagger_labels.npy"), y_te.astype("<i4"))
-    print("wrote models/jet_tagger_params.json, models/calib/jet_tagger{,_labels}.npy")
+    print("wrote models/train/jet_tagger_params.json, models/calib/jet_tagger{,_labels}.npy")
     return 0
 
 
