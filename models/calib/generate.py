@@ -10,9 +10,8 @@ approximately normal distribution (the SplitMix64 / Irwin-Hall generator of mode
 so the files are byte-identical across runs and platforms), clipped to the input type's range
 and stored as float32; the simulator casts them to the input type with its own rounding.
 
-    jet_tagger.npy  10000 x 16  N(0, 2^2): standardised jet features, scaled so that the
-                                synthetic network's activations are of order one; for
-                                jet_tagger.json and jet_tagger_16b.json (same inputs)
+    (jet_tagger.npy and jet_tagger_labels.npy are not written here: they are the held-out
+    test jets of tools/train_jet_tagger.py, which trains the jet tagger on them)
     wrap_accum.npy   4096 x 12  N(1.5, 0.8^2) clipped to [0, 4): the ufixed<10,2> input
     odd_types.npy    4096 x 6   N(0, 128^2) clipped to [-512, 508]: the fixed<8,10> input
     axol1tl.npy      2048 x 57  N(0, 24^2) clipped to [-256, 256): raw trigger objects (the
@@ -37,7 +36,6 @@ from generate import SplitMix64  # noqa: E402  (models/generate.py)
 
 # name: (seed, samples, inputs, mean, std, lo, hi, fold); `fold`: the draw's magnitude
 SETS = {
-    "jet_tagger": (0x63616C69625F6A65, 10000, 16, 0.0, 2.0, -32.0, 32.0 - 2.0 ** -10, False),
     "wrap_accum": (0x63616C69625F7772, 4096, 12, 1.5, 0.8, 0.0, 4.0 - 2.0 ** -8, False),
     "odd_types": (0x63616C69625F6F64, 4096, 6, 0.0, 128.0, -512.0, 508.0, False),
     "axol1tl": (0x63616C69625F6178, 2048, 57, 0.0, 24.0, -256.0, 256.0 - 2.0 ** -3, False),

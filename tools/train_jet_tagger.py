@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Train the bundled jet tagger (models/jet_tagger.json) on a synthetic jet-substructure dataset.
+
+    python3 tools/train_jet_tagger.py          # writes models/train/jet_tagger_params.json and
+                                               # models/calib/jet_tagger{,_labels}.npy
+    python3 models/generate.py                 # then rebuilds jet_tagger{,_16b}.json from them
+
+Needs numpy only. Deterministic on a given machine and numpy version (seeded PCG64, one thread
+of arithmetic per operation); the committed outputs are the reference, the script documents how
+they were made.
+
+## The data (SYNTHETIC, not the hls4ml LHC jet dataset, which needs internet to fetch)
+
+Five classes as in the hls4ml jet-tagging benchmark: gluon, light quark, W, Z and top jets,
+equally likely. Each jet gets latent physics quantities drawn per class:
+
+- groomed mass (GeV): g, q a falling spectrum (lognormal, median 25 / 18 GeV); W N(80.4, 9²),
+  Z N(91.2, 9²) (the resolution makes W and Z overlap, as in the real data), top N(172, 18²);
+  one heavy jet in six loses a prong in grooming and falls to the light-jet spectrum;
+- prong structure: two-prong (W, Z) and three-prong (top) jets have low N2/N3-like ratios,
+  one-prong jets high ones;
+- constituent multiplicity: Poisson means g 42, q 26, W 34, Z 35, t 55;
+- a jet pT drawn from one common spectrum (so pT itself does not separate the classes).
+
+The 16 features are the hls4ml feature list (zlogz, c1/c2/d2/m2/n2 energy-correlation ratios at
+β = 1, 2, groomed mass, multiplicity) computed as noisy, non-linear functions of these latents,
+then standardised with the training set's mean and standard deviation. A float classifier
+reaches about the accuracy of the real benchmark (≈ 75%): W/Z and g/q overlap.
+
+## The network and its training
+
+16 → 64 → 32 → 32 → 5 with ReLU, softmax cross-entropy, Adam:
+1. float training;
+2. magnitude pruning to 60% zeros per layer, fine-tuned with the mask;
+3. quantisation-aware fine-tuning (straight-through estimator) with the deployed types:
+   weights fixed<6,0>, biases fixed<8,3>, ReLU outputs ufixed<8,4,RND,SAT>, input
+   fixed<16,6,RND,SAT>; hidden dense results are wide (fixed<18,8>) and kept exact here.
+The final weight and bias mantissas go to models/train/jet_tagger_params.json; models/generate.py
+builds the native models from them. The calibration set is 10000 jets of the held-out test
+split (float32 features) with their true labels in a second file.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+CLASSES = ("g", "q", "W", "Z", "t")
+FEATURES = (
+    "zlogz", "c1_b0_mmdt", "c1_b1_mmdt", "c1_b2_mmdt", "c2_b1_mmdt", "c2_b2_mmdt",
+    "d2_b1_mmdt", "d2_b2_mmdt", "d2_a1_b1_mmdt", "d2_a1_b2_mmdt", "m2_b1_mmdt", "m2_b2_mmdt",
+    "n2_b1_mmdt", "n2_b2_mmdt", "mass_mmdt", "multiplicity",
+)
+SIZES = (16, 64, 32, 32, 5)
+W_FRAC, W_MIN, W_MAX = 6, -32, 31  # fixed<6,0>
+B_FRAC, B_MIN, B_MAX = 5, -128, 127  # fixed<8,3>
+A_FRAC, A_MAX = 4, 255  # ufixed<8,4,RND,SAT>
+PRUNE = 0.6
+
+
+def make_jets(rng, n):
+    """`n` synthetic jets: (features [n, 16] float64, labels [n] int)."""
+    y = rng.integers(0, 5, size=n)
+    pt = 500.0 + rng.exponential(250.0, size=n)  # GeV, same spectrum for all classes
+    light = (y == 0) | (y == 1)
+    # groomed mass
+    mass = np.empty(n)
+    med = np.where(y == 0, 25.0, 18.0)
+    mass[light] = (med * np.exp(rng.normal(0.0, 0.55, size=n)))[light]
+    centre = np.array([0.0, 0.0, 80.4, 91.2, 172.0])[y]
+    width = np.array([1.0, 1.0, 9.0, 9.0, 18.0])[y]
+    heavy_mass = centre + width * rng.normal(size=n)
+    lost = (~light) & (rng.random(n) < 1.0 / 6.0)
+    mass[~light] = heavy_mass[~light]
+    mass[lost] = (30.0 * np.exp(rng.normal(0.0, 0.5, size=n)))[lost]
+    mass = np.clip(mass, 1.0, 300.0)
+    # prong structure: 1, 2 or 3 hard prongs (a lost prong looks like one fewer)
+    prongs = np.array([1, 1, 2, 2, 3])[y] - lost.astype(int)
+    prongs = np.maximum(prongs, 1)
+    mult = rng.poisson(np.array([42.0, 26.0, 34.0, 35.0, 55.0])[y]).astype(float)
+    rho = np.log(mass**2 / pt**2)  # dimensionless mass
+    # ratios: tau21-/tau32-like quantities, low for the jet's own prong count
+    r21 = np.where(prongs >= 2, 0.25, 0.55) + 0.15 * rng.normal(size=n)
+    r32 = np.where(prongs >= 3, 0.35, 0.70) + 0.15 * rng.normal(size=n)
+    r21 = np.clip(r21, 0.02, 1.2)
+    r32 = np.clip(r32, 0.02, 1.2)
+    gluonish = np.where(y == 0, 1.0, 0.0) + 0.35 * rng.normal(size=n)
+    spread = 0.1 + 0.02 * mult + 0.15 * rng.normal(size=n)  # radiation spread
+    noise = lambda s: s * rng.normal(size=n)  # noqa: E731
+    f = np.empty((n, 16))
+    f[:, 0] = -2.0 - 0.35 * gluonish - 0.02 * mult + noise(0.3)  # zlogz
+    f[:, 1] = 0.1 * spread + 0.05 * rho + noise(0.05)  # c1_b0
+    f[:, 2] = 0.02 * spread * np.exp(0.5 * rho) + noise(0.005)  # c1_b1
+    f[:, 3] = 0.01 * spread * np.exp(rho) + noise(0.002)  # c1_b2
+    f[:, 4] = 0.15 + 0.25 * r21 + 0.05 * gluonish + noise(0.04)  # c2_b1
+    f[:, 5] = 0.10 + 0.30 * r21 * r21 + noise(0.04)  # c2_b2
+    f[:, 6] = 1.0 + 2.0 * r21 + 0.4 * gluonish + noise(0.3)  # d2_b1
+    f[:, 7] = 1.0 + 3.0 * r21 * r21 + 0.8 * r32 + noise(0.4)  # d2_b2
+    f[:, 8] = 0.8 + 1.6 * r21 + 0.5 * r32 + noise(0.25)  # d2_a1_b1
+    f[:, 9] = 0.8 + 2.2 * r21 * r32 + noise(0.3)  # d2_a1_b2
+    f[:, 10] = 0.05 + 0.08 * r32 + 0.03 * r21 + noise(0.02)  # m2_b1
+    f[:, 11] = 0.02 + 0.05 * r32 * r32 + noise(0.015)  # m2_b2
+    f[:, 12] = 0.10 + 0.30 * r21 + 0.10 * r32 + noise(0.05)  # n2_b1
+    f[:, 13] = 0.08 + 0.25 * r21 * r21 + 0.15 * r32 + noise(0.05)  # n2_b2
+    f[:, 14] = mass * (1.0 + noise(0.03))  # mass_mmdt
+    f[:, 15] = mult  # multiplicity
+    return f, y
+
+
+# --------------------------------------------------------------------------------------------
+# Quantisers (forward value; the backward pass is the straight-through estimator)
+# --------------------------------------------------------------------------------------------
+
+
+def q_weight(w):
+    return np.clip(np.floor(w * 2**W_FRAC + 0.5), W_MIN, W_MAX) / 2**W_FRAC
+
+
+def q_bias(b):
+    return np.clip(np.floor(b * 2**B_FRAC + 0.5), B_MIN, B_MAX) / 2**B_FRAC
+
+
+def q_act(x):
+    return np.clip(np.floor(x * 2**A_FRAC + 0.5), 0, A_MAX) / 2**A_FRAC
+
+
+def q_input(x):
+    return np.clip(np.floor(x * 2**10 + 0.5), -(2**15), 2**15 - 1) / 2**10
+
+
+class Net:
+    def __init__(self, rng):
+        self.W = [rng.normal(0.0, np.sqrt(2.0 / a), size=(a, b)) for a, b in zip(SIZES, SIZES[1:])]
+        self.b = [np.zeros(b) for b in SIZES[1:]]
+        self.mask = [np.ones_like(w) for w in self.W]
+        self.quant = False
+        self.m = [np.zeros_like(p) for p in self.W + self.b]
+        self.v = [np.zeros_like(p) for p in self.W + self.b]
+        self.t = 0
+
+    def params(self):
+        W = [w * m for w, m in zip(self.W, self.mask)]
+        if self.quant:
+            return [q_weight(w) for w in W], [q_bias(b) for b in self.b]
+        return W, list(self.b)
+
+    def forward(self, x):
+        W, b = self.params()
+        if self.quant:
+            x = q_input(x)
+        acts, pre = [x], []
+        h = x
+        for k in range(len(W)):
+            z = h @ W[k] + b[k]
+            pre.append(z)
+            if k + 1 < len(W):
+                h = q_act(z) if self.quant else np.maximum(z, 0.0)
+                acts.append(h)
+            else:
+                h = z
+        return h, acts, pre
+
+    def step(self, x, y, lr):
+        logits, acts, pre = self.forward(x)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        g = p
+        g[np.arange(len(y)), y] -= 1.0
+        g /= len(y)
+        W, _ = self.params()
+        grads_w, grads_b = [None] * len(W), [None] * len(W)
+        for k in reversed(range(len(W))):
+            grads_w[k] = acts[k].T @ g * self.mask[k]
+            grads_b[k] = g.sum(axis=0)
+            if k:
+                g = g @ W[k].T
+                z = pre[k - 1]
+                if self.quant:  # STE through the rounding, zero where the cast saturates
+                    g = g * ((z > 0) & (z < (A_MAX + 0.5) / 2**A_FRAC))
+                else:
+                    g = g * (z > 0)
+        self.t += 1
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        for i, (p_, gr) in enumerate(zip(self.W + self.b, grads_w + grads_b)):
+            self.m[i] = b1 * self.m[i] + (1 - b1) * gr
+            self.v[i] = b2 * self.v[i] + (1 - b2) * gr * gr
+            mh = self.m[i] / (1 - b1**self.t)
+            vh = self.v[i] / (1 - b2**self.t)
+            p_ -= lr * mh / (np.sqrt(vh) + eps)
+        if self.quant:  # keep latent weights near the representable range
+            for w in self.W:
+                np.clip(w, (W_MIN - 1) / 2**W_FRAC, (W_MAX + 1) / 2**W_FRAC, out=w)
+
+    def accuracy(self, x, y):
+        return float((self.forward(x)[0].argmax(axis=1) == y).mean())
+
+    def prune(self, frac):
+        for k, w in enumerate(self.W):
+            n_zero = int(frac * w.size + 0.5)
+            order = np.argsort(np.abs(w * self.mask[k]), axis=None, kind="stable")
+            mask = np.ones(w.size)
+            mask[order[:n_zero]] = 0.0
+            self.mask[k] = mask.reshape(w.shape)
+
+
+def train(net, x, y, rng, epochs, lr, batch=256, label=""):
+    for e in range(epochs):
+        order = rng.permutation(len(y))
+        for s in range(0, len(y), batch):
+            idx = order[s:s + batch]
+            net.step(x[idx], y[idx], lr)
+        print("  %s epoch %d: train accuracy %.4f" % (label, e + 1, net.accuracy(x, y)),
+              flush=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=20261129)
+    ap.add_argument("--train", type=int, default=200000, help="training jets")
+    ap.add_argument("--epochs", type=int, default=12, help="float epochs (pruned and QAT: half)")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+
+    x_tr, y_tr = make_jets(rng, args.train)
+    x_te, y_te = make_jets(rng, 10000)
+    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
+    x_tr = (x_tr - mean) / std
+    x_te = (x_te - mean) / std
+
+    net = Net(rng)
+    print("float training", flush=True)
+    train(net, x_tr, y_tr, rng, args.epochs, 2e-3, label="float")
+    acc_float = net.accuracy(x_te, y_te)
+    net.prune(PRUNE)
+    print("pruned fine-tuning", flush=True)
+    train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 1e-3, label="pruned")
+    acc_pruned = net.accuracy(x_te, y_te)
+    net.quant = True
+    net.m = [np.zeros_like(p) for p in net.W + net.b]
+    net.v = [np.zeros_like(p) for p in net.W + net.b]
+    net.t = 0
+    print("quantisation-aware fine-tuning", flush=True)
+    train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 5e-4, label="QAT")
+    acc_q = net.accuracy(x_te, y_te)
+    print("test accuracy: float %.4f, pruned %.4f, quantised %.4f" % (acc_float, acc_pruned, acc_q))
+
+    W, b = net.params()
+    layers = []
+    for k, (w, bb) in enumerate(zip(W, b), start=1):
+        wm = np.rint(w * 2**W_FRAC).astype(int)
+        bm = np.rint(bb * 2**B_FRAC).astype(int)
+        layers.append({"name": "fc%d" % k, "weight": [int(v) for v in wm.reshape(-1)],
+                       "bias": [int(v) for v in bm]})
+        print("fc%d: %d of %d weights nonzero" % (k, int((wm != 0).sum()), wm.size))
+    params = {
+        "about": "Trained jet-tagger parameters (mantissas; weight fixed<6,0> row-major "
+                 "[inputs, outputs], bias fixed<8,3>), written by tools/train_jet_tagger.py "
+                 "--seed %d; read by models/generate.py." % args.seed,
+        "test_accuracy": {"float": round(acc_float, 4), "pruned": round(acc_pruned, 4),
+                          "quantised": round(acc_q, 4)},
+        "features": list(FEATURES),
+        "classes": list(CLASSES),
+        "layers": layers,
+    }
+    with open(os.path.join(ROOT, "models", "train", "jet_tagger_params.json"), "w") as f:
+        f.write(json.dumps(params, separators=(", ", ": ")) + "\n")
+    np.save(os.path.join(ROOT, "models", "calib", "jet_tagger.npy"), x_te.astype("<f4"))
+    np.save(os.path.join(ROOT, "models", "calib", "jet_tagger_labels.npy"), y_te.astype("<i4"))
+    print("wrote models/train/jet_tagger_params.json, models/calib/jet_tagger{,_labels}.npy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
