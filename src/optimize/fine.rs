@@ -35,6 +35,8 @@ use std::collections::HashSet;
 
 /// Rounds of the fine search at most (each: a guide, a batch search, one compile).
 const MAX_ROUNDS: usize = 40;
+/// The share of the remaining tolerance one batch may spend.
+const STEP_SHARE: f64 = 0.5;
 /// Consecutive first moves that fail alone before the fine search stops.
 const MAX_FROZEN_STREAK: usize = 8;
 
@@ -485,6 +487,20 @@ pub fn refine(p: &Problem, bar: &ProgressBar, from: &Point, limit: f64) -> Resul
         }
     };
     let reference: &Reference = &p.reference;
+    let g0 = p.apply(&p.start);
+    let cache0 = Cache::new(&g0, &p.calib)?;
+    // Takes the bias correction of a passing candidate when it does not make it worse.
+    let correct = |s: Setting, g: LayerGraph, e: Eval, sims: &mut usize| -> Result<(Setting, LayerGraph, Eval)> {
+        let c = Cache::new(&g, &p.calib)?;
+        *sims += 1;
+        let s2 = bias_corrected(&s, &g, &c, &g0, &cache0);
+        let g2 = p.apply(&s2);
+        let e2 = eval(&c, &g2, sims)?;
+        Ok(match e2.error < e.error || (e2.error == e.error && e2.mse < e.mse) {
+            true => (s2, g2, e2),
+            false => (s, g, e),
+        })
+    };
     for _ in 0..MAX_ROUNDS {
         bar.set_message(format!(
             "fine: {} LUT + {} FF, {} cycles, {} {}",
@@ -507,8 +523,9 @@ pub fn refine(p: &Problem, bar: &ProgressBar, from: &Point, limit: f64) -> Resul
         let moves: Vec<FineMove> = cands.iter().map(|c| c.mv).collect();
         // A batch may spend part of the remaining tolerance (at least one sample's worth for
         // argmax), so that the guide is renewed before the rest is spent.
-        let step_share: f64 = std::env::var("RTL4ML_STEP").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5);
-        let step_limit = (current.error + ((limit - current.error) * step_share).max(1.0 / p.calib.nrows().max(1) as f64)).min(limit);
+        let one = 1.0 / p.calib.nrows().max(1) as f64;
+        let step_limit =
+            (current.error + ((limit - current.error) * STEP_SHARE).max(one)).min(limit);
         let mut first = 0usize;
         let mut streak = 0usize;
         let mut taken = None;
@@ -553,6 +570,7 @@ pub fn refine(p: &Problem, bar: &ProgressBar, from: &Point, limit: f64) -> Resul
             }
             // Compile the prefix; halve it while it is not cheaper or leaves the budget.
             while let Some((_, s, g, e)) = best.take() {
+                let (s, g, e) = correct(s, g, e, &mut sims)?;
                 compiles += 1;
                 let needed = p.budget.is_some() && !p.within_budget(&current);
                 let label = describe(&rest[..lo]);
@@ -606,6 +624,63 @@ pub fn refine(p: &Problem, bar: &ProgressBar, from: &Point, limit: f64) -> Resul
     })
 }
 
+/// Bias correction: for every dense layer, the mean change (over the calibration set) of
+/// its sum of products from the start design `g0` to `g` is taken back through its bias, on
+/// the grid of its products (a constant: it costs no adder). Rounding weights to fewer digits
+/// and truncating activations shift the sums on average; this removes the shift and leaves
+/// only the noise.
+pub fn bias_corrected(
+    s: &Setting,
+    g: &LayerGraph,
+    cache: &Cache,
+    g0: &LayerGraph,
+    cache0: &Cache,
+) -> Setting {
+    let mut next = s.clone();
+    let samples = cache.tensor(0).nrows().max(1);
+    let mean_sum = |g: &LayerGraph, cache: &Cache, k: usize| -> Option<Vec<f64>> {
+        let l = &g.layers[k];
+        let LayerKind::Dense { weight, .. } = &l.kind else {
+            return None;
+        };
+        let (n_i, n_o) = weight.data.dim();
+        let rows = l.output.len() / n_o;
+        let scale = (-f64::from(weight.ty.frac())).exp2();
+        let w = weight.data.mapv(|m| m as f64 * scale);
+        let x = values(g, cache, l.input)
+            .into_shape_with_order((samples * rows, n_i))
+            .ok()?;
+        let y = x.dot(&w);
+        y.mean_axis(Axis(0)).map(|m| m.to_vec())
+    };
+    for k in 0..g.layers.len() {
+        let (Some(now), Some(then)) = (mean_sum(g, cache, k), mean_sum(g0, cache0, k)) else {
+            continue;
+        };
+        let LayerKind::Dense { weight, .. } = &g.layers[k].kind else {
+            continue;
+        };
+        let input = g.layers[k].input;
+        let grid = (0..g.tensor(input).len())
+            .map(|e| element_type(g, input, e).frac())
+            .max()
+            .unwrap_or(0)
+            + weight.ty.frac();
+        let (f, old) = match &s.bias[k] {
+            Some((f, o)) => (grid.max(*f), o.iter().map(|&v| v << (grid.max(*f) - f)).collect()),
+            None => (grid, vec![0i64; now.len()]),
+        };
+        let unit = f64::from(f).exp2();
+        let off: Vec<i64> = old
+            .iter()
+            .zip(now.iter().zip(&then))
+            .map(|(&o, (a, b))| o + ((b - a) * unit).round() as i64)
+            .collect();
+        next.bias[k] = Some((f, off));
+    }
+    next
+}
+
 /// A batch in words: `fine: 812 weight digits, 40 channel bits`.
 fn describe(moves: &[FineMove]) -> String {
     let digits = moves
@@ -617,4 +692,24 @@ fn describe(moves: &[FineMove]) -> String {
         digits,
         moves.len() - digits
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_signed_digit_fewer() {
+        for m in -300i64..=300 {
+            let to = drop_lowest_digit(m);
+            let (a, b) = (csd(i128::from(m)).len(), csd(i128::from(to)).len());
+            assert_eq!(b + usize::from(m != 0), a, "{m} → {to}");
+            // The change is the lowest digit: a power of two no larger than |m|'s lowest bit·2.
+            let d = (to - m).unsigned_abs();
+            assert!(m == 0 || (d.is_power_of_two() && d <= 2 * (m.unsigned_abs() & m.unsigned_abs().wrapping_neg())));
+        }
+        assert_eq!(drop_lowest_digit(7), 8);
+        assert_eq!(drop_lowest_digit(5), 4);
+        assert_eq!(drop_lowest_digit(-16), 0);
+    }
 }

@@ -133,7 +133,7 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         // 1. Per-layer widths, with part of the tolerance.
-        let coarse = std::env::var("RTL4ML_SHARE").ok().and_then(|v| v.parse().ok()).unwrap_or(PER_LAYER_SHARE) * limit;
+        let coarse = PER_LAYER_SHARE * limit;
         let mut d = search::descend(&problem, &bar, true, &problem.start, coarse)?;
         if !d.points.iter().any(|q| problem.feasible(q)) && !problem.feasible(&d.points[0]) {
             // Chasing the budget failed: minimise cost from the start without it, and report

@@ -5,7 +5,9 @@ use super::metric::Metric;
 use super::search::Point;
 use super::Outcome;
 use crate::error::{Error, Result};
+use super::narrow::is_zero_type;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind};
+use crate::passes::csd::csd;
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Change {
     pub layer: String,
-    /// `result`, `accum` or `weight`.
+    /// `result`, `accum`, `bias` or `weight`.
     pub field: String,
     /// `None` for a layer the optimizer inserted.
     pub before: Option<String>,
@@ -26,11 +28,44 @@ pub struct Change {
 fn weight_text(k: &LayerKind) -> Option<String> {
     match k {
         LayerKind::Dense { weight, .. } => Some(format!(
-            "{} ({} nonzero)",
+            "{} ({} nonzero, {} signed digits)",
             weight.ty,
-            weight.data.iter().filter(|&&w| w != 0).count()
+            weight.data.iter().filter(|&&w| w != 0).count(),
+            weight
+                .data
+                .iter()
+                .map(|&w| csd(i128::from(w)).len())
+                .sum::<usize>()
         )),
         _ => None,
+    }
+}
+
+fn bias_text(k: &LayerKind) -> Option<String> {
+    match k {
+        LayerKind::Dense { bias, .. } => Some(bias.ty.to_string()),
+        _ => None,
+    }
+}
+
+/// A result type; a per-element `quantize` also tells how many elements have each width.
+fn result_text(l: &Layer) -> Option<String> {
+    match &l.kind {
+        LayerKind::Flatten => None,
+        LayerKind::QuantizeEach { types } => {
+            let mut widths: std::collections::BTreeMap<u32, usize> = Default::default();
+            for t in types {
+                let w = if is_zero_type(t) { 0 } else { t.width };
+                *widths.entry(w).or_default() += 1;
+            }
+            let list: Vec<String> = widths
+                .iter()
+                .rev()
+                .map(|(w, n)| format!("{n}×{w}b"))
+                .collect();
+            Some(format!("{} per element: {}", l.output.ty, list.join(" ")))
+        }
+        _ => Some(l.output.ty.to_string()),
     }
 }
 
@@ -58,12 +93,11 @@ pub fn changes(
     for l in &optimized.layers {
         let before = find(original, &l.name);
         let exact = find(lossless, &l.name);
-        let fields: [Field; 3] = [
+        let fields: [Field; 4] = [
             ("weight", |l| weight_text(&l.kind)),
+            ("bias", |l| bias_text(&l.kind)),
             ("accum", |l| accum_text(&l.kind)),
-            ("result", |l| {
-                (!matches!(l.kind, LayerKind::Flatten)).then(|| l.output.ty.to_string())
-            }),
+            ("result", result_text),
         ];
         for (field, text) in fields {
             let after = text(l);

@@ -1121,6 +1121,67 @@ mod tests {
         assert_eq!(weight.ty.to_string(), "fixed<4,0>");
     }
 
+    /// A ReLU with a width per channel is a per-element `quantize` of truncating casts with
+    /// the halves in the bias: exactly the ReLU rounding to nearest (RND) per channel, which
+    /// is written here directly (RND unsigned saturating casts of the dense result).
+    #[test]
+    fn per_channel_widths_round_to_nearest_for_free() {
+        let g = jet16();
+        let x = vectors::generate(&g.input_types(), 3000, 11);
+        let y = super::super::simulate(&g, &x).unwrap();
+        let reference = Reference::new(&g, &y, Metric::Mse, Tolerance::Absolute(1.0));
+        let p = Problem::new(&g, x.clone(), reference, Options::default(), None, true).unwrap();
+        let site = p
+            .sites
+            .iter()
+            .position(
+                |s| matches!(s, Site::Act { layer, .. } if p.base.layers[*layer].name == "relu1"),
+            )
+            .unwrap();
+        let Site::Act {
+            layer,
+            each: Some(each),
+            ..
+        } = &p.sites[site]
+        else {
+            panic!("relu1 takes per-channel widths")
+        };
+        assert_eq!(each.bias_from, Some(layer - 1));
+        let mut s = p.start.clone();
+        s[site] = Knob::Act { int: 3, frac: 6 };
+        // Channel 0 gets no bits at all (always 0); the others 1–3 integer, 3–6 fraction bits.
+        let ch: Vec<(i32, i32)> = (0..each.channels as i32)
+            .map(|c| if c == 0 { (0, 0) } else { (3 - c % 3, 6 - c % 4) })
+            .collect();
+        s.channels[site] = Some(ch.clone());
+        let m = p.apply(&s);
+        let LayerKind::QuantizeEach { types } = &m.layers[*layer].kind else {
+            panic!("relu1 became a per-element quantize")
+        };
+        assert!(is_zero_type(&types[0]));
+        assert_eq!(types[5].to_string(), "ufixed<6,1,TRN,SAT>");
+        // The reference: RND casts of the dense result, no halves in the bias.
+        let mut r = p.base.clone();
+        let rnd: Vec<FixedType> = ch
+            .iter()
+            .map(|&(i, f)| match channel_type(false, i, f, Overflow::Sat) {
+                Some(t) => t.with_modes(Round::Rnd, Overflow::Sat),
+                None => zero_type(),
+            })
+            .collect();
+        set_element_types(&mut r, *layer, rnd);
+        // An exact dense sum (the 16-bit start wraps on extreme inputs).
+        let exact = exact_type(&analyze(&r).source_hull(layer - 1).unwrap()).unwrap();
+        set_type(&mut r, layer - 1, exact);
+        let (a, b) = (
+            super::super::simulate(&m, &x).unwrap(),
+            super::super::simulate(&r, &x).unwrap(),
+        );
+        assert_eq!(a, b);
+        // The narrowed model keeps each channel's own width for the next layer.
+        assert!(crate::flow::compile(m, &Options::default()).is_ok());
+    }
+
     #[test]
     fn weights_round_to_nearest() {
         let w = Constant {
