@@ -91,7 +91,8 @@ pub fn with_moves(p: &Problem, s: &Setting, moves: &[FineMove]) -> Setting {
                 else {
                     continue;
                 };
-                let ch = next.channels[site].get_or_insert_with(|| vec![(int, frac); each.channels]);
+                let ch =
+                    next.channels[site].get_or_insert_with(|| vec![(int, frac); each.channels]);
                 let (ci, cf) = (ch[c].0.min(int), ch[c].1.min(frac));
                 ch[c] = match dim {
                     Dim::Int => (ci - 1, cf),
@@ -418,7 +419,9 @@ fn candidates(
                             _ => 0.0,
                         };
                         let mut damage = 0.0;
-                        for (s_i, (xr, yr)) in x.axis_iter(Axis(0)).zip(y.axis_iter(Axis(0))).enumerate() {
+                        for (s_i, (xr, yr)) in
+                            x.axis_iter(Axis(0)).zip(y.axis_iter(Axis(0))).enumerate()
+                        {
                             for &e in &elems {
                                 let v = xr[e] - half_now;
                                 let new = if zero || (relu && v <= 0.0) {
@@ -435,11 +438,7 @@ fn candidates(
                                 damage += gy[[s_i, e]] * d * d;
                             }
                         }
-                        out.push(Candidate {
-                            mv,
-                            saving,
-                            damage,
-                        });
+                        out.push(Candidate { mv, saving, damage });
                     }
                 }
             }
@@ -490,16 +489,22 @@ pub fn refine(p: &Problem, bar: &ProgressBar, from: &Point, limit: f64) -> Resul
     let g0 = p.apply(&p.start);
     let cache0 = Cache::new(&g0, &p.calib)?;
     // Takes the bias correction of a passing candidate when it does not make it worse.
-    let correct = |s: Setting, g: LayerGraph, e: Eval, sims: &mut usize| -> Result<(Setting, LayerGraph, Eval)> {
+    let correct = |s: Setting,
+                   g: LayerGraph,
+                   e: Eval,
+                   sims: &mut usize|
+     -> Result<(Setting, LayerGraph, Eval)> {
         let c = Cache::new(&g, &p.calib)?;
         *sims += 1;
         let s2 = bias_corrected(&s, &g, &c, &g0, &cache0);
         let g2 = p.apply(&s2);
         let e2 = eval(&c, &g2, sims)?;
-        Ok(match e2.error < e.error || (e2.error == e.error && e2.mse < e.mse) {
-            true => (s2, g2, e2),
-            false => (s, g, e),
-        })
+        Ok(
+            match e2.error < e.error || (e2.error == e.error && e2.mse < e.mse) {
+                true => (s2, g2, e2),
+                false => (s, g, e),
+            },
+        )
     };
     for _ in 0..MAX_ROUNDS {
         bar.set_message(format!(
@@ -667,7 +672,10 @@ pub fn bias_corrected(
             .unwrap_or(0)
             + weight.ty.frac();
         let (f, old) = match &s.bias[k] {
-            Some((f, o)) => (grid.max(*f), o.iter().map(|&v| v << (grid.max(*f) - f)).collect()),
+            Some((f, o)) => (
+                grid.max(*f),
+                o.iter().map(|&v| v << (grid.max(*f) - f)).collect(),
+            ),
             None => (grid, vec![0i64; now.len()]),
         };
         let unit = f64::from(f).exp2();
@@ -706,7 +714,11 @@ mod tests {
             assert_eq!(b + usize::from(m != 0), a, "{m} → {to}");
             // The change is the lowest digit: a power of two no larger than |m|'s lowest bit·2.
             let d = (to - m).unsigned_abs();
-            assert!(m == 0 || (d.is_power_of_two() && d <= 2 * (m.unsigned_abs() & m.unsigned_abs().wrapping_neg())));
+            assert!(
+                m == 0
+                    || (d.is_power_of_two()
+                        && d <= 2 * (m.unsigned_abs() & m.unsigned_abs().wrapping_neg()))
+            );
         }
         assert_eq!(drop_lowest_digit(7), 8);
         assert_eq!(drop_lowest_digit(5), 4);

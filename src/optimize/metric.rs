@@ -240,7 +240,11 @@ impl Reference {
                                 z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
                                 z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
                                 z ^= z >> 31;
-                                if z & 1 == 0 { scale / 4.0 } else { -scale / 4.0 }
+                                if z & 1 == 0 {
+                                    scale / 4.0
+                                } else {
+                                    -scale / 4.0
+                                }
                             })
                             .collect();
                         Array2::from_shape_fn((n, cols), |(_, c)| signs[c])

@@ -368,7 +368,8 @@ fn identity_quantizer(g: &LayerGraph) -> Option<usize> {
                     .iter()
                     .zip(types)
                     .all(|(x, t)| identity(x, t))
-                    && a.tensor_hull(l.input).is_some_and(|x| identity(&x, &l.output.ty))
+                    && a.tensor_hull(l.input)
+                        .is_some_and(|x| identity(&x, &l.output.ty))
             }
             _ => false,
         };

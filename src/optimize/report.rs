@@ -2,10 +2,10 @@
 //! explored points as JSON, CSV and an SVG Pareto plot with the chosen point marked.
 
 use super::metric::Metric;
+use super::narrow::is_zero_type;
 use super::search::Point;
 use super::Outcome;
 use crate::error::{Error, Result};
-use super::narrow::is_zero_type;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 use crate::passes::csd::csd;
 use serde::Serialize;

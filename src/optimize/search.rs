@@ -543,7 +543,10 @@ fn each_site(base: &LayerGraph, lossless: &LayerGraph, k: usize, round: Round) -
     let LayerKind::Dense { weight, .. } = &lossless.layers[d].kind else {
         return None;
     };
-    let exact = matches!(lossless.layers[d].kind, LayerKind::Dense { accum: None, .. });
+    let exact = matches!(
+        lossless.layers[d].kind,
+        LayerKind::Dense { accum: None, .. }
+    );
     (sole_reader && exact && !exposed(base, t) && weight.data.ncols() == channels).then_some(Each {
         channels,
         bias_from: Some(d),
@@ -612,10 +615,7 @@ fn apply_each(
         if let LayerKind::Dense { bias, .. } = &mut g.layers[d].kind {
             *bias = add_halves(bias, &halves);
         }
-        if let Some(ty) = analyze(g)
-            .source_hull(d)
-            .and_then(|s| exact_type(&s))
-        {
+        if let Some(ty) = analyze(g).source_hull(d).and_then(|s| exact_type(&s)) {
             set_type(g, d, ty);
         }
     }
@@ -751,7 +751,8 @@ impl Cache {
 
     /// The cached model's own outputs, bus order.
     pub fn outputs_of(&self, g: &LayerGraph) -> Array2<i64> {
-        let views: Vec<ArrayView2<i64>> = g.outputs.iter().map(|&t| self.tensors[t].view()).collect();
+        let views: Vec<ArrayView2<i64>> =
+            g.outputs.iter().map(|&t| self.tensors[t].view()).collect();
         concatenate(Axis(1), &views).expect("same number of samples")
     }
 
@@ -922,9 +923,8 @@ pub fn descend(
                 Ok((m, s, g, e))
             })
             .collect::<Result<_>>()?;
-        let (pass, fail): (Vec<Tried>, Vec<Tried>) = tried
-            .into_iter()
-            .partition(|t| t.3.error <= limit);
+        let (pass, fail): (Vec<Tried>, Vec<Tried>) =
+            tried.into_iter().partition(|t| t.3.error <= limit);
         frozen.extend(fail.iter().map(|f| f.0));
         last_failures = fail;
         // A move that leaves the narrowed model unchanged costs nothing: take it at once.
@@ -1151,7 +1151,13 @@ mod tests {
         s[site] = Knob::Act { int: 3, frac: 6 };
         // Channel 0 gets no bits at all (always 0); the others 1–3 integer, 3–6 fraction bits.
         let ch: Vec<(i32, i32)> = (0..each.channels as i32)
-            .map(|c| if c == 0 { (0, 0) } else { (3 - c % 3, 6 - c % 4) })
+            .map(|c| {
+                if c == 0 {
+                    (0, 0)
+                } else {
+                    (3 - c % 3, 6 - c % 4)
+                }
+            })
             .collect();
         s.channels[site] = Some(ch.clone());
         let m = p.apply(&s);
