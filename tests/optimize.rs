@@ -214,14 +214,14 @@ fn jet_tagger_16b_search() {
         .filter(|&r| argmax(y0.row(r).to_vec()) != argmax(y1.row(r).to_vec()))
         .count();
     assert_eq!(flips as f64 / x.nrows() as f64, o.after.error);
-    // Cheaper, never slower, and reported consistently.
+    // Cheaper, within the latency budget, and reported consistently.
     assert!(
         o.after.lut < o.before.lut * 4 / 5,
         "{} vs {}",
         o.after.lut,
         o.before.lut
     );
-    assert!(o.after.latency_cycles <= o.before.latency_cycles);
+    assert!(o.after.latency_cycles <= jet_options().budget_cycles.unwrap());
     let chosen = &o.points[o.chosen.unwrap()];
     assert_eq!((chosen.lut, chosen.ff), (o.after.lut, o.after.ff));
 }
