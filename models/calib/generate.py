@@ -10,8 +10,9 @@ approximately normal distribution (the SplitMix64 / Irwin-Hall generator of mode
 so the files are byte-identical across runs and platforms), clipped to the input type's range
 and stored as float32; the simulator casts them to the input type with its own rounding.
 
-    (jet_tagger.npy and jet_tagger_labels.npy are not written here: they are the held-out
-    test jets of tools/train_jet_tagger.py, which trains the jet tagger on them)
+    (jet_tagger.npy, deepsets.npy and their *_labels.npy are not written here: they are the
+    held-out test jets of tools/train_jet_tagger.py and tools/train_deepsets.py, which train
+    those two models)
     wrap_accum.npy   4096 x 12  N(1.5, 0.8^2) clipped to [0, 4): the ufixed<10,2> input
     odd_types.npy    4096 x 6   N(0, 128^2) clipped to [-512, 508]: the fixed<8,10> input
     axol1tl.npy      2048 x 57  N(0, 24^2) clipped to [-256, 256): raw trigger objects (the
@@ -19,7 +20,6 @@ and stored as float32; the simulator casts them to the input type with its own r
     cicada.npy        512 x 252 |N(0, 16^2)| clipped to [0, 1023]: calorimeter region
                                 energies (the [18, 14, 1] grid, row-major)
     econt.npy        2048 x 64  N(0.3, 0.2^2) clipped to [0, 1): cell energies ([8, 8, 1])
-    deepsets.npy     2048 x 48  N(0, 2^2) clipped to [-32, 32): 16 particles x 3 features
 
 Standard library only.
 """
@@ -41,7 +41,6 @@ SETS = {
     "axol1tl": (0x63616C69625F6178, 2048, 57, 0.0, 24.0, -256.0, 256.0 - 2.0 ** -3, False),
     "cicada": (0x63616C69625F6369, 512, 252, 0.0, 16.0, 0.0, 1023.0, True),
     "econt": (0x63616C69625F6563, 2048, 64, 0.3, 0.2, 0.0, 1.0 - 2.0 ** -8, False),
-    "deepsets": (0x63616C69625F6465, 2048, 48, 0.0, 2.0, -32.0, 32.0 - 2.0 ** -6, False),
 }
 
 

@@ -1,7 +1,8 @@
 //! Accuracy against the reference outputs on the calibration set.
 //!
 //! - `argmax`: the fraction of samples whose argmax (first maximal element) differs from the
-//!   reference's in any output tensor;
+//!   reference's in any output tensor; a one-element output (an `argmax` layer's class index,
+//!   a single score) has no argmax, so there its value itself must match;
 //! - `mse`: the mean squared difference over all output elements, in real values;
 //! - `max-abs`: the largest absolute difference, in real values.
 //!
@@ -153,7 +154,12 @@ impl Reference {
                 let wrong = (0..n)
                     .filter(|&r| {
                         self.groups.iter().any(|(cols, am)| {
-                            argmax(v.slice(ndarray::s![r, cols.clone()])) != am[r]
+                            if cols.len() == 1 {
+                                // No argmax of one element: the value (a class index) decides.
+                                v[[r, cols.start]] != self.values[[r, cols.start]]
+                            } else {
+                                argmax(v.slice(ndarray::s![r, cols.clone()])) != am[r]
+                            }
                         })
                     })
                     .count();
@@ -267,6 +273,29 @@ pub struct Eval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-element output (e.g. an `argmax` layer's class index) counts as disagreeing when
+    /// its value differs: the argmax of one element is always 0 and would accept anything.
+    #[test]
+    fn one_element_outputs_compare_values() {
+        let g = crate::frontend::native::parse(
+            r#"{"format": "rtl4ml-model", "version": 1, "name": "t",
+                "inputs": [{"name": "x", "shape": [1], "type": "int<8>"},
+                           {"name": "y", "shape": [2], "type": "int<8>"}],
+                "layers": [], "outputs": ["x", "y"]}"#,
+            "t",
+        )
+        .unwrap();
+        let reference = Array2::from_shape_vec((2, 3), vec![3, 1, 0, 4, 0, 1]).unwrap();
+        let r = Reference::new(&g, &reference, Metric::Argmax, Tolerance::Percent(0.5));
+        assert_eq!(r.evaluate(&g, &reference).error, 0.0);
+        // Sample 0: the class index changes (3 → 2), the vector's argmax does not.
+        let moved = Array2::from_shape_vec((2, 3), vec![2, 5, 0, 4, 0, 1]).unwrap();
+        assert_eq!(r.evaluate(&g, &moved).error, 0.5);
+        // Sample 1: the vector's argmax flips.
+        let flipped = Array2::from_shape_vec((2, 3), vec![3, 1, 0, 4, 2, 1]).unwrap();
+        assert_eq!(r.evaluate(&g, &flipped).error, 0.5);
+    }
 
     #[test]
     fn percentages_are_relative_to_the_spread() {
