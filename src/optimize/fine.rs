@@ -182,6 +182,8 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
                         .into_shape_with_order((samples * rows, n_o))
                         .expect("rows of outputs");
                     gy2.dot(&w.t())
+                        .as_standard_layout()
+                        .into_owned()
                         .into_shape_with_order((samples, rows * n_i))
                         .expect("rows of inputs")
                 }
@@ -219,7 +221,8 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
                     }
                     gx
                 }
-                _ => unreachable!("poisoned above"),
+                // Not followed: its inputs are poisoned (see above).
+                _ => continue,
             };
             let src = l.input;
             accumulate(&mut grads[src], gx);
@@ -325,6 +328,8 @@ fn candidates(
                 let samples = gy.nrows();
                 let x = values(g, cache, l.input)
                     .mapv(|v| v * v)
+                    .as_standard_layout()
+                    .into_owned()
                     .into_shape_with_order((samples * rows, n_i))
                     .expect("rows of inputs");
                 let gy = gy
@@ -653,6 +658,8 @@ pub fn bias_corrected(
         let scale = (-f64::from(weight.ty.frac())).exp2();
         let w = weight.data.mapv(|m| m as f64 * scale);
         let x = values(g, cache, l.input)
+            .as_standard_layout()
+            .into_owned()
             .into_shape_with_order((samples * rows, n_i))
             .ok()?;
         let y = x.dot(&w);
