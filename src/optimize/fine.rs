@@ -27,7 +27,7 @@ use super::narrow::{is_zero_type, readers};
 use super::search::{Cache, Dim, Knob, Point, Problem, Setting, Site};
 use crate::error::{Error, Result};
 use crate::ir::fixed::FixedType;
-use crate::ir::layers::{LayerGraph, LayerKind};
+use crate::ir::layers::{Layer, LayerGraph, LayerKind, PoolOp};
 use crate::passes::csd::csd;
 use indicatif::ProgressBar;
 use ndarray::{Array2, Axis};
@@ -131,16 +131,7 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
     // Tensors some reader of which the propagation cannot follow.
     let mut poisoned = vec![false; nt];
     for l in &g.layers {
-        let followed = matches!(
-            l.kind,
-            LayerKind::Dense { .. }
-                | LayerKind::Relu
-                | LayerKind::Quantize
-                | LayerKind::QuantizeEach { .. }
-                | LayerKind::Flatten
-                | LayerKind::Reshape
-        );
-        if !followed {
+        if follow(g, l) == Follow::No {
             poisoned[l.input] = true;
             for &o in l.kind.others() {
                 poisoned[o] = true;
@@ -170,6 +161,9 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
             let Some(gy) = grads[t].as_ref() else {
                 continue;
             };
+            if follow(g, l) != Follow::Yes {
+                continue;
+            }
             let gx = match &l.kind {
                 LayerKind::Dense { weight, .. } => {
                     let (n_i, n_o) = weight.data.dim();
@@ -188,6 +182,41 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
                         .expect("rows of inputs")
                 }
                 LayerKind::Flatten | LayerKind::Reshape => gy.clone(),
+                // A global pool: each output channel from every row of its channel.
+                LayerKind::Pool { op, .. } => {
+                    let c = l.output.len();
+                    let n = g.tensor(l.input).len();
+                    let rows = (n / c.max(1)) as f64;
+                    let x = values(g, cache, l.input);
+                    let mut gx = Array2::zeros((samples, n));
+                    for s_i in 0..samples {
+                        for ch in 0..c {
+                            match op {
+                                PoolOp::Max => {
+                                    let best = (ch..n).step_by(c).fold(ch, |b, e| {
+                                        if x[[s_i, e]] > x[[s_i, b]] {
+                                            e
+                                        } else {
+                                            b
+                                        }
+                                    });
+                                    gx[[s_i, best]] = gy[[s_i, ch]];
+                                }
+                                PoolOp::Sum => {
+                                    for e in (ch..n).step_by(c) {
+                                        gx[[s_i, e]] = gy[[s_i, ch]];
+                                    }
+                                }
+                                PoolOp::Avg | PoolOp::AvgRecip(_) => {
+                                    for e in (ch..n).step_by(c) {
+                                        gx[[s_i, e]] = gy[[s_i, ch]] / rows;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    gx
+                }
                 LayerKind::Relu | LayerKind::Quantize | LayerKind::QuantizeEach { .. } => {
                     let x = values(g, cache, l.input);
                     let y = values(g, cache, t);
@@ -239,6 +268,34 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
         }
     }
     total
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Follow {
+    /// The sensitivity passes through the layer to its input.
+    Yes,
+    /// The layer adds nothing: an `argmax` (piecewise constant), or a table or softmax whose
+    /// input is itself a model output (that output's direction covers it).
+    Skip,
+    /// Not modelled: the sensitivity of the layer's inputs is unknown.
+    No,
+}
+
+fn follow(g: &LayerGraph, l: &Layer) -> Follow {
+    match &l.kind {
+        LayerKind::Dense { .. }
+        | LayerKind::Relu
+        | LayerKind::Quantize
+        | LayerKind::QuantizeEach { .. }
+        | LayerKind::Flatten
+        | LayerKind::Reshape
+        | LayerKind::Pool { global: true, .. } => Follow::Yes,
+        LayerKind::Argmax => Follow::Skip,
+        LayerKind::Softmax { .. } | LayerKind::Table { .. } if g.outputs.contains(&l.input) => {
+            Follow::Skip
+        }
+        _ => Follow::No,
+    }
 }
 
 fn accumulate(slot: &mut Option<Array2<f64>>, v: Array2<f64>) {
@@ -466,6 +523,16 @@ fn key(m: &FineMove) -> (usize, usize, usize, i64) {
         FineMove::Digit { site, i, j, to } => (site, i, j, to),
         FineMove::Channel { site, c, dim } => (site, c, usize::MAX, dim as i64),
     }
+}
+
+/// Does the fine search have any move from the start design (a weight digit, or a channel
+/// of a site whose sensitivity is known)?
+pub fn has_moves(p: &Problem) -> Result<bool> {
+    let g = p.apply(&p.start);
+    let cache = Cache::new(&g, &p.calib)?;
+    let dirs = p.reference.directions(&g, &cache.outputs_of(&g));
+    let gain = gains(&g, &cache, &dirs);
+    Ok(!candidates(p, &p.start, &g, &cache, &gain, &HashSet::new()).is_empty())
 }
 
 /// Runs the fine search from the compiled design `from` with accuracy limit `limit`.

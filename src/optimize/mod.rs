@@ -132,8 +132,10 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
                 .expect("a valid template"),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        // 1. Per-layer widths, with part of the tolerance.
-        let coarse = PER_LAYER_SHARE * limit;
+        // 1. Per-layer widths, with part of the tolerance (all of it when the fine search
+        //    has nothing to move).
+        let fine_moves = fine::has_moves(&problem)?;
+        let coarse = if fine_moves { PER_LAYER_SHARE } else { 1.0 } * limit;
         let mut d = search::descend(&problem, &bar, true, &problem.start, coarse)?;
         if !d.points.iter().any(|q| problem.feasible(q)) && !problem.feasible(&d.points[0]) {
             // Chasing the budget failed: minimise cost from the start without it, and report
@@ -145,16 +147,18 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
             d.compiles += again.compiles;
             d.last = again.last;
         }
-        // 2. Per-weight digits and per-channel widths, up to the whole tolerance.
-        let f = fine::refine(&problem, &bar, &d.last, limit)?;
-        d.points.extend(f.points);
-        d.simulations += f.simulations;
-        d.compiles += f.compiles;
-        // 3. Per-layer moves again, from there.
-        let polish = search::descend(&problem, &bar, true, &f.last.setting, limit)?;
-        d.points.extend(polish.points.into_iter().skip(1));
-        d.simulations += polish.simulations;
-        d.compiles += polish.compiles;
+        if fine_moves {
+            // 2. Per-weight digits and per-channel widths, up to the whole tolerance.
+            let f = fine::refine(&problem, &bar, &d.last, limit)?;
+            d.points.extend(f.points);
+            d.simulations += f.simulations;
+            d.compiles += f.compiles;
+            // 3. Per-layer moves again, from there.
+            let polish = search::descend(&problem, &bar, true, &f.last.setting, limit)?;
+            d.points.extend(polish.points.into_iter().skip(1));
+            d.simulations += polish.simulations;
+            d.compiles += polish.compiles;
+        }
         bar.finish_and_clear();
         let best = |ok: &dyn Fn(&Point) -> bool| {
             (0..d.points.len())
