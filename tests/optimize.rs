@@ -511,7 +511,7 @@ fn optimized_jet_tagger_is_bit_exact_in_verilator() {
     }
     let text = &jet_run().text;
     let design = compile(
-        native::parse(&text, "opt").unwrap(),
+        native::parse(text, "opt").unwrap(),
         &Options {
             clock_ns: 4.0,
             ..Default::default()
