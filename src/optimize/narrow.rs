@@ -447,6 +447,47 @@ mod tests {
         assert_eq!(n.layers[2].output.ty, g.layers[2].output.ty);
     }
 
+    /// Per-element casts narrow element by element (rule 1: a grid coarser than the type;
+    /// rule 3: a range that fits, SAT becomes WRAP; a cast of nothing but 0 becomes the
+    /// always-zero type), the result type follows their hull, and the outputs stay
+    /// bit-identical on every input.
+    #[test]
+    fn per_element_casts_narrow_bit_identically() {
+        let g = model(
+            r#"{"name": "q", "kind": "quantize", "element_types":
+                  ["fixed<10,6,RND,SAT>", "ufixed<8,4,TRN,SAT>"], "result": "fixed<11,6>"},
+               {"name": "d", "kind": "dense",
+                "weight": {"type": "fixed<4,1>", "shape": [2, 2], "data": [4, -3, 0, 5]},
+                "result": "fixed<20,10>"},
+               {"name": "out", "kind": "quantize", "result": "fixed<20,10>"}"#,
+            "fixed<4,2>",
+        );
+        let n = narrow(&g);
+        let LayerKind::QuantizeEach { types } = &n.layers[0].kind else {
+            panic!("still per element")
+        };
+        // x in [-2, 1.75] in quarters: element 0 needs no rounding and fits (fixed<4,2>);
+        // element 1 clamps negatives to 0: its saturation acts, so it keeps its type (a
+        // coarser grid would move its largest value).
+        assert_eq!(types[0], ty("fixed<4,2>"));
+        assert_eq!(types[1], ty("ufixed<8,4,TRN,SAT>"));
+        assert!(types.iter().all(|t| holds(&n.layers[0].output.ty, t)));
+        let all: Vec<i64> = (-8..8).collect();
+        for &a in &all {
+            for &b in &all {
+                let (ya, yb) = (
+                    crate::sim::reference::evaluate(&g, &[a, b]).unwrap(),
+                    crate::sim::reference::evaluate(&n, &[a, b]).unwrap(),
+                );
+                assert_eq!(ya, yb, "input ({a}, {b})");
+            }
+        }
+    }
+
+    fn holds(c: &FixedType, t: &FixedType) -> bool {
+        crate::ir::layers::holds_exactly(c, t)
+    }
+
     #[test]
     fn wrap_that_can_overflow_keeps_its_integer_bits() {
         let g = model(
