@@ -780,6 +780,46 @@ fn describe(moves: &[FineMove]) -> String {
 mod tests {
     use super::*;
 
+    /// Through a dense layer and a ReLU, the sensitivity of an input element is the squared
+    /// weight path of the active neurons, per sample (MSE directions: 1/(samples · outputs)).
+    #[test]
+    fn gains_follow_weights_and_active_relus() {
+        let text = r#"{"format": "rtl4ml-model", "version": 1, "name": "t",
+            "inputs": [{"name": "x", "shape": [2], "type": "fixed<8,4>"}],
+            "layers": [
+              {"name": "d", "kind": "dense", "weight": {"type": "fixed<6,4>", "shape": [2, 2],
+               "data": [8, -4, 2, 6]}, "result": "fixed<16,8>"},
+              {"name": "r", "kind": "relu", "result": "fixed<16,8>"},
+              {"name": "o", "kind": "dense", "weight": {"type": "fixed<6,4>", "shape": [2, 1],
+               "data": [4, -12]}, "result": "fixed<20,10>"}],
+            "outputs": ["o"]}"#;
+        let g = crate::frontend::native::parse(text, "t").unwrap();
+        // x = (1, 1): both neurons active; x = (-1, 0): neuron 0 off, neuron 1 on.
+        let x = Array2::from_shape_vec((2, 2), vec![16, 16, -16, 0]).unwrap();
+        let y = super::super::simulate(&g, &x).unwrap();
+        let reference = Reference::new(
+            &g,
+            &y,
+            super::super::metric::Metric::Mse,
+            super::super::metric::Tolerance::Absolute(1.0),
+        );
+        let cache = Cache::new(&g, &x).unwrap();
+        let dirs = reference.directions(&g, &cache.outputs_of(&g));
+        let gain = gains(&g, &cache, &dirs);
+        let n = 2.0; // samples · output elements
+                     // Input x: J = W1 · diag(active) · W2 with W1 = [[2, -1], [0.5, 1.5]], W2 = [1, -3].
+        let gx = gain[0].as_ref().unwrap();
+        let both = [2.0 * 1.0 + -1.0 * -3.0, 0.5 * 1.0 + 1.5 * -3.0];
+        let one = [-1.0 * -3.0, 1.5 * -3.0];
+        for e in 0..2 {
+            assert!((gx[[0, e]] - both[e] * both[e] / n).abs() < 1e-12);
+            assert!((gx[[1, e]] - one[e] * one[e] / n).abs() < 1e-12);
+        }
+        // The ReLU's output: the second layer's weights, whatever is active.
+        let gr = gain[2].as_ref().unwrap();
+        assert!((gr[[1, 0]] - 1.0 / n).abs() < 1e-12 && (gr[[1, 1]] - 9.0 / n).abs() < 1e-12);
+    }
+
     #[test]
     fn one_signed_digit_fewer() {
         for m in -300i64..=300 {
