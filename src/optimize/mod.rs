@@ -6,8 +6,10 @@
 //! - [`narrow`]: lossless narrowing from those intervals (outputs bit-identical on every
 //!   input in range);
 //! - [`metric`]: accuracy against the reference (argmax disagreement, MSE, max-abs);
-//! - [`search`]: the lossy greedy descent (incremental simulation, parallel candidates,
-//!   compile-based cost and latency);
+//! - [`search`]: the lossy greedy descent over per-layer widths (incremental simulation,
+//!   parallel candidates, compile-based cost and latency);
+//! - [`fine`]: per-weight signed-digit rounding and per-channel widths, in batches ranked by
+//!   a linearised sensitivity, with bias correction;
 //! - [`report`]: per-layer changes, before/after figures, Pareto JSON/CSV/SVG.
 //!
 //! The reference is the original model's own outputs on the calibration set (the native

@@ -1,4 +1,6 @@
-//! The lossy search: greedy coordinate descent over per-layer widths.
+//! The lossy search: greedy coordinate descent over per-layer widths, and the design
+//! [`Setting`] that also carries the fine search's per-channel widths, per-weight mantissas
+//! and bias offsets ([`super::fine`]).
 //!
 //! **Knobs** ([`Site`]). Every model input gets a `quantize` layer (the identity at first, so
 //! the hardware interface never changes), and every activation whose type may change (not a
