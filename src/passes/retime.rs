@@ -334,11 +334,12 @@ pub fn min_register_stages(
             }
         }
     }
+    let live = super::schedule::live_widths(net);
     for i in 0..n {
         if is_const(i) || (readers[i].is_empty() && !is_out[i]) {
             continue;
         }
-        let w = net.nodes[i].width() as i64;
+        let w = live[i] as i64;
         for k in 0..l - 1 {
             for &r in &readers[i] {
                 if !implies(&mut g, x(r, k), y(i, k)) {
