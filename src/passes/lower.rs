@@ -483,7 +483,10 @@ impl Lowering {
         } else {
             // Values on the coarser grid of the operand: round the bounds inwards.
             let d = 1i128 << ((f - fo) as u32).min(126);
-            (r.lo.div_euclid(d) + (r.lo.rem_euclid(d) != 0) as i128, r.hi.div_euclid(d))
+            (
+                r.lo.div_euclid(d) + (r.lo.rem_euclid(d) != 0) as i128,
+                r.hi.div_euclid(d),
+            )
         };
         let node = &mut self.b.net.nodes[o.node.index()];
         if matches!(node.op, Op::Input { .. } | Op::Const { .. }) {
