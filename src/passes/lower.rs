@@ -244,6 +244,10 @@ pub(super) struct Lowering {
 /// A signed term of a sum.
 pub(super) type Term = (Operand, bool);
 
+/// The terms of each output of one row of a dense layer: after sharing, and before (the same
+/// values, for the linear-form range of each sum).
+pub(super) type RowTerms = (Vec<Vec<Term>>, Vec<Vec<Term>>);
+
 impl Lowering {
     /// Extends `levels` to cover new nodes.
     pub(super) fn sync_levels(&mut self) {

@@ -2,7 +2,7 @@
 //! sharing subexpressions across the output channels of a position), pooling, merges, shape
 //! ops, clipping activations, argmax, batch normalisation and lookup tables.
 
-use super::{rnd_consumer, LowerOptions, Lowering, Term};
+use super::{rnd_consumer, LowerOptions, Lowering, RowTerms, Term};
 use crate::error::{Error, Result};
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::interval::Interval;
@@ -381,7 +381,7 @@ impl Lowering {
         &mut self,
         g: &LayerGraph,
         k: usize,
-        rows_terms: Vec<(Vec<Vec<Term>>, Vec<Vec<Term>>)>,
+        rows_terms: Vec<RowTerms>,
         accum: Option<&FixedType>,
         ty: FixedType,
         rounded_upstream: &mut HashSet<usize>,
