@@ -3,7 +3,6 @@
 //! following RND activation can take its rounding half from the sum. Reference, simulator and
 //! Verilator bit for bit, including the codes at both ends of the range.
 
-mod common;
 #[path = "common/hw.rs"]
 mod hw;
 
@@ -103,22 +102,13 @@ fn a_half_that_could_overflow_the_result_is_not_folded() {
 }
 
 #[test]
-fn folded_and_refused_halves_are_bit_exact_in_verilator() {
+fn a_folded_half_is_bit_exact_in_verilator() {
+    // (The refused case is the ordinary path every Verilator suite covers; random networks
+    // with tightened sums run in tests/verilator.rs.)
     if !hw::tools() {
         return;
     }
-    for (name, text) in [
-        (
-            "fold",
-            model(&[7, -7], "fixed<4,1>", &[1, -1], "fixed<4,1>"),
-        ),
-        ("nofold", model(&[7], "fixed<4,1>", &[16], "fixed<6,2>")),
-    ] {
-        // A fast clock puts registers between the sum, the ReLU and the cast.
-        hw::compile_and_verify("folding", &text, name, 1.2, 300, 5);
-    }
-    // A random network (several layers, shared subexpressions): the tightened ranges make
-    // narrower wires in the Verilog, which must still carry every value.
-    let text = common::random_model(11).to_string();
-    hw::compile_and_verify("folding", &text, "random_11", 2.0, 500, 11);
+    let text = model(&[7, -7], "fixed<4,1>", &[1, -1], "fixed<4,1>");
+    // A fast clock puts registers between the sum, the ReLU and the cast.
+    hw::compile_and_verify("folding", &text, "fold", 1.2, 300, 5);
 }
