@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{LayerGraph, LayerKind};
-use crate::ir::netlist::{Builder, Netlist, NodeId, Operand, Port};
+use crate::ir::netlist::{Builder, Netlist, NodeId, Op, Operand, Port};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -172,11 +172,12 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                     // Pair counting is quadratic in the terms per output; beyond a generous
                     // bound (never reached by trigger-sized layers) sharing is skipped.
                     let pairs: usize = columns.iter().map(|c| c.len() * c.len() / 2).sum();
+                    let exact = columns.clone();
                     if opts.share && pairs <= 4_000_000 {
                         lw.share_subexpressions(&mut columns)
                             .map_err(|m| Error::unsupported(&place, m))?;
                     }
-                    rows_terms.push(columns);
+                    rows_terms.push((columns, exact));
                 }
                 // Finish with the consumer's rounding folded in; if any output's result cast
                 // could overflow, finish again without (the first attempt becomes dead code).
@@ -184,11 +185,12 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                 for fold in [true, false] {
                     out.clear();
                     let mut ok = true;
-                    for columns in &rows_terms {
+                    for (columns, exact) in &rows_terms {
                         for (j, terms) in columns.iter().enumerate() {
                             let f = lw
                                 .dense_finish(
                                     terms.clone(),
+                                    &exact[j],
                                     accum.as_ref(),
                                     ty,
                                     consumer.filter(|_| fold).map(|c| c.1),
@@ -241,6 +243,10 @@ pub(super) struct Lowering {
 
 /// A signed term of a sum.
 pub(super) type Term = (Operand, bool);
+
+/// The terms of each output of one row of a dense layer: after sharing, and before (the same
+/// values, for the linear-form range of each sum).
+pub(super) type RowTerms = (Vec<Vec<Term>>, Vec<Vec<Term>>);
 
 impl Lowering {
     /// Extends `levels` to cover new nodes.
@@ -440,10 +446,69 @@ impl Lowering {
         Ok(terms)
     }
 
+    /// The range of `Σ terms` as a linear form over the distinct nodes it reads: each node's
+    /// coefficient times its range, at the finest frac of the terms. This is tighter than the
+    /// range of an adder tree over the same terms whenever a node occurs in several terms (the
+    /// signed digits of one weight, or shared subexpressions that overlap), and it is a sound
+    /// bound on the value whatever tree computes it. `None` for an empty sum or on overflow.
+    pub(super) fn linear_range(&self, terms: &[Term]) -> Option<(Interval, i32)> {
+        let net = &self.b.net;
+        let f = terms.iter().map(|(o, _)| net.operand_frac(o)).max()?;
+        let mut coef: std::collections::BTreeMap<NodeId, i128> = Default::default();
+        for (o, neg) in terms {
+            let s = u32::try_from(f - net.operand_frac(o)).ok()?;
+            let c = 1i128.checked_shl(s).filter(|&c| c > 0 && s < 100)?;
+            let e = coef.entry(o.node).or_insert(0);
+            *e = e.checked_add(if *neg { -c } else { c })?;
+        }
+        let (mut lo, mut hi) = (0i128, 0i128);
+        for (node, c) in coef {
+            let r = net.node(node).range;
+            let (a, b) = (r.lo.checked_mul(c)?, r.hi.checked_mul(c)?);
+            lo = lo.checked_add(a.min(b))?;
+            hi = hi.checked_add(a.max(b))?;
+        }
+        Some((Interval::new(lo, hi), f))
+    }
+
+    /// Narrows the range of `o`'s node to the linear bound `(range, frac)` of the value it
+    /// computes (see [`Self::linear_range`]), when that is tighter. The node's value is the
+    /// same, so every reader stays exact; readers built later see the narrower range.
+    fn tighten(&mut self, o: &Operand, bound: Option<(Interval, i32)>) {
+        let Some((r, f)) = bound else { return };
+        let fo = self.b.net.operand_frac(o);
+        // The operand's mantissa (at frac fo) is the node's mantissa.
+        let (lo, hi) = if fo >= f {
+            let s = (fo - f) as u32;
+            match (r.lo.checked_shl(s), r.hi.checked_shl(s)) {
+                (Some(lo), Some(hi)) if lo >> s == r.lo && hi >> s == r.hi => (lo, hi),
+                _ => return,
+            }
+        } else {
+            // Values on the coarser grid of the operand: round the bounds inwards.
+            let d = 1i128 << ((f - fo) as u32).min(126);
+            (
+                r.lo.div_euclid(d) + (r.lo.rem_euclid(d) != 0) as i128,
+                r.hi.div_euclid(d),
+            )
+        };
+        let node = &mut self.b.net.nodes[o.node.index()];
+        if matches!(node.op, Op::Input { .. } | Op::Const { .. }) {
+            return;
+        }
+        let (lo, hi) = (lo.max(node.range.lo), hi.min(node.range.hi));
+        if lo <= hi && (lo, hi) != (node.range.lo, node.range.hi) {
+            node.range = Interval::new(lo, hi);
+            node.bits = node.range.width();
+        }
+    }
+
     /// Sums the terms of one dense output, wraps a WRAP accumulator and casts to the result.
+    /// `exact` are the output's terms before sharing (the same value, for [`Self::tighten`]).
     fn dense_finish(
         &mut self,
         mut terms: Vec<Term>,
+        exact: &[Term],
         accum: Option<&FixedType>,
         result: FixedType,
         consumer_rnd: Option<i32>,
@@ -480,15 +545,19 @@ impl Lowering {
         // Without its half the consumer may still truncate if the bits it drops are zero: the
         // sum's grid is no finer than the consumer's and no saturation creates other codes.
         let grid_coarse = term_frac.is_none_or(|f| consumer_rnd.is_some_and(|cf| f <= cf));
+        let mut exact = exact.to_vec();
         for h in halves {
             let c = self.b.constant(1, h)?;
             terms.push((c.op(), false));
+            exact.push((c.op(), false));
         }
         self.sync_levels();
         let sum = match self.sum(terms)? {
             Some(s) => s,
             None => self.b.constant(0, 0)?.op(),
         };
+        let bound = self.linear_range(&exact);
+        self.tighten(&sum, bound);
         let sum = match accum {
             Some(a) if a.overflow == Overflow::Wrap => self.b.cast(sum, *a)?.op(),
             _ => sum,

@@ -334,11 +334,28 @@ pub fn min_register_stages(
             }
         }
     }
+    // The cost of a register is its live bits; among cuts with the same live bits, the one
+    // with the fewest declared bits (fewer flip-flops left for synthesis to remove). Both in
+    // one capacity: live · M + declared, with M above any total of declared bits.
+    let live = super::schedule::live_widths(net);
+    let declared_total: i64 = (0..n)
+        .filter(|&i| !is_const(i))
+        .map(|i| net.nodes[i].width() as i64 * l as i64)
+        .sum();
+    let max_live = live.iter().copied().max().unwrap_or(0) as i64;
+    let m = declared_total + 1;
+    // Without room for the tie-break (never for trigger-sized designs), live bits alone.
+    let tie_break = (max_live + 1)
+        .checked_mul(m)
+        .is_some_and(|v| v < INF / (n as i64 * l as i64 + 1));
     for i in 0..n {
         if is_const(i) || (readers[i].is_empty() && !is_out[i]) {
             continue;
         }
-        let w = net.nodes[i].width() as i64;
+        let w = match tie_break {
+            true => live[i] as i64 * m + net.nodes[i].width() as i64,
+            false => live[i] as i64,
+        };
         for k in 0..l - 1 {
             for &r in &readers[i] {
                 if !implies(&mut g, x(r, k), y(i, k)) {

@@ -455,9 +455,109 @@ pub fn critical(net: &Netlist, timing: &Timing, stage: &[u32]) -> Option<f64> {
     Some(worst)
 }
 
+/// The bits of each node's wire that some reader (or the output bus) reads: the span from the
+/// lowest to the highest bit read, as the Verilog writer reads them. A register only needs
+/// these bits; the others go to the lint sink and synthesis removes their flip-flops. The
+/// bits below the span are the low bits a truncating cast drops (all of them under TRN, all
+/// but the rounding bit under RND); bits above it are those an adder, a multiplexer or a
+/// wrapping cast cuts off. Other readers (ReLU, comparisons, tables, multipliers) read
+/// everything.
+pub fn live_widths(net: &Netlist) -> Vec<u32> {
+    use crate::ir::fixed::Round;
+    let n = net.nodes.len();
+    // Lowest and highest bit read, per node (`lo > hi`: nothing read).
+    let mut lo = vec![u32::MAX; n];
+    let mut hi = vec![0u32; n];
+    let mut read = |x: usize, a: u32, b: u32| {
+        lo[x] = lo[x].min(a);
+        hi[x] = hi[x].max(b);
+    };
+    for (e, _) in net.output_elements() {
+        read(e.index(), 0, net.nodes[e.index()].width() - 1);
+    }
+    for i in 0..n {
+        let node = &net.nodes[i];
+        let w = node.width();
+        let ws = |o: &crate::ir::netlist::Operand| net.node(o.node).width();
+        // An operand shifted left by `s` and extended or cut to `w` bits.
+        let shifted = |o: &crate::ir::netlist::Operand, w: u32| -> Option<(u32, u32)> {
+            let s = (node.frac - net.operand_frac(o)).max(0) as u32;
+            (s < w).then(|| (0, (w - s).min(ws(o)) - 1))
+        };
+        let mut spans: Vec<(usize, Option<(u32, u32)>)> = vec![];
+        match &node.op {
+            Op::Input { .. } | Op::Const { .. } => {}
+            Op::Add { a, b, .. } => {
+                spans.push((a.node.index(), shifted(a, w)));
+                spans.push((b.node.index(), shifted(b, w)));
+            }
+            Op::Neg { a } => spans.push((a.node.index(), shifted(a, w))),
+            Op::Mux { c, a, b } => {
+                spans.push((c.index(), Some((0, 0))));
+                spans.push((a.node.index(), shifted(a, w)));
+                spans.push((b.node.index(), shifted(b, w)));
+            }
+            Op::Relu { a } | Op::Table { a, .. } => {
+                spans.push((a.index(), Some((0, net.node(*a).width() - 1))))
+            }
+            Op::Cmp { x: a, y: b } | Op::Mul { a, b, .. } => {
+                spans.push((a.node.index(), Some((0, ws(a) - 1))));
+                spans.push((b.node.index(), Some((0, ws(b) - 1))));
+            }
+            Op::Cast { a, to } => {
+                let plan = net.cast_plan(a, to);
+                let wa = ws(a);
+                let wr = if plan.saturates() {
+                    plan.rounded.width()
+                } else {
+                    plan.rounded.width().min(w)
+                };
+                let signed = net.node(a.node).signed();
+                let span = if plan.shift >= 0 {
+                    let s = plan.shift as u32;
+                    (s < wr).then(|| (0, (wr - s).min(wa) - 1))
+                } else {
+                    let d = ((-plan.shift) as u32).min(wa + 1);
+                    // The floor's bits, and the sign when it is extended.
+                    let top = if d < wa && wa - d >= wr {
+                        d + wr - 1
+                    } else {
+                        wa - 1
+                    };
+                    let bottom = if !plan.round_inc {
+                        d
+                    } else if to.round == Round::Rnd {
+                        d - 1
+                    } else {
+                        0
+                    };
+                    let bottom = bottom.min(wa - 1);
+                    let top = if signed && d < wa && wa - d < wr {
+                        wa - 1
+                    } else {
+                        top
+                    };
+                    Some((bottom.min(top), top.min(wa - 1)))
+                };
+                spans.push((a.node.index(), span));
+            }
+        }
+        for (x, span) in spans {
+            if let Some((a, b)) = span {
+                read(x, a, b);
+            }
+        }
+    }
+    (0..n)
+        .map(|i| if lo[i] > hi[i] { 0 } else { hi[i] - lo[i] + 1 })
+        .collect()
+}
+
 /// Register bits a stage assignment needs: every value is held from its stage until the stage of
-/// its last reader (outputs: until the output register).
+/// its last reader (outputs: until the output register), its live bits (see [`live_widths`])
+/// once per boundary.
 pub fn register_bits(net: &Netlist, stage: &[u32], latency: u32) -> u64 {
+    let live = live_widths(net);
     let n = net.nodes.len();
     let mut last = vec![0u32; n];
     for (node, &s) in net.nodes.iter().zip(stage) {
@@ -470,6 +570,6 @@ pub fn register_bits(net: &Netlist, stage: &[u32], latency: u32) -> u64 {
     }
     (0..n)
         .filter(|&i| !matches!(net.nodes[i].op, Op::Const { .. }))
-        .map(|i| last[i].saturating_sub(stage[i]) as u64 * net.nodes[i].width() as u64)
+        .map(|i| last[i].saturating_sub(stage[i]) as u64 * live[i] as u64)
         .sum()
 }

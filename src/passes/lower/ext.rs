@@ -2,7 +2,7 @@
 //! sharing subexpressions across the output channels of a position), pooling, merges, shape
 //! ops, clipping activations, argmax, batch normalisation and lookup tables.
 
-use super::{rnd_consumer, LowerOptions, Lowering, Term};
+use super::{rnd_consumer, LowerOptions, Lowering, RowTerms, Term};
 use crate::error::{Error, Result};
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::interval::Interval;
@@ -83,10 +83,11 @@ impl Lowering {
                     // (Sharing over all positions at once found only 0-10% fewer adders on
                     // stride-1 3x3 convolutions, at twice the compile time.)
                     let pairs: usize = columns.iter().map(|c| c.len() * c.len() / 2).sum();
+                    let exact = columns.clone();
                     if opts.share && pairs <= 4_000_000 {
                         self.share_subexpressions(&mut columns).map_err(err)?;
                     }
-                    rows_terms.push(columns);
+                    rows_terms.push((columns, exact));
                 }
                 self.finish_rows(
                     g,
@@ -113,7 +114,7 @@ impl Lowering {
                             None,
                         )
                         .map_err(err)?;
-                    rows_terms.push(vec![terms]);
+                    rows_terms.push((vec![terms.clone()], vec![terms]));
                 }
                 self.finish_rows(g, k, rows_terms, None, ty, rounded_upstream, &place)?
             }
@@ -145,7 +146,7 @@ impl Lowering {
                                 .map_err(err)?,
                         );
                     }
-                    rows_terms.push(columns);
+                    rows_terms.push((columns.clone(), columns));
                 }
                 self.finish_rows(g, k, rows_terms, None, ty, rounded_upstream, &place)?
             }
@@ -380,7 +381,7 @@ impl Lowering {
         &mut self,
         g: &LayerGraph,
         k: usize,
-        rows_terms: Vec<Vec<Vec<Term>>>,
+        rows_terms: Vec<RowTerms>,
         accum: Option<&FixedType>,
         ty: FixedType,
         rounded_upstream: &mut HashSet<usize>,
@@ -391,11 +392,12 @@ impl Lowering {
         for fold in [true, false] {
             out.clear();
             let mut ok = true;
-            for columns in &rows_terms {
+            for (columns, exact) in &rows_terms {
                 for (j, terms) in columns.iter().enumerate() {
                     let f = self
                         .dense_finish(
                             terms.clone(),
+                            &exact[j],
                             accum,
                             ty,
                             consumer.filter(|_| fold).map(|c| c.1),
