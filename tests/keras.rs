@@ -425,8 +425,10 @@ fn keras_fixtures_are_bit_exact_in_verilator() {
     compile_and_verify(&text, "qe11", 1.5, 2000);
 }
 
-/// `rtl4ml optimize` keeps HGQ2's per-element types (they are the trained widths, not a knob):
-/// its output loads and still has them.
+/// `rtl4ml optimize` keeps HGQ2's per-element quantizers per element: its output loads, has
+/// the same per-element quantizers with the same element counts, and no element got wider
+/// (lossless narrowing and the fine search may shrink an element, e.g. a provably
+/// non-negative `fixed<7,5,RND>` becomes `ufixed<6,4,RND>`; they never widen one).
 #[test]
 fn optimize_keeps_per_element_types() {
     let out = hw::work("keras", "optimize").join("hgq_mlp.opt.json");
@@ -443,16 +445,29 @@ fn optimize_keeps_per_element_types() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let g = frontend::load(&out).unwrap_or_else(|e| panic!("{e}"));
     let orig = load("hgq_mlp");
-    let types = |g: &LayerGraph| -> Vec<Vec<String>> {
+    let types = |g: &LayerGraph| -> Vec<(String, Vec<u32>)> {
         g.layers
             .iter()
             .filter_map(|l| match &l.kind {
                 LayerKind::QuantizeEach { types } => {
-                    Some(types.iter().map(|t| t.to_string()).collect())
+                    Some((l.name.clone(), types.iter().map(|t| t.width).collect()))
                 }
                 _ => None,
             })
             .collect()
     };
-    assert_eq!(types(&g), types(&orig));
+    let (new, old) = (types(&g), types(&orig));
+    // The original per-element quantizers are all still there, element by element; the
+    // optimizer may add its own per-element quantizers elsewhere.
+    for (name, widths) in &old {
+        let (_, now) = new
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("per-element quantizer `{name}` lost: {new:?}"));
+        assert_eq!(now.len(), widths.len(), "{name}");
+        for (k, (a, b)) in now.iter().zip(widths).enumerate() {
+            assert!(a <= b, "{name}[{k}]: {a} bits > the original {b}");
+        }
+    }
+    assert!(!old.is_empty());
 }
