@@ -30,11 +30,12 @@ fixed<8,3>, ReLU outputs ufixed<8,3,RND,SAT>, the mean ufixed<10,3,RND,SAT>.
 """
 
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
+
+import qat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -42,8 +43,7 @@ ROOT = os.path.dirname(HERE)
 N_PART = 16
 LAYERS = (("phi1", 3, 16, 0.25), ("phi2", 16, 16, 0.75), ("rho1", 16, 16, 0.5),
           ("logits", 16, 5, 0.5))
-W_FRAC, W_MIN, W_MAX = 6, -32, 31  # fixed<6,0>
-B_FRAC, B_MIN, B_MAX = 5, -128, 127  # fixed<8,3>
+from qat import B_FRAC, B_MAX, B_MIN, W_FRAC, W_MAX, W_MIN  # noqa: E402
 A_FRAC, A_MAX = 5, 255  # ufixed<8,3,RND,SAT>
 P_FRAC, P_MAX = 7, 1023  # ufixed<10,3,RND,SAT>
 I_FRAC, I_MIN, I_MAX = 6, -2048, 2047  # fixed<12,6,RND,SAT>
@@ -96,12 +96,7 @@ class Net:
         self.b = [np.zeros(b) for _, _, b, _ in LAYERS]
         self.mask = [np.ones_like(w) for w in self.W]
         self.quant = False
-        self.reset_adam()
-
-    def reset_adam(self):
-        self.m = [np.zeros_like(p) for p in self.W + self.b]
-        self.v = [np.zeros_like(p) for p in self.W + self.b]
-        self.t = 0
+        qat.reset_adam(self)
 
     def params(self):
         W = [w * m for w, m in zip(self.W, self.mask)]
@@ -156,36 +151,11 @@ class Net:
         g = (g @ W[1].T) * self.act_grad(z1)
         gw[0], gb[0] = h0.T @ g, g.sum(axis=0)
         gw = [gr * m for gr, m in zip(gw, self.mask)]
-        self.t += 1
-        b1, b2, eps = 0.9, 0.999, 1e-8
-        for i, (par, gr) in enumerate(zip(self.W + self.b, gw + gb)):
-            self.m[i] = b1 * self.m[i] + (1 - b1) * gr
-            self.v[i] = b2 * self.v[i] + (1 - b2) * gr * gr
-            par -= lr * (self.m[i] / (1 - b1**self.t)) / (np.sqrt(self.v[i] / (1 - b2**self.t)) + eps)
-        for w in self.W:  # every phase: weights stay in the fixed<6,0> range
-            np.clip(w, (W_MIN - 1) / 2**W_FRAC, (W_MAX + 1) / 2**W_FRAC, out=w)
+        qat.adam(self, gw + gb, lr)
+        qat.clip_weights(self)  # every phase: weights stay in the fixed<6,0> range
 
     def accuracy(self, x, y):
         return float((self.forward(x)[0].argmax(axis=1) == y).mean())
-
-    def prune(self):
-        for k, (w, (_, _, _, frac)) in enumerate(zip(self.W, LAYERS)):
-            n_zero = int(frac * w.size + 0.5)
-            order = np.argsort(np.abs(w * self.mask[k]), axis=None, kind="stable")
-            mask = np.ones(w.size)
-            mask[order[:n_zero]] = 0.0
-            self.mask[k] = mask.reshape(w.shape)
-
-
-def train(net, x, y, rng, epochs, lr, label, batch=256):
-    for e in range(epochs):
-        order = rng.permutation(len(y))
-        for s in range(0, len(y), batch):
-            idx = order[s:s + batch]
-            net.step(x[idx], y[idx], lr)
-        print("  %s epoch %d: train accuracy %.4f" % (label, e + 1, net.accuracy(x, y)),
-              flush=True)
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -198,42 +168,22 @@ def main(argv=None):
     x_te, y_te = make_jets(rng, 4096)
     net = Net(rng)
     print("float training", flush=True)
-    train(net, x_tr, y_tr, rng, args.epochs, 2e-3, "float")
+    qat.train(net, x_tr, y_tr, rng, args.epochs, 2e-3, "float")
     acc_float = net.accuracy(x_te, y_te)
-    net.prune()
+    qat.prune(net, [frac for _, _, _, frac in LAYERS])
     print("pruned fine-tuning", flush=True)
-    train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 1e-3, "pruned")
+    qat.train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 1e-3, "pruned")
     acc_pruned = net.accuracy(x_te, y_te)
     net.quant = True
-    net.reset_adam()
+    qat.reset_adam(net)
     print("quantisation-aware fine-tuning", flush=True)
-    train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 5e-4, "QAT")
+    qat.train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 5e-4, "QAT")
     acc_q = net.accuracy(x_te, y_te)
     print("test accuracy: float %.4f, pruned %.4f, quantised %.4f" % (acc_float, acc_pruned, acc_q))
     W, b = net.params()
-    layers = []
-    for (name, _, _, _), w, bb in zip(LAYERS, W, b):
-        wm = np.rint(w * 2**W_FRAC).astype(int)
-        bm = np.rint(bb * 2**B_FRAC).astype(int)
-        layers.append({"name": name, "weight": [int(v) for v in wm.reshape(-1)],
-                       "bias": [int(v) for v in bm]})
-        print("%s: %d of %d weights nonzero" % (name, int((wm != 0).sum()), wm.size))
-    params = {
-        "about": "Trained Deep Sets parameters (mantissas; weight fixed<6,0> row-major "
-                 "[inputs, outputs], bias fixed<8,3>), written by tools/train_deepsets.py "
-                 "--seed %d; read by models/generate.py." % args.seed,
-        "test_accuracy": {"float": round(acc_float, 4), "pruned": round(acc_pruned, 4),
-                          "quantised": round(acc_q, 4)},
-        "classes": ["g", "q", "W", "Z", "t"],
-        "layers": layers,
-    }
-    os.makedirs(os.path.join(ROOT, "models", "train"), exist_ok=True)
-    with open(os.path.join(ROOT, "models", "train", "deepsets_params.json"), "w") as f:
-        f.write(json.dumps(params, separators=(", ", ": ")) + "\n")
-    np.save(os.path.join(ROOT, "models", "calib", "deepsets.npy"),
-            x_te.reshape(len(x_te), -1).astype("<f4"))
-    np.save(os.path.join(ROOT, "models", "calib", "deepsets_labels.npy"), y_te.astype("<i4"))
-    print("wrote models/train/deepsets_params.json, models/calib/deepsets{,_labels}.npy")
+    qat.export("deepsets", "Deep Sets", [name for name, _, _, _ in LAYERS], W, b,
+               (acc_float, acc_pruned, acc_q), "train_deepsets.py", args.seed, x_te, y_te,
+               {"classes": ["g", "q", "W", "Z", "t"]})
     return 0
 
 

@@ -41,11 +41,12 @@ split (float32 features) with their true labels in a second file.
 """
 
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
+
+import qat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -57,8 +58,7 @@ FEATURES = (
     "n2_b1_mmdt", "n2_b2_mmdt", "mass_mmdt", "multiplicity",
 )
 SIZES = (16, 64, 32, 32, 5)
-W_FRAC, W_MIN, W_MAX = 6, -32, 31  # fixed<6,0>
-B_FRAC, B_MIN, B_MAX = 5, -128, 127  # fixed<8,3>
+from qat import B_FRAC, B_MAX, B_MIN, W_FRAC, W_MAX, W_MIN  # noqa: E402
 A_FRAC, A_MAX = 4, 255  # ufixed<8,4,RND,SAT>
 PRUNE = 0.6
 
@@ -139,9 +139,7 @@ class Net:
         self.b = [np.zeros(b) for b in SIZES[1:]]
         self.mask = [np.ones_like(w) for w in self.W]
         self.quant = False
-        self.m = [np.zeros_like(p) for p in self.W + self.b]
-        self.v = [np.zeros_like(p) for p in self.W + self.b]
-        self.t = 0
+        qat.reset_adam(self)
 
     def params(self):
         W = [w * m for w, m in zip(self.W, self.mask)]
@@ -184,39 +182,12 @@ class Net:
                     g = g * ((z > 0) & (z < (A_MAX + 0.5) / 2**A_FRAC))
                 else:
                     g = g * (z > 0)
-        self.t += 1
-        b1, b2, eps = 0.9, 0.999, 1e-8
-        for i, (p_, gr) in enumerate(zip(self.W + self.b, grads_w + grads_b)):
-            self.m[i] = b1 * self.m[i] + (1 - b1) * gr
-            self.v[i] = b2 * self.v[i] + (1 - b2) * gr * gr
-            mh = self.m[i] / (1 - b1**self.t)
-            vh = self.v[i] / (1 - b2**self.t)
-            p_ -= lr * mh / (np.sqrt(vh) + eps)
+        qat.adam(self, grads_w + grads_b, lr)
         if self.quant:  # keep latent weights near the representable range
-            for w in self.W:
-                np.clip(w, (W_MIN - 1) / 2**W_FRAC, (W_MAX + 1) / 2**W_FRAC, out=w)
+            qat.clip_weights(self)
 
     def accuracy(self, x, y):
         return float((self.forward(x)[0].argmax(axis=1) == y).mean())
-
-    def prune(self, frac):
-        for k, w in enumerate(self.W):
-            n_zero = int(frac * w.size + 0.5)
-            order = np.argsort(np.abs(w * self.mask[k]), axis=None, kind="stable")
-            mask = np.ones(w.size)
-            mask[order[:n_zero]] = 0.0
-            self.mask[k] = mask.reshape(w.shape)
-
-
-def train(net, x, y, rng, epochs, lr, batch=256, label=""):
-    for e in range(epochs):
-        order = rng.permutation(len(y))
-        for s in range(0, len(y), batch):
-            idx = order[s:s + batch]
-            net.step(x[idx], y[idx], lr)
-        print("  %s epoch %d: train accuracy %.4f" % (label, e + 1, net.accuracy(x, y)),
-              flush=True)
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -234,44 +205,23 @@ def main(argv=None):
 
     net = Net(rng)
     print("float training", flush=True)
-    train(net, x_tr, y_tr, rng, args.epochs, 2e-3, label="float")
+    qat.train(net, x_tr, y_tr, rng, args.epochs, 2e-3, "float")
     acc_float = net.accuracy(x_te, y_te)
-    net.prune(PRUNE)
+    qat.prune(net, [PRUNE] * len(net.W))
     print("pruned fine-tuning", flush=True)
-    train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 1e-3, label="pruned")
+    qat.train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 1e-3, "pruned")
     acc_pruned = net.accuracy(x_te, y_te)
     net.quant = True
-    net.m = [np.zeros_like(p) for p in net.W + net.b]
-    net.v = [np.zeros_like(p) for p in net.W + net.b]
-    net.t = 0
+    qat.reset_adam(net)
     print("quantisation-aware fine-tuning", flush=True)
-    train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 5e-4, label="QAT")
+    qat.train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 5e-4, "QAT")
     acc_q = net.accuracy(x_te, y_te)
     print("test accuracy: float %.4f, pruned %.4f, quantised %.4f" % (acc_float, acc_pruned, acc_q))
 
     W, b = net.params()
-    layers = []
-    for k, (w, bb) in enumerate(zip(W, b), start=1):
-        wm = np.rint(w * 2**W_FRAC).astype(int)
-        bm = np.rint(bb * 2**B_FRAC).astype(int)
-        layers.append({"name": "fc%d" % k, "weight": [int(v) for v in wm.reshape(-1)],
-                       "bias": [int(v) for v in bm]})
-        print("fc%d: %d of %d weights nonzero" % (k, int((wm != 0).sum()), wm.size))
-    params = {
-        "about": "Trained jet-tagger parameters (mantissas; weight fixed<6,0> row-major "
-                 "[inputs, outputs], bias fixed<8,3>), written by tools/train_jet_tagger.py "
-                 "--seed %d; read by models/generate.py." % args.seed,
-        "test_accuracy": {"float": round(acc_float, 4), "pruned": round(acc_pruned, 4),
-                          "quantised": round(acc_q, 4)},
-        "features": list(FEATURES),
-        "classes": list(CLASSES),
-        "layers": layers,
-    }
-    with open(os.path.join(ROOT, "models", "train", "jet_tagger_params.json"), "w") as f:
-        f.write(json.dumps(params, separators=(", ", ": ")) + "\n")
-    np.save(os.path.join(ROOT, "models", "calib", "jet_tagger.npy"), x_te.astype("<f4"))
-    np.save(os.path.join(ROOT, "models", "calib", "jet_tagger_labels.npy"), y_te.astype("<i4"))
-    print("wrote models/train/jet_tagger_params.json, models/calib/jet_tagger{,_labels}.npy")
+    qat.export("jet_tagger", "jet-tagger", ["fc%d" % k for k in range(1, len(W) + 1)], W, b,
+               (acc_float, acc_pruned, acc_q), "train_jet_tagger.py", args.seed, x_te, y_te,
+               {"features": list(FEATURES), "classes": list(CLASSES)})
     return 0
 
 

@@ -25,7 +25,7 @@
 use super::metric::{Eval, Reference};
 use super::narrow::{is_zero_type, readers};
 use super::search::{Cache, Dim, Knob, Point, Problem, Setting, Site};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ir::fixed::FixedType;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind, PoolOp};
 use crate::passes::csd::csd;
@@ -548,14 +548,7 @@ pub fn refine(p: &Problem, bar: &ProgressBar, from: &Point, limit: f64) -> Resul
     let mut guess = 0usize;
     let eval = |cache: &Cache, g: &LayerGraph, sims: &mut usize| -> Result<Eval> {
         *sims += 1;
-        match cache.outputs(g) {
-            Ok(y) => Ok(p.reference.evaluate(g, &y)),
-            Err(Error::Unsupported { .. }) => Ok(Eval {
-                error: f64::INFINITY,
-                mse: f64::INFINITY,
-            }),
-            Err(e) => Err(e),
-        }
+        super::search::measure(&p.reference, cache, g)
     };
     let reference: &Reference = &p.reference;
     let g0 = p.apply(&p.start);

@@ -196,29 +196,7 @@ fn narrower_result(g: &LayerGraph, a: &Analysis, k: usize) -> Option<FixedType> 
             f = f.min(readers_need(g, t).unwrap_or(f));
         }
     }
-    let width = i64::from(old.int_bits) + i64::from(f);
-    let mut new = FixedType {
-        width: u32::try_from(width).ok().filter(|&w| w >= 1)?,
-        round,
-        ..old
-    };
-    let r = src.rounded(&new)?;
-    if new.contains(r.lo) && new.contains(r.hi) {
-        let signed = r.lo < 0;
-        let w = if signed {
-            r.width()
-        } else {
-            Interval::new(0, r.hi).width()
-        };
-        new = FixedType {
-            signed,
-            width: w,
-            int_bits: w as i32 - f,
-            round,
-            overflow: Overflow::Wrap,
-        };
-    }
-    (new != old && new.width <= old.width).then_some(new)
+    with_frac_bits(&src, old, f, round)
 }
 
 /// Does `t` hold only the value 0 (`ufixed<1,0,TRN,SAT_NARROW>`, an element given no bits)?
@@ -281,26 +259,10 @@ fn narrower_elements(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Vec<Fixed
     (new != *types).then_some(new)
 }
 
-/// Rules 1 and 3 for one cast of the values `src` to `old` (rule 2 needs the readers of the
-/// whole tensor); `None` when nothing narrows. A cast whose values are all 0 becomes the
-/// always-zero type.
-fn narrower_cast(src: &Span, old: FixedType) -> Option<FixedType> {
-    if is_zero_type(&old) {
-        return None;
-    }
-    if src.is_zero() {
-        return Some(FixedType {
-            signed: false,
-            width: 1,
-            int_bits: 0,
-            round: Round::Trn,
-            overflow: Overflow::SatNarrow,
-        });
-    }
-    let (mut f, mut round) = (old.frac(), old.round);
-    if (!src.overflows(&old)? || old.overflow == Overflow::Wrap) && f >= src.frac {
-        (f, round) = (src.frac, Round::Trn); // rule 1: nothing is rounded
-    }
+/// `old` with `f` fractional bits and rounding `round` (its integer bits kept), then rule 3:
+/// when the rounded values provably fit, the integer bits shrink to their range (unsigned when
+/// non-negative) and the overflow mode becomes WRAP. `None` unless that is narrower.
+fn with_frac_bits(src: &Span, old: FixedType, f: i32, round: Round) -> Option<FixedType> {
     let width = i64::from(old.int_bits) + i64::from(f);
     let mut new = FixedType {
         width: u32::try_from(width).ok().filter(|&w| w >= 1)?,
@@ -324,6 +286,29 @@ fn narrower_cast(src: &Span, old: FixedType) -> Option<FixedType> {
         };
     }
     (new != old && new.width <= old.width).then_some(new)
+}
+
+/// Rules 1 and 3 for one cast of the values `src` to `old` (rule 2 needs the readers of the
+/// whole tensor); `None` when nothing narrows. A cast whose values are all 0 becomes the
+/// always-zero type.
+fn narrower_cast(src: &Span, old: FixedType) -> Option<FixedType> {
+    if is_zero_type(&old) {
+        return None;
+    }
+    if src.is_zero() {
+        return Some(FixedType {
+            signed: false,
+            width: 1,
+            int_bits: 0,
+            round: Round::Trn,
+            overflow: Overflow::SatNarrow,
+        });
+    }
+    let (mut f, mut round) = (old.frac(), old.round);
+    if (!src.overflows(&old)? || old.overflow == Overflow::Wrap) && f >= src.frac {
+        (f, round) = (src.frac, Round::Trn); // rule 1: nothing is rounded
+    }
+    with_frac_bits(src, old, f, round)
 }
 
 /// Rule 4: `Some(None)` when layer `k`'s accumulator can be dropped.

@@ -841,14 +841,7 @@ pub fn descend(
     // inputs no longer keep provably in range) is a move that fails: infinitely wrong.
     let eval = |cache: &Cache, g: &LayerGraph| -> Result<Eval> {
         sims.fetch_add(1, Ordering::Relaxed);
-        match cache.outputs(g) {
-            Ok(y) => Ok(p.reference.evaluate(g, &y)),
-            Err(Error::Unsupported { .. }) => Ok(Eval {
-                error: f64::INFINITY,
-                mse: f64::INFINITY,
-            }),
-            Err(e) => Err(e),
-        }
+        measure(&p.reference, cache, g)
     };
     let point = |label: String, s: &Setting, g: &LayerGraph, e: Eval, needed: bool| {
         compiles.fetch_add(1, Ordering::Relaxed);
@@ -1040,6 +1033,20 @@ fn effect(from: &Point, to: &Point) -> Estimate {
             (Some(a), Some(b)) => b - a,
             _ => 0.0,
         },
+    }
+}
+
+/// Candidate `g`'s accuracy, simulated from `cache`. A candidate the compiler rejects (a
+/// saturating accumulator that narrower weights or inputs no longer keep provably in range)
+/// is a move that fails: infinitely wrong.
+pub(super) fn measure(reference: &Reference, cache: &Cache, g: &LayerGraph) -> Result<Eval> {
+    match cache.outputs(g) {
+        Ok(y) => Ok(reference.evaluate(g, &y)),
+        Err(Error::Unsupported { .. }) => Ok(Eval {
+            error: f64::INFINITY,
+            mse: f64::INFINITY,
+        }),
+        Err(e) => Err(e),
     }
 }
 
