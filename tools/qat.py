@@ -58,6 +58,26 @@ def train(net, x, y, rng, epochs, lr, label, batch=256):
               flush=True)
 
 
+def three_phases(net, x_tr, y_tr, x_te, y_te, rng, epochs, fracs):
+    """Float training, magnitude pruning (`fracs` per layer) with fine-tuning, then
+    quantisation-aware fine-tuning (`net.quant = True`). Returns the test accuracies after
+    each phase."""
+    print("float training", flush=True)
+    train(net, x_tr, y_tr, rng, epochs, 2e-3, "float")
+    acc_float = net.accuracy(x_te, y_te)
+    prune(net, fracs)
+    print("pruned fine-tuning", flush=True)
+    train(net, x_tr, y_tr, rng, max(1, epochs // 2), 1e-3, "pruned")
+    acc_pruned = net.accuracy(x_te, y_te)
+    net.quant = True
+    reset_adam(net)
+    print("quantisation-aware fine-tuning", flush=True)
+    train(net, x_tr, y_tr, rng, max(1, epochs // 2), 5e-4, "QAT")
+    acc_q = net.accuracy(x_te, y_te)
+    print("test accuracy: float %.4f, pruned %.4f, quantised %.4f" % (acc_float, acc_pruned, acc_q))
+    return acc_float, acc_pruned, acc_q
+
+
 def export(name, title, names, W, b, accs, script, seed, x_test, y_test, extra=None):
     """Write models/train/<name>_params.json (weight and bias mantissas per layer) and the
     held-out test set as models/calib/<name>.npy (float32, one row per sample) and

@@ -157,6 +157,7 @@ class Net:
     def accuracy(self, x, y):
         return float((self.forward(x)[0].argmax(axis=1) == y).mean())
 
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=20261130)
@@ -167,22 +168,11 @@ def main(argv=None):
     x_tr, y_tr = make_jets(rng, args.train)
     x_te, y_te = make_jets(rng, 4096)
     net = Net(rng)
-    print("float training", flush=True)
-    qat.train(net, x_tr, y_tr, rng, args.epochs, 2e-3, "float")
-    acc_float = net.accuracy(x_te, y_te)
-    qat.prune(net, [frac for _, _, _, frac in LAYERS])
-    print("pruned fine-tuning", flush=True)
-    qat.train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 1e-3, "pruned")
-    acc_pruned = net.accuracy(x_te, y_te)
-    net.quant = True
-    qat.reset_adam(net)
-    print("quantisation-aware fine-tuning", flush=True)
-    qat.train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 5e-4, "QAT")
-    acc_q = net.accuracy(x_te, y_te)
-    print("test accuracy: float %.4f, pruned %.4f, quantised %.4f" % (acc_float, acc_pruned, acc_q))
+    accs = qat.three_phases(net, x_tr, y_tr, x_te, y_te, rng, args.epochs,
+                            [frac for _, _, _, frac in LAYERS])
     W, b = net.params()
     qat.export("deepsets", "Deep Sets", [name for name, _, _, _ in LAYERS], W, b,
-               (acc_float, acc_pruned, acc_q), "train_deepsets.py", args.seed, x_te, y_te,
+               accs, "train_deepsets.py", args.seed, x_te, y_te,
                {"classes": ["g", "q", "W", "Z", "t"]})
     return 0
 

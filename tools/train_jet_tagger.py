@@ -189,6 +189,7 @@ class Net:
     def accuracy(self, x, y):
         return float((self.forward(x)[0].argmax(axis=1) == y).mean())
 
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=20261129)
@@ -204,23 +205,11 @@ def main(argv=None):
     x_te = (x_te - mean) / std
 
     net = Net(rng)
-    print("float training", flush=True)
-    qat.train(net, x_tr, y_tr, rng, args.epochs, 2e-3, "float")
-    acc_float = net.accuracy(x_te, y_te)
-    qat.prune(net, [PRUNE] * len(net.W))
-    print("pruned fine-tuning", flush=True)
-    qat.train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 1e-3, "pruned")
-    acc_pruned = net.accuracy(x_te, y_te)
-    net.quant = True
-    qat.reset_adam(net)
-    print("quantisation-aware fine-tuning", flush=True)
-    qat.train(net, x_tr, y_tr, rng, max(1, args.epochs // 2), 5e-4, "QAT")
-    acc_q = net.accuracy(x_te, y_te)
-    print("test accuracy: float %.4f, pruned %.4f, quantised %.4f" % (acc_float, acc_pruned, acc_q))
+    accs = qat.three_phases(net, x_tr, y_tr, x_te, y_te, rng, args.epochs, [PRUNE] * len(net.W))
 
     W, b = net.params()
     qat.export("jet_tagger", "jet-tagger", ["fc%d" % k for k in range(1, len(W) + 1)], W, b,
-               (acc_float, acc_pruned, acc_q), "train_jet_tagger.py", args.seed, x_te, y_te,
+               accs, "train_jet_tagger.py", args.seed, x_te, y_te,
                {"features": list(FEATURES), "classes": list(CLASSES)})
     return 0
 
