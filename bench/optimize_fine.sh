@@ -18,7 +18,20 @@ run() {
 }
 run jet_tagger_16b models/jet_tagger_16b.json models/calib/jet_tagger.npy \
     --clock-ns 4 --budget-ns 25 --tolerance 0.5%
+run egamma_id_16b models/egamma_id_16b.json models/calib/egamma_id.npy \
+    --clock-ns 4 --budget-ns 25 --tolerance 0.5%
 run wrap_accum models/wrap_accum.json models/calib/wrap_accum.npy --clock-ns 2 --tolerance 0.5%
 run deepsets_16b models/deepsets_16b.json models/calib/deepsets.npy \
+    --clock-ns 4 --budget-ns 25 --tolerance 0.5%
+# The Deep Sets tagger as a trigger deploys it: the class scores only (its softmax table chain
+# alone needs 4 of the 6 cycles).
+python3 - "$OUT/deepsets_16b_logits.json" <<'PY'
+import json, sys
+m = json.load(open("models/deepsets_16b.json"))
+m["layers"] = [l for l in m["layers"] if l["kind"] not in ("softmax", "argmax")]
+m["outputs"], m["name"] = ["logits"], "deepsets_16b_logits"
+json.dump(m, open(sys.argv[1], "w"))
+PY
+run deepsets_16b_logits "$OUT/deepsets_16b_logits.json" models/calib/deepsets.npy \
     --clock-ns 4 --budget-ns 25 --tolerance 0.5%
 run axol1tl models/axol1tl.json models/calib/axol1tl.npy --clock-ns 4 --metric mse --tolerance 1%

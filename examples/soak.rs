@@ -21,7 +21,6 @@
 //! the work directory and names the network, vector and element.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use rtl4ml::backends::verilog;

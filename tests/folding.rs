@@ -112,3 +112,59 @@ fn a_folded_half_is_bit_exact_in_verilator() {
     // A fast clock puts registers between the sum, the ReLU and the cast.
     hw::compile_and_verify("folding", &text, "fold", 1.2, 300, 5);
 }
+
+/// A saturating cast of a signed value to an unsigned type clamps the negative values to 0,
+/// so the compiler builds it as a ReLU and the cast (one gate per bit merged into the
+/// saturation, instead of a second overflow comparison). Every rounding mode that can round a
+/// negative value up to 0 and every saturating overflow mode: the reference, the simulator and
+/// Verilator agree on every input code; a WRAP cast keeps its plain form.
+#[test]
+fn unsigned_saturating_casts_are_a_relu_and_a_cast() {
+    let types = [
+        "ufixed<4,2,TRN,SAT>",
+        "ufixed<4,2,RND,SAT>",
+        "ufixed<3,1,RND_CONV,SAT_ZERO>",
+        "ufixed<5,2,RND_INF,SAT_SYM>",
+        "ufixed<4,3,RND_ZERO,SAT_NARROW>",
+        "ufixed<6,2,TRN_ZERO,SAT>",
+        "ufixed<4,2,RND_MIN_INF,SAT>",
+        "ufixed<4,2,TRN,WRAP>",
+    ];
+    let text = json!({"format": "rtl4ml-model", "version": 1, "name": "clamp",
+        "inputs": [{"name": "x", "shape": [types.len()], "type": "fixed<8,3>"}],
+        "layers": [
+            {"name": "each", "kind": "quantize", "input": "x", "element_types": types,
+             "result": "fixed<9,4>"},
+            {"name": "all", "kind": "quantize", "input": "x", "result": "ufixed<3,1,RND,SAT>"}],
+        "outputs": ["each", "all"]})
+    .to_string();
+    let g = native::parse(&text, "clamp").unwrap();
+    let d = compile(g.clone(), &Options::default()).unwrap();
+    // One ReLU per input element: the 7 saturating element casts and the 8 of `all` share them
+    // (the same node, built once); the WRAP element reads its input directly.
+    let relu_inputs: std::collections::BTreeSet<u32> = d
+        .net
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            Op::Relu { a } => Some(a.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        relu_inputs.len(),
+        types.len(),
+        "a ReLU on every input element"
+    );
+    let n = types.len();
+    let codes: Vec<i64> = (-128..128).collect();
+    let inputs = ndarray::Array2::from_shape_fn((codes.len(), n), |(r, _)| codes[r]);
+    let out = Simulator::new(&d.net).run(inputs.view());
+    for (k, &x) in codes.iter().enumerate() {
+        let expect = reference::evaluate(&g, &vec![x; n]).unwrap();
+        assert_eq!(out.row(k).to_vec(), expect, "x = {x}");
+    }
+    if hw::tools() {
+        hw::compile_and_verify("folding", &text, "clamp", 4.0, 300, 11);
+    }
+}

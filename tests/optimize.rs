@@ -7,7 +7,7 @@ mod common;
 
 use ndarray::{concatenate, Array2, Axis};
 use rtl4ml::error::Error;
-use rtl4ml::flow::{compile, read_dir, write_dir, Options};
+use rtl4ml::flow::{compile, Options};
 use rtl4ml::frontend::{native, native_write};
 use rtl4ml::ir::layers::{holds_exactly, LayerGraph, LayerKind};
 use rtl4ml::optimize::metric::{Metric, Tolerance};
@@ -15,8 +15,8 @@ use rtl4ml::optimize::narrow::{drop_identity_quantizers, narrow};
 use rtl4ml::optimize::{optimize, simulate, OptimizeOptions, Outcome};
 use rtl4ml::passes::csd::csd;
 use rtl4ml::sim::io;
-use rtl4ml::verify::{runner, vectors, verify, VerifyOptions};
-use std::path::{Path, PathBuf};
+use rtl4ml::verify::vectors;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -81,6 +81,8 @@ fn lossless_narrowing_is_bit_identical_on_the_bundled_models() {
     for (m, family) in [
         ("jet_tagger", "jet_tagger"),
         ("jet_tagger_16b", "jet_tagger"),
+        ("egamma_id", "egamma_id"),
+        ("egamma_id_16b", "egamma_id"),
         ("wrap_accum", "wrap_accum"),
         ("odd_types", "odd_types"),
         ("axol1tl", "axol1tl"),
@@ -198,28 +200,35 @@ fn jet_options() -> OptimizeOptions {
     }
 }
 
-/// The jet tagger optimised once for all the tests that look at it (`--tolerance 0.5%`,
-/// 6 cycles at 4 ns): the original, the calibration mantissas, the outcome and the written
-/// model text.
-struct JetRun {
+/// A uniform 16-bit classifier optimised once for all the tests that look at it
+/// (`--tolerance 0.5%`, 6 cycles at 4 ns): the original, the calibration mantissas, the
+/// outcome and the written model text.
+struct Run {
     g: LayerGraph,
     x: Array2<i64>,
     o: Outcome,
     text: String,
 }
 
-fn jet_run() -> &'static JetRun {
-    static RUN: OnceLock<JetRun> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let g = load("jet_tagger_16b");
-        let x = calib("jet_tagger", &g);
-        let t = Instant::now();
-        let o = optimize(&g, x.clone(), &jet_options()).unwrap();
-        eprintln!("{}", rtl4ml::optimize::report::summary(&o));
-        eprintln!("search {:.1} s", t.elapsed().as_secs_f64());
-        let text = native_write::write(&o.optimized, Some("optimised by tests/optimize.rs"));
-        JetRun { g, x, o, text }
-    })
+fn search(model: &str, family: &str) -> Run {
+    let g = load(model);
+    let x = calib(family, &g);
+    let t = Instant::now();
+    let o = optimize(&g, x.clone(), &jet_options()).unwrap();
+    eprintln!("{}", rtl4ml::optimize::report::summary(&o));
+    eprintln!("{model}: search {:.1} s", t.elapsed().as_secs_f64());
+    let text = native_write::write(&o.optimized, Some("optimised by tests/optimize.rs"));
+    Run { g, x, o, text }
+}
+
+fn jet_run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| search("jet_tagger_16b", "jet_tagger"))
+}
+
+fn egamma_run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| search("egamma_id_16b", "egamma_id"))
 }
 
 /// Outputs of the layer-level reference evaluator (independent of the netlist simulator the
@@ -235,7 +244,19 @@ fn reference_outputs(g: &LayerGraph, x: &Array2<i64>) -> Array2<i64> {
 
 #[test]
 fn jet_tagger_16b_search() {
-    let JetRun { g, x, o, text } = jet_run();
+    check_search(jet_run());
+}
+
+#[test]
+fn egamma_id_16b_search() {
+    check_search(egamma_run());
+}
+
+/// The done-when of the optimizer on one classifier: within the tolerance (recomputed
+/// independently), at least 2x fewer estimated LUTs within the budget, and a compiled design
+/// bit-exact with the reference evaluator.
+fn check_search(run: &Run) {
+    let Run { g, x, o, text } = run;
     // Within the tolerance, recomputed independently: the written model, read back and run
     // by the layer-level reference evaluator, against the original run the same way.
     assert!(o.after.error <= o.limit, "{} > {}", o.after.error, o.limit);
@@ -272,7 +293,7 @@ fn jet_tagger_16b_search() {
 /// with fewer signed digits; the text round-trips through the reader and the writer.
 #[test]
 fn jet_tagger_16b_element_types_round_trip() {
-    let JetRun { g, o, text, .. } = jet_run();
+    let Run { g, o, text, .. } = jet_run();
     let back = native::parse(text, "opt").unwrap();
     assert_eq!(back, o.optimized);
     assert_eq!(
@@ -492,45 +513,17 @@ fn cli_says_when_no_assignment_meets_the_budget() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("jet_tagger.npy"));
 }
 
-fn tools() -> bool {
-    let ok = runner::tool_available("verilator") && runner::tool_available("icarus");
-    if !ok {
-        assert!(
-            std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
-            "verilator/iverilog missing but RTL4ML_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: verilator or iverilog not found; skipping");
-    }
-    ok
-}
+#[path = "common/hw.rs"]
+mod hw;
+use hw::{compile_and_verify, tools};
 
+/// Both optimised classifiers compile to Verilog that is bit-exact with the simulator in
+/// Verilator (3000 random vectors after the corner cases) and Icarus, lint-clean.
 #[test]
-fn optimized_jet_tagger_is_bit_exact_in_verilator() {
+fn optimized_classifiers_are_bit_exact_in_verilator() {
     if !tools() {
         return;
     }
-    let text = &jet_run().text;
-    let design = compile(
-        native::parse(text, "opt").unwrap(),
-        &Options {
-            clock_ns: 4.0,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let dir = tmp("verilator").join("jet_opt");
-    write_dir(&design, text, &dir).unwrap();
-    let r = verify(
-        &read_dir(Path::new(&dir)).unwrap(),
-        &VerifyOptions {
-            random: 3000,
-            icarus: 20,
-            seed: 5,
-            lint: true,
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.verilator.mismatch_count, 0);
-    assert!(r.verilator.timing_errors.is_empty());
-    eprintln!("optimised jet tagger: {}", r.verilator.summary());
+    compile_and_verify("optimize", &jet_run().text, "jet_opt", 4.0, 3000, 5);
+    compile_and_verify("optimize", &egamma_run().text, "egamma_opt", 4.0, 3000, 6);
 }

@@ -43,7 +43,7 @@ ROOT = os.path.dirname(HERE)
 N_PART = 16
 LAYERS = (("phi1", 3, 16, 0.25), ("phi2", 16, 16, 0.75), ("rho1", 16, 16, 0.5),
           ("logits", 16, 5, 0.5))
-from qat import B_FRAC, B_MAX, B_MIN, W_FRAC, W_MAX, W_MIN  # noqa: E402
+from qat import q  # noqa: E402
 A_FRAC, A_MAX = 5, 255  # ufixed<8,3,RND,SAT>
 P_FRAC, P_MAX = 7, 1023  # ufixed<10,3,RND,SAT>
 I_FRAC, I_MIN, I_MAX = 6, -2048, 2047  # fixed<12,6,RND,SAT>
@@ -86,10 +86,6 @@ def make_jets(rng, n):
     return out, y
 
 
-def q(x, frac, lo, hi):
-    return np.clip(np.floor(x * 2**frac + 0.5), lo, hi) / 2**frac
-
-
 class Net:
     def __init__(self, rng):
         self.W = [rng.normal(0.0, np.sqrt(2.0 / a), size=(a, b)) for _, a, b, _ in LAYERS]
@@ -99,11 +95,7 @@ class Net:
         qat.reset_adam(self)
 
     def params(self):
-        W = [w * m for w, m in zip(self.W, self.mask)]
-        if self.quant:
-            return ([q(w, W_FRAC, W_MIN, W_MAX) for w in W],
-                    [q(b, B_FRAC, B_MIN, B_MAX) for b in self.b])
-        return W, list(self.b)
+        return qat.masked_params(self)
 
     def act(self, z):
         # the float phase already clips at the ReLU type's ceiling, as the hardware does

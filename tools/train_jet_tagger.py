@@ -40,16 +40,12 @@ builds the native models from them. The calibration set is 10000 jets of the hel
 split (float32 features) with their true labels in a second file.
 """
 
-import argparse
-import os
 import sys
 
 import numpy as np
 
 import qat
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 
 CLASSES = ("g", "q", "W", "Z", "t")
 FEATURES = (
@@ -58,7 +54,6 @@ FEATURES = (
     "n2_b1_mmdt", "n2_b2_mmdt", "mass_mmdt", "multiplicity",
 )
 SIZES = (16, 64, 32, 32, 5)
-from qat import B_FRAC, B_MAX, B_MIN, W_FRAC, W_MAX, W_MIN  # noqa: E402
 A_FRAC, A_MAX = 4, 255  # ufixed<8,4,RND,SAT>
 PRUNE = 0.6
 
@@ -112,106 +107,11 @@ def make_jets(rng, n):
     return f, y
 
 
-# --------------------------------------------------------------------------------------------
-# Quantisers (forward value; the backward pass is the straight-through estimator)
-# --------------------------------------------------------------------------------------------
-
-
-def q_weight(w):
-    return np.clip(np.floor(w * 2**W_FRAC + 0.5), W_MIN, W_MAX) / 2**W_FRAC
-
-
-def q_bias(b):
-    return np.clip(np.floor(b * 2**B_FRAC + 0.5), B_MIN, B_MAX) / 2**B_FRAC
-
-
-def q_act(x):
-    return np.clip(np.floor(x * 2**A_FRAC + 0.5), 0, A_MAX) / 2**A_FRAC
-
-
-def q_input(x):
-    return np.clip(np.floor(x * 2**10 + 0.5), -(2**15), 2**15 - 1) / 2**10
-
-
-class Net:
-    def __init__(self, rng):
-        self.W = [rng.normal(0.0, np.sqrt(2.0 / a), size=(a, b)) for a, b in zip(SIZES, SIZES[1:])]
-        self.b = [np.zeros(b) for b in SIZES[1:]]
-        self.mask = [np.ones_like(w) for w in self.W]
-        self.quant = False
-        qat.reset_adam(self)
-
-    def params(self):
-        W = [w * m for w, m in zip(self.W, self.mask)]
-        if self.quant:
-            return [q_weight(w) for w in W], [q_bias(b) for b in self.b]
-        return W, list(self.b)
-
-    def forward(self, x):
-        W, b = self.params()
-        if self.quant:
-            x = q_input(x)
-        acts, pre = [x], []
-        h = x
-        for k in range(len(W)):
-            z = h @ W[k] + b[k]
-            pre.append(z)
-            if k + 1 < len(W):
-                h = q_act(z) if self.quant else np.maximum(z, 0.0)
-                acts.append(h)
-            else:
-                h = z
-        return h, acts, pre
-
-    def step(self, x, y, lr):
-        logits, acts, pre = self.forward(x)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        g = p
-        g[np.arange(len(y)), y] -= 1.0
-        g /= len(y)
-        W, _ = self.params()
-        grads_w, grads_b = [None] * len(W), [None] * len(W)
-        for k in reversed(range(len(W))):
-            grads_w[k] = acts[k].T @ g * self.mask[k]
-            grads_b[k] = g.sum(axis=0)
-            if k:
-                g = g @ W[k].T
-                z = pre[k - 1]
-                if self.quant:  # STE through the rounding, zero where the cast saturates
-                    g = g * ((z > 0) & (z < (A_MAX + 0.5) / 2**A_FRAC))
-                else:
-                    g = g * (z > 0)
-        qat.adam(self, grads_w + grads_b, lr)
-        if self.quant:  # keep latent weights near the representable range
-            qat.clip_weights(self)
-
-    def accuracy(self, x, y):
-        return float((self.forward(x)[0].argmax(axis=1) == y).mean())
-
-
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=20261129)
-    ap.add_argument("--train", type=int, default=200000, help="training jets")
-    ap.add_argument("--epochs", type=int, default=12, help="float epochs (pruned and QAT: half)")
-    args = ap.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-
-    x_tr, y_tr = make_jets(rng, args.train)
-    x_te, y_te = make_jets(rng, 10000)
-    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
-    x_tr = (x_tr - mean) / std
-    x_te = (x_te - mean) / std
-
-    net = Net(rng)
-    accs = qat.three_phases(net, x_tr, y_tr, x_te, y_te, rng, args.epochs, [PRUNE] * len(net.W))
-
-    W, b = net.params()
-    qat.export("jet_tagger", "jet-tagger", ["fc%d" % k for k in range(1, len(W) + 1)], W, b,
-               accs, "train_jet_tagger.py", args.seed, x_te, y_te,
-               {"features": list(FEATURES), "classes": list(CLASSES)})
-    return 0
+    return qat.mlp_main(argv, __doc__, "jet_tagger", "jet-tagger", "train_jet_tagger.py",
+                        make_jets, 20261129, 200000, 12,
+                        (SIZES, A_FRAC, A_MAX, 10, 16),  # input fixed<16,6,RND,SAT>
+                        PRUNE, {"features": list(FEATURES), "classes": list(CLASSES)})
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@
 //! first move that fails alone is frozen. Everything is sequential or order-preserving, so
 //! the result does not depend on the thread count.
 
+use super::analysis::{analyze, Analysis, Span};
 use super::metric::{Eval, Reference};
 use super::narrow::{is_zero_type, readers};
-use super::search::{Cache, Dim, Knob, Point, Problem, Setting, Site};
+use super::search::{channel_type, Cache, Dim, Knob, Point, Problem, Setting, Site};
 use crate::error::Result;
-use crate::ir::fixed::FixedType;
+use crate::ir::fixed::{FixedType, Overflow};
 use crate::ir::layers::{Layer, LayerGraph, LayerKind, PoolOp};
 use crate::passes::csd::csd;
 use indicatif::ProgressBar;
@@ -369,6 +370,7 @@ fn candidates(
 ) -> Vec<Candidate> {
     let n_in = g.inputs.len();
     let mut out = Vec::new();
+    let mut spans: Option<Analysis> = None;
     for (site, kind) in p.sites.iter().enumerate() {
         match (kind, s.knobs[site]) {
             (&Site::Weight { layer }, Knob::Weight { drop }) => {
@@ -396,7 +398,9 @@ fn candidates(
                     .expect("rows of outputs");
                 let sens = x.t().dot(&gy); // [n_i, n_o]
                 let fw = weight.ty.frac();
-                let (lo, hi) = (weight.ty.min_mantissa(), weight.ty.max_mantissa());
+                // A weight may round to the power of two just past its type's largest code
+                // (the type then gains an integer bit, see `Problem::apply`), never further.
+                let (lo, hi) = (weight.ty.min_mantissa(), weight.ty.max_mantissa() + 1);
                 for i in 0..n_i {
                     let width = f64::from(element_type(g, l.input, i).width);
                     for j in 0..n_o {
@@ -467,7 +471,24 @@ fn candidates(
                             continue;
                         }
                         let elems: Vec<usize> = (c..n).step_by(each.channels).collect();
-                        let saving: f64 = elems.iter().map(|&e| terms[e]).sum();
+                        let mut saving: f64 = elems.iter().map(|&e| terms[e]).sum();
+                        if dim == Dim::Int {
+                            // An integer bit the values can reach turns a cast that provably
+                            // fits into a saturating one: a LUT per bit and a detector.
+                            let an = spans.get_or_insert_with(|| analyze(g));
+                            let new_ty = channel_type(signed, ni, nf, Overflow::Sat);
+                            for &e in &elems {
+                                let src = an.sources[layer].as_ref().map(|v| v[e]);
+                                if let (Some(src), Some(ty)) = (src, new_ty) {
+                                    if newly_saturates(&src, &now, &ty, signed) {
+                                        saving -= f64::from(ty.width) + 1.0;
+                                    }
+                                }
+                            }
+                            if saving <= 0.0 {
+                                continue;
+                            }
+                        }
                         // The new value of each element from the value the cast receives (the
                         // current channel's half, folded into the bias, taken out again).
                         let lsb = (-f64::from(nf)).exp2();
@@ -516,6 +537,22 @@ fn candidates(
             .then_with(|| key(&a.mv).cmp(&key(&b.mv)))
     });
     out
+}
+
+/// Does casting values of `src` to `new` need saturation logic where casting them to `now`
+/// did not? An unsigned cast of a signed value (a ReLU) is judged on the positive part, since
+/// the negative side is the ReLU's own zeroing.
+fn newly_saturates(src: &Span, now: &FixedType, new: &FixedType, signed: bool) -> bool {
+    let pos = match signed {
+        true => *src,
+        false if src.hi <= 0 => return false,
+        false => Span {
+            lo: src.lo.max(0),
+            ..*src
+        },
+    };
+    let fits = |ty: &FixedType| !is_zero_type(ty) && pos.overflows(ty) == Some(false);
+    fits(now) && !fits(new)
 }
 
 fn key(m: &FineMove) -> (usize, usize, usize, i64) {
@@ -811,6 +848,63 @@ mod tests {
         // The ReLU's output: the second layer's weights, whatever is active.
         let gr = gain[2].as_ref().unwrap();
         assert!((gr[[1, 0]] - 1.0 / n).abs() < 1e-12 && (gr[[1, 1]] - 9.0 / n).abs() < 1e-12);
+    }
+
+    /// An integer bit the values reach turns a cast that fits into a saturating one; a
+    /// fractional bit never does, and a ReLU (unsigned) is judged on the positive values only.
+    #[test]
+    fn newly_saturating_casts() {
+        use crate::ir::fixed::Round;
+        let ty = |signed, w, i| FixedType::new(signed, w, i).with_modes(Round::Trn, Overflow::Sat);
+        // Values in [−9.375, 6.25] (mantissas at frac 5).
+        let src = Span {
+            lo: -300,
+            hi: 200,
+            frac: 5,
+        };
+        // ReLU: only [0, 6.25] matters.
+        assert!(newly_saturates(
+            &src,
+            &ty(false, 8, 3),
+            &ty(false, 7, 2),
+            false
+        ));
+        assert!(!newly_saturates(
+            &src,
+            &ty(false, 8, 3),
+            &ty(false, 7, 3),
+            false
+        ));
+        assert!(!newly_saturates(
+            &src,
+            &ty(false, 6, 2),
+            &ty(false, 5, 2),
+            false
+        )); // saturated already
+        let neg = Span {
+            lo: -300,
+            hi: -1,
+            frac: 5,
+        };
+        assert!(!newly_saturates(
+            &neg,
+            &ty(false, 8, 3),
+            &ty(false, 1, 0),
+            false
+        ));
+        // Signed: −9.375 needs the integer bit of ±16.
+        assert!(newly_saturates(
+            &src,
+            &ty(true, 10, 5),
+            &ty(true, 9, 4),
+            true
+        ));
+        assert!(!newly_saturates(
+            &src,
+            &ty(true, 10, 5),
+            &ty(true, 9, 5),
+            true
+        ));
     }
 
     #[test]

@@ -312,6 +312,14 @@ impl Problem {
                     if let LayerKind::Dense { weight, .. } = &mut g.layers[layer].kind {
                         if let Some(w) = &s.weights[i] {
                             weight.data = w.clone();
+                            // A digit move may round a weight past the type's largest code
+                            // (`31 = 32 − 1 → 32` in fixed<6,0>): a constant's type is only
+                            // its storage, so it gains the integer bit.
+                            let (lo, hi) = (weight.ty.min_mantissa(), weight.ty.max_mantissa());
+                            if w.iter().any(|&m| !(lo..=hi).contains(&i128::from(m))) {
+                                weight.ty.width += 1;
+                                weight.ty.int_bits += 1;
+                            }
                         }
                         *weight = requantize(weight, drop);
                     }
@@ -1062,6 +1070,17 @@ mod tests {
         parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap()
     }
 
+    /// The jet tagger's problem on `n` random vectors (seed `seed`) with an MSE reference:
+    /// the model, the vectors, their outputs and the problem.
+    fn jet_problem(n: usize, seed: u64) -> (LayerGraph, Array2<i64>, Array2<i64>, Problem) {
+        let g = jet16();
+        let x = vectors::generate(&g.input_types(), n, seed);
+        let y = super::super::simulate(&g, &x).unwrap();
+        let reference = Reference::new(&g, &y, Metric::Mse, Tolerance::Absolute(1.0));
+        let p = Problem::new(&g, x.clone(), reference, Options::default(), None, true).unwrap();
+        (g, x, y, p)
+    }
+
     #[test]
     fn incremental_simulation_matches_a_full_one() {
         let g = jet16();
@@ -1092,11 +1111,7 @@ mod tests {
 
     #[test]
     fn knobs_become_types() {
-        let g = jet16();
-        let x = vectors::generate(&g.input_types(), 10, 3);
-        let y = super::super::simulate(&g, &x).unwrap();
-        let reference = Reference::new(&g, &y, Metric::Mse, Tolerance::Absolute(1.0));
-        let p = Problem::new(&g, x, reference, Options::default(), None, true).unwrap();
+        let (.., p) = jet_problem(10, 3);
         // x_q, relu1..3 (the dense results feed ReLUs only), and four weight sites.
         assert_eq!(p.sites.len(), 8);
         assert_eq!(p.base.layers[0].name, "x_q");
@@ -1130,16 +1145,51 @@ mod tests {
         assert_eq!(weight.ty.to_string(), "fixed<4,0>");
     }
 
+    /// A digit move may round a weight to the power of two just past its type's largest code
+    /// (`31 = 32 − 1 → 32` in fixed<6,0>): the applied model widens the weight type by one
+    /// integer bit, holds the value exactly, passes the reader's checks and computes it.
+    #[test]
+    fn a_weight_rounded_past_the_largest_code_widens_its_type() {
+        let (_, x, y, p) = jet_problem(50, 7);
+        let site = p
+            .sites
+            .iter()
+            .position(|s| matches!(s, Site::Weight { .. }))
+            .unwrap();
+        let Site::Weight { layer } = p.sites[site] else {
+            unreachable!()
+        };
+        let LayerKind::Dense { weight, .. } = &p.base.layers[layer].kind else {
+            panic!("a dense layer")
+        };
+        assert_eq!(weight.ty.to_string(), "fixed<6,0>");
+        let mut w = weight.data.clone();
+        w[[0, 0]] = 32;
+        w[[1, 0]] = -32;
+        let mut s = p.start.clone();
+        s.weights[site] = Some(w);
+        let m = p.apply(&s);
+        let LayerKind::Dense { weight, .. } = &m.layers[layer].kind else {
+            panic!("a dense layer")
+        };
+        assert_eq!(weight.ty.to_string(), "fixed<7,1>");
+        assert_eq!((weight.data[[0, 0]], weight.data[[1, 0]]), (32, -32));
+        let text = crate::frontend::native_write::write(&m, None);
+        let back = crate::frontend::native::parse(&text, "widened").unwrap();
+        assert_eq!(
+            super::super::simulate(&back, &x).unwrap(),
+            super::super::simulate(&m, &x).unwrap()
+        );
+        // The first layer's output changes by exactly (32 − w) · x / 64 for that weight.
+        assert_ne!(super::super::simulate(&m, &x).unwrap(), y);
+    }
+
     /// A ReLU with a width per channel is a per-element `quantize` of truncating casts with
     /// the halves in the bias: exactly the ReLU rounding to nearest (RND) per channel, which
     /// is written here directly (RND unsigned saturating casts of the dense result).
     #[test]
     fn per_channel_widths_round_to_nearest_for_free() {
-        let g = jet16();
-        let x = vectors::generate(&g.input_types(), 3000, 11);
-        let y = super::super::simulate(&g, &x).unwrap();
-        let reference = Reference::new(&g, &y, Metric::Mse, Tolerance::Absolute(1.0));
-        let p = Problem::new(&g, x.clone(), reference, Options::default(), None, true).unwrap();
+        let (_, x, _, p) = jet_problem(3000, 11);
         let site = p
             .sites
             .iter()

@@ -112,7 +112,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
             LayerKind::Flatten => x.clone(),
             LayerKind::Quantize => x
                 .iter()
-                .map(|&e| lw.b.cast(e.op(), ty))
+                .map(|&e| lw.clamp_cast(e, ty))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|m| Error::unsupported(&place, m))?,
             // Each element cast to its own (narrow) type, then widened to the tensor's type,
@@ -122,8 +122,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                 .iter()
                 .zip(types)
                 .map(|(&e, t)| {
-                    let n = lw.b.cast(e.op(), *t)?;
-                    lw.sync_levels();
+                    let n = lw.clamp_cast(e, *t)?;
                     let w = lw.b.cast(n.op(), ty)?;
                     if w != n {
                         lw.narrow.insert(w, n);
@@ -249,6 +248,24 @@ pub(super) type Term = (Operand, bool);
 pub(super) type RowTerms = (Vec<Vec<Term>>, Vec<Vec<Term>>);
 
 impl Lowering {
+    /// `e` cast to `to`. A saturating cast to an unsigned type clamps negative values to zero,
+    /// so it equals the cast of `relu(e)` for every rounding mode (a value below zero rounds
+    /// to at most zero, which the clamp maps to zero either way). The ReLU form is built: its
+    /// zeroing is one gate per bit that merges into the cast's saturation LUTs, where a cast
+    /// with two overflow sides needs a second comparison.
+    fn clamp_cast(&mut self, e: NodeId, to: FixedType) -> std::result::Result<NodeId, String> {
+        let src = if !to.signed && to.overflow != Overflow::Wrap {
+            let r = self.b.relu(e)?;
+            self.sync_levels();
+            r
+        } else {
+            e
+        };
+        let n = self.b.cast(src.op(), to)?;
+        self.sync_levels();
+        Ok(n)
+    }
+
     /// Extends `levels` to cover new nodes.
     pub(super) fn sync_levels(&mut self) {
         while self.levels.len() < self.b.net.nodes.len() {

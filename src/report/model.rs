@@ -745,21 +745,12 @@ impl<'a> Model<'a> {
         let mut pairs: HashSet<(B, B)> = HashSet::new();
         for &(a, b) in &cols[free..] {
             match (a, b) {
-                (B::V(_), B::V(_)) => {
-                    if a != b {
-                        pairs.insert(if !sub && b < a { (b, a) } else { (a, b) });
-                    }
+                (B::V(_), B::V(_)) if a != b => {
+                    pairs.insert(if !sub && b < a { (b, a) } else { (a, b) });
                 }
-                (B::V(_), c) => {
-                    if (c == B::One) != sub {
-                        cost.lut += self.inverter(a);
-                    }
-                }
-                (c, B::V(_)) => {
-                    if (c == B::One) != sub {
-                        cost.lut += self.inverter(b);
-                    }
-                }
+                (B::V(_), B::V(_)) => {}
+                (B::V(_), c) if (c == B::One) != sub => cost.lut += self.inverter(a),
+                (c, B::V(_)) if (c == B::One) != sub => cost.lut += self.inverter(b),
                 _ => {}
             }
         }
