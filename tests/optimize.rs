@@ -379,6 +379,49 @@ fn run(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `--labels`: the accuracy against the true classes before and after, in the summary and
+/// in the written model's description; a labels file of the wrong length is refused before
+/// any search, naming the file and what was expected.
+#[test]
+fn cli_reports_the_accuracy_against_labels() {
+    let d = tmp("cli_labels");
+    let out = d.join("egamma.opt.json");
+    let args = |labels: &str| {
+        run(&[
+            "optimize",
+            "models/egamma_id_16b.json",
+            "--calib",
+            "models/calib/egamma_id.npy",
+            "--labels",
+            labels,
+            "--lossless-only",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = args("models/calib/egamma_id_labels.npy");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    // Lossless: the same decisions, so the same accuracy (the model's own 88.6%).
+    assert!(
+        stdout.contains(
+            "accuracy against models/calib/egamma_id_labels.npy: 88.60% → 88.60% (10000 samples)"
+        ),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("Accuracy against the labels: 88.60% → 88.60%."));
+    std::fs::remove_file(&out).unwrap();
+    let o = args("models/calib/deepsets_labels.npy");
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("deepsets_labels.npy: 4096 labels for 10000 calibration samples"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn cli_writes_the_model_and_the_pareto_report() {
     let d = tmp("cli");

@@ -5,7 +5,7 @@ use crate::sim::{io, Simulator};
 use crate::verify::{self, VerifyOptions};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -117,6 +117,12 @@ pub enum Command {
         /// FPGA family whose delay model places the pipeline registers.
         #[arg(long, value_enum, default_value_t = crate::passes::schedule::Target::XilinxUltrascalePlus)]
         target: crate::passes::schedule::Target,
+        /// True classes of the calibration samples (.npy of N integers): the summary then
+        /// shows the accuracy before and after (the class is the argmax of the first output,
+        /// or its value when it has one element). The search itself compares with the
+        /// original model, never with the labels.
+        #[arg(long)]
+        labels: Option<PathBuf>,
         /// Keep the weights as they are (no weight bits dropped).
         #[arg(long)]
         keep_weights: bool,
@@ -274,6 +280,7 @@ pub fn run(cli: Cli) -> Result<()> {
             tolerance,
             metric,
             target,
+            labels: labels_file,
             keep_weights,
             lossless_only,
             quiet,
@@ -289,6 +296,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 &calib.display().to_string(),
                 false,
             )?;
+            let labels = match &labels_file {
+                Some(path) => Some(read_labels(path, inputs.nrows())?),
+                None => None,
+            };
             let budget_cycles = match budget_ns {
                 Some(ns) => {
                     let cycles = (ns / clock_ns + 1e-9).floor();
@@ -302,7 +313,7 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let out = optimize::optimize(
                 &graph,
-                inputs,
+                inputs.clone(),
                 &OptimizeOptions {
                     metric,
                     tolerance,
@@ -319,8 +330,27 @@ pub fn run(cli: Cli) -> Result<()> {
             )
             .with_context(|| format!("optimizing {}", model.display()))?;
             let reports = report::write_reports(&out, &output)?;
+            let accuracy = match &labels {
+                Some(l) => {
+                    let acc = |g: &crate::ir::layers::LayerGraph| -> anyhow::Result<f64> {
+                        let y = optimize::simulate(g, &inputs)?;
+                        Ok(optimize::metric::label_accuracy(g, &y, l))
+                    };
+                    Some((acc(&graph)?, acc(&out.optimized)?))
+                }
+                None => None,
+            };
             if !quiet {
                 print!("{}", report::summary(&out));
+                if let Some((before, after)) = accuracy {
+                    println!(
+                        "accuracy against {}: {:.2}% → {:.2}% ({} samples)",
+                        labels_file.as_deref().unwrap_or(Path::new("")).display(),
+                        before * 100.0,
+                        after * 100.0,
+                        inputs.nrows()
+                    );
+                }
             }
             anyhow::ensure!(
                 out.feasible,
@@ -337,7 +367,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 crate::frontend::Format::Qonnx => serde_json::Value::Null,
             };
             let description = format!(
-                "Fixed-point widths chosen by `rtl4ml optimize` from {} ({} calibration samples of {}, {} ≤ {}{}, {} ns clock): {} → {} LUT, {} → {} FF, {} → {} cycles.{}",
+                "Fixed-point widths chosen by `rtl4ml optimize` from {} ({} calibration samples of {}, {} ≤ {}{}, {} ns clock): {} → {} LUT, {} → {} FF, {} → {} cycles.{}{}",
                 model.display(),
                 out.samples,
                 calib.display(),
@@ -351,6 +381,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.after.ff,
                 out.before.latency_cycles,
                 out.after.latency_cycles,
+                accuracy.map_or(String::new(), |(b, a)| format!(
+                    " Accuracy against the labels: {:.2}% → {:.2}%.",
+                    b * 100.0,
+                    a * 100.0
+                )),
                 original["description"]
                     .as_str()
                     .map_or(String::new(), |d| format!(" Original description: {d}"))
@@ -416,4 +451,32 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The class labels of `samples` calibration samples: an .npy of that many integers (any
+/// shape; floats must hold whole numbers), each at least 0.
+fn read_labels(path: &Path, samples: usize) -> Result<Vec<i64>> {
+    let file = path.display();
+    let values: Vec<i64> = match io::read_npy(path)? {
+        io::NpyData::Int(a) => a.iter().copied().collect(),
+        io::NpyData::Float(a) => a
+            .iter()
+            .map(|&v| {
+                anyhow::ensure!(
+                    v.fract() == 0.0 && v.abs() < 9.0e15,
+                    "{file}: label {v} is not a whole number (expected class indices)"
+                );
+                Ok(v as i64)
+            })
+            .collect::<Result<_>>()?,
+    };
+    anyhow::ensure!(
+        values.len() == samples,
+        "{file}: {} labels for {samples} calibration samples (expected one class index per sample)",
+        values.len()
+    );
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, &v)| v < 0) {
+        anyhow::bail!("{file}: label {i} is {v} (expected a class index, 0 or more)");
+    }
+    Ok(values)
 }

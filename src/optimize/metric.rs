@@ -270,8 +270,52 @@ pub struct Eval {
     pub mse: f64,
 }
 
+/// The model's class of each sample: the first maximal element of its first output (the
+/// value itself when that output has one element, such as an `argmax` layer's index), from the
+/// outputs' mantissas in bus order (the elements of one tensor share a type).
+pub fn classes(g: &LayerGraph, outputs: &Array2<i64>) -> Vec<i64> {
+    let n = g.outputs.first().map_or(0, |&t| g.tensor(t).len());
+    outputs
+        .outer_iter()
+        .map(|row| match n {
+            0 => 0,
+            1 => row[0],
+            _ => argmax(row.slice(ndarray::s![..n]).mapv(|m| m as f64).view()) as i64,
+        })
+        .collect()
+}
+
+/// The share of samples whose class ([`classes`]) equals its label.
+pub fn label_accuracy(g: &LayerGraph, outputs: &Array2<i64>, labels: &[i64]) -> f64 {
+    let c = classes(g, outputs);
+    let hits = c.iter().zip(labels).filter(|(a, b)| a == b).count();
+    hits as f64 / c.len().max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
+    /// A model's class: the argmax of its first output, or its value when it has one element;
+    /// the accuracy is the share of matching labels.
+    #[test]
+    fn classes_and_label_accuracy() {
+        let text = |outputs: &str| {
+            format!(
+                r#"{{"format": "rtl4ml-model", "version": 1, "name": "c",
+                "inputs": [{{"name": "x", "shape": [3], "type": "fixed<8,4>"}}],
+                "layers": [{{"name": "q", "kind": "quantize", "result": "fixed<8,4>"}},
+                           {{"name": "k", "kind": "argmax", "input": "q"}}],
+                "outputs": {outputs}}}"#
+            )
+        };
+        let x = Array2::from_shape_vec((3, 3), vec![1, 5, 2, 7, 7, -1, -3, -2, -9]).unwrap();
+        for outputs in [r#"["q", "k"]"#, r#"["k", "q"]"#] {
+            let g = crate::frontend::native::parse(&text(outputs), "c").unwrap();
+            let y = super::super::simulate(&g, &x).unwrap();
+            assert_eq!(classes(&g, &y), vec![1, 0, 1], "{outputs}");
+            assert_eq!(label_accuracy(&g, &y, &[1, 1, 1]), 2.0 / 3.0);
+        }
+    }
+
     use super::*;
 
     /// A one-element output (e.g. an `argmax` layer's class index) counts as disagreeing when
