@@ -9,6 +9,7 @@ use ndarray::{concatenate, Array2, Axis};
 use rtl4ml::error::Error;
 use rtl4ml::flow::{compile, Options};
 use rtl4ml::frontend::{native, native_write};
+use rtl4ml::ir::fixed::Overflow;
 use rtl4ml::ir::layers::{holds_exactly, LayerGraph, LayerKind};
 use rtl4ml::optimize::metric::{Metric, Tolerance};
 use rtl4ml::optimize::narrow::{drop_identity_quantizers, narrow};
@@ -196,6 +197,7 @@ fn jet_options() -> OptimizeOptions {
         budget_cycles: Some(6),
         weights: true,
         lossless_only: false,
+        observed_margin: None,
         progress: false,
     }
 }
@@ -377,6 +379,54 @@ fn run(args: &[&str]) -> std::process::Output {
         .current_dir(root())
         .output()
         .unwrap()
+}
+
+/// Observed ranges with a declared margin: the integer bits of the ReLUs shrink to what the
+/// calibration set reaches times the margin, saturating beyond it; the outputs stay identical
+/// on the calibration set (not on every input: a value past the margin now clamps), the
+/// design is cheaper than the lossless one, a wider margin keeps more bits, and the changes
+/// are marked as observed. A margin below 1 is refused.
+#[test]
+fn observed_ranges_narrow_with_a_declared_margin() {
+    let g = load("jet_tagger_16b");
+    let x = calib("jet_tagger", &g);
+    let opts = |margin: Option<f64>| OptimizeOptions {
+        lossless_only: true,
+        observed_margin: margin,
+        ..jet_options()
+    };
+    let lossless = optimize(&g, x.clone(), &opts(None)).unwrap();
+    let y = simulate(&g, &x).unwrap();
+    let mut ints = Vec::new();
+    for margin in [1.0, 2.0] {
+        let o = optimize(&g, x.clone(), &opts(Some(margin))).unwrap();
+        assert_eq!(simulate(&o.optimized, &x).unwrap(), y, "×{margin}");
+        assert!(o.after.lut < lossless.after.lut, "×{margin}");
+        let relu1 = o
+            .optimized
+            .layers
+            .iter()
+            .find(|l| l.name == "relu1")
+            .unwrap();
+        assert_eq!(relu1.output.ty.overflow, Overflow::Sat);
+        ints.push(relu1.output.ty.int_bits);
+        let c = o.changes.iter().find(|c| c.layer == "relu1").unwrap();
+        assert!(c.observed && !c.lossless, "{c:?}");
+        let text = rtl4ml::optimize::report::summary(&o);
+        assert!(text.contains(&format!("(observed ×{margin})")), "{text}");
+        // The largest relu1 value the calibration set reaches, times the margin, fits.
+        let k = g.inputs.len() + g.layers.iter().position(|l| l.name == "relu1").unwrap();
+        let cache = rtl4ml::optimize::search::Cache::new(&g, &x).unwrap();
+        let top = *cache.tensor(k).iter().max().unwrap() as f64
+            * (-f64::from(g.tensor(k).ty.frac())).exp2();
+        assert!(top * margin < f64::from(relu1.output.ty.int_bits).exp2());
+    }
+    assert!(ints[0] < ints[1], "{ints:?}");
+    let e = optimize(&g, x, &opts(Some(0.5))).err().unwrap().to_string();
+    assert!(
+        e.contains("--observed-margin") && e.contains("at least 1"),
+        "{e}"
+    );
 }
 
 /// `--labels`: the accuracy against the true classes before and after, in the summary and

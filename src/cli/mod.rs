@@ -129,6 +129,12 @@ pub enum Command {
         /// Only narrow losslessly: outputs stay bit-identical on every input in range.
         #[arg(long)]
         lossless_only: bool,
+        /// Also narrow the integer bits of ReLU, quantize and pooling results to the ranges
+        /// the calibration set reaches times this factor (≥ 1), saturating beyond them; the
+        /// report marks these types `(observed ×M)`. Outputs stay identical on the
+        /// calibration set, not proved elsewhere.
+        #[arg(long)]
+        observed_margin: Option<f64>,
         /// Do not print the summary.
         #[arg(long, short)]
         quiet: bool,
@@ -283,6 +289,7 @@ pub fn run(cli: Cli) -> Result<()> {
             labels: labels_file,
             keep_weights,
             lossless_only,
+            observed_margin,
             quiet,
         } => {
             use crate::optimize::{self, report, OptimizeOptions};
@@ -325,6 +332,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     budget_cycles,
                     weights: !keep_weights,
                     lossless_only,
+                    observed_margin,
                     progress: !quiet,
                 },
             )

@@ -45,6 +45,9 @@ pub struct OptimizeOptions {
     pub weights: bool,
     /// Only narrow losslessly (no search).
     pub lossless_only: bool,
+    /// Also narrow integer bits to the ranges observed on the calibration set times this
+    /// margin (≥ 1), saturating beyond them ([`narrow::observed`]), before the search.
+    pub observed_margin: Option<f64>,
     /// Show a progress bar on stderr (when it is a terminal).
     pub progress: bool,
 }
@@ -70,6 +73,8 @@ pub struct Outcome {
     pub samples: usize,
     pub clock_ns: f64,
     pub budget_cycles: Option<u32>,
+    /// The declared margin of the observed-range narrowing, when it was asked for.
+    pub observed_margin: Option<f64>,
     pub seconds: f64,
     pub simulations: usize,
     pub compiles: usize,
@@ -97,8 +102,23 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
     let reference = Reference::new(g, &simulate(g, &calib)?, opts.metric, opts.tolerance);
     let samples = reference.samples();
     let limit = reference.limit;
+    let lossless = narrow::drop_identity_quantizers(&narrow::narrow(g));
+    // The search starts from the observed ranges when asked (identical outputs on the
+    // calibration set by construction), else from the original.
+    let observed = match opts.observed_margin {
+        Some(m) if m >= 1.0 && m.is_finite() => Some(narrow::drop_identity_quantizers(
+            &narrow::observed(&narrow::narrow(g), &calib, m)?,
+        )),
+        Some(m) => {
+            return Err(crate::error::Error::unsupported(
+                "--observed-margin",
+                format!("the margin is a factor of at least 1 (got {m})"),
+            ))
+        }
+        None => None,
+    };
     let problem = Problem::new(
-        g,
+        observed.as_ref().unwrap_or(g),
         calib,
         reference,
         opts.compile.clone(),
@@ -110,13 +130,16 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
         problem.point(label.into(), &problem.start, m, e, false)
     };
     let before = measure("original", g)?;
-    let lossless = narrow::drop_identity_quantizers(&narrow::narrow(g));
 
     let (optimized, mut points, chosen, feasible, simulations, compiles) = if opts.lossless_only {
-        let after = measure("lossless narrowing", &lossless)?;
+        let (label, narrowed) = match (&observed, opts.observed_margin) {
+            (Some(o), Some(m)) => (format!("observed ranges ×{m}"), o),
+            _ => ("lossless narrowing".to_string(), &lossless),
+        };
+        let after = measure(&label, narrowed)?;
         let feasible = problem.feasible(&after);
         (
-            lossless.clone(),
+            narrowed.clone(),
             vec![before.clone(), after],
             Some(1),
             feasible,
@@ -196,7 +219,7 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
         points[i].error = after.error;
         points[i].mse = after.mse;
     }
-    let changes = report::changes(g, &lossless, &optimized);
+    let changes = report::changes(g, &lossless, observed.as_ref(), &optimized);
     Ok(Outcome {
         optimized,
         before,
@@ -210,6 +233,7 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
         samples,
         clock_ns: opts.compile.clock_ns,
         budget_cycles: opts.budget_cycles,
+        observed_margin: opts.observed_margin,
         seconds: t0.elapsed().as_secs_f64(),
         simulations,
         compiles,

@@ -25,6 +25,7 @@
 //! identity (their readers read the layer's input instead).
 
 use super::analysis::{analyze, Analysis, Span};
+use crate::error::Result;
 use crate::ir::fixed::{FixedType, Overflow, Round, MAX_TYPE_WIDTH};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind};
@@ -325,6 +326,57 @@ fn narrower_accum(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Option<Fixed
         .iter()
         .all(|s| s.overflows(acc).is_some_and(|o| !o));
     (info.terms_exact && fits).then_some(None)
+}
+
+/// Narrowing to observed ranges: every `relu`, `quantize` and pooling result that is not a
+/// model output keeps only the integer bits that the values it takes on the calibration inputs
+/// `calib` need, times `margin` (≥ 1), and saturates (a WRAP type becomes SAT): a value beyond
+/// the declared margin clamps instead of wrapping. Its fraction and rounding are kept, so on
+/// the calibration set every value is unchanged; elsewhere nothing is proved (the report marks
+/// these types as observed). Then the lossless rules run again.
+pub fn observed(g: &LayerGraph, calib: &ndarray::Array2<i64>, margin: f64) -> Result<LayerGraph> {
+    let cache = super::search::Cache::new(g, calib)?;
+    let mut out = g.clone();
+    for (k, l) in g.layers.iter().enumerate() {
+        let t = g.inputs.len() + k;
+        let activation = matches!(
+            l.kind,
+            LayerKind::Relu | LayerKind::Quantize | LayerKind::Pool { .. }
+        );
+        if !activation || !retypable(g, t) {
+            continue;
+        }
+        let ty = l.output.ty;
+        let m = cache.tensor(t);
+        let (lo, hi) = m
+            .iter()
+            .fold((0i64, 0i64), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) = (lo as f64 * margin, hi as f64 * margin);
+        // The fewest bits holding [lo, hi] (mantissas at the type's own fraction).
+        let width = (1..=ty.width)
+            .find(|&w| {
+                let (min, max) = match ty.signed {
+                    true => (-(2f64.powi(w as i32 - 1)), 2f64.powi(w as i32 - 1) - 1.0),
+                    false => (0.0, 2f64.powi(w as i32) - 1.0),
+                };
+                min <= lo && hi <= max
+            })
+            .unwrap_or(ty.width);
+        if width < ty.width {
+            let overflow = match ty.overflow {
+                Overflow::Wrap => Overflow::Sat,
+                o => o,
+            };
+            let narrower = FixedType {
+                width,
+                int_bits: ty.int_bits - (ty.width - width) as i32,
+                overflow,
+                ..ty
+            };
+            set_type(&mut out, k, narrower);
+        }
+    }
+    Ok(narrow(&out))
 }
 
 /// Removes every `quantize` layer (also per element; not an output) whose cast provably

@@ -23,6 +23,9 @@ pub struct Change {
     pub after: Option<String>,
     /// The new type is what lossless narrowing alone gives (outputs bit-identical).
     pub lossless: bool,
+    /// The new type is what narrowing to the observed ranges gives (`--observed-margin`:
+    /// outputs identical on the calibration set, saturating beyond the margin).
+    pub observed: bool,
 }
 
 fn weight_text(k: &LayerKind) -> Option<String> {
@@ -86,6 +89,7 @@ type Field = (&'static str, fn(&Layer) -> Option<String>);
 pub fn changes(
     original: &LayerGraph,
     lossless: &LayerGraph,
+    observed: Option<&LayerGraph>,
     optimized: &LayerGraph,
 ) -> Vec<Change> {
     let find = |g: &LayerGraph, name: &str| g.layers.iter().find(|l| l.name == name).cloned();
@@ -93,6 +97,7 @@ pub fn changes(
     for l in &optimized.layers {
         let before = find(original, &l.name);
         let exact = find(lossless, &l.name);
+        let seen = observed.and_then(|g| find(g, &l.name));
         let fields: [Field; 4] = [
             ("weight", |l| weight_text(&l.kind)),
             ("bias", |l| bias_text(&l.kind)),
@@ -105,10 +110,12 @@ pub fn changes(
             if after == old || after.is_none() {
                 continue;
             }
+            let lossless = before.is_some() && exact.as_ref().and_then(text) == after;
             out.push(Change {
                 layer: l.name.clone(),
                 field: field.into(),
-                lossless: before.is_some() && exact.as_ref().and_then(text) == after,
+                lossless,
+                observed: !lossless && before.is_some() && seen.as_ref().and_then(text) == after,
                 before: old,
                 after,
             });
@@ -480,7 +487,11 @@ pub fn summary(o: &Outcome) -> String {
             format!(
                 "{}{}",
                 c.after.clone().unwrap_or_default(),
-                if c.lossless { "  (lossless)" } else { "" }
+                match (c.lossless, c.observed, o.observed_margin) {
+                    (true, _, _) => "  (lossless)".to_string(),
+                    (_, true, Some(m)) => format!("  (observed ×{m})"),
+                    _ => String::new(),
+                }
             ),
         ]);
     }
