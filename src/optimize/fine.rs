@@ -28,7 +28,7 @@ use super::narrow::{is_zero_type, readers};
 use super::search::{channel_type, Cache, Dim, Knob, Point, Problem, Setting, Site};
 use crate::error::Result;
 use crate::ir::fixed::{FixedType, Overflow};
-use crate::ir::layers::{Layer, LayerGraph, LayerKind, PoolOp};
+use crate::ir::layers::{Layer, LayerGraph, LayerKind, MergeOp, PoolOp};
 use crate::passes::csd::csd;
 use indicatif::ProgressBar;
 use ndarray::{Array2, Axis};
@@ -165,6 +165,8 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
             if follow(g, l) != Follow::Yes {
                 continue;
             }
+            // The sensitivity of a merge's other operands.
+            let mut pending: Vec<(usize, Array2<f64>)> = Vec::new();
             let gx = match &l.kind {
                 LayerKind::Dense { weight, .. } => {
                     let (n_i, n_o) = weight.data.dim();
@@ -251,11 +253,50 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
                     }
                     gx
                 }
+                // Per channel (last axis) `y = x·scale + bias`.
+                LayerKind::BatchNorm { scale, .. } => {
+                    let c = scale.data.len().max(1);
+                    let unit = (-f64::from(scale.ty.frac())).exp2();
+                    let mut gx = gy.clone();
+                    for mut row in gx.axis_iter_mut(Axis(0)) {
+                        for (e, v) in row.iter_mut().enumerate() {
+                            *v *= scale.data[e % c] as f64 * unit;
+                        }
+                    }
+                    gx
+                }
+                // Element-wise: `input ± others…`, or their product.
+                LayerKind::Merge { op, others } => {
+                    let operands: Vec<usize> = std::iter::once(l.input)
+                        .chain(others.iter().copied())
+                        .collect();
+                    let vals: Vec<Array2<f64>> = match op {
+                        MergeOp::Multiply => {
+                            operands.iter().map(|&o| values(g, cache, o)).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    for (i, &o) in operands.iter().enumerate().skip(1) {
+                        let go = match op {
+                            MergeOp::Add => gy.clone(),
+                            MergeOp::Subtract => gy.mapv(|v| -v),
+                            MergeOp::Multiply => product_but(gy, &vals, i),
+                        };
+                        pending.push((o, go));
+                    }
+                    match op {
+                        MergeOp::Multiply => product_but(gy, &vals, 0),
+                        _ => gy.clone(),
+                    }
+                }
                 // Not followed: its inputs are poisoned (see above).
                 _ => continue,
             };
             let src = l.input;
             accumulate(&mut grads[src], gx);
+            for (o, go) in pending {
+                accumulate(&mut grads[o], go);
+            }
         }
         for t in 0..nt {
             if let Some(gr) = grads[t].take() {
@@ -290,13 +331,26 @@ fn follow(g: &LayerGraph, l: &Layer) -> Follow {
         | LayerKind::QuantizeEach { .. }
         | LayerKind::Flatten
         | LayerKind::Reshape
-        | LayerKind::Pool { global: true, .. } => Follow::Yes,
+        | LayerKind::Pool { global: true, .. }
+        | LayerKind::BatchNorm { .. }
+        | LayerKind::Merge { .. } => Follow::Yes,
         LayerKind::Argmax => Follow::Skip,
         LayerKind::Softmax { .. } | LayerKind::Table { .. } if g.outputs.contains(&l.input) => {
             Follow::Skip
         }
         _ => Follow::No,
     }
+}
+
+/// `gy` times every operand's values but the `skip`-th (a product's partial derivative).
+fn product_but(gy: &Array2<f64>, vals: &[Array2<f64>], skip: usize) -> Array2<f64> {
+    let mut g = gy.clone();
+    for (j, v) in vals.iter().enumerate() {
+        if j != skip {
+            g *= v;
+        }
+    }
+    g
 }
 
 fn accumulate(slot: &mut Option<Array2<f64>>, v: Array2<f64>) {
@@ -810,6 +864,20 @@ fn describe(moves: &[FineMove]) -> String {
 mod tests {
     use super::*;
 
+    /// The guide's gains of `g` on inputs `x` for the MSE metric.
+    fn mse_gains(g: &LayerGraph, x: &Array2<i64>) -> Vec<Option<Array2<f64>>> {
+        let y = super::super::simulate(g, x).unwrap();
+        let reference = Reference::new(
+            g,
+            &y,
+            super::super::metric::Metric::Mse,
+            super::super::metric::Tolerance::Absolute(1.0),
+        );
+        let cache = Cache::new(g, x).unwrap();
+        let dirs = reference.directions(g, &cache.outputs_of(g));
+        gains(g, &cache, &dirs)
+    }
+
     /// Through a dense layer and a ReLU, the sensitivity of an input element is the squared
     /// weight path of the active neurons, per sample (MSE directions: 1/(samples · outputs)).
     #[test]
@@ -826,16 +894,7 @@ mod tests {
         let g = crate::frontend::native::parse(text, "t").unwrap();
         // x = (1, 1): both neurons active; x = (-1, 0): neuron 0 off, neuron 1 on.
         let x = Array2::from_shape_vec((2, 2), vec![16, 16, -16, 0]).unwrap();
-        let y = super::super::simulate(&g, &x).unwrap();
-        let reference = Reference::new(
-            &g,
-            &y,
-            super::super::metric::Metric::Mse,
-            super::super::metric::Tolerance::Absolute(1.0),
-        );
-        let cache = Cache::new(&g, &x).unwrap();
-        let dirs = reference.directions(&g, &cache.outputs_of(&g));
-        let gain = gains(&g, &cache, &dirs);
+        let gain = mse_gains(&g, &x);
         let n = 2.0; // samples · output elements
                      // Input x: J = W1 · diag(active) · W2 with W1 = [[2, -1], [0.5, 1.5]], W2 = [1, -3].
         let gx = gain[0].as_ref().unwrap();
@@ -905,6 +964,41 @@ mod tests {
             &ty(true, 9, 5),
             true
         ));
+    }
+
+    /// Through a batchnorm (times its scale) and merges (a product's partial derivatives,
+    /// a difference's signs): `s = bn² − bn` with `bn = x · scale` has `∂s_e/∂x_e =
+    /// (2·bn_e − 1) · scale_e`; the gain is its square over samples · outputs (MSE).
+    #[test]
+    fn gains_follow_batchnorm_and_merges() {
+        let text = r#"{"format": "rtl4ml-model", "version": 1, "name": "t",
+            "inputs": [{"name": "x", "shape": [2], "type": "fixed<8,4>"}],
+            "layers": [
+              {"name": "bn", "kind": "batchnorm", "scale": {"type": "fixed<8,4>",
+               "data": [32, -16]}, "bias": {"type": "fixed<8,4>", "data": [0, 0]},
+               "result": "fixed<16,8>"},
+              {"name": "sq", "kind": "multiply", "inputs": ["bn", "bn"],
+               "result": "fixed<24,12>"},
+              {"name": "s", "kind": "subtract", "inputs": ["sq", "bn"],
+               "result": "fixed<24,12>"}],
+            "outputs": ["s"]}"#;
+        let g = crate::frontend::native::parse(text, "t").unwrap();
+        // x = (1, 0.5) and (−1, 2).
+        let x = Array2::from_shape_vec((2, 2), vec![16, 8, -16, 32]).unwrap();
+        let gain = mse_gains(&g, &x);
+        let gx = gain[0].as_ref().expect("the input's sensitivity is known");
+        let n = 4.0; // samples · output elements
+        let jac = [[6.0, 2.0], [-10.0, 5.0]];
+        for s_i in 0..2 {
+            for e in 0..2 {
+                let want = jac[s_i][e] * jac[s_i][e] / n;
+                assert!(
+                    (gx[[s_i, e]] - want).abs() < 1e-9,
+                    "{s_i},{e}: {}",
+                    gx[[s_i, e]]
+                );
+            }
+        }
     }
 
     #[test]
