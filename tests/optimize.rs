@@ -461,6 +461,34 @@ fn cli_reports_the_accuracy_against_labels() {
     );
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("Accuracy against the labels: 88.60% → 88.60%."));
+    assert!(!text.contains("observed"));
+    std::fs::remove_file(&out).unwrap();
+    // Observed ranges: identical decisions on the calibration set, and the written model says
+    // that some of its types are not proved.
+    let o = run(&[
+        "optimize",
+        "models/egamma_id_16b.json",
+        "--calib",
+        "models/calib/egamma_id.npy",
+        "--labels",
+        "models/calib/egamma_id_labels.npy",
+        "--lossless-only",
+        "--observed-margin",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && stdout.contains("(observed ×2)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("88.60% → 88.60%"), "{stdout}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("observed on the calibration set times 2"),
+        "{text}"
+    );
     std::fs::remove_file(&out).unwrap();
     let o = args("models/calib/deepsets_labels.npy");
     assert!(!o.status.success());

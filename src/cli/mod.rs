@@ -393,6 +393,9 @@ pub fn run(cli: Cli) -> Result<()> {
                     " Accuracy against the labels: {:.2}% → {:.2}%.",
                     b * 100.0,
                     a * 100.0
+                )) + &observed_margin.map_or(String::new(), |m| format!(
+                    " Some integer bits come from the ranges observed on the calibration set \
+                     times {m}, saturating beyond them: not proved for other inputs."
                 )),
                 original["description"]
                     .as_str()
