@@ -436,8 +436,8 @@ fn observed_ranges_narrow_with_a_declared_margin() {
 fn cli_reports_the_accuracy_against_labels() {
     let d = tmp("cli_labels");
     let out = d.join("egamma.opt.json");
-    let args = |labels: &str| {
-        run(&[
+    let args = |labels: &str, extra: &[&str]| {
+        let mut a = vec![
             "optimize",
             "models/egamma_id_16b.json",
             "--calib",
@@ -447,9 +447,11 @@ fn cli_reports_the_accuracy_against_labels() {
             "--lossless-only",
             "-o",
             out.to_str().unwrap(),
-        ])
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
     };
-    let o = args("models/calib/egamma_id_labels.npy");
+    let o = args("models/calib/egamma_id_labels.npy", &[]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{stdout}");
     // Lossless: the same decisions, so the same accuracy (the model's own 88.6%).
@@ -465,19 +467,10 @@ fn cli_reports_the_accuracy_against_labels() {
     std::fs::remove_file(&out).unwrap();
     // Observed ranges: identical decisions on the calibration set, and the written model says
     // that some of its types are not proved.
-    let o = run(&[
-        "optimize",
-        "models/egamma_id_16b.json",
-        "--calib",
-        "models/calib/egamma_id.npy",
-        "--labels",
+    let o = args(
         "models/calib/egamma_id_labels.npy",
-        "--lossless-only",
-        "--observed-margin",
-        "2",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+        &["--observed-margin", "2"],
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success() && stdout.contains("(observed ×2)"),
@@ -490,7 +483,7 @@ fn cli_reports_the_accuracy_against_labels() {
         "{text}"
     );
     std::fs::remove_file(&out).unwrap();
-    let o = args("models/calib/deepsets_labels.npy");
+    let o = args("models/calib/deepsets_labels.npy", &[]);
     assert!(!o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
