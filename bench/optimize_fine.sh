@@ -9,7 +9,7 @@ OUT=${TMPDIR:-/tmp}/rtl4ml-optimize-bench
 mkdir -p "$OUT"
 run() {
     name=$1; model=$2; calib=$3; shift 3
-    /usr/bin/time -f "%U" -o "$OUT/$name.time" nice "$BIN" optimize "$model" --calib "$calib" \
+    /usr/bin/time -q -f "%U" -o "$OUT/$name.time" nice "$BIN" optimize "$model" --calib "$calib" \
         -o "$OUT/$name.opt.json" "$@" >"$OUT/$name.log" 2>&1 || true
     printf '%s %s\n' "$name" "$*"
     grep -E '^(LUT|FF) |^latency  |disagreement  |squared error  |^search:' "$OUT/$name.log" || tail -3 "$OUT/$name.log"
