@@ -921,49 +921,24 @@ mod tests {
             hi: 200,
             frac: 5,
         };
-        // ReLU: only [0, 6.25] matters.
-        assert!(newly_saturates(
-            &src,
-            &ty(false, 8, 3),
-            &ty(false, 7, 2),
-            false
-        ));
-        assert!(!newly_saturates(
-            &src,
-            &ty(false, 8, 3),
-            &ty(false, 7, 3),
-            false
-        ));
-        assert!(!newly_saturates(
-            &src,
-            &ty(false, 6, 2),
-            &ty(false, 5, 2),
-            false
-        )); // saturated already
         let neg = Span {
             lo: -300,
             hi: -1,
             frac: 5,
         };
-        assert!(!newly_saturates(
-            &neg,
-            &ty(false, 8, 3),
-            &ty(false, 1, 0),
-            false
-        ));
-        // Signed: −9.375 needs the integer bit of ±16.
-        assert!(newly_saturates(
-            &src,
-            &ty(true, 10, 5),
-            &ty(true, 9, 4),
-            true
-        ));
-        assert!(!newly_saturates(
-            &src,
-            &ty(true, 10, 5),
-            &ty(true, 9, 5),
-            true
-        ));
+        // (values, now, new, signed, newly saturates): a ReLU (unsigned) looks only at
+        // [0, 6.25]; a type that saturates already adds nothing; signed −9.375 needs ±16.
+        let cases = [
+            (src, ty(false, 8, 3), ty(false, 7, 2), false, true),
+            (src, ty(false, 8, 3), ty(false, 7, 3), false, false),
+            (src, ty(false, 6, 2), ty(false, 5, 2), false, false),
+            (neg, ty(false, 8, 3), ty(false, 1, 0), false, false),
+            (src, ty(true, 10, 5), ty(true, 9, 4), true, true),
+            (src, ty(true, 10, 5), ty(true, 9, 5), true, false),
+        ];
+        for (k, (v, now, new, signed, want)) in cases.into_iter().enumerate() {
+            assert_eq!(newly_saturates(&v, &now, &new, signed), want, "case {k}");
+        }
     }
 
     /// Through a batchnorm (times its scale) and merges (a product's partial derivatives,
