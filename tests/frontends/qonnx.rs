@@ -17,7 +17,7 @@ use rtl4ml::frontend::onnx_proto::{
 use rtl4ml::frontend::{self, qonnx};
 use rtl4ml::ir::layers::{LayerGraph, LayerKind};
 use rtl4ml::sim::{io, reference, Simulator};
-use rtl4ml::verify::{runner, verify, VerifyOptions};
+use rtl4ml::verify::{verify, VerifyOptions};
 use std::path::{Path, PathBuf};
 
 const FIXTURES: [&str; 9] = [
@@ -727,17 +727,7 @@ fn command_line_compiles_and_simulates_onnx() {
 
 // ---- Verilator ------------------------------------------------------------------------------
 
-fn tools() -> bool {
-    let ok = runner::tool_available("verilator") && runner::tool_available("icarus");
-    if !ok {
-        assert!(
-            std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
-            "verilator/iverilog missing but RTL4ML_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: verilator or iverilog not found; skipping");
-    }
-    ok
-}
+use crate::hw::tools;
 
 /// Every MLP fixture compiled (at different clocks, so pipelining varies) and run in
 /// Verilator against the simulator.

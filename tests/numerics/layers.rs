@@ -2,7 +2,7 @@
 //! argmax, batch normalisation, lookup tables): the layer-level reference against values worked
 //! out by hand, and the netlist simulator against the reference, bit for bit.
 
-mod common;
+use crate::common;
 
 use rtl4ml::error::Error;
 use rtl4ml::flow::{compile, Options};
@@ -320,10 +320,8 @@ fn average_pooling_with_a_reciprocal_matches_the_reference() {
 #[test]
 fn average_pooling_with_a_reciprocal_in_verilator() {
     use rtl4ml::flow::{read_dir, write_dir};
-    use rtl4ml::verify::{runner, verify, VerifyOptions};
-    if !(runner::tool_available("verilator") && runner::tool_available("icarus")) {
-        assert!(std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none());
-        eprintln!("note: verilator or iverilog not found; skipping");
+    use rtl4ml::verify::{verify, VerifyOptions};
+    if !crate::hw::tools() {
         return;
     }
     let text = avg_recip_model();

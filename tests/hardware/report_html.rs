@@ -203,14 +203,12 @@ fn chromium() -> Option<&'static str> {
 
 #[test]
 fn the_page_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
-            "chromium missing but RTL4ML_REQUIRE_TOOLS is set (bench/setup.sh installs it)"
-        );
-        eprintln!("note: chromium not found; skipping (bench/setup.sh installs it)");
+    if !crate::hw::full_tier() {
+        eprintln!("note: fast tier, skipping the headless Chromium check");
         return;
-    };
+    }
+    let browser = chromium()
+        .expect("chromium missing but RTL4ML_REQUIRE_TOOLS is set (bench/setup.sh installs it)");
     let w = work("chromium");
     let dir = w.join("build");
     compile(&root().join("models/jet_tagger.json"), &dir);

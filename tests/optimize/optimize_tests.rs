@@ -3,7 +3,7 @@
 //! tagger, the command line writes what it says, and an optimised model is bit-exact in
 //! Verilator (skipped without the tools unless RTL4ML_REQUIRE_TOOLS is set).
 
-mod common;
+use crate::common;
 
 use ndarray::{concatenate, Array2, Axis};
 use rtl4ml::error::Error;
@@ -627,8 +627,7 @@ fn cli_says_when_no_assignment_meets_the_budget() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("jet_tagger.npy"));
 }
 
-#[path = "common/hw.rs"]
-mod hw;
+use crate::hw;
 use hw::{compile_and_verify, tools};
 
 /// Both optimised classifiers compile to Verilog that is bit-exact with the simulator in

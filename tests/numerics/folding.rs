@@ -3,8 +3,7 @@
 //! following RND activation can take its rounding half from the sum. Reference, simulator and
 //! Verilator bit for bit, including the codes at both ends of the range.
 
-#[path = "common/hw.rs"]
-mod hw;
+use crate::hw;
 
 use rtl4ml::flow::{compile, Options};
 use rtl4ml::frontend::native;

@@ -388,8 +388,7 @@ fn per_element_quantize_errors() {
 
 // ---- Verilator ------------------------------------------------------------------------------
 
-#[path = "common/hw.rs"]
-mod hw;
+use crate::hw;
 use hw::tools;
 
 fn compile_and_verify(text: &str, name: &str, clock_ns: f64, random: usize) {

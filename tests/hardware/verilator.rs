@@ -4,7 +4,7 @@
 //! Needs verilator and iverilog; without them the tests are skipped with a note, unless
 //! RTL4ML_REQUIRE_TOOLS is set (CI sets it), in which case they fail.
 
-mod common;
+use crate::common;
 
 use rtl4ml::error::Error;
 use rtl4ml::flow::{compile, read_dir, write_dir, Options};
@@ -12,8 +12,7 @@ use rtl4ml::frontend::native;
 use rtl4ml::verify::{runner, verify, VerifyOptions};
 use std::path::PathBuf;
 
-#[path = "common/hw.rs"]
-mod hw;
+use crate::hw;
 use hw::tools;
 
 fn compile_and_verify(text: &str, name: &str, clock_ns: f64, random: usize) {

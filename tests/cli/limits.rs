@@ -5,7 +5,7 @@
 //! compiler that tried to build the design would abort on allocation failure (a signal, not
 //! exit status 1), so a clean exit 1 proves the check came before the allocation.
 
-mod common;
+use crate::common;
 
 use rtl4ml::flow::{compile, Options};
 use rtl4ml::frontend::native;

@@ -25,21 +25,7 @@ fn work_dir(name: &str) -> PathBuf {
 
 /// True if the tools are there; false (after a note) if the test should be skipped.
 fn have_tools(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| !runner::tool_available(t))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_some() {
-        panic!("{test}: required tools missing: {missing:?} (RTL4ML_REQUIRE_TOOLS is set)");
-    }
-    eprintln!(
-        "note: skipping {test}: tools missing: {missing:?} (apt-get install verilator iverilog)"
-    );
-    false
+    crate::hw::have(test, tools)
 }
 
 /// splitmix64: deterministic test data without extra dependencies.

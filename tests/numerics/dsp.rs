@@ -3,7 +3,7 @@
 //! and the DSP Verilog (`use_dsp` multipliers on exact-width signed wires) in Verilator,
 //! bit for bit and lint-clean under `-Wall`.
 
-mod common;
+use crate::common;
 
 use common::Gen;
 use rtl4ml::error::Error;
@@ -123,8 +123,7 @@ fn always_splits_or_refuses_clearly() {
     }
 }
 
-#[path = "common/hw.rs"]
-mod hw;
+use crate::hw;
 use hw::tools;
 
 /// Compiles with `--dsp`, writes the build directory, reads it back (from the manifest, as

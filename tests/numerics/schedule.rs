@@ -1,6 +1,6 @@
 //! Pipelining: clock-driven and latency-driven schedules.
 
-mod common;
+use crate::common;
 
 use rtl4ml::flow::{compile, Options};
 use rtl4ml::frontend::native;
@@ -235,10 +235,8 @@ fn fanout_limit_duplicates_registers() {
 #[test]
 fn duplicated_registers_are_bit_exact_in_verilator() {
     use rtl4ml::flow::{read_dir, write_dir};
-    use rtl4ml::verify::{runner, verify, VerifyOptions};
-    if !(runner::tool_available("verilator") && runner::tool_available("icarus")) {
-        assert!(std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none());
-        eprintln!("note: verilator or iverilog not found; skipping");
+    use rtl4ml::verify::{verify, VerifyOptions};
+    if !crate::hw::tools() {
         return;
     }
     let mut cases: Vec<(String, String, f64)> = vec![(

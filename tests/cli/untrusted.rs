@@ -470,11 +470,7 @@ fn names_with_invalid_json_escapes_are_rejected_cleanly() {
 /// the generated C++ and Verilog test benches name only the sanitised module.
 #[test]
 fn crafted_model_survives_verify_and_bench_sees_only_the_sanitised_name() {
-    if !rtl4ml::verify::runner::tool_available("verilator") {
-        if std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_some() {
-            panic!("verilator is required (RTL4ML_REQUIRE_TOOLS is set)");
-        }
-        eprintln!("skipped: verilator not installed");
+    if !crate::hw::have("crafted_model_survives_verify", &["verilator"]) {
         return;
     }
     let t = Tmp::new("verify");
