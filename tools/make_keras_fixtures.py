@@ -19,7 +19,7 @@ For each fixture the script
    float32 arithmetic that rounded would make the expected outputs approximate, and they
    must be bit-exact.
 
-tests/keras.rs checks that rtl4ml's simulator reproduces NAME.expected.npy bit for bit; CI
+tests/frontends/keras.rs checks that rtl4ml's simulator reproduces NAME.expected.npy bit for bit; CI
 needs no Python. Two runs give byte-identical files (seeded NumPy and Keras, one thread).
 
 Usage (from the repository root):

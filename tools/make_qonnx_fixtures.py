@@ -20,7 +20,7 @@ tensors, Concat, Slice), with NCHW inputs saved batch first in ONNX's own layout
    executor's float32 arithmetic is known to be exact (expected outputs that float32 had
    rounded could not prove bit-exactness).
 
-tests/qonnx.rs compares rtl4ml's simulator against these files; CI needs no Python.
+tests/frontends/qonnx.rs compares rtl4ml's simulator against these files; CI needs no Python.
 
 Usage (from the repository root):
     pip install onnx==1.23.2 qonnx==1.0.0 numpy

@@ -56,6 +56,10 @@ pub enum Command {
         /// docs/resource-model.md.
         #[arg(long, value_enum, default_value_t = crate::passes::lower::DspPolicy::Never)]
         dsp: crate::passes::lower::DspPolicy,
+        /// What to print on stdout: the report table (default) or the scheduled netlist as
+        /// stable text (one line per node; docs/testing.md).
+        #[arg(long, value_enum, default_value_t = Emit::Report)]
+        emit: Emit,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
@@ -172,6 +176,15 @@ pub enum Command {
     },
 }
 
+/// What `compile` prints on stdout.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// The latency and resource table.
+    Report,
+    /// The scheduled netlist as text (src/backends/netlist_text.rs).
+    Netlist,
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Compile {
@@ -185,6 +198,7 @@ pub fn run(cli: Cli) -> Result<()> {
             target,
             max_fanout,
             dsp,
+            emit,
         } => {
             let t0 = Instant::now();
             let bytes =
@@ -208,7 +222,12 @@ pub fn run(cli: Cli) -> Result<()> {
             )
             .with_context(|| format!("compiling {}", model.display()))?;
             flow::write_dir_with_model(&design, format.build_file_name(), &bytes, &output)?;
-            if !quiet {
+            if emit == Emit::Netlist {
+                print!(
+                    "{}",
+                    crate::backends::netlist_text::write(&design.net, Some(&design.schedule))
+                );
+            } else if !quiet {
                 print!("{}", crate::report::format_table(&design.report));
             }
             eprintln!(

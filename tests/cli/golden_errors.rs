@@ -14,7 +14,7 @@
 //! After a deliberate change of wording, regenerate the goldens and review the diff:
 //!
 //! ```text
-//! RTL4ML_BLESS=1 cargo test --release --test golden_errors
+//! RTL4ML_BLESS=1 cargo test --release --test cli golden_errors::
 //! ```
 //!
 //! Besides the exact text, every case must fail cleanly: non-zero exit that is not a panic
@@ -262,7 +262,7 @@ fn error_catalogue_matches_golden_files() {
     assert!(
         failures.is_empty(),
         "{} of {} cases failed (after a deliberate wording change: RTL4ML_BLESS=1 cargo test \
-         --test golden_errors, then review the diff):\n\n{}",
+         --test cli golden_errors::, then review the diff):\n\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n\n")

@@ -409,7 +409,7 @@ fn per_element_quantize_is_bit_exact_in_verilator() {
 /// The exported models, compiled (at two clocks, so pipelining differs) and run in Verilator
 /// against the simulator, and a second random per-element model. About three minutes on a
 /// loaded two-core machine, so not in the default run:
-/// `cargo test --release --test keras -- --ignored`.
+/// `cargo test --release --test frontends keras:: -- --ignored`.
 #[test]
 #[ignore]
 fn keras_fixtures_are_bit_exact_in_verilator() {

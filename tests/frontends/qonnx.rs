@@ -740,7 +740,7 @@ fn fixtures_are_bit_exact_in_verilator() {
 }
 
 /// The convolutional fixtures in Verilator. Their C++ takes minutes to compile, so this runs
-/// on request: `cargo test --release --test qonnx -- --ignored`.
+/// on request: `cargo test --release --test frontends qonnx:: -- --ignored`.
 #[test]
 #[ignore]
 fn cnn_fixtures_are_bit_exact_in_verilator() {

@@ -151,7 +151,7 @@ fn the_page_is_self_contained_escaped_and_deterministic() {
 #[test]
 fn the_page_shows_measured_figures() {
     // A report with a measurement, as `rtl4ml synth` records it (the real synthesis run is in
-    // tests/synth.rs).
+    // tests/hardware/synth.rs).
     let w = work("measured");
     let dir = w.join("build");
     compile(&root().join("models/odd_types.json"), &dir);

@@ -155,7 +155,7 @@ fn estimate_agrees_with_yosys_on_odd_types() {
     estimate_agrees_with_yosys("odd_types");
 }
 
-/// About a minute of Yosys; `cargo test --release --test synth -- --ignored`.
+/// About a minute of Yosys; `cargo test --release --test hardware synth:: -- --ignored`.
 #[test]
 #[ignore = "about a minute of Yosys; bench/yosys_check.sh covers every bundled model"]
 fn estimate_agrees_with_yosys_on_wrap_accum() {

@@ -103,7 +103,7 @@ fn a_half_that_could_overflow_the_result_is_not_folded() {
 #[test]
 fn a_folded_half_is_bit_exact_in_verilator() {
     // (The refused case is the ordinary path every Verilator suite covers; random networks
-    // with tightened sums run in tests/verilator.rs.)
+    // with tightened sums run in tests/hardware/verilator.rs.)
     if !hw::tools() {
         return;
     }

@@ -219,7 +219,10 @@ fn search(model: &str, family: &str) -> Run {
     let o = optimize(&g, x.clone(), &jet_options()).unwrap();
     eprintln!("{}", rtl4ml::optimize::report::summary(&o));
     eprintln!("{model}: search {:.1} s", t.elapsed().as_secs_f64());
-    let text = native_write::write(&o.optimized, Some("optimised by tests/optimize.rs"));
+    let text = native_write::write(
+        &o.optimized,
+        Some("optimised by tests/optimize/optimize_tests.rs"),
+    );
     Run { g, x, o, text }
 }
 
@@ -299,7 +302,7 @@ fn jet_tagger_16b_element_types_round_trip() {
     let back = native::parse(text, "opt").unwrap();
     assert_eq!(back, o.optimized);
     assert_eq!(
-        native_write::write(&back, Some("optimised by tests/optimize.rs")),
+        native_write::write(&back, Some("optimised by tests/optimize/optimize_tests.rs")),
         *text
     );
     let mut per_element = 0;
