@@ -14,8 +14,9 @@
 
 use super::lower::{Lowering, Term};
 use crate::ir::netlist::{NodeId, Operand};
+use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 /// A pair of terms up to a common shift and sign: `x_a ± x_b·2^delta`, with `(a, 0) < (b, delta)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,37 +75,46 @@ impl Lowering {
             })
             .max()
             .unwrap_or(0);
-        let mut counts: HashMap<Pattern, i32> = HashMap::new();
-        let mut where_: HashMap<Pattern, Vec<usize>> = HashMap::new();
+        // Per pattern: its count, and the columns it was seen in since it was last extracted
+        // (with repeats; one map, so counting a pair is one lookup).
+        let mut counts: HashMap<Pattern, (i32, Vec<usize>)> = HashMap::default();
         let mut heap: BinaryHeap<(i32, Reverse<u32>, Reverse<Pattern>)> = BinaryHeap::new();
         let depth =
             |lw: &Lowering, p: &Pattern| lw.levels[p.a.index()].max(lw.levels[p.b.index()]) + 1;
 
         for (c, col) in columns.iter().enumerate() {
+            let konst: Vec<bool> = col.iter().map(|t| self.is_const(t)).collect();
             for i in 0..col.len() {
+                if konst[i] {
+                    continue;
+                }
                 for j in i + 1..col.len() {
-                    if self.is_const(&col[i]) || self.is_const(&col[j]) {
+                    if konst[j] {
                         continue;
                     }
                     if let Some((p, _, _)) = pattern(&col[i], &col[j]) {
-                        *counts.entry(p).or_insert(0) += 1;
-                        where_.entry(p).or_default().push(c);
+                        let e = counts.entry(p).or_default();
+                        e.0 += 1;
+                        e.1.push(c);
                     }
                 }
             }
         }
-        for (p, &n) in &counts {
+        for (p, &(n, _)) in &counts {
             if n >= 2 {
                 heap.push((n, Reverse(depth(self, p)), Reverse(*p)));
             }
         }
 
         while let Some((n, Reverse(d), Reverse(p))) = heap.pop() {
-            if counts.get(&p).copied() != Some(n) || n < 2 || d > max_depth {
+            if counts.get(&p).map(|e| e.0) != Some(n) || n < 2 || d > max_depth {
                 continue;
             }
             // Replace non-overlapping occurrences, column by column.
-            let mut cols: Vec<usize> = where_.remove(&p).unwrap_or_default();
+            let mut cols: Vec<usize> = counts
+                .get_mut(&p)
+                .map(|e| std::mem::take(&mut e.1))
+                .unwrap_or_default();
             cols.sort_unstable();
             cols.dedup();
             let mut found: Vec<(usize, usize, usize, i32, bool)> = Vec::new();
@@ -130,7 +140,7 @@ impl Lowering {
                 }
             }
             if found.len() < 2 {
-                counts.insert(p, 0);
+                counts.insert(p, (0, Vec::new()));
                 continue;
             }
             let t = self.b.add(
@@ -147,7 +157,7 @@ impl Lowering {
             self.sync_levels();
             // Apply per column, removing higher indices first.
             found.sort_by_key(|x| (x.0, Reverse(x.2.max(x.1))));
-            let mut by_col: HashMap<usize, Vec<(usize, usize, i32, bool)>> = HashMap::new();
+            let mut by_col: HashMap<usize, Vec<(usize, usize, i32, bool)>> = HashMap::default();
             for (c, i, j, s, ng) in found {
                 by_col.entry(c).or_default().push((i, j, s, ng));
             }
@@ -166,17 +176,16 @@ impl Lowering {
                 let col = &columns[c];
                 let mut changed: Vec<Pattern> = Vec::new();
                 for &r in &removals {
+                    if self.is_const(&col[r]) {
+                        continue;
+                    }
                     for (k, u) in col.iter().enumerate() {
-                        if k == r
-                            || (removals.contains(&k) && k < r)
-                            || self.is_const(u)
-                            || self.is_const(&col[r])
-                        {
+                        if k == r || (removals.contains(&k) && k < r) || self.is_const(u) {
                             continue;
                         }
                         if let Some((q, _, _)) = pattern(&col[r], u) {
                             if let Some(v) = counts.get_mut(&q) {
-                                *v -= 1;
+                                v.0 -= 1;
                                 changed.push(q);
                             }
                         }
@@ -189,13 +198,13 @@ impl Lowering {
                 // Count the pairs of the new terms with the rest (and with each other).
                 for a in additions {
                     for u in col.iter() {
-                        if self.b.net.node(u.0.node).range.lo == self.b.net.node(u.0.node).range.hi
-                        {
+                        if self.is_const(u) {
                             continue;
                         }
                         if let Some((q, _, _)) = pattern(&a, u) {
-                            *counts.entry(q).or_insert(0) += 1;
-                            where_.entry(q).or_default().push(c);
+                            let e = counts.entry(q).or_default();
+                            e.0 += 1;
+                            e.1.push(c);
                             changed.push(q);
                         }
                     }
@@ -204,7 +213,7 @@ impl Lowering {
                 changed.sort_unstable();
                 changed.dedup();
                 for q in changed {
-                    let n = counts[&q];
+                    let n = counts[&q].0;
                     if n >= 2 {
                         heap.push((n, Reverse(depth(self, &q)), Reverse(q)));
                     }
