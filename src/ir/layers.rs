@@ -453,7 +453,23 @@ impl LayerKind {
     pub fn others(&self) -> &[usize] {
         match self {
             LayerKind::Merge { others, .. } | LayerKind::Concatenate { others, .. } => others,
-            _ => &[],
+            LayerKind::Dense { .. }
+            | LayerKind::Relu
+            | LayerKind::Quantize
+            | LayerKind::QuantizeEach { .. }
+            | LayerKind::Flatten
+            | LayerKind::Conv { .. }
+            | LayerKind::Pool { .. }
+            | LayerKind::Reshape
+            | LayerKind::Transpose { .. }
+            | LayerKind::Slice { .. }
+            | LayerKind::ReluCap { .. }
+            | LayerKind::LeakyRelu { .. }
+            | LayerKind::HardSigmoid { .. }
+            | LayerKind::Argmax
+            | LayerKind::BatchNorm { .. }
+            | LayerKind::Table { .. }
+            | LayerKind::Softmax { .. } => &[],
         }
     }
 }

@@ -321,7 +321,20 @@ pub fn analyze(g: &LayerGraph) -> Analysis {
                     (Some(src), out, acc)
                 }
                 // Other kinds are not analysed.
-                _ => return None,
+                LayerKind::Conv { .. }
+                | LayerKind::Pool { .. }
+                | LayerKind::Merge { .. }
+                | LayerKind::Concatenate { .. }
+                | LayerKind::Reshape
+                | LayerKind::Transpose { .. }
+                | LayerKind::Slice { .. }
+                | LayerKind::ReluCap { .. }
+                | LayerKind::LeakyRelu { .. }
+                | LayerKind::HardSigmoid { .. }
+                | LayerKind::Argmax
+                | LayerKind::BatchNorm { .. }
+                | LayerKind::Table { .. }
+                | LayerKind::Softmax { .. } => return None,
             })
         })();
         // Unanalysed: every element holds some value of its type (sound).

@@ -111,7 +111,24 @@ fn base_weights(p: &Problem, site: usize) -> &Array2<i64> {
     };
     match &p.base.layers[layer].kind {
         LayerKind::Dense { weight, .. } => &weight.data,
-        _ => unreachable!("weight sites are dense layers"),
+        LayerKind::Relu
+        | LayerKind::Quantize
+        | LayerKind::QuantizeEach { .. }
+        | LayerKind::Flatten
+        | LayerKind::Conv { .. }
+        | LayerKind::Pool { .. }
+        | LayerKind::Merge { .. }
+        | LayerKind::Concatenate { .. }
+        | LayerKind::Reshape
+        | LayerKind::Transpose { .. }
+        | LayerKind::Slice { .. }
+        | LayerKind::ReluCap { .. }
+        | LayerKind::LeakyRelu { .. }
+        | LayerKind::HardSigmoid { .. }
+        | LayerKind::Argmax
+        | LayerKind::BatchNorm { .. }
+        | LayerKind::Table { .. }
+        | LayerKind::Softmax { .. } => unreachable!("weight sites are dense layers"),
     }
 }
 
@@ -230,7 +247,24 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
                         .map(|e| {
                             let ty = match &l.kind {
                                 LayerKind::QuantizeEach { types } => types[e],
-                                _ => l.output.ty,
+                                LayerKind::Dense { .. }
+                                | LayerKind::Relu
+                                | LayerKind::Quantize
+                                | LayerKind::Flatten
+                                | LayerKind::Conv { .. }
+                                | LayerKind::Pool { .. }
+                                | LayerKind::Merge { .. }
+                                | LayerKind::Concatenate { .. }
+                                | LayerKind::Reshape
+                                | LayerKind::Transpose { .. }
+                                | LayerKind::Slice { .. }
+                                | LayerKind::ReluCap { .. }
+                                | LayerKind::LeakyRelu { .. }
+                                | LayerKind::HardSigmoid { .. }
+                                | LayerKind::Argmax
+                                | LayerKind::BatchNorm { .. }
+                                | LayerKind::Table { .. }
+                                | LayerKind::Softmax { .. } => l.output.ty,
                             };
                             (!is_zero_type(&ty)).then(|| (-f64::from(ty.frac())).exp2())
                         })
@@ -290,7 +324,16 @@ pub fn gains(g: &LayerGraph, cache: &Cache, dirs: &[Array2<f64>]) -> Vec<Option<
                     }
                 }
                 // Not followed: its inputs are poisoned (see above).
-                _ => continue,
+                LayerKind::Conv { .. }
+                | LayerKind::Concatenate { .. }
+                | LayerKind::Transpose { .. }
+                | LayerKind::Slice { .. }
+                | LayerKind::ReluCap { .. }
+                | LayerKind::LeakyRelu { .. }
+                | LayerKind::HardSigmoid { .. }
+                | LayerKind::Argmax
+                | LayerKind::Table { .. }
+                | LayerKind::Softmax { .. } => continue,
             };
             let src = l.input;
             accumulate(&mut grads[src], gx);
@@ -338,7 +381,16 @@ fn follow(g: &LayerGraph, l: &Layer) -> Follow {
         LayerKind::Softmax { .. } | LayerKind::Table { .. } if g.outputs.contains(&l.input) => {
             Follow::Skip
         }
-        _ => Follow::No,
+        LayerKind::Conv { .. }
+        | LayerKind::Pool { .. }
+        | LayerKind::Concatenate { .. }
+        | LayerKind::Transpose { .. }
+        | LayerKind::Slice { .. }
+        | LayerKind::ReluCap { .. }
+        | LayerKind::LeakyRelu { .. }
+        | LayerKind::HardSigmoid { .. }
+        | LayerKind::Table { .. }
+        | LayerKind::Softmax { .. } => Follow::No,
     }
 }
 
@@ -406,7 +458,24 @@ fn terms_per_element(g: &LayerGraph, t: usize) -> Vec<f64> {
                     *v += per_row[e % n_i];
                 }
             }
-            _ => terms.iter_mut().for_each(|v| *v += 1.0),
+            LayerKind::Relu
+            | LayerKind::Quantize
+            | LayerKind::QuantizeEach { .. }
+            | LayerKind::Flatten
+            | LayerKind::Conv { .. }
+            | LayerKind::Pool { .. }
+            | LayerKind::Merge { .. }
+            | LayerKind::Concatenate { .. }
+            | LayerKind::Reshape
+            | LayerKind::Transpose { .. }
+            | LayerKind::Slice { .. }
+            | LayerKind::ReluCap { .. }
+            | LayerKind::LeakyRelu { .. }
+            | LayerKind::HardSigmoid { .. }
+            | LayerKind::Argmax
+            | LayerKind::BatchNorm { .. }
+            | LayerKind::Table { .. }
+            | LayerKind::Softmax { .. } => terms.iter_mut().for_each(|v| *v += 1.0),
         }
     }
     terms

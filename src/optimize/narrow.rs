@@ -155,7 +155,22 @@ fn readers_need(g: &LayerGraph, t: usize) -> Option<i32> {
                     .filter(|t| !is_zero_type(t))
                     .map(need)
                     .try_fold(i32::MIN, |m, n| Some(m.max(n?))),
-                _ => None,
+                LayerKind::Dense { .. }
+                | LayerKind::Flatten
+                | LayerKind::Conv { .. }
+                | LayerKind::Pool { .. }
+                | LayerKind::Merge { .. }
+                | LayerKind::Concatenate { .. }
+                | LayerKind::Reshape
+                | LayerKind::Transpose { .. }
+                | LayerKind::Slice { .. }
+                | LayerKind::ReluCap { .. }
+                | LayerKind::LeakyRelu { .. }
+                | LayerKind::HardSigmoid { .. }
+                | LayerKind::Argmax
+                | LayerKind::BatchNorm { .. }
+                | LayerKind::Table { .. }
+                | LayerKind::Softmax { .. } => None,
             }
         })
         .try_fold(i32::MIN, |m, n| Some(m.max(n?)))
@@ -170,7 +185,24 @@ fn cast_source(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Span> {
             lo: s.lo.max(0),
             ..s
         }),
-        _ => Some(s),
+        LayerKind::Dense { .. }
+        | LayerKind::Quantize
+        | LayerKind::QuantizeEach { .. }
+        | LayerKind::Flatten
+        | LayerKind::Conv { .. }
+        | LayerKind::Pool { .. }
+        | LayerKind::Merge { .. }
+        | LayerKind::Concatenate { .. }
+        | LayerKind::Reshape
+        | LayerKind::Transpose { .. }
+        | LayerKind::Slice { .. }
+        | LayerKind::ReluCap { .. }
+        | LayerKind::LeakyRelu { .. }
+        | LayerKind::HardSigmoid { .. }
+        | LayerKind::Argmax
+        | LayerKind::BatchNorm { .. }
+        | LayerKind::Table { .. }
+        | LayerKind::Softmax { .. } => Some(s),
     }
 }
 
@@ -408,7 +440,23 @@ fn identity_quantizer(g: &LayerGraph) -> Option<usize> {
                     && a.tensor_hull(l.input)
                         .is_some_and(|x| identity(&x, &l.output.ty))
             }
-            _ => false,
+            LayerKind::Dense { .. }
+            | LayerKind::Relu
+            | LayerKind::Flatten
+            | LayerKind::Conv { .. }
+            | LayerKind::Pool { .. }
+            | LayerKind::Merge { .. }
+            | LayerKind::Concatenate { .. }
+            | LayerKind::Reshape
+            | LayerKind::Transpose { .. }
+            | LayerKind::Slice { .. }
+            | LayerKind::ReluCap { .. }
+            | LayerKind::LeakyRelu { .. }
+            | LayerKind::HardSigmoid { .. }
+            | LayerKind::Argmax
+            | LayerKind::BatchNorm { .. }
+            | LayerKind::Table { .. }
+            | LayerKind::Softmax { .. } => false,
         };
         cast_nothing && retypable(g, g.inputs.len() + k)
     })

@@ -40,14 +40,48 @@ fn weight_text(k: &LayerKind) -> Option<String> {
                 .map(|&w| csd(i128::from(w)).len())
                 .sum::<usize>()
         )),
-        _ => None,
+        LayerKind::Relu
+        | LayerKind::Quantize
+        | LayerKind::QuantizeEach { .. }
+        | LayerKind::Flatten
+        | LayerKind::Conv { .. }
+        | LayerKind::Pool { .. }
+        | LayerKind::Merge { .. }
+        | LayerKind::Concatenate { .. }
+        | LayerKind::Reshape
+        | LayerKind::Transpose { .. }
+        | LayerKind::Slice { .. }
+        | LayerKind::ReluCap { .. }
+        | LayerKind::LeakyRelu { .. }
+        | LayerKind::HardSigmoid { .. }
+        | LayerKind::Argmax
+        | LayerKind::BatchNorm { .. }
+        | LayerKind::Table { .. }
+        | LayerKind::Softmax { .. } => None,
     }
 }
 
 fn bias_text(k: &LayerKind) -> Option<String> {
     match k {
         LayerKind::Dense { bias, .. } => Some(bias.ty.to_string()),
-        _ => None,
+        LayerKind::Relu
+        | LayerKind::Quantize
+        | LayerKind::QuantizeEach { .. }
+        | LayerKind::Flatten
+        | LayerKind::Conv { .. }
+        | LayerKind::Pool { .. }
+        | LayerKind::Merge { .. }
+        | LayerKind::Concatenate { .. }
+        | LayerKind::Reshape
+        | LayerKind::Transpose { .. }
+        | LayerKind::Slice { .. }
+        | LayerKind::ReluCap { .. }
+        | LayerKind::LeakyRelu { .. }
+        | LayerKind::HardSigmoid { .. }
+        | LayerKind::Argmax
+        | LayerKind::BatchNorm { .. }
+        | LayerKind::Table { .. }
+        | LayerKind::Softmax { .. } => None,
     }
 }
 
@@ -68,7 +102,23 @@ fn result_text(l: &Layer) -> Option<String> {
                 .collect();
             Some(format!("{} per element: {}", l.output.ty, list.join(" ")))
         }
-        _ => Some(l.output.ty.to_string()),
+        LayerKind::Dense { .. }
+        | LayerKind::Relu
+        | LayerKind::Quantize
+        | LayerKind::Conv { .. }
+        | LayerKind::Pool { .. }
+        | LayerKind::Merge { .. }
+        | LayerKind::Concatenate { .. }
+        | LayerKind::Reshape
+        | LayerKind::Transpose { .. }
+        | LayerKind::Slice { .. }
+        | LayerKind::ReluCap { .. }
+        | LayerKind::LeakyRelu { .. }
+        | LayerKind::HardSigmoid { .. }
+        | LayerKind::Argmax
+        | LayerKind::BatchNorm { .. }
+        | LayerKind::Table { .. }
+        | LayerKind::Softmax { .. } => Some(l.output.ty.to_string()),
     }
 }
 
@@ -77,7 +127,24 @@ fn accum_text(k: &LayerKind) -> Option<String> {
         LayerKind::Dense { accum, .. } => {
             Some(accum.map_or_else(|| "exact".to_string(), |a| a.to_string()))
         }
-        _ => None,
+        LayerKind::Relu
+        | LayerKind::Quantize
+        | LayerKind::QuantizeEach { .. }
+        | LayerKind::Flatten
+        | LayerKind::Conv { .. }
+        | LayerKind::Pool { .. }
+        | LayerKind::Merge { .. }
+        | LayerKind::Concatenate { .. }
+        | LayerKind::Reshape
+        | LayerKind::Transpose { .. }
+        | LayerKind::Slice { .. }
+        | LayerKind::ReluCap { .. }
+        | LayerKind::LeakyRelu { .. }
+        | LayerKind::HardSigmoid { .. }
+        | LayerKind::Argmax
+        | LayerKind::BatchNorm { .. }
+        | LayerKind::Table { .. }
+        | LayerKind::Softmax { .. } => None,
     }
 }
 

@@ -210,7 +210,20 @@ impl Problem {
                 LayerKind::Argmax | LayerKind::Table { .. } | LayerKind::Softmax { .. } => false,
                 // Per-element types (HGQ2's trained widths) stay; the result only holds them.
                 LayerKind::QuantizeEach { .. } => false,
-                ref k => !is_view(k),
+                ref k @ (LayerKind::Relu
+                | LayerKind::Quantize
+                | LayerKind::Flatten
+                | LayerKind::Conv { .. }
+                | LayerKind::Pool { .. }
+                | LayerKind::Merge { .. }
+                | LayerKind::Concatenate { .. }
+                | LayerKind::Reshape
+                | LayerKind::Transpose { .. }
+                | LayerKind::Slice { .. }
+                | LayerKind::ReluCap { .. }
+                | LayerKind::LeakyRelu { .. }
+                | LayerKind::HardSigmoid { .. }
+                | LayerKind::BatchNorm { .. }) => !is_view(k),
             };
             if act && retypable(&base, t) {
                 let ty = layer.output.ty;

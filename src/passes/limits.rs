@@ -87,8 +87,22 @@ pub fn estimate(g: &LayerGraph) -> Estimate {
                 positions.saturating_mul(digits.saturating_add(3 * channels as u64))
             }
             LayerKind::Flatten => 0,
-            #[allow(unreachable_patterns)]
-            _ => 2 * l.output.len() as u64,
+            LayerKind::Relu
+            | LayerKind::Quantize
+            | LayerKind::QuantizeEach { .. }
+            | LayerKind::Pool { .. }
+            | LayerKind::Merge { .. }
+            | LayerKind::Concatenate { .. }
+            | LayerKind::Reshape
+            | LayerKind::Transpose { .. }
+            | LayerKind::Slice { .. }
+            | LayerKind::ReluCap { .. }
+            | LayerKind::LeakyRelu { .. }
+            | LayerKind::HardSigmoid { .. }
+            | LayerKind::Argmax
+            | LayerKind::BatchNorm { .. }
+            | LayerKind::Table { .. }
+            | LayerKind::Softmax { .. } => 2 * l.output.len() as u64,
         };
         total = total.saturating_add(ops);
         layers.push((l.name.clone(), ops));

@@ -210,7 +210,22 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                 }
                 out
             }
-            _ => lw.lower_ext(g, k, &tensors, ty, opts, &mut rounded_upstream)?,
+            LayerKind::Conv { .. }
+            | LayerKind::Pool { .. }
+            | LayerKind::Merge { .. }
+            | LayerKind::Concatenate { .. }
+            | LayerKind::Reshape
+            | LayerKind::Transpose { .. }
+            | LayerKind::Slice { .. }
+            | LayerKind::ReluCap { .. }
+            | LayerKind::LeakyRelu { .. }
+            | LayerKind::HardSigmoid { .. }
+            | LayerKind::Argmax
+            | LayerKind::BatchNorm { .. }
+            | LayerKind::Table { .. }
+            | LayerKind::Softmax { .. } => {
+                lw.lower_ext(g, k, &tensors, ty, opts, &mut rounded_upstream)?
+            }
         };
         lw.sync_levels();
         tensors.push(out);

@@ -90,7 +90,20 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
                 }
                 out
             }
-            _ => ext::evaluate_layer(g, layer, &values)?,
+            LayerKind::Conv { .. }
+            | LayerKind::Pool { .. }
+            | LayerKind::Merge { .. }
+            | LayerKind::Concatenate { .. }
+            | LayerKind::Reshape
+            | LayerKind::Transpose { .. }
+            | LayerKind::Slice { .. }
+            | LayerKind::ReluCap { .. }
+            | LayerKind::LeakyRelu { .. }
+            | LayerKind::HardSigmoid { .. }
+            | LayerKind::Argmax
+            | LayerKind::BatchNorm { .. }
+            | LayerKind::Table { .. }
+            | LayerKind::Softmax { .. } => ext::evaluate_layer(g, layer, &values)?,
         };
         values.push(out);
     }
