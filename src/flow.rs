@@ -5,7 +5,7 @@ use crate::backends::{namer, verilog};
 use crate::error::{Error, Result};
 use crate::ir::layers::LayerGraph;
 use crate::ir::netlist::Netlist;
-use crate::passes::{lower, schedule};
+use crate::passes::{lower, pipeline, schedule};
 use crate::report::{self, Report};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -89,6 +89,16 @@ pub const MANIFEST: &str = "rtl4ml.json";
 
 /// Compiles a layer graph.
 pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
+    compile_observed(graph, opts, &mut |_, _, _| {})
+}
+
+/// [`compile`], with `observe` called after each pass of the pipeline
+/// (`compile --dump-after PASS`; see [`pipeline::run`]).
+pub fn compile_observed(
+    graph: LayerGraph,
+    opts: &Options,
+    observe: &mut dyn FnMut(pipeline::Pass, &Netlist, Option<&schedule::Schedule>),
+) -> Result<Design> {
     if !(opts.clock_ns > 0.0 && opts.clock_ns.is_finite()) {
         return Err(Error::unsupported(
             "--clock-ns",
@@ -98,19 +108,18 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
             ),
         ));
     }
-    crate::passes::limits::check(&graph)?;
-    let net = lower::lower(&graph, &opts.lower)?;
-    let mut sched = match opts.latency_cycles {
-        None => schedule::schedule(&net, opts.clock_ns, &opts.target.delay_model()),
-        Some(n) => schedule::schedule_for_latency(
-            &net,
-            n,
-            (!opts.auto_clock).then_some(opts.clock_ns),
-            &opts.target.delay_model(),
-        )
-        .map_err(|m| Error::unsupported("--latency-cycles", m))?,
-    };
-    sched.max_fanout = opts.max_fanout;
+    let (net, sched) = pipeline::run(
+        &graph,
+        &pipeline::PipelineOptions {
+            lower: opts.lower.clone(),
+            clock_ns: opts.clock_ns,
+            latency_cycles: opts.latency_cycles,
+            auto_clock: opts.auto_clock,
+            target: opts.target,
+            max_fanout: opts.max_fanout,
+        },
+        observe,
+    )?;
     let top = namer::sanitize(opts.top.as_deref().unwrap_or(&graph.name));
     let verilog = verilog::write_verilog(&net, &sched, &top)?;
     let report = report::build(&net, &sched, &top);

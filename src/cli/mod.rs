@@ -60,6 +60,10 @@ pub enum Command {
         /// stable text (one line per node; docs/testing.md).
         #[arg(long, value_enum, default_value_t = Emit::Report)]
         emit: Emit,
+        /// Print the netlist as text on stderr after this pass of the pipeline (debugging;
+        /// passes: lower, dce, trim, schedule, fanout; docs/testing.md).
+        #[arg(long, value_enum)]
+        dump_after: Option<crate::passes::pipeline::Pass>,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
@@ -199,13 +203,23 @@ pub fn run(cli: Cli) -> Result<()> {
             max_fanout,
             dsp,
             emit,
+            dump_after,
         } => {
             let t0 = Instant::now();
             let bytes =
                 std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
             let format = crate::frontend::Format::detect(&model, &bytes);
             let graph = crate::frontend::parse_bytes(&model, &bytes)?;
-            let design = flow::compile(
+            let mut dump = |pass, net: &crate::ir::netlist::Netlist, sched: Option<&_>| {
+                if dump_after == Some(pass) {
+                    eprint!(
+                        "; after pass {}\n{}",
+                        pass.name(),
+                        crate::backends::netlist_text::write(net, sched)
+                    );
+                }
+            };
+            let design = flow::compile_observed(
                 graph,
                 &Options {
                     clock_ns: clock_ns.unwrap_or(4.0),
@@ -219,6 +233,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     },
                     max_fanout,
                 },
+                &mut dump,
             )
             .with_context(|| format!("compiling {}", model.display()))?;
             flow::write_dir_with_model(&design, format.build_file_name(), &bytes, &output)?;

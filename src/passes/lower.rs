@@ -239,10 +239,8 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
             elements: tensors[t].clone(),
         });
     }
-    let net = lw.b.net;
-    net.validate()
-        .map_err(|m| Error::unsupported("lowering", format!("internal error: {m}")))?;
-    Ok(super::trim::trim_dead_bits(super::dce::eliminate_dead(net)))
+    // Validated, cleaned up (dce, trim) and scheduled by the pipeline (passes/pipeline.rs).
+    Ok(lw.b.net)
 }
 
 pub(super) struct Lowering {

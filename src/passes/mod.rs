@@ -5,6 +5,7 @@ pub mod dce;
 pub mod limits;
 pub mod lower;
 pub mod op_models;
+pub mod pipeline;
 pub mod retime;
 pub mod schedule;
 pub mod trim;

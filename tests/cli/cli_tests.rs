@@ -997,3 +997,59 @@ fn sim_accepts_batches_in_the_input_shape() {
         }
     }
 }
+
+/// `--emit netlist` prints the scheduled netlist (the snapshot format) instead of the table;
+/// `--dump-after PASS` prints the netlist after that pass on stderr, and the written design is
+/// the same either way.
+#[test]
+fn compile_emits_the_netlist_and_dumps_after_a_pass() {
+    let t = Tmp::new("emit");
+    let (a, b) = (t.path("a"), t.path("b"));
+    let plain = run(&[
+        OsStr::new("compile"),
+        OsStr::new("models/wrap_accum.json"),
+        OsStr::new("-o"),
+        a.as_os_str(),
+    ]);
+    assert!(plain.status.success());
+    let out = run(&[
+        OsStr::new("compile"),
+        OsStr::new("models/wrap_accum.json"),
+        OsStr::new("-o"),
+        b.as_os_str(),
+        OsStr::new("--emit"),
+        OsStr::new("netlist"),
+        OsStr::new("--dump-after"),
+        OsStr::new("trim"),
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stdout.starts_with("netlist wrap_accum: "), "{stdout}");
+    assert!(stdout.contains("latency 3 cycles at 4 ns"), "{stdout}");
+    assert_eq!(
+        stdout,
+        std::fs::read_to_string("tests/snapshots/out/wrap_accum.netlist").unwrap()
+    );
+    // After trim there is no schedule yet: no stages, no latency.
+    assert!(
+        stderr.starts_with("; after pass trim\nnetlist wrap_accum: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(" @"), "{stderr}");
+    assert_eq!(
+        std::fs::read(a.join("wrap_accum.v")).unwrap(),
+        std::fs::read(b.join("wrap_accum.v")).unwrap()
+    );
+    let bad = run(&[
+        OsStr::new("compile"),
+        OsStr::new("models/wrap_accum.json"),
+        OsStr::new("-o"),
+        b.as_os_str(),
+        OsStr::new("--dump-after"),
+        OsStr::new("limits"),
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("possible values: lower, dce, trim, schedule, fanout"));
+}

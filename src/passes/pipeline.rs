@@ -1,0 +1,214 @@
+//! The pass pipeline: named steps from a layer graph to a scheduled netlist.
+//!
+//! `limits → lower → dce → trim → schedule → fanout`. After every step that changes the netlist
+//! its invariants are checked ([`Netlist::validate`], and [`validate_schedule`] once there is a
+//! schedule): a violation is an internal error naming the pass that broke it, never a wrong
+//! design. The checks are linear in the netlist (well under 1% of compile time), so they run in
+//! every build. An observer sees the netlist after each step (`rtl4ml compile --dump-after
+//! PASS` prints it as text).
+
+use super::lower::{self, LowerOptions};
+use super::schedule::{self, Schedule, Target};
+use crate::error::{Error, Result};
+use crate::ir::layers::LayerGraph;
+use crate::ir::netlist::Netlist;
+
+/// One named step of the pipeline, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pass {
+    /// Resource limits: refuse a model whose estimated operation count is too large (no
+    /// netlist yet, so nothing to dump after it).
+    #[value(skip)]
+    Limits,
+    /// Layers → scalar fixed-point operations (shift-and-add, shared subexpressions).
+    Lower,
+    /// Dead-node elimination.
+    Dce,
+    /// Bits no reader needs are not built (modulo arithmetic).
+    Trim,
+    /// Pipeline registers placed for the clock or the latency.
+    Schedule,
+    /// Fan-out limit of the pipeline registers.
+    Fanout,
+}
+
+impl Pass {
+    pub const ALL: [Pass; 6] = [
+        Pass::Limits,
+        Pass::Lower,
+        Pass::Dce,
+        Pass::Trim,
+        Pass::Schedule,
+        Pass::Fanout,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Limits => "limits",
+            Pass::Lower => "lower",
+            Pass::Dce => "dce",
+            Pass::Trim => "trim",
+            Pass::Schedule => "schedule",
+            Pass::Fanout => "fanout",
+        }
+    }
+}
+
+/// What the scheduling steps need (a subset of `flow::Options`).
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    pub lower: LowerOptions,
+    pub clock_ns: f64,
+    pub latency_cycles: Option<u32>,
+    pub auto_clock: bool,
+    pub target: Target,
+    pub max_fanout: u32,
+}
+
+/// Runs every pass; `observe` sees the netlist (and the schedule, once made) after each one
+/// that has a netlist (not after `limits`).
+pub fn run(
+    graph: &LayerGraph,
+    opts: &PipelineOptions,
+    observe: &mut dyn FnMut(Pass, &Netlist, Option<&Schedule>),
+) -> Result<(Netlist, Schedule)> {
+    let checked = |pass: Pass, net: Netlist| -> Result<Netlist> {
+        net.validate().map_err(|m| internal(pass, m))?;
+        Ok(net)
+    };
+    super::limits::check(graph)?;
+    let net = checked(Pass::Lower, lower::lower(graph, &opts.lower)?)?;
+    observe(Pass::Lower, &net, None);
+    let net = checked(Pass::Dce, super::dce::eliminate_dead(net))?;
+    observe(Pass::Dce, &net, None);
+    let net = checked(Pass::Trim, super::trim::trim_dead_bits(net))?;
+    observe(Pass::Trim, &net, None);
+    let model = opts.target.delay_model();
+    let mut sched = match opts.latency_cycles {
+        None => schedule::schedule(&net, opts.clock_ns, &model),
+        Some(n) => schedule::schedule_for_latency(
+            &net,
+            n,
+            (!opts.auto_clock).then_some(opts.clock_ns),
+            &model,
+        )
+        .map_err(|m| Error::unsupported("--latency-cycles", m))?,
+    };
+    validate_schedule(&net, &sched).map_err(|m| internal(Pass::Schedule, m))?;
+    observe(Pass::Schedule, &net, Some(&sched));
+    sched.max_fanout = opts.max_fanout;
+    observe(Pass::Fanout, &net, Some(&sched));
+    Ok((net, sched))
+}
+
+fn internal(pass: Pass, m: String) -> Error {
+    Error::unsupported(
+        format!("pass `{}`", pass.name()),
+        format!("internal error: {m}"),
+    )
+}
+
+/// A schedule's invariants: one stage per node, no node before an operand's stage (registers
+/// only delay), every stage within the latency, and a latency of at least one cycle.
+pub fn validate_schedule(net: &Netlist, s: &Schedule) -> std::result::Result<(), String> {
+    if s.stage.len() != net.nodes.len() {
+        return Err(format!(
+            "{} stages for {} nodes",
+            s.stage.len(),
+            net.nodes.len()
+        ));
+    }
+    if s.latency == 0 {
+        return Err("a latency of 0 cycles".into());
+    }
+    for (i, n) in net.nodes.iter().enumerate() {
+        if s.stage[i] > s.latency {
+            return Err(format!(
+                "node {i} at stage {} beyond the latency {}",
+                s.stage[i], s.latency
+            ));
+        }
+        for a in Netlist::args(&n.op) {
+            let (sa, constant) = (
+                s.stage[a.index()],
+                net.node(a).range.lo == net.node(a).range.hi,
+            );
+            if sa > s.stage[i] && !constant {
+                return Err(format!(
+                    "node {i} at stage {} reads node {} from the later stage {sa}",
+                    s.stage[i], a.0
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrap_accum() -> LayerGraph {
+        let text = include_str!("../../models/wrap_accum.json");
+        crate::frontend::native::parse(text, "wrap_accum.json").unwrap()
+    }
+
+    fn opts() -> PipelineOptions {
+        PipelineOptions {
+            lower: LowerOptions::default(),
+            clock_ns: 4.0,
+            latency_cycles: None,
+            auto_clock: false,
+            target: Target::default(),
+            max_fanout: 32,
+        }
+    }
+
+    #[test]
+    fn every_pass_with_a_netlist_is_observed_in_order() {
+        let mut seen = Vec::new();
+        let (net, sched) = run(&wrap_accum(), &opts(), &mut |p, n, s| {
+            seen.push((p, n.nodes.len(), s.is_some()))
+        })
+        .unwrap();
+        let passes: Vec<Pass> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(passes, Pass::ALL[1..].to_vec());
+        // Dead nodes go at dce; the schedule appears at schedule.
+        assert!(seen[1].1 <= seen[0].1);
+        assert_eq!(seen[4].1, net.nodes.len());
+        assert_eq!(
+            seen.iter().map(|s| s.2).collect::<Vec<_>>(),
+            [false, false, false, true, true]
+        );
+        assert_eq!(sched.max_fanout, 32);
+        validate_schedule(&net, &sched).unwrap();
+    }
+
+    #[test]
+    fn a_broken_schedule_is_refused_with_its_place() {
+        let (net, sched) = run(&wrap_accum(), &opts(), &mut |_, _, _| {}).unwrap();
+        let mut short = sched.clone();
+        short.stage.pop();
+        assert!(validate_schedule(&net, &short)
+            .unwrap_err()
+            .contains("stages for"));
+        // A node scheduled before an operand it reads.
+        let i = net
+            .nodes
+            .iter()
+            .position(|n| matches!(n.op, crate::ir::netlist::Op::Add { .. }))
+            .unwrap();
+        let mut early = sched.clone();
+        for (k, n) in net.nodes.iter().enumerate() {
+            if Netlist::args(&n.op).any(|a| a.index() == i) {
+                early.stage[i] = early.latency;
+                early.stage[k] = 0;
+                break;
+            }
+        }
+        let e = validate_schedule(&net, &early).unwrap_err();
+        assert!(e.contains("from the later stage"), "{e}");
+        let mut zero = sched;
+        zero.latency = 0;
+        assert!(validate_schedule(&net, &zero).is_err());
+    }
+}
