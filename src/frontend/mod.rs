@@ -50,7 +50,7 @@ pub fn load(path: &Path) -> Result<LayerGraph> {
 /// A native model must be UTF-8 JSON; other encodings and binary files get an explanation.
 pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<LayerGraph> {
     let file = path.display().to_string();
-    match Format::detect(path, bytes) {
+    let g = match Format::detect(path, bytes) {
         Format::Qonnx => qonnx::parse(bytes, &file),
         Format::Native => {
             let text = std::str::from_utf8(bytes).map_err(|e| Error::Data {
@@ -59,6 +59,20 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<LayerGraph> {
             })?;
             native::parse(text, &file)
         }
+    }?;
+    validated(g, &file)
+}
+
+/// The graph a frontend made, after [`LayerGraph::validate`]: a violation is an internal error
+/// of that frontend (its own checks should have named the field), reported with the file.
+pub fn validated(g: LayerGraph, file: &str) -> Result<LayerGraph> {
+    match g.validate() {
+        Ok(()) => Ok(g),
+        Err(m) => Err(Error::model(
+            file,
+            "layer graph",
+            format!("internal error: the loader built an inconsistent graph ({m})"),
+        )),
     }
 }
 

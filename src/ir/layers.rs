@@ -539,3 +539,222 @@ impl LayerGraph {
             .collect()
     }
 }
+
+impl LayerGraph {
+    /// Checks the structural invariants every stage relies on; returns the first violation,
+    /// naming the layer. Frontends check their input field by field with better messages;
+    /// this is the net under them and under the optimizer's edits (run by both, and by the
+    /// pass pipeline before lowering).
+    ///
+    /// - at least one input and one output; every tensor has at least one element;
+    /// - layers in topological order: a layer reads only tensors defined before it;
+    /// - a layer's output tensor carries its name; names are unique;
+    /// - outputs name existing tensors;
+    /// - per kind: the shapes its semantics need (dense weight rows = the input's last axis,
+    ///   columns = the output's; element-wise layers keep the shape; per-element types one per
+    ///   element; reshapes keep the element count; transposes permute the axes; per-channel
+    ///   constants one per channel).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.inputs.is_empty() {
+            return Err("the model has no input".into());
+        }
+        if self.outputs.is_empty() {
+            return Err("the model has no output".into());
+        }
+        let n_in = self.inputs.len();
+        let total = n_in + self.layers.len();
+        let mut names = std::collections::HashSet::new();
+        for t in &self.inputs {
+            if t.is_empty() {
+                return Err(format!("input `{}` has no elements", t.name));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(format!("two tensors are named `{}`", t.name));
+            }
+        }
+        for (k, l) in self.layers.iter().enumerate() {
+            let at = |m: String| format!("layer `{}`: {m}", l.name);
+            if l.output.name != l.name {
+                return Err(at(format!("its output is named `{}`", l.output.name)));
+            }
+            if !names.insert(l.name.as_str()) {
+                return Err(format!("two tensors are named `{}`", l.name));
+            }
+            if l.output.is_empty() {
+                return Err(at("its output has no elements".into()));
+            }
+            for s in l.sources() {
+                if s >= n_in + k {
+                    return Err(at(format!(
+                        "reads tensor {s}, which is not defined before it"
+                    )));
+                }
+            }
+            let x = self.tensor(l.input);
+            let (xs, ys) = (&x.shape, &l.output.shape);
+            let same = || {
+                if xs == ys {
+                    Ok(())
+                } else {
+                    Err(at(format!("element-wise, but maps shape {xs:?} to {ys:?}")))
+                }
+            };
+            let channels = |what: &str, n: usize| {
+                let c = *ys.last().unwrap_or(&0);
+                if n == c {
+                    Ok(())
+                } else {
+                    Err(at(format!("{n} {what} for {c} channels")))
+                }
+            };
+            match &l.kind {
+                LayerKind::Dense { weight, bias, .. } => {
+                    let (r, c) = weight.data.dim();
+                    if xs.last() != Some(&r)
+                        || ys.last() != Some(&c)
+                        || xs[..xs.len() - 1] != ys[..ys.len() - 1]
+                    {
+                        return Err(at(format!(
+                            "a [{r}, {c}] weight maps shape {xs:?} to {ys:?}"
+                        )));
+                    }
+                    if bias.data.len() != c {
+                        return Err(at(format!("{} biases for {c} outputs", bias.data.len())));
+                    }
+                }
+                LayerKind::QuantizeEach { types } => {
+                    same()?;
+                    if types.len() != l.output.len() {
+                        return Err(at(format!(
+                            "{} element types for {} elements",
+                            types.len(),
+                            l.output.len()
+                        )));
+                    }
+                }
+                LayerKind::Relu
+                | LayerKind::Quantize
+                | LayerKind::ReluCap { .. }
+                | LayerKind::LeakyRelu { .. }
+                | LayerKind::HardSigmoid { .. }
+                | LayerKind::Table { .. }
+                | LayerKind::Softmax { .. } => same()?,
+                LayerKind::Merge { others, .. } => {
+                    same()?;
+                    for &o in others {
+                        if &self.tensor(o).shape != xs {
+                            return Err(at(format!(
+                                "merges shape {xs:?} with {:?}",
+                                self.tensor(o).shape
+                            )));
+                        }
+                    }
+                }
+                LayerKind::BatchNorm { scale, bias } => {
+                    same()?;
+                    channels("scales", scale.data.len())?;
+                    channels("biases", bias.data.len())?;
+                }
+                LayerKind::Flatten | LayerKind::Reshape => {
+                    if x.len() != l.output.len() {
+                        return Err(at(format!(
+                            "reshapes {} elements into {}",
+                            x.len(),
+                            l.output.len()
+                        )));
+                    }
+                }
+                LayerKind::Transpose { perm } => {
+                    let mut sorted = perm.clone();
+                    sorted.sort_unstable();
+                    let permuted: Vec<usize> =
+                        perm.iter().filter_map(|&a| xs.get(a).copied()).collect();
+                    if sorted != (0..xs.len()).collect::<Vec<_>>() || &permuted != ys {
+                        return Err(at(format!(
+                            "permutation {perm:?} maps shape {xs:?} to {ys:?}"
+                        )));
+                    }
+                }
+                LayerKind::Conv {
+                    bias,
+                    c_out,
+                    c_in,
+                    depthwise,
+                    ..
+                } => {
+                    let out_c = if *depthwise { c_in * c_out } else { *c_out };
+                    channels("biases", bias.data.len())?;
+                    if ys.last() != Some(&out_c) || xs.last() != Some(c_in) {
+                        return Err(at(format!(
+                            "{c_in} → {out_c} channels, but maps shape {xs:?} to {ys:?}"
+                        )));
+                    }
+                }
+                LayerKind::Concatenate { others, axis } => {
+                    let want: usize = std::iter::once(l.input)
+                        .chain(others.iter().copied())
+                        .map(|t| self.tensor(t).len())
+                        .sum();
+                    if *axis >= ys.len() || want != l.output.len() {
+                        return Err(at(format!(
+                            "concatenates {want} elements along axis {axis} into shape {ys:?}"
+                        )));
+                    }
+                }
+                LayerKind::Pool { .. } | LayerKind::Slice { .. } | LayerKind::Argmax => {}
+            }
+        }
+        for &t in &self.outputs {
+            if t >= total {
+                return Err(format!("output tensor {t} does not exist"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod validate_tests {
+    use super::*;
+
+    fn wrap_accum() -> LayerGraph {
+        let text = include_str!("../../models/wrap_accum.json");
+        crate::frontend::native::parse(text, "wrap_accum.json").unwrap()
+    }
+
+    #[test]
+    fn bundled_models_are_consistent_and_edits_that_break_them_are_named() {
+        let g = wrap_accum();
+        g.validate().unwrap();
+        // A layer reading a tensor defined after it.
+        let mut bad = g.clone();
+        bad.layers[0].input = 3;
+        let e = bad.validate().unwrap_err();
+        assert!(
+            e.contains("layer `flatten`") && e.contains("not defined before it"),
+            "{e}"
+        );
+        // A dense layer whose weight no longer fits its input.
+        let mut bad = g.clone();
+        let k = bad.layers.iter().position(|l| l.name == "module").unwrap();
+        if let LayerKind::Dense { bias, .. } = &mut bad.layers[k].kind {
+            bias.data.pop();
+        }
+        let e = bad.validate().unwrap_err();
+        assert!(
+            e.contains("layer `module`") && e.contains("biases for 3 outputs"),
+            "{e}"
+        );
+        // A duplicated name; an output that does not exist.
+        let mut bad = g.clone();
+        bad.layers[1].name = "flatten".into();
+        bad.layers[1].output.name = "flatten".into();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .contains("two tensors are named `flatten`"));
+        let mut bad = g;
+        bad.outputs.push(99);
+        assert!(bad.validate().unwrap_err().contains("output tensor 99"));
+    }
+}

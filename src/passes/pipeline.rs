@@ -75,6 +75,9 @@ pub fn run(
         net.validate().map_err(|m| internal(pass, m))?;
         Ok(net)
     };
+    graph
+        .validate()
+        .map_err(|m| internal(Pass::Limits, format!("inconsistent layer graph: {m}")))?;
     super::limits::check(graph)?;
     let net = checked(Pass::Lower, lower::lower(graph, &opts.lower)?)?;
     observe(Pass::Lower, &net, None);
