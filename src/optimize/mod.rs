@@ -25,7 +25,7 @@ pub mod search;
 use crate::error::Result;
 use crate::flow::Options;
 use crate::ir::layers::LayerGraph;
-use crate::passes::lower::{lower, LowerOptions};
+use crate::passes::lower::LowerOptions;
 use crate::sim::Simulator;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use metric::{Metric, Reference, Tolerance};
@@ -82,7 +82,7 @@ pub struct Outcome {
 
 /// Output mantissas of `g` on `inputs` (input mantissas, bus order).
 pub fn simulate(g: &LayerGraph, inputs: &Array2<i64>) -> Result<Array2<i64>> {
-    let net = lower(
+    let net = crate::passes::pipeline::netlist(
         g,
         &LowerOptions {
             share: false,

@@ -41,7 +41,7 @@ use crate::flow::{self, Options};
 use crate::ir::fixed::{FixedType, Overflow, Round, MAX_TYPE_WIDTH};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{Constant, Layer, LayerGraph, LayerKind, Tensor};
-use crate::passes::lower::{lower, LowerOptions};
+use crate::passes::lower::LowerOptions;
 use crate::passes::schedule;
 use crate::sim::Simulator;
 use indicatif::ProgressBar;
@@ -732,7 +732,7 @@ fn simulate(g: &LayerGraph, inputs: ArrayView2<i64>, outputs: &[usize]) -> Resul
     let mut g = g.clone();
     g.outputs = outputs.to_vec();
     // Sharing subexpressions changes the hardware, never the values: skip its cost here.
-    let net = lower(
+    let net = crate::passes::pipeline::netlist(
         &g,
         &LowerOptions {
             share: false,

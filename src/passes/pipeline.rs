@@ -71,6 +71,18 @@ pub fn run(
     opts: &PipelineOptions,
     observe: &mut dyn FnMut(Pass, &Netlist, Option<&Schedule>),
 ) -> Result<(Netlist, Schedule)> {
+    let (net, sched) = run_until(graph, opts, Pass::Fanout, observe)?;
+    Ok((net, sched.expect("the pipeline ran to the schedule")))
+}
+
+/// Runs the passes up to and including `last`; the schedule when `last` is at or after
+/// [`Pass::Schedule`].
+fn run_until(
+    graph: &LayerGraph,
+    opts: &PipelineOptions,
+    last: Pass,
+    observe: &mut dyn FnMut(Pass, &Netlist, Option<&Schedule>),
+) -> Result<(Netlist, Option<Schedule>)> {
     let checked = |pass: Pass, net: Netlist| -> Result<Netlist> {
         net.validate().map_err(|m| internal(pass, m))?;
         Ok(net)
@@ -85,6 +97,9 @@ pub fn run(
     observe(Pass::Dce, &net, None);
     let net = checked(Pass::Trim, super::trim::trim_dead_bits(net))?;
     observe(Pass::Trim, &net, None);
+    if last == Pass::Trim {
+        return Ok((net, None));
+    }
     let model = opts.target.delay_model();
     let mut sched = match opts.latency_cycles {
         None => schedule::schedule(&net, opts.clock_ns, &model),
@@ -100,7 +115,22 @@ pub fn run(
     observe(Pass::Schedule, &net, Some(&sched));
     sched.max_fanout = opts.max_fanout;
     observe(Pass::Fanout, &net, Some(&sched));
-    Ok((net, sched))
+    Ok((net, Some(sched)))
+}
+
+/// The unscheduled part of the pipeline, `lower → dce → trim` with the same checks: the
+/// netlist the simulator runs (the optimizer simulates candidates without scheduling them).
+pub fn netlist(graph: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
+    let opts = PipelineOptions {
+        lower: opts.clone(),
+        clock_ns: 4.0,
+        latency_cycles: None,
+        auto_clock: false,
+        target: Target::default(),
+        max_fanout: 0,
+    };
+    let (net, _) = run_until(graph, &opts, Pass::Trim, &mut |_, _, _| {})?;
+    Ok(net)
 }
 
 fn internal(pass: Pass, m: String) -> Error {
