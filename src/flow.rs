@@ -343,7 +343,7 @@ fn check_regular_file(path: &Path) -> Result<()> {
 pub fn read_dir(dir: &Path) -> Result<BuildDir> {
     check_build_dir(dir)?;
     let mpath = dir.join(MANIFEST);
-    let text = std::fs::read_to_string(&mpath).map_err(|e| Error::io(&mpath, e))?;
+    let text = crate::input::read_text(&mpath, crate::input::MAX_MODEL_BYTES, "manifest")?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::Data {
         file: mpath.display().to_string(),
         message: format!("not an rtl4ml manifest: {e}"),

@@ -42,7 +42,7 @@ impl Format {
 
 /// Loads a model file, choosing the frontend with [`Format::detect`].
 pub fn load(path: &Path) -> Result<LayerGraph> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read(path, crate::input::MAX_MODEL_BYTES, "model file")?;
     parse_bytes(path, &bytes)
 }
 

@@ -19,7 +19,7 @@ pub const VERSION: u64 = 1;
 /// Reads and validates a native model file.
 pub fn load(path: &Path) -> Result<LayerGraph> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path, crate::input::MAX_MODEL_BYTES, "model file")?;
     parse(&text, &file)
 }
 

@@ -45,7 +45,7 @@ const SUPPORTED: &str = "Quant, IntQuant, BipolarQuant, Trunc, MatMul, Gemm, Add
 
 /// Reads a QONNX model file.
 pub fn load(path: &Path) -> Result<LayerGraph> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read(path, crate::input::MAX_MODEL_BYTES, "model file")?;
     parse(&bytes, &path.display().to_string())
 }
 
