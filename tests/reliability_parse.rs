@@ -131,22 +131,22 @@ fn npy_headers_that_hide_their_size_are_refused() {
         (
             "hex",
             "{'descr': '<f8', 'fortran_order': False, 'shape': (0x100000, 0x100000), }",
-            "error: hex.npy: bad .npy header: 'shape': the dimension `0x100000` at byte 51 is not a plain decimal integer (digits only: no sign, base prefix, `_` separator, leading zero or fraction)",
+            "error: hex.npy: not a readable .npy file: header: 'shape': the dimension `0x100000` at byte 51 is not a plain decimal integer (digits only: no sign, base prefix, `_` separator, leading zero or fraction)",
         ),
         (
             "underscore",
             "{'descr': '<f8', 'fortran_order': False, 'shape': (1_000, 1_000_000_000), }",
-            "error: underscore.npy: bad .npy header: 'shape': the dimension `1_000` at byte 51 is not a plain decimal integer (digits only: no sign, base prefix, `_` separator, leading zero or fraction)",
+            "error: underscore.npy: not a readable .npy file: header: 'shape': the dimension `1_000` at byte 51 is not a plain decimal integer (digits only: no sign, base prefix, `_` separator, leading zero or fraction)",
         ),
         (
             "dup",
             "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 16), 'shape': (100000000000, 16), }",
-            "error: dup.npy: bad .npy header: key 'shape' appears twice (at byte 59); each key must appear once",
+            "error: dup.npy: not a readable .npy file: header: key 'shape' appears twice (at byte 59); each key must appear once",
         ),
         (
             "in_descr",
             "{'descr': '<f8 shape: (1, 16)', 'fortran_order': False, 'shape': (100000000000, 16), }",
-            "error: in_descr.npy: bad .npy header: element type \"<f8 shape: (1, 16)\" is not supported (expected float64, float32, int64, int32, int16, int8, uint8, uint16 or uint32 ('<f8', '<f4', '<i8', '<i4', '<i2', '|i1', '|u1', '<u2', '<u4', or big-endian '>…'))",
+            "error: in_descr.npy: not a readable .npy file: header: element type \"<f8 shape: (1, 16)\" is not supported (expected float64, float32, int64, int32, int16, int8, uint8, uint16 or uint32 ('<f8', '<f4', '<i8', '<i4', '<i2', '|i1', '|u1', '<u2', '<u4', or big-endian '>…'))",
         ),
         (
             "huge",
@@ -161,27 +161,27 @@ fn npy_headers_that_hide_their_size_are_refused() {
         (
             "too_big_digit",
             "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999, 16), }",
-            "error: too_big_digit.npy: bad .npy header: 'shape': the dimension 99999999999999999999999 at byte 51 is too large",
+            "error: too_big_digit.npy: not a readable .npy file: header: 'shape': the dimension 99999999999999999999999 at byte 51 is too large",
         ),
         (
             "extra_key",
             "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 16), 'size': 3, }",
-            "error: extra_key.npy: bad .npy header: unexpected key \"size\" at byte 59 (expected exactly 'descr', 'fortran_order' and 'shape')",
+            "error: extra_key.npy: not a readable .npy file: header: unexpected key \"size\" at byte 59 (expected exactly 'descr', 'fortran_order' and 'shape')",
         ),
         (
             "missing_shape",
             "{'descr': '<f8', 'fortran_order': False, }",
-            "error: missing_shape.npy: bad .npy header: the key 'shape' is missing",
+            "error: missing_shape.npy: not a readable .npy file: header: the key 'shape' is missing",
         ),
         (
             "not_a_tuple",
             "{'descr': '<f8', 'fortran_order': False, 'shape': (16), }",
-            "error: not_a_tuple.npy: bad .npy header: 'shape' (d) is a number, not a tuple; a 1-d shape is written (d,)",
+            "error: not_a_tuple.npy: not a readable .npy file: header: 'shape' (d) is a number, not a tuple; a 1-d shape is written (d,)",
         ),
         (
             "negative",
             "{'descr': '<f8', 'fortran_order': False, 'shape': (-1, 16), }",
-            "error: negative.npy: bad .npy header: 'shape': the dimension `-1` at byte 51 is not a plain decimal integer (digits only: no sign, base prefix, `_` separator, leading zero or fraction)",
+            "error: negative.npy: not a readable .npy file: header: 'shape': the dimension `-1` at byte 51 is not a plain decimal integer (digits only: no sign, base prefix, `_` separator, leading zero or fraction)",
         ),
         (
             "truncated",
@@ -337,7 +337,7 @@ fn endless_files_are_refused_without_reading_them_whole() {
     );
     assert_refused(
         &r,
-        "error: /dev/zero: not a .npy file (it does not start with the .npy magic `\\x93NUMPY`); save arrays with numpy.save",
+        "error: /dev/zero: not a readable .npy file: it does not start with the .npy magic `\\x93NUMPY` (save arrays with numpy.save)",
         30.0,
     );
     let r = run(
@@ -353,7 +353,7 @@ fn endless_files_are_refused_without_reading_them_whole() {
     );
     assert_refused(
         &r,
-        "error: /dev/zero: not a .npy file (it does not start with the .npy magic `\\x93NUMPY`); save arrays with numpy.save",
+        "error: /dev/zero: not a readable .npy file: it does not start with the .npy magic `\\x93NUMPY` (save arrays with numpy.save)",
         30.0,
     );
     assert!(t.entries().is_empty(), "{:?}", t.entries());

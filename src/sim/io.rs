@@ -100,8 +100,8 @@ fn decode_npy(mut r: impl Read, len: Option<u64>, path: &Path) -> Result<NpyData
     let got = read_up_to(&mut r, &mut magic).map_err(io_err)?;
     if got < 8 || &magic[..6] != b"\x93NUMPY" {
         return Err(data_err(
-            "not a .npy file (it does not start with the .npy magic `\\x93NUMPY`); save arrays \
-             with numpy.save"
+            "not a readable .npy file: it does not start with the .npy magic `\\x93NUMPY` (save \
+             arrays with numpy.save)"
                 .into(),
         ));
     }
@@ -139,7 +139,8 @@ fn decode_npy(mut r: impl Read, len: Option<u64>, path: &Path) -> Result<NpyData
     }
     let mut header = vec![0u8; hlen as usize];
     r.read_exact(&mut header).map_err(io_err)?;
-    let h = parse_header(&header).map_err(|e| data_err(format!("bad .npy header: {e}")))?;
+    let h = parse_header(&header)
+        .map_err(|e| data_err(format!("not a readable .npy file: header: {e}")))?;
     let count = h
         .shape
         .iter()
