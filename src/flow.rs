@@ -156,6 +156,9 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
     let tmp = parent.join(format!(".{name}.rtl4ml-tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     remove_stale_temporaries(parent, &name);
+    // Whatever happens below (an error, even a panic), the temporary does not outlive this
+    // call: once renamed into place it no longer exists and the guard does nothing.
+    let _cleanup = RemoveOnDrop(tmp.clone());
     let result = (|| {
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let write = |file: &str, text: &str| {
@@ -247,6 +250,17 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
         let _ = std::fs::remove_dir_all(&tmp);
         Error::io(out, e)
     })
+}
+
+/// Removes a temporary directory when dropped (if it still exists).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// Removes `.NAME.rtl4ml-tmp-PID` / `.NAME.rtl4ml-old-PID` directories in `parent` left by
@@ -352,7 +366,7 @@ fn check_regular_file(path: &Path) -> Result<()> {
 pub fn read_dir(dir: &Path) -> Result<BuildDir> {
     check_build_dir(dir)?;
     let mpath = dir.join(MANIFEST);
-    let text = std::fs::read_to_string(&mpath).map_err(|e| Error::io(&mpath, e))?;
+    let text = crate::input::read_text(&mpath, crate::input::MAX_MODEL_BYTES, "manifest")?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::Data {
         file: mpath.display().to_string(),
         message: format!("not an rtl4ml manifest: {e}"),

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod error;
 pub mod flow;
 pub mod frontend;
+pub mod input;
 pub mod ir;
 pub mod optimize;
 pub mod passes;

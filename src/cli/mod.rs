@@ -206,8 +206,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dump_after,
         } => {
             let t0 = Instant::now();
-            let bytes =
-                std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+            let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
             let format = crate::frontend::Format::detect(&model, &bytes);
             let graph = crate::frontend::parse_bytes(&model, &bytes)?;
             let mut dump = |pass, net: &crate::ir::netlist::Netlist, sched: Option<&_>| {
@@ -327,8 +326,7 @@ pub fn run(cli: Cli) -> Result<()> {
             quiet,
         } => {
             use crate::optimize::{self, report, OptimizeOptions};
-            let bytes =
-                std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+            let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
             let graph = crate::frontend::parse_bytes(&model, &bytes)?;
             let data = io::read_npy(&calib)?;
             let inputs = io::to_mantissas(
@@ -456,16 +454,16 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             flow::check_build_dir(&dir)?;
             let path = dir.join("report.json");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = crate::input::read_text(&path, crate::input::MAX_MODEL_BYTES, "report")?;
             let r: crate::report::Report = serde_json::from_str(&text)
                 .with_context(|| format!("parsing {}", path.display()))?;
             if html {
                 let mpath = dir.join(flow::MANIFEST);
-                let m: flow::Manifest = serde_json::from_str(
-                    &std::fs::read_to_string(&mpath)
-                        .with_context(|| format!("reading {}", mpath.display()))?,
-                )
+                let m: flow::Manifest = serde_json::from_str(&crate::input::read_text(
+                    &mpath,
+                    crate::input::MAX_MODEL_BYTES,
+                    "manifest",
+                )?)
                 .with_context(|| format!("parsing {}", mpath.display()))?;
                 let out = output.unwrap_or_else(|| dir.join("report.html"));
                 std::fs::write(&out, crate::report::html::render(&r, m.target.name()))

@@ -40,9 +40,31 @@ impl Format {
     }
 }
 
+/// Largest dimension of a model input or tensor (native JSON and QONNX alike): 2^20.
+pub const MAX_DIM: usize = 1 << 20;
+
+/// Most elements of one tensor (native JSON and QONNX alike): 2^22.
+pub const MAX_ELEMENTS: usize = 1 << 22;
+
+/// Longest name a model may give itself, an input, a layer, an ONNX node or tensor: 16 KiB.
+/// Names reach tables, reports and messages; a longer one is certainly not a name.
+pub const MAX_NAME_BYTES: usize = 16 << 10;
+
+/// Refuses a name longer than [`MAX_NAME_BYTES`], quoting its start.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    if name.len() <= MAX_NAME_BYTES {
+        return Ok(());
+    }
+    let start: String = name.chars().take(24).flat_map(char::escape_debug).collect();
+    Err(format!(
+        "the name `{start}…` is {} bytes long; names may be at most {MAX_NAME_BYTES} bytes",
+        name.len()
+    ))
+}
+
 /// Loads a model file, choosing the frontend with [`Format::detect`].
 pub fn load(path: &Path) -> Result<LayerGraph> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read(path, crate::input::MAX_MODEL_BYTES, "model file")?;
     parse_bytes(path, &bytes)
 }
 

@@ -19,7 +19,7 @@ pub const VERSION: u64 = 1;
 /// Reads and validates a native model file.
 pub fn load(path: &Path) -> Result<LayerGraph> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path, crate::input::MAX_MODEL_BYTES, "model file")?;
     parse(&text, &file)
 }
 
@@ -184,6 +184,13 @@ impl Loader<'_> {
         })
     }
 
+    /// Field `name` of `o`: a string of at most [`super::MAX_NAME_BYTES`].
+    fn name<'v>(&self, o: &'v Obj, place: &str) -> Result<&'v str> {
+        let s = self.string(o, "name", place)?;
+        super::check_name(s).map_err(|e| self.err(&format!("{place}: field `name`"), e))?;
+        Ok(s)
+    }
+
     fn ty(&self, o: &Obj, key: &str, place: &str) -> Result<FixedType> {
         let s = self.string(o, key, place)?;
         s.parse()
@@ -216,7 +223,7 @@ impl Loader<'_> {
             .iter()
             .map(|d| {
                 d.as_u64()
-                    .filter(|&d| d > 0 && d <= 1 << 20)
+                    .filter(|&d| d > 0 && d <= super::MAX_DIM as u64)
                     .map(|d| d as usize)
             })
             .collect::<Option<Vec<_>>>()
@@ -229,7 +236,7 @@ impl Loader<'_> {
         if dims
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .is_none_or(|n| n > 1 << 22)
+            .is_none_or(|n| n > super::MAX_ELEMENTS)
         {
             return Err(self.err(
                 place,
@@ -275,6 +282,12 @@ impl Loader<'_> {
                             ty.min_mantissa(),
                             ty.max_mantissa()
                         ),
+                        // serde_json reads the JSON integer `-0` as the float -0.0.
+                        Some(f) if f == 0.0 && f.is_sign_negative() => {
+                            " (write 0: JSON readers take -0 for the float \
+                                                 -0.0)"
+                                .to_string()
+                        }
                         Some(_) => format!(
                             " (data holds integer mantissas m of {ty}, value = m·2^{}: \
                              multiply real weights by 2^{} and round them)",
@@ -285,7 +298,14 @@ impl Loader<'_> {
                     };
                     return Err(self.err(
                         &at,
-                        format!("expected an integer mantissa, found {x}{hint}"),
+                        format!(
+                            "expected an integer mantissa, found {}{hint}",
+                            if x.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) {
+                                "-0".to_string()
+                            } else {
+                                x.to_string()
+                            }
+                        ),
                     ));
                 }
                 let fits = match x.as_i64() {
@@ -372,10 +392,13 @@ impl Loader<'_> {
             }
         }
         let name = match o.get("name") {
-            Some(v) => v
-                .as_str()
-                .ok_or_else(|| self.err("field `name`", "expected a string"))?
-                .to_string(),
+            Some(v) => {
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| self.err("field `name`", "expected a string"))?;
+                super::check_name(s).map_err(|e| self.err("field `name`", e))?;
+                s.to_string()
+            }
             None => "model".to_string(),
         };
         let mut names: HashMap<String, usize> = HashMap::new();
@@ -397,7 +420,7 @@ impl Loader<'_> {
             let place = format!("inputs[{i}]");
             let io = self.obj(v, &place)?;
             self.check_keys(io, &["name", "shape", "type"], &place)?;
-            let name = self.string(io, "name", &place)?.to_string();
+            let name = self.name(io, &place)?.to_string();
             let place = format!("input `{name}`");
             let shape = self.shape(
                 self.field(io, "shape", &place)?,
@@ -490,7 +513,7 @@ impl Loader<'_> {
         names: &HashMap<String, usize>,
     ) -> Result<Layer> {
         let o = self.obj(v, &format!("layers[{i}]"))?;
-        let name = self.string(o, "name", &format!("layers[{i}]"))?.to_string();
+        let name = self.name(o, &format!("layers[{i}]"))?.to_string();
         let place = format!("layer `{name}` (layers[{i}])");
         let kind = self.string(o, "kind", &place)?;
         if let Some(v) = o.get("inputs") {

@@ -45,13 +45,13 @@ const SUPPORTED: &str = "Quant, IntQuant, BipolarQuant, Trunc, MatMul, Gemm, Add
 
 /// Reads a QONNX model file.
 pub fn load(path: &Path) -> Result<LayerGraph> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read(path, crate::input::MAX_MODEL_BYTES, "model file")?;
     parse(&bytes, &path.display().to_string())
 }
 
 /// Converts a serialized QONNX model; `file` is used in error messages.
 pub fn parse(bytes: &[u8], file: &str) -> Result<LayerGraph> {
-    let g = graph::decode(bytes).map_err(|e| Error::model(file, "model", e))?;
+    let g = graph::decode(bytes).map_err(|e| Error::model(file, e.place, e.message))?;
     let stem = Path::new(file)
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -181,12 +181,29 @@ impl<'g> Converter<'g> {
                     c.err(
                         &place,
                         format!(
-                            "its shape {:?} is not fully known; give the input a fixed shape \
+                            "its shape {} is not fully known; give the input a fixed shape \
                              (qonnx cleanup --override-inpsize, or export with a fixed input size)",
-                            input.dims
+                            show_dims(&input.dims)
                         ),
                     )
                 })?;
+            // The native loader's limits: the layers built from this input allocate per element.
+            let elements = shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .filter(|&n| n <= crate::frontend::MAX_ELEMENTS);
+            if shape.iter().any(|&d| d > crate::frontend::MAX_DIM) || elements.is_none() {
+                return Err(c.err(
+                    &place,
+                    format!(
+                        "its shape {} (batch axis dropped) is too large: each dimension may be \
+                         at most {} (2^20) and the tensor at most {} elements (2^22)",
+                        show_dims(&input.dims[input.dims.len() - shape.len()..]),
+                        crate::frontend::MAX_DIM,
+                        crate::frontend::MAX_ELEMENTS
+                    ),
+                ));
+            }
             c.values
                 .insert(input.name.clone(), Value::Float { input: k, shape });
             c.names.insert(input.name.clone());
@@ -785,6 +802,17 @@ impl<'g> Converter<'g> {
     /// `x ≥ 0 ? s : −s` of a computed tensor: a 1-bit sign layer `b ∈ {−1, 0}`, then the
     /// pending map `2s·b + s`.
     fn bipolar_activation(&mut self, n: &Node, s: Dyadic) -> Result<Value> {
+        if let Value::Float { input, .. } = self.input(n, 0)? {
+            return Err(self.node_err(
+                n,
+                format!(
+                    "a bipolar quantizer (1-bit signed: x ≥ 0 ? s : −s) reads graph input `{}` \
+                     directly; a graph input becomes a fixed-point input bus and needs a Quant \
+                     of 2 or more bits (or 1 bit unsigned) first, which this one can then follow",
+                    self.input_names[*input]
+                ),
+            ));
+        }
         let (id, _) = self.input_hw(n, 0)?;
         let shape = self.shape(id).to_vec();
         let sign = self.push(&n.name, LayerKind::Quantize, id, shape, quant::sign_type());
@@ -1382,4 +1410,13 @@ fn show(c: &ConstTensor) -> String {
             if c.data.len() > 4 { ", …" } else { "" }
         )
     }
+}
+
+/// Declared dimensions as `[1, ?, 16]` (`?`: symbolic or unknown).
+fn show_dims(dims: &[Option<u64>]) -> String {
+    let d: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or("?".to_string(), |d| d.to_string()))
+        .collect();
+    format!("[{}]", d.join(", "))
 }

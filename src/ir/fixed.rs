@@ -410,10 +410,14 @@ impl FromStr for FixedType {
             "uint" | "ap_uint" => (false, true),
             _ => return Err(err(&format!("unknown type kind `{kind}`"))),
         };
-        let width: u32 = args
-            .first()
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| err("width W must be a positive integer"))?;
+        let width: u32 = match args.first().map(|a| a.parse::<i128>()) {
+            Some(Ok(w)) => u32::try_from(w).map_err(|_| {
+                err(&format!(
+                    "width {w} is out of range (expected 1..={MAX_TYPE_WIDTH})"
+                ))
+            })?,
+            _ => return Err(err("width W must be a positive integer")),
+        };
         let mut ty = if is_int {
             if args.len() != 1 {
                 return Err(err("integer types take exactly one argument"));
@@ -423,9 +427,14 @@ impl FromStr for FixedType {
             if args.len() < 2 || args.len() > 4 {
                 return Err(err("expected 2 to 4 arguments"));
             }
-            let int_bits: i32 = args[1]
-                .parse()
-                .map_err(|_| err("integer bits I must be an integer"))?;
+            let int_bits: i32 = match args[1].parse::<i128>() {
+                Ok(i) => i32::try_from(i).map_err(|_| {
+                    err(&format!(
+                        "integer bits {i} out of range (expected |I| <= 1024)"
+                    ))
+                })?,
+                Err(_) => return Err(err("integer bits I must be an integer")),
+            };
             let mut ty = FixedType::new(signed, width, int_bits);
             if let Some(q) = args.get(2) {
                 ty.round = q.parse().map_err(|e: String| err(&e))?;

@@ -5,9 +5,11 @@
 
 use crate::error::{Error, Result};
 use crate::ir::fixed::FixedType;
+use ndarray::ShapeBuilder;
 use ndarray::{Array2, ArrayD, Axis};
-use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use ndarray_npy::WriteNpyExt;
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 /// What a `.npy` file held.
@@ -16,94 +18,476 @@ pub enum NpyData {
     Int(ArrayD<i64>),
 }
 
+/// Reads an `.npy` file (format versions 1–3; little- or big-endian float64, float32, int64,
+/// int32, int16, int8, uint8, uint16, uint32; C or Fortran order). The header is parsed
+/// once, strictly ([`parse_header`]), and the size it declares is checked against the file and
+/// against [`crate::input::MAX_DATA_BYTES`] before anything is allocated: a device, an endless
+/// stream or a few bytes claiming terabytes are refused.
 pub fn read_npy(path: &Path) -> Result<NpyData> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    // ndarray-npy allocates the element count the header declares before reading any data, so
-    // a header that lies about its shape would abort the process on allocation failure.
-    check_declared_size(&bytes).map_err(|message| Error::Data {
-        file: file.clone(),
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::Data {
+            file,
+            message: "is a directory, not a .npy file".into(),
+        });
+    }
+    let len = meta.is_file().then_some(meta.len());
+    decode_npy(std::io::BufReader::new(f), len, path)
+}
+
+/// [`read_npy`] on the bytes of a file (`file` names it in errors).
+pub fn parse_npy(bytes: &[u8], file: &str) -> Result<NpyData> {
+    decode_npy(bytes, Some(bytes.len() as u64), Path::new(file))
+}
+
+/// Longest `.npy` header read (numpy writes under 200 bytes and reads at most 10 000 by
+/// default).
+pub const MAX_NPY_HEADER: usize = 1 << 16;
+
+/// An element type of an `.npy` file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NpyType {
+    F8,
+    F4,
+    I8,
+    I4,
+    I2,
+    I1,
+    U1,
+    U2,
+    U4,
+}
+
+impl NpyType {
+    fn size(self) -> usize {
+        match self {
+            NpyType::F8 | NpyType::I8 => 8,
+            NpyType::F4 | NpyType::I4 | NpyType::U4 => 4,
+            NpyType::I2 | NpyType::U2 => 2,
+            NpyType::I1 | NpyType::U1 => 1,
+        }
+    }
+}
+
+/// What an `.npy` header says: element type and byte order, layout and shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpyHeader {
+    pub ty: NpyType,
+    pub big_endian: bool,
+    pub fortran_order: bool,
+    pub shape: Vec<u64>,
+}
+
+const SUPPORTED_DTYPES: &str =
+    "float64, float32, int64, int32, int16, int8, uint8, uint16 or uint32 ('<f8', '<f4', '<i8', \
+     '<i4', '<i2', '|i1', '|u1', '<u2', '<u4', or big-endian '>…')";
+
+fn decode_npy(mut r: impl Read, len: Option<u64>, path: &Path) -> Result<NpyData> {
+    let data_err = |message: String| Error::Data {
+        file: path.display().to_string(),
         message,
-    })?;
-    macro_rules! attempt {
-        ($t:ty, $wrap:expr) => {
-            if let Ok(a) = ArrayD::<$t>::read_npy(&bytes[..]) {
-                return Ok($wrap(a));
-            }
+    };
+    let io_err = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            data_err("the file ends inside the .npy header (truncated or corrupt file)".into())
+        } else {
+            Error::io(path, e)
+        }
+    };
+    let mut magic = [0u8; 8];
+    let got = read_up_to(&mut r, &mut magic).map_err(io_err)?;
+    if got < 8 || &magic[..6] != b"\x93NUMPY" {
+        return Err(data_err(
+            "not a readable .npy file: it does not start with the .npy magic `\\x93NUMPY` (save \
+             arrays with numpy.save)"
+                .into(),
+        ));
+    }
+    let (hlen, prefix) = match magic[6] {
+        1 => {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).map_err(io_err)?;
+            (u64::from(u16::from_le_bytes(b)), 10u64)
+        }
+        2 | 3 => {
+            let mut b = [0u8; 4];
+            r.read_exact(&mut b).map_err(io_err)?;
+            (u64::from(u32::from_le_bytes(b)), 12u64)
+        }
+        v => {
+            return Err(data_err(format!(
+                ".npy format version {v}.{} is not supported (expected 1.0, 2.0 or 3.0)",
+                magic[7]
+            )))
+        }
+    };
+    // Nothing is allocated for the header before its length is known to be sane.
+    if let Some(len) = len {
+        if prefix + hlen > len {
+            return Err(data_err(format!(
+                "the .npy header claims {hlen} bytes but the file holds only {} (truncated or corrupt file)",
+                len.saturating_sub(prefix)
+            )));
+        }
+    }
+    if hlen > MAX_NPY_HEADER as u64 {
+        return Err(data_err(format!(
+            "the .npy header claims {hlen} bytes; at most {MAX_NPY_HEADER} are allowed (a corrupt file?)"
+        )));
+    }
+    let mut header = vec![0u8; hlen as usize];
+    r.read_exact(&mut header).map_err(io_err)?;
+    let h = parse_header(&header)
+        .map_err(|e| data_err(format!("not a readable .npy file: header: {e}")))?;
+    let count = h
+        .shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= usize::MAX as u64);
+    let bytes = count.and_then(|n| n.checked_mul(h.ty.size() as u64));
+    let shape_text = show_shape(&h.shape);
+    let Some(bytes) = bytes.filter(|&b| b <= crate::input::MAX_DATA_BYTES) else {
+        return Err(data_err(format!(
+            "the .npy header declares shape {shape_text} of {}-byte elements: more than the {} bytes ({} MiB) a data file may hold",
+            h.ty.size(),
+            crate::input::MAX_DATA_BYTES,
+            crate::input::MAX_DATA_BYTES >> 20
+        )));
+    };
+    if let Some(len) = len {
+        let data = len - prefix - hlen;
+        if data != bytes {
+            let what = if data < bytes {
+                "truncated or corrupt file"
+            } else {
+                "extra bytes after the array: a corrupt file?"
+            };
+            return Err(data_err(format!(
+                "the .npy header declares shape {shape_text} of {}-byte elements ({bytes} bytes of data) but the file holds {data} bytes of data ({what})",
+                h.ty.size()
+            )));
+        }
+    }
+    // Read as the bytes arrive (a pipe may hold fewer than declared), then check the end.
+    let mut raw = Vec::new();
+    (&mut r)
+        .take(bytes)
+        .read_to_end(&mut raw)
+        .map_err(|e| Error::io(path, e))?;
+    let mut extra = [0u8; 1];
+    let more = read_up_to(&mut r, &mut extra).map_err(|e| Error::io(path, e))?;
+    if raw.len() as u64 != bytes || more != 0 {
+        return Err(data_err(format!(
+            "the .npy header declares shape {shape_text} ({bytes} bytes of data) but the file {} (truncated or corrupt file)",
+            if more != 0 { "holds more".to_string() } else { format!("holds {} bytes of data", raw.len()) }
+        )));
+    }
+    let shape: Vec<usize> = h.shape.iter().map(|&d| d as usize).collect();
+    let dim = if h.fortran_order {
+        ndarray::IxDyn(&shape).f()
+    } else {
+        ndarray::IxDyn(&shape).into()
+    };
+    let size = h.ty.size();
+    macro_rules! decode {
+        ($t:ty) => {
+            raw.chunks_exact(size).map(|c| {
+                let b = c.try_into().expect("element size");
+                if h.big_endian {
+                    <$t>::from_be_bytes(b)
+                } else {
+                    <$t>::from_le_bytes(b)
+                }
+            })
         };
     }
-    attempt!(f64, NpyData::Float);
-    attempt!(f32, |a: ArrayD<f32>| NpyData::Float(a.mapv(f64::from)));
-    attempt!(i64, NpyData::Int);
-    attempt!(i32, |a: ArrayD<i32>| NpyData::Int(a.mapv(i64::from)));
-    attempt!(i16, |a: ArrayD<i16>| NpyData::Int(a.mapv(i64::from)));
-    attempt!(i8, |a: ArrayD<i8>| NpyData::Int(a.mapv(i64::from)));
-    attempt!(u8, |a: ArrayD<u8>| NpyData::Int(a.mapv(i64::from)));
-    attempt!(u16, |a: ArrayD<u16>| NpyData::Int(a.mapv(i64::from)));
-    attempt!(u32, |a: ArrayD<u32>| NpyData::Int(a.mapv(i64::from)));
-    // Report the real reason for the first (most general) attempt.
-    let err = ArrayD::<f64>::read_npy(&bytes[..])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    Err(Error::Data {
-        file,
-        message: format!("not a readable .npy array of float64/float32/int64/int32/int16/int8/uint8/uint16/uint32 ({err})"),
+    let float = |v: Vec<f64>| {
+        ArrayD::from_shape_vec(dim.clone(), v)
+            .map(NpyData::Float)
+            .expect("the data length matches the shape")
+    };
+    let int = |v: Vec<i64>| {
+        ArrayD::from_shape_vec(dim.clone(), v)
+            .map(NpyData::Int)
+            .expect("the data length matches the shape")
+    };
+    Ok(match h.ty {
+        NpyType::F8 => float(decode!(f64).collect()),
+        NpyType::F4 => float(decode!(f32).map(f64::from).collect()),
+        NpyType::I8 => int(decode!(i64).collect()),
+        NpyType::I4 => int(decode!(i32).map(i64::from).collect()),
+        NpyType::I2 => int(decode!(i16).map(i64::from).collect()),
+        NpyType::I1 => int(decode!(i8).map(i64::from).collect()),
+        NpyType::U1 => int(decode!(u8).map(i64::from).collect()),
+        NpyType::U2 => int(decode!(u16).map(i64::from).collect()),
+        NpyType::U4 => int(decode!(u32).map(i64::from).collect()),
     })
 }
 
-/// Checks that the header length and the element count an `.npy` header declares can be
-/// backed by the bytes that follow (every element takes at least one byte). Files that do not look like `.npy` at
-/// all pass, and are left to the real reader to reject with its own message.
-fn check_declared_size(bytes: &[u8]) -> std::result::Result<(), String> {
-    if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
-        return Ok(());
+/// Reads into `buf` until it is full or the stream ends; the number of bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    let (hlen, start): (usize, usize) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
+    Ok(n)
+}
+
+/// A shape as Python writes it: `(3,)`, `(2, 4)`, `()`.
+fn show_shape(shape: &[u64]) -> String {
+    match shape {
+        [d] => format!("({d},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
-        _ => return Ok(()),
-    };
-    // The reader allocates the declared header length first: a few bytes claiming a 4 GB
-    // header would abort the process.
-    let Some(header) = bytes.get(start..start.saturating_add(hlen)) else {
-        return Err(format!(
-            "the .npy header claims {hlen} bytes but the file holds only {} (truncated or corrupt file)",
-            bytes.len() - start
-        ));
-    };
-    let header = String::from_utf8_lossy(header);
-    let Some(k) = header.find("shape") else {
-        return Ok(());
-    };
-    let rest = &header[k..];
-    let (Some(open), Some(close)) = (rest.find('('), rest.find(')')) else {
-        return Ok(());
-    };
-    if close < open {
-        return Ok(());
     }
-    let mut count: Option<u128> = Some(1);
-    for d in rest[open + 1..close]
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        let Ok(d) = d.parse::<u128>() else {
-            return Ok(());
+}
+
+/// Parses an `.npy` header: the Python literal of a dict with exactly the keys `descr` (a
+/// string naming a supported element type), `fortran_order` (`True`/`False`) and `shape` (a
+/// tuple of decimal integers), each once, followed by spaces and a newline; ASCII only.
+/// Anything else (other keys, repeated keys, hexadecimal or `1_000` digits, nested values) is
+/// an error saying what was found where.
+pub fn parse_header(text: &[u8]) -> std::result::Result<NpyHeader, String> {
+    if let Some(k) = text.iter().position(|b| !b.is_ascii()) {
+        return Err(format!("byte {k} is not ASCII"));
+    }
+    let mut p = HeaderParser { s: text, k: 0 };
+    p.expect(b'{', "`{` opening the header dict")?;
+    let (mut descr, mut fortran, mut shape) = (None, None, None);
+    loop {
+        p.ws();
+        if p.eat(b'}') {
+            break;
+        }
+        let at = p.k;
+        let key = p
+            .string()
+            .map_err(|e| format!("{e} (expected a key: 'descr', 'fortran_order' or 'shape')"))?;
+        p.ws();
+        p.expect(b':', "`:` after the key")?;
+        p.ws();
+        let slot_taken = match key.as_str() {
+            "descr" => descr.is_some(),
+            "fortran_order" => fortran.is_some(),
+            "shape" => shape.is_some(),
+            other => {
+                return Err(format!(
+                    "unexpected key {other:?} at byte {at} (expected exactly 'descr', 'fortran_order' and 'shape')"
+                ))
+            }
         };
-        count = count.and_then(|c| c.checked_mul(d));
+        if slot_taken {
+            return Err(format!(
+                "key '{key}' appears twice (at byte {at}); each key must appear once"
+            ));
+        }
+        match key.as_str() {
+            "descr" => descr = Some(p.string().map_err(|e| format!("'descr': {e}"))?),
+            "fortran_order" => fortran = Some(p.boolean()?),
+            _ => shape = Some(p.tuple()?),
+        }
+        p.ws();
+        if p.eat(b',') {
+            continue;
+        }
+        p.expect(b'}', "`,` or `}` after a value")?;
+        break;
     }
-    let data = (bytes.len() - start - hlen) as u128;
-    match count {
-        Some(n) if n <= data => Ok(()),
-        _ => Err(format!(
-            "the .npy header declares shape ({}) but the file holds only {data} bytes of data (truncated or corrupt file)",
-            rest[open + 1..close].trim()
-        )),
+    while p.k < p.s.len() && matches!(p.s[p.k], b' ' | b'\n' | b'\r' | b'\t' | 0) {
+        p.k += 1;
+    }
+    if p.k != p.s.len() {
+        return Err(format!(
+            "unexpected text after the header dict at byte {}",
+            p.k
+        ));
+    }
+    let descr = descr.ok_or("the key 'descr' is missing")?;
+    let fortran_order = fortran.ok_or("the key 'fortran_order' is missing")?;
+    let shape = shape.ok_or("the key 'shape' is missing")?;
+    let (order, code) = match descr.as_bytes().first() {
+        Some(b'<' | b'>' | b'|' | b'=') => (descr.as_bytes()[0], &descr[1..]),
+        _ => (b'=', descr.as_str()),
+    };
+    let ty = match code {
+        "f8" => NpyType::F8,
+        "f4" => NpyType::F4,
+        "i8" => NpyType::I8,
+        "i4" => NpyType::I4,
+        "i2" => NpyType::I2,
+        "i1" | "b" => NpyType::I1,
+        "u1" | "B" => NpyType::U1,
+        "u2" => NpyType::U2,
+        "u4" => NpyType::U4,
+        _ => {
+            return Err(format!(
+                "element type {descr:?} is not supported (expected {SUPPORTED_DTYPES})"
+            ))
+        }
+    };
+    let big_endian = order == b'>' && ty.size() > 1;
+    if order == b'|' && ty.size() > 1 {
+        return Err(format!(
+            "element type {descr:?} has no byte order (expected '<' or '>' for multi-byte types)"
+        ));
+    }
+    Ok(NpyHeader {
+        ty,
+        big_endian,
+        fortran_order,
+        shape,
+    })
+}
+
+struct HeaderParser<'a> {
+    s: &'a [u8],
+    k: usize,
+}
+
+impl HeaderParser<'_> {
+    fn ws(&mut self) {
+        while self.k < self.s.len() && matches!(self.s[self.k], b' ' | b'\t' | b'\n' | b'\r') {
+            self.k += 1;
+        }
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        if self.s.get(self.k) == Some(&c) {
+            self.k += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn found(&self) -> String {
+        match self.s.get(self.k) {
+            None => "the end of the header".into(),
+            Some(&c) if c.is_ascii_graphic() => format!("`{}` at byte {}", c as char, self.k),
+            Some(&c) => format!("byte 0x{c:02x} at byte {}", self.k),
+        }
+    }
+    fn expect(&mut self, c: u8, what: &str) -> std::result::Result<(), String> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!("expected {what}, found {}", self.found()))
+        }
+    }
+    /// A quoted string without escapes.
+    fn string(&mut self) -> std::result::Result<String, String> {
+        let q = match self.s.get(self.k) {
+            Some(&q @ (b'\'' | b'"')) => q,
+            _ => return Err(format!("expected a quoted string, found {}", self.found())),
+        };
+        let start = self.k + 1;
+        let Some(len) = self.s[start..].iter().position(|&c| c == q) else {
+            return Err(format!("the string at byte {} is not closed", self.k));
+        };
+        let body = &self.s[start..start + len];
+        if let Some(c) = body.iter().find(|&&c| c == b'\\' || c < b' ') {
+            return Err(format!(
+                "the string at byte {} holds {:?}, which a .npy header never does",
+                self.k, *c as char
+            ));
+        }
+        self.k = start + len + 1;
+        Ok(String::from_utf8(body.to_vec()).expect("ASCII"))
+    }
+    fn boolean(&mut self) -> std::result::Result<bool, String> {
+        for (word, v) in [(&b"True"[..], true), (&b"False"[..], false)] {
+            if self.s[self.k..].starts_with(word) {
+                self.k += word.len();
+                return Ok(v);
+            }
+        }
+        Err(format!(
+            "'fortran_order' must be True or False, found {}",
+            self.found()
+        ))
+    }
+    /// `(d, …)` of decimal integers: `()`, `(3,)`, `(2, 3)`, `(2, 3,)`.
+    fn tuple(&mut self) -> std::result::Result<Vec<u64>, String> {
+        if !self.eat(b'(') {
+            return Err(format!(
+                "'shape' must be a tuple such as (2, 3), found {}",
+                self.found()
+            ));
+        }
+        let mut dims = vec![];
+        let mut comma = false;
+        loop {
+            self.ws();
+            if self.eat(b')') {
+                break;
+            }
+            if !dims.is_empty() && !comma {
+                return Err(format!(
+                    "'shape': expected `,` or `)`, found {}",
+                    self.found()
+                ));
+            }
+            dims.push(self.decimal()?);
+            self.ws();
+            comma = self.eat(b',');
+        }
+        if dims.len() == 1 && !comma {
+            return Err("'shape' (d) is a number, not a tuple; a 1-d shape is written (d,)".into());
+        }
+        Ok(dims)
+    }
+    /// A decimal integer: digits only, no sign, separator, base prefix or leading zero.
+    fn decimal(&mut self) -> std::result::Result<u64, String> {
+        let start = self.k;
+        while self.k < self.s.len() && self.s[self.k].is_ascii_digit() {
+            self.k += 1;
+        }
+        let digits = &self.s[start..self.k];
+        let next_is_word = self
+            .s
+            .get(self.k)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.');
+        if digits.is_empty() || next_is_word || (digits.len() > 1 && digits[0] == b'0') {
+            let end = start
+                + self.s[start..]
+                    .iter()
+                    .position(|c| {
+                        !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'+' | b'-'))
+                    })
+                    .unwrap_or(self.s.len() - start);
+            if end == start {
+                self.k = start;
+                return Err(format!(
+                    "'shape': expected a dimension (a decimal integer), found {}",
+                    self.found()
+                ));
+            }
+            return Err(format!(
+                "'shape': the dimension `{}` at byte {start} is not a plain decimal integer \
+                 (digits only: no sign, base prefix, `_` separator, leading zero or fraction)",
+                String::from_utf8_lossy(&self.s[start..end])
+            ));
+        }
+        std::str::from_utf8(digits)
+            .expect("ASCII")
+            .parse::<u64>()
+            .map_err(|_| {
+                format!(
+                    "'shape': the dimension {} at byte {start} is too large",
+                    String::from_utf8_lossy(digits)
+                )
+            })
     }
 }
 

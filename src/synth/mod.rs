@@ -259,7 +259,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
 pub fn record(b: &BuildDir, m: Measured) -> Result<Report> {
     let path = b.dir.join("report.json");
     let mut r = b.design.report.clone();
-    if let Ok(text) = std::fs::read_to_string(&path) {
+    if let Ok(text) = crate::input::read_text(&path, crate::input::MAX_MODEL_BYTES, "report") {
         if let Ok(old) = serde_json::from_str::<Report>(&text) {
             r.measured = old.measured;
         }
@@ -281,7 +281,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
     // The Verilog on disk must be what this compiler produces, or the estimates next to the
     // measurement would describe another design.
     let vpath = b.dir.join(format!("{}.v", b.manifest.top));
-    let on_disk = std::fs::read_to_string(&vpath).map_err(|e| Error::io(&vpath, e))?;
+    let on_disk = crate::input::read_text(&vpath, crate::input::MAX_MODEL_BYTES, "Verilog file")?;
     if on_disk != b.design.verilog {
         return Err(Error::Mismatch(format!(
             "{} differs from what this rtl4ml produces for {}; recompile the directory",
@@ -455,7 +455,7 @@ fn place_and_route(b: &BuildDir, program: &str, sub: &str, luts: u64) -> Result<
             ),
         ));
     }
-    let text = std::fs::read_to_string(&report_path).map_err(|e| Error::io(&report_path, e))?;
+    let text = crate::input::read_text(&report_path, crate::input::MAX_MODEL_BYTES, "report file")?;
     let fmax = parse_pnr_fmax(&text, &report_path.display().to_string())?;
     let fmax = (fmax * 100.0).round() / 100.0;
     Ok(PnrResult {

@@ -83,12 +83,32 @@ pub fn unpack(words: &[u64], types: &[FixedType]) -> Vec<i64> {
         .collect()
 }
 
+/// Most random vectors one `verify` run takes (`--vectors`): the vectors, the simulator's
+/// results and the harness's files are all held at once.
+pub const MAX_VECTORS: usize = 1_000_000;
+
+/// Most input mantissas (vectors × input elements) one `verify` run takes.
+pub const MAX_VECTOR_ELEMENTS: usize = 1 << 26;
+
 /// Runs the full check on a build directory.
 pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
     let d = &b.design;
+    let elements = d.net.input_types().len().max(1);
+    if opts.random > MAX_VECTORS || opts.random.saturating_mul(elements) > MAX_VECTOR_ELEMENTS {
+        return Err(Error::Data {
+            file: b.dir.display().to_string(),
+            message: format!(
+                "--vectors {} is too many: at most {MAX_VECTORS} random vectors, and at most \
+                 {MAX_VECTOR_ELEMENTS} input values in all ({} for this design's {elements} \
+                 input elements); run verify several times with different --seed values instead",
+                opts.random,
+                (MAX_VECTOR_ELEMENTS / elements).min(MAX_VECTORS)
+            ),
+        });
+    }
     // The Verilog on disk must be what this compiler produces for the recorded model.
     let vpath = b.dir.join(format!("{}.v", b.manifest.top));
-    let on_disk = std::fs::read_to_string(&vpath).map_err(|e| Error::io(&vpath, e))?;
+    let on_disk = crate::input::read_text(&vpath, crate::input::MAX_MODEL_BYTES, "Verilog file")?;
     if on_disk != d.verilog {
         return Err(Error::Mismatch(format!(
             "{} differs from what this rtl4ml produces for {}; recompile the directory",

@@ -59,6 +59,9 @@ impl Loader<'_> {
         if let Some(d) = one(v) {
             return Ok(vec![d; rank]);
         }
+        if v.is_number() {
+            return Err(self.err(&fp, format!("expected {what} from 1 to 65536, found {v}")));
+        }
         let arr = v
             .as_array()
             .ok_or_else(|| self.err(&fp, format!("expected {what}, found {}", kind(v))))?;
@@ -71,7 +74,16 @@ impl Loader<'_> {
         arr.iter()
             .map(one)
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| self.err(&fp, format!("expected {what} (each at most 65536)")))
+            .ok_or_else(|| {
+                let found: Vec<String> = arr.iter().map(Value::to_string).collect();
+                self.err(
+                    &fp,
+                    format!(
+                        "expected {what}, each from 1 to 65536, found [{}]",
+                        found.join(", ")
+                    ),
+                )
+            })
     }
 
     fn padding(&self, o: &Obj, place: &str) -> Result<Padding> {

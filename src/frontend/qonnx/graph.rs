@@ -5,10 +5,10 @@
 use super::exact::{ConstTensor, Dyadic};
 use crate::frontend::onnx_proto::{
     attribute_proto::AttributeType, tensor_proto::DataLocation, tensor_proto::DataType,
-    AttributeProto, ModelProto, TensorProto,
+    AttributeProto, ModelProto, TensorProto, Version,
 };
 use prost::Message;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A decoded ONNX graph.
 pub struct Graph {
@@ -38,17 +38,194 @@ pub struct Node {
     attributes: Vec<AttributeProto>,
 }
 
-/// Decodes a serialized `ModelProto`.
-pub fn decode(bytes: &[u8]) -> Result<Graph, String> {
+/// IR versions read: 3 (the first with opset imports) to the bundled `onnx.proto`'s.
+pub const IR_VERSIONS: std::ops::RangeInclusive<i64> = 3..=Version::IrVersion as i64;
+
+/// Opset versions read for the default (`ai.onnx`) domain; later ones do not exist yet.
+pub const ONNX_OPSETS: std::ops::RangeInclusive<i64> = 1..=30;
+
+/// A decoding error: where (`model`, a node, a tensor) and what.
+pub struct DecodeError {
+    pub place: String,
+    pub message: String,
+}
+
+impl From<String> for DecodeError {
+    fn from(message: String) -> Self {
+        DecodeError {
+            place: "model".into(),
+            message,
+        }
+    }
+}
+
+impl From<&str> for DecodeError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+fn at(place: impl Into<String>, message: impl Into<String>) -> DecodeError {
+    DecodeError {
+        place: place.into(),
+        message: message.into(),
+    }
+}
+
+/// A name from the file, at most [`crate::frontend::MAX_NAME_BYTES`] long; `what` says whose.
+fn name_ok(name: &str, what: &str) -> Result<(), DecodeError> {
+    crate::frontend::check_name(name).map_err(|e| at(what, e))
+}
+
+/// What `onnx.checker` checks of the model as a whole: an IR version and the default
+/// domain's opset, each within the versions that exist, and each domain imported once.
+fn check_versions(model: &ModelProto) -> Result<(), DecodeError> {
+    const CHECKER: &str = "onnx.checker.check_model refuses this file; re-export the model";
+    match model.ir_version {
+        Some(v) if IR_VERSIONS.contains(&v) => {}
+        found => {
+            return Err(format!(
+                "ir_version is {}; expected {} to {} ({CHECKER})",
+                found.map_or("missing".to_string(), |v| v.to_string()),
+                IR_VERSIONS.start(),
+                IR_VERSIONS.end()
+            )
+            .into())
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut default = None;
+    for o in &model.opset_import {
+        let domain = match o.domain() {
+            "ai.onnx" => "",
+            d => d,
+        };
+        let show = if domain.is_empty() {
+            "ai.onnx (default)"
+        } else {
+            domain
+        };
+        if !seen.insert(domain) {
+            return Err(format!(
+                "opset_import lists domain `{show}` twice; each domain is imported once ({CHECKER})"
+            )
+            .into());
+        }
+        let v = o.version();
+        if domain.is_empty() {
+            if !ONNX_OPSETS.contains(&v) {
+                return Err(format!(
+                    "the default domain's opset version is {v}; expected {} to {} ({CHECKER})",
+                    ONNX_OPSETS.start(),
+                    ONNX_OPSETS.end()
+                )
+                .into());
+            }
+            default = Some(v);
+        } else if !(1..=1000).contains(&v) {
+            return Err(format!(
+                "domain `{show}` has opset version {v}; expected a version from 1 to 1000 ({CHECKER})"
+            )
+            .into());
+        }
+    }
+    if default.is_none() {
+        return Err(format!(
+            "opset_import has no version for the default ONNX domain; a model must say which \
+             ONNX opset its operators follow ({CHECKER})"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Decodes a serialized `ModelProto`, refusing what `onnx.checker` refuses: bad versions,
+/// names defined twice (initializers, graph inputs, node outputs), repeated attributes.
+pub fn decode(bytes: &[u8]) -> Result<Graph, DecodeError> {
     let model = ModelProto::decode(bytes).map_err(|e| format!("not an ONNX model ({e})"))?;
-    let g = model
-        .graph
-        .ok_or("the ONNX model has no graph (an empty or truncated file?)")?;
+    if model.graph.is_none() {
+        return Err("the ONNX model has no graph (an empty or truncated file?)".into());
+    }
+    check_versions(&model)?;
+    let g = model.graph.expect("checked above");
+    name_ok(g.name(), "graph name")?;
     let mut constants = HashMap::new();
     for t in &g.initializer {
         let name = t.name().to_string();
+        name_ok(&name, "initializer")?;
+        if constants.contains_key(&name) {
+            return Err(at(
+                format!("initializer `{name}`"),
+                "two initializers have this name; every tensor must be defined once \
+                 (onnx.checker.check_model refuses this file)",
+            ));
+        }
         let value = tensor(t).map_err(|e| format!("initializer `{name}`: {e}"))?;
         constants.insert(name, value);
+    }
+    // Every tensor is defined once: by an initializer, a graph input or one node output.
+    let mut defined: HashMap<&str, String> = constants
+        .keys()
+        .map(|k| (k.as_str(), "an initializer".to_string()))
+        .collect();
+    for vi in &g.input {
+        name_ok(vi.name(), "graph input")?;
+        let place = format!("graph input `{}`", vi.name());
+        if vi.name().is_empty() {
+            return Err(at("graph input", "a graph input has no name"));
+        }
+        match defined.get(vi.name()) {
+            // IR versions before 4 list initializers among the inputs too.
+            Some(w) if w == "an initializer" => {}
+            Some(_) => {
+                return Err(at(
+                    place,
+                    "the graph lists this input twice; every graph input needs a name of its own",
+                ))
+            }
+            None => {
+                defined.insert(vi.name(), "a graph input".into());
+            }
+        }
+    }
+    for o in &g.output {
+        name_ok(o.name(), "graph output")?;
+    }
+    for (k, n) in g.node.iter().enumerate() {
+        name_ok(n.name(), &format!("node #{k}"))?;
+        let place = if n.name().is_empty() {
+            format!("node #{k} ({})", n.op_type())
+        } else {
+            format!("node `{}` ({})", n.name(), n.op_type())
+        };
+        for t in n.input.iter().chain(&n.output) {
+            name_ok(t, &place)?;
+        }
+        for o in n.output.iter().filter(|o| !o.is_empty()) {
+            if let Some(what) = defined.get(o.as_str()) {
+                return Err(at(
+                    place,
+                    format!(
+                        "its output `{o}` is already defined by {what}; every tensor must be \
+                         defined once (onnx.checker.check_model refuses this file)"
+                    ),
+                ));
+            }
+            defined.insert(o, place.clone());
+        }
+        let mut attrs = HashSet::new();
+        for a in &n.attribute {
+            if !attrs.insert(a.name()) {
+                return Err(at(
+                    place,
+                    format!(
+                        "attribute `{}` is given twice; each attribute may appear once \
+                         (onnx.checker.check_model refuses this file)",
+                        a.name()
+                    ),
+                ));
+            }
+        }
     }
     let inputs = g
         .input
@@ -110,6 +287,11 @@ pub fn decode(bytes: &[u8]) -> Result<Graph, String> {
 }
 
 impl Node {
+    /// Whether the node has attribute `name`.
+    pub fn has_attribute(&self, name: &str) -> bool {
+        self.attribute(name).is_some()
+    }
+
     fn attribute(&self, name: &str) -> Option<&AttributeProto> {
         self.attributes.iter().find(|a| a.name() == name)
     }

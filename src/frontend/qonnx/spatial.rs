@@ -210,14 +210,15 @@ impl Converter<'_> {
     fn axes_attr(&self, n: &Node, name: &str, d: usize, default: usize) -> Result<Vec<usize>> {
         match n.ints(name).map_err(|e| self.node_err(n, e))? {
             None => Ok(vec![default; d]),
-            Some(v) if v.len() == d && v.iter().all(|&x| x >= 1) => {
+            Some(v) if v.len() == d && v.iter().all(|&x| (1..=MAX_WINDOW).contains(&x)) => {
                 Ok(v.iter().map(|&x| x as usize).collect())
             }
             Some(v) => Err(self.node_err(
                 n,
                 format!(
-                    "attribute `{name}` is {v:?}; expected {d} positive integers (one per \
-                     spatial axis)"
+                    "attribute `{name}` is {}; expected {d} integers from 1 to {MAX_WINDOW} \
+                     (one per spatial axis)",
+                    show_ints(&v)
                 ),
             )),
         }
@@ -495,14 +496,18 @@ impl Converter<'_> {
         let (id, exp, d) = self.spatial_input(n, &n.op_type)?;
         let s = self.shape(id).to_vec();
         let kernel: Vec<usize> = match n.ints("kernel_shape").map_err(|e| self.node_err(n, e))? {
-            Some(k) if k.len() == d && k.iter().all(|&v| v >= 1) => {
+            Some(k) if k.len() == d && k.iter().all(|&v| (1..=MAX_WINDOW).contains(&v)) => {
                 k.iter().map(|&v| v as usize).collect()
             }
             k => {
+                let found = k.map_or("missing".to_string(), |k| show_ints(&k));
                 return Err(self.node_err(
                     n,
-                    format!("attribute `kernel_shape` is {k:?}; expected {d} positive integers"),
-                ))
+                    format!(
+                        "attribute `kernel_shape` is {found}; expected {d} integers from 1 to \
+                         {MAX_WINDOW} (one per spatial axis)"
+                    ),
+                ));
             }
         };
         let strides = self.axes_attr(n, "strides", d, 1)?;
@@ -510,7 +515,10 @@ impl Converter<'_> {
         if dilation.iter().any(|&v| v != 1) {
             return Err(self.node_err(
                 n,
-                format!("dilations {dilation:?} are not supported for pooling (only 1)"),
+                format!(
+                    "dilations {} are not supported for pooling (only 1)",
+                    show_ints(&dilation.iter().map(|&v| v as i64).collect::<Vec<_>>())
+                ),
             ));
         }
         for (attr, ok) in [("ceil_mode", 0), ("storage_order", 0)] {
@@ -715,14 +723,27 @@ impl Converter<'_> {
             .map(|i| Ok(self.value_shape(&self.input(n, i)?.clone())))
             .collect::<Result<_>>()?;
         let r = shapes[0].len();
-        let axis = n.int("axis", i64::MAX).map_err(|e| self.node_err(n, e))?;
-        let axis = if axis < 0 { axis + r as i64 + 1 } else { axis };
+        if !n.has_attribute("axis") {
+            return Err(self.node_err(
+                n,
+                format!(
+                    "attribute `axis` is missing; Concat needs it (one of the non-batch axes \
+                     1..={r} of a rank-{} tensor)",
+                    r + 1
+                ),
+            ));
+        }
+        let given = n.int("axis", 0).map_err(|e| self.node_err(n, e))?;
+        let axis = if given < 0 {
+            given.saturating_add(r as i64 + 1)
+        } else {
+            given
+        };
         if !(1..=r as i64).contains(&axis) {
             return Err(self.node_err(
                 n,
                 format!(
-                    "axis {} is not one of the non-batch axes 1..={r} of a rank-{} tensor",
-                    n.int("axis", i64::MAX).unwrap_or(0),
+                    "axis {given} is not one of the non-batch axes 1..={r} of a rank-{} tensor",
                     r + 1
                 ),
             ));
@@ -885,4 +906,13 @@ impl Converter<'_> {
         let id = self.push(&n.name, LayerKind::Slice { begin, end, step }, id, out, ty);
         Ok(Value::Hw { id, exp })
     }
+}
+
+/// Largest kernel size, stride or dilation read (a dimension's limit, 2^20).
+const MAX_WINDOW: i64 = crate::frontend::MAX_DIM as i64;
+
+/// Integers as `[1, 2]`.
+fn show_ints(v: &[i64]) -> String {
+    let s: Vec<String> = v.iter().map(i64::to_string).collect();
+    format!("[{}]", s.join(", "))
 }
