@@ -56,6 +56,15 @@ pub enum Command {
         /// docs/resource-model.md.
         #[arg(long, value_enum, default_value_t = crate::passes::lower::DspPolicy::Never)]
         dsp: crate::passes::lower::DspPolicy,
+        /// Post-training quantization of a float ONNX model: one default type for every
+        /// input, weight, bias, accumulator and result the model leaves unquantized
+        /// (hls4ml-style, e.g. 'fixed<16,6>'; docs/ptq.md).
+        #[arg(long, conflicts_with = "precision_file")]
+        precision: Option<String>,
+        /// Post-training quantization with per-input and per-layer types: a JSON file
+        /// {"default": T, "inputs": {...}, "layers": {...}} (docs/ptq.md).
+        #[arg(long)]
+        precision_file: Option<PathBuf>,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
@@ -70,6 +79,15 @@ pub enum Command {
         /// Write raw integer mantissas instead of values.
         #[arg(long)]
         raw: bool,
+        /// Post-training quantization of a float ONNX model: one default type for every
+        /// input, weight, bias, accumulator and result the model leaves unquantized
+        /// (hls4ml-style, e.g. 'fixed<16,6>'; docs/ptq.md).
+        #[arg(long, conflicts_with = "precision_file")]
+        precision: Option<String>,
+        /// Post-training quantization with per-input and per-layer types: a JSON file
+        /// {"default": T, "inputs": {...}, "layers": {...}} (docs/ptq.md).
+        #[arg(long)]
+        precision_file: Option<PathBuf>,
     },
     /// Build the design in Verilator (and Icarus) and compare it bit for bit with the simulator.
     Verify {
@@ -138,6 +156,15 @@ pub enum Command {
         /// Do not print the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Post-training quantization of a float ONNX model: one default type for every
+        /// input, weight, bias, accumulator and result the model leaves unquantized
+        /// (hls4ml-style, e.g. 'fixed<16,6>'; docs/ptq.md).
+        #[arg(long, conflicts_with = "precision_file")]
+        precision: Option<String>,
+        /// Post-training quantization with per-input and per-layer types: a JSON file
+        /// {"default": T, "inputs": {...}, "layers": {...}} (docs/ptq.md).
+        #[arg(long)]
+        precision_file: Option<PathBuf>,
     },
     /// Print a build directory's latency and resource report.
     Report {
@@ -185,12 +212,35 @@ pub fn run(cli: Cli) -> Result<()> {
             target,
             max_fanout,
             dsp,
+            precision,
+            precision_file,
         } => {
             let t0 = Instant::now();
             let bytes =
                 std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
             let format = crate::frontend::Format::detect(&model, &bytes);
-            let graph = crate::frontend::parse_bytes(&model, &bytes)?;
+            let ptq = load_precision(&precision, &precision_file)?;
+            let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
+            // A quantized float model is kept as the native model it became (verify and
+            // later runs need no precision).
+            let quantized = ptq.as_ref().map(|_| {
+                let what = precision.clone().map_or_else(
+                    || {
+                        format!(
+                            "--precision-file {}",
+                            precision_file.as_ref().expect("a file").display()
+                        )
+                    },
+                    |p| format!("--precision '{p}'"),
+                );
+                crate::frontend::native_write::write(
+                    &graph,
+                    Some(&format!(
+                        "Post-training quantization of {} with {what} (docs/ptq.md).",
+                        model.display()
+                    )),
+                )
+            });
             let design = flow::compile(
                 graph,
                 &Options {
@@ -207,7 +257,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 },
             )
             .with_context(|| format!("compiling {}", model.display()))?;
-            flow::write_dir_with_model(&design, format.build_file_name(), &bytes, &output)?;
+            match &quantized {
+                Some(text) => flow::write_dir_with_model(
+                    &design,
+                    crate::frontend::Format::Native.build_file_name(),
+                    text.as_bytes(),
+                    &output,
+                )?,
+                None => {
+                    flow::write_dir_with_model(&design, format.build_file_name(), &bytes, &output)?
+                }
+            }
             if !quiet {
                 print!("{}", crate::report::format_table(&design.report));
             }
@@ -222,8 +282,13 @@ pub fn run(cli: Cli) -> Result<()> {
             input,
             output,
             raw,
+            precision,
+            precision_file,
         } => {
-            let graph = crate::frontend::load(&model)?;
+            let ptq = load_precision(&precision, &precision_file)?;
+            let bytes =
+                std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+            let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
             // Read the data first: a bad file is reported before any compilation.
             let data = io::read_npy(&input)?;
             let mant = io::to_mantissas(
@@ -291,11 +356,14 @@ pub fn run(cli: Cli) -> Result<()> {
             lossless_only,
             observed_margin,
             quiet,
+            precision,
+            precision_file,
         } => {
             use crate::optimize::{self, report, OptimizeOptions};
             let bytes =
                 std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
-            let graph = crate::frontend::parse_bytes(&model, &bytes)?;
+            let ptq = load_precision(&precision, &precision_file)?;
+            let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
             let data = io::read_npy(&calib)?;
             let inputs = io::to_mantissas(
                 data,
@@ -462,6 +530,19 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The precision of `--precision` or `--precision-file`, if either is given.
+fn load_precision(
+    uniform: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<crate::frontend::precision::Precision>> {
+    use crate::frontend::precision::Precision;
+    Ok(match (uniform, file) {
+        (Some(t), _) => Some(Precision::uniform(t)?),
+        (None, Some(f)) => Some(Precision::load(f)?),
+        (None, None) => None,
+    })
 }
 
 /// The class labels of `samples` calibration samples: an .npy of that many integers (any

@@ -1,0 +1,329 @@
+//! Post-training quantization of float models: the precision spec (docs/ptq.md).
+//!
+//! hls4ml-style: one default type for every tensor the float model leaves unquantized
+//! (inputs, weights, biases, accumulators, results), with per-input and per-layer overrides.
+//! `--precision 'fixed<16,6>'` is the spec `{"default": "fixed<16,6>"}`; `--precision-file`
+//! reads the JSON form:
+//!
+//! ```json
+//! {"default": "fixed<16,6>",
+//!  "inputs": {"x": "fixed<16,6,RND,SAT>"},
+//!  "layers": {"dense": {"weight": "fixed<8,2>", "bias": "fixed<8,2>", "accum": "exact",
+//!                       "result": "fixed<12,4>"},
+//!             "relu": "ufixed<8,4>"}}
+//! ```
+
+use crate::error::{Error, Result};
+use crate::ir::fixed::FixedType;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Fields a layer entry may set.
+pub const LAYER_FIELDS: [&str; 6] = [
+    "weight",
+    "bias",
+    "accum",
+    "result",
+    "exp_table",
+    "inv_table",
+];
+
+/// An accumulator: a type, or exact (rtl4ml derives the width that loses no bit).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Accum {
+    Exact,
+    Type(FixedType),
+}
+
+/// One layer's overrides (unset fields fall back to the default type).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayerPrecision {
+    pub weight: Option<FixedType>,
+    pub bias: Option<FixedType>,
+    pub accum: Option<Accum>,
+    pub result: Option<FixedType>,
+    pub exp_table: Option<FixedType>,
+    pub inv_table: Option<FixedType>,
+}
+
+/// The precision of a post-training quantization.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Precision {
+    pub default: FixedType,
+    pub inputs: BTreeMap<String, FixedType>,
+    pub layers: BTreeMap<String, LayerPrecision>,
+}
+
+/// hls4ml's softmax tables: `ap_fixed<18,8,AP_RND,AP_SAT>`, 1024 entries.
+pub fn default_table_type() -> FixedType {
+    "fixed<18,8,RND,SAT>".parse().expect("a valid type")
+}
+pub const TABLE_SIZE_LOG2: u32 = 10;
+
+impl Precision {
+    /// One default type everywhere (`--precision`).
+    pub fn uniform(ty: &str) -> Result<Precision> {
+        let default = ty
+            .parse()
+            .map_err(|e| Error::model("--precision", "value", e))?;
+        Ok(Precision {
+            default,
+            inputs: BTreeMap::new(),
+            layers: BTreeMap::new(),
+        })
+    }
+
+    /// Reads a precision file (`--precision-file`).
+    pub fn load(path: &Path) -> Result<Precision> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Precision::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses the JSON form; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Precision> {
+        let err = |place: &str, msg: String| Error::model(file, place, msg);
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            err(
+                &format!("line {}, column {}", e.line(), e.column()),
+                format!("malformed JSON: {e}"),
+            )
+        })?;
+        let Value::Object(top) = v else {
+            return Err(err("top level", "expected a JSON object".into()));
+        };
+        for k in top.keys() {
+            if !matches!(k.as_str(), "default" | "inputs" | "layers") {
+                return Err(err(
+                    "top level",
+                    format!("unknown field `{k}` (expected default, inputs, layers)"),
+                ));
+            }
+        }
+        let ty = |v: &Value, place: &str| -> Result<FixedType> {
+            match v {
+                Value::String(s) => s.parse().map_err(|e: String| err(place, e)),
+                _ => Err(err(
+                    place,
+                    "expected a type string such as \"fixed<16,6>\"".into(),
+                )),
+            }
+        };
+        let default = match top.get("default") {
+            Some(v) => ty(v, "field `default`")?,
+            None => {
+                return Err(err(
+                    "top level",
+                    "missing field `default` (the type of every tensor not overridden, e.g. \
+                     \"fixed<16,6>\")"
+                        .into(),
+                ))
+            }
+        };
+        let object = |key: &str| -> Result<serde_json::Map<String, Value>> {
+            match top.get(key) {
+                None => Ok(Default::default()),
+                Some(Value::Object(o)) => Ok(o.clone()),
+                Some(_) => Err(err(
+                    &format!("field `{key}`"),
+                    "expected an object of names".into(),
+                )),
+            }
+        };
+        let mut inputs = BTreeMap::new();
+        for (name, v) in object("inputs")? {
+            let t = ty(&v, &format!("inputs.{name}"))?;
+            inputs.insert(name, t);
+        }
+        let mut layers = BTreeMap::new();
+        for (name, v) in object("layers")? {
+            let place = format!("layers.{name}");
+            let lp = match &v {
+                // A string sets every field of the layer.
+                Value::String(_) => {
+                    let t = ty(&v, &place)?;
+                    LayerPrecision {
+                        weight: Some(t),
+                        bias: Some(t),
+                        accum: Some(Accum::Type(t)),
+                        result: Some(t),
+                        exp_table: None,
+                        inv_table: None,
+                    }
+                }
+                Value::Object(o) => {
+                    let mut lp = LayerPrecision::default();
+                    for (field, fv) in o {
+                        let fplace = format!("{place}.{field}");
+                        match field.as_str() {
+                            "weight" => lp.weight = Some(ty(fv, &fplace)?),
+                            "bias" => lp.bias = Some(ty(fv, &fplace)?),
+                            "result" => lp.result = Some(ty(fv, &fplace)?),
+                            "exp_table" => lp.exp_table = Some(ty(fv, &fplace)?),
+                            "inv_table" => lp.inv_table = Some(ty(fv, &fplace)?),
+                            "accum" => {
+                                lp.accum = Some(match fv.as_str() {
+                                    Some(s) if s.eq_ignore_ascii_case("exact") => Accum::Exact,
+                                    _ => Accum::Type(ty(fv, &fplace)?),
+                                })
+                            }
+                            other => {
+                                return Err(err(
+                                    &fplace,
+                                    format!(
+                                        "unknown field `{other}` (expected one of {})",
+                                        LAYER_FIELDS.join(", ")
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                    lp
+                }
+                _ => {
+                    return Err(err(
+                        &place,
+                        "expected a type string or an object of types (weight, bias, accum, \
+                         result, exp_table, inv_table)"
+                            .into(),
+                    ))
+                }
+            };
+            layers.insert(name, lp);
+        }
+        Ok(Precision {
+            default,
+            inputs,
+            layers,
+        })
+    }
+
+    pub fn input(&self, name: &str) -> FixedType {
+        self.inputs.get(name).copied().unwrap_or(self.default)
+    }
+
+    fn layer(&self, name: &str) -> Option<&LayerPrecision> {
+        self.layers.get(name)
+    }
+
+    pub fn weight(&self, layer: &str) -> FixedType {
+        self.layer(layer)
+            .and_then(|l| l.weight)
+            .unwrap_or(self.default)
+    }
+    pub fn bias(&self, layer: &str) -> FixedType {
+        self.layer(layer)
+            .and_then(|l| l.bias)
+            .unwrap_or(self.default)
+    }
+    pub fn result(&self, layer: &str) -> FixedType {
+        self.layer(layer)
+            .and_then(|l| l.result)
+            .unwrap_or(self.default)
+    }
+    /// `None`: exact accumulation.
+    pub fn accum(&self, layer: &str) -> Option<FixedType> {
+        match self.layer(layer).and_then(|l| l.accum) {
+            Some(Accum::Exact) => None,
+            Some(Accum::Type(t)) => Some(t),
+            None => Some(self.default),
+        }
+    }
+    pub fn exp_table(&self, layer: &str) -> FixedType {
+        self.layer(layer)
+            .and_then(|l| l.exp_table)
+            .unwrap_or_else(default_table_type)
+    }
+    pub fn inv_table(&self, layer: &str) -> FixedType {
+        self.layer(layer)
+            .and_then(|l| l.inv_table)
+            .unwrap_or_else(default_table_type)
+    }
+
+    /// Names in the spec that the model does not have (a typo would otherwise be ignored):
+    /// an error naming them and the names the model has.
+    pub fn check_names(
+        &self,
+        file: &str,
+        inputs: &BTreeSet<String>,
+        layers: &BTreeSet<String>,
+    ) -> Result<()> {
+        let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
+        if let Some(n) = self.inputs.keys().find(|n| !inputs.contains(*n)) {
+            return Err(Error::model(
+                file,
+                format!("precision spec: inputs.{n}"),
+                format!(
+                    "the model has no input `{n}` (its inputs: {})",
+                    list(inputs)
+                ),
+            ));
+        }
+        if let Some(n) = self.layers.keys().find(|n| !layers.contains(*n)) {
+            return Err(Error::model(
+                file,
+                format!("precision spec: layers.{n}"),
+                format!(
+                    "the model has no quantized layer `{n}` (layers that take a precision: {})",
+                    list(layers)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A float weight as hls4ml quantizes it: written to the C++ header with `F` decimals
+/// (`F` = the type's fractional bits, at least 0), read back, and cast to the type with its
+/// own rounding and overflow (`ap_fixed`'s conversion from a `double` literal).
+pub fn hls4ml_constant(v: f64, ty: &FixedType) -> i128 {
+    let decimals = ty.frac().max(0) as usize;
+    let text = format!("{v:.decimals$}");
+    let back: f64 = text.parse().unwrap_or(v);
+    ty.cast_f64(back).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_falls_back() {
+        let p = Precision::parse(
+            r#"{"default": "fixed<16,6>", "inputs": {"x": "fixed<10,4,RND,SAT>"},
+                "layers": {"fc1": {"weight": "fixed<8,2>", "accum": "exact"}, "r": "ufixed<8,4>"}}"#,
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(p.input("x").to_string(), "fixed<10,4,RND,SAT>");
+        assert_eq!(p.input("y").to_string(), "fixed<16,6>");
+        assert_eq!(p.weight("fc1").to_string(), "fixed<8,2>");
+        assert_eq!(p.bias("fc1").to_string(), "fixed<16,6>");
+        assert_eq!(p.accum("fc1"), None);
+        assert_eq!(p.result("r").to_string(), "ufixed<8,4>");
+        assert_eq!(p.accum("other").unwrap().to_string(), "fixed<16,6>");
+    }
+
+    #[test]
+    fn rejects_unknown_fields() {
+        for bad in [
+            r#"{"default": "fixed<16,6>", "layer": {}}"#,
+            r#"{"default": "fixed<16,6>", "layers": {"a": {"weights": "fixed<8,2>"}}}"#,
+            r#"{"inputs": {}}"#,
+            r#"{"default": "fixed<16>"}"#,
+        ] {
+            assert!(Precision::parse(bad, "p.json").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hls4ml_weights_go_through_decimal_text() {
+        let t: FixedType = "fixed<16,6>".parse().unwrap();
+        // Just below 2^-10: printed with 10 decimals as 0.0009765625, which truncates to
+        // one LSB (the value itself truncates to zero).
+        let v = 2f64.powi(-10) - 1e-12;
+        assert_eq!(t.cast_f64(v).unwrap(), 0);
+        assert_eq!(hls4ml_constant(v, &t), 1);
+        assert_eq!(hls4ml_constant(-0.3, &t), t.cast_f64(-0.3).unwrap());
+    }
+}
