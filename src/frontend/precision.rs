@@ -53,6 +53,9 @@ pub struct Precision {
     pub default: FixedType,
     pub inputs: BTreeMap<String, FixedType>,
     pub layers: BTreeMap<String, LayerPrecision>,
+    /// `"softmax": "skip"`: a `Softmax` passes its input through (the logits; the argmax is
+    /// the same). Default `"latency"`: hls4ml's Latency lookup-table softmax.
+    pub skip_softmax: bool,
 }
 
 /// hls4ml's softmax tables: `ap_fixed<18,8,AP_RND,AP_SAT>`, 1024 entries.
@@ -71,6 +74,7 @@ impl Precision {
             default,
             inputs: BTreeMap::new(),
             layers: BTreeMap::new(),
+            skip_softmax: false,
         })
     }
 
@@ -93,13 +97,25 @@ impl Precision {
             return Err(err("top level", "expected a JSON object".into()));
         };
         for k in top.keys() {
-            if !matches!(k.as_str(), "default" | "inputs" | "layers") {
+            if !matches!(k.as_str(), "default" | "inputs" | "layers" | "softmax") {
                 return Err(err(
                     "top level",
-                    format!("unknown field `{k}` (expected default, inputs, layers)"),
+                    format!("unknown field `{k}` (expected default, inputs, layers, softmax)"),
                 ));
             }
         }
+        let skip_softmax = match top.get("softmax").map(|v| v.as_str()) {
+            None | Some(Some("latency")) => false,
+            Some(Some("skip")) => true,
+            Some(_) => {
+                return Err(err(
+                    "field `softmax`",
+                    "expected \"latency\" (hls4ml's lookup-table softmax) or \"skip\" (output \
+                     the logits)"
+                        .into(),
+                ))
+            }
+        };
         let ty = |v: &Value, place: &str| -> Result<FixedType> {
             match v {
                 Value::String(s) => s.parse().map_err(|e: String| err(place, e)),
@@ -195,6 +211,7 @@ impl Precision {
             default,
             inputs,
             layers,
+            skip_softmax,
         })
     }
 

@@ -899,6 +899,9 @@ impl<'g> Converter<'g> {
                 ),
             ));
         };
+        if p.skip_softmax {
+            return self.fusable(n, 0);
+        }
         self.relayout(n, 0, false)?;
         let rank = self.value_shape(self.input(n, 0)?).len() as i64;
         // Batch included, the last axis is `rank` (or −1). Without `axis`, opsets before 13
