@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::path::Path;
 
 mod ext;
-pub(crate) use ext::table_entry;
 
 pub const FORMAT: &str = "rtl4ml-model";
 pub const VERSION: u64 = 1;

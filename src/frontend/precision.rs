@@ -14,7 +14,8 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::ir::fixed::FixedType;
+use crate::ir::fixed::{wrap, FixedType};
+use crate::ir::layers::{Constant, LayerKind, TableIndex};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -298,6 +299,89 @@ pub fn hls4ml_constant(v: f64, ty: &FixedType) -> i128 {
     let text = format!("{v:.decimals$}");
     let back: f64 = text.parse().unwrap_or(v);
     ty.cast_f64(back).unwrap_or(0)
+}
+
+/// hls4ml's `softmax_latency` (hls4ml 1.3.0, `nnet_activation.h`) for an input of type `x`,
+/// as a native softmax with explicit tables:
+///
+/// ```text
+/// e_k = accum_t(exp_table[top 10 bits of x_k])      exp_table_t(expf(v)), v the sampled input
+/// s   = reduce(e) in accum_t (hls4ml's adder tree, each sum cast to accum_t)
+/// v   = inv_table[top 10 bits of inv_inp_t(s)]     inv_table_t(1.0f / w); inv_inp_t = exp_table_t
+/// y_k = result_t(e_k · v)
+/// ```
+///
+/// The native exp table holds the entries already cast to `accum_t` (so the sum is in
+/// `accum_t`), and the native inverse table is indexed by as many top bits of the `accum_t`
+/// sum as the conversion to `inv_inp_t` and its top 10 bits depend on. Table entries are
+/// computed in f32, as hls4ml's C++ does.
+pub fn hls4ml_softmax(
+    x: &FixedType,
+    accum: &FixedType,
+    exp_t: &FixedType,
+    inv_t: &FixedType,
+) -> Result<LayerKind, String> {
+    let bits = TABLE_SIZE_LOG2;
+    let inv_inp = *exp_t;
+    if x.width < bits || inv_inp.width < bits {
+        return Err(format!(
+            "hls4ml's softmax indexes its 1024-entry tables by the top {bits} bits of its input \
+             ({x}) and of the exp table type ({exp_t}): both need at least {bits} bits"
+        ));
+    }
+    if accum.width > 16 {
+        return Err(format!(
+            "the softmax's accumulator {accum} is wider than 16 bits; rtl4ml builds hls4ml's \
+             inverse table over the accumulator's codes: give the softmax layer an `accum` of \
+             at most 16 bits in the precision file"
+        ));
+    }
+    let f32_cast = |y: f32, ty: &FixedType| -> i128 {
+        if y.is_nan() || y == f32::INFINITY {
+            ty.max_mantissa()
+        } else if y == f32::NEG_INFINITY {
+            ty.min_mantissa()
+        } else {
+            ty.cast_f64(f64::from(y)).expect("finite")
+        }
+    };
+    let index = TableIndex::TopBits { bits };
+    let exp_table: Vec<i64> = (0..index.size())
+        .map(|i| {
+            let v = index.sample(i, x) as f32;
+            let e = f32_cast(v.exp(), exp_t);
+            accum.cast(e, exp_t.frac()) as i64
+        })
+        .collect();
+    let hls_inv: Vec<i128> = (0..index.size())
+        .map(|i| f32_cast(1.0 / (index.sample(i, &inv_inp) as f32), inv_t))
+        .collect();
+    // The entry for every accumulator code, then the fewest top bits that determine it.
+    let codes = 1usize << accum.width;
+    let entry: Vec<i128> = (0..codes)
+        .map(|u| {
+            let s = wrap(u as i128, accum.width, accum.signed);
+            let w = inv_inp.cast(s, accum.frac());
+            hls_inv[index.index(w, &inv_inp)]
+        })
+        .collect();
+    let k = (1..=accum.width)
+        .find(|&k| {
+            let block = 1usize << (accum.width - k);
+            entry.chunks(block).all(|c| c.iter().all(|&e| e == c[0]))
+        })
+        .expect("all bits determine the entry");
+    let block = 1usize << (accum.width - k);
+    Ok(LayerKind::Softmax {
+        exp_table: Constant {
+            ty: *accum,
+            data: exp_table,
+        },
+        inv_table: Constant {
+            ty: *inv_t,
+            data: entry.iter().step_by(block).map(|&e| e as i64).collect(),
+        },
+    })
 }
 
 #[cfg(test)]

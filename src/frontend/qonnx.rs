@@ -19,7 +19,7 @@ use super::precision::{self, Precision};
 use crate::error::{Error, Result};
 use crate::ir::fixed::{round_shift, FixedType, Overflow, Round, MAX_TYPE_WIDTH};
 use crate::ir::interval::Interval;
-use crate::ir::layers::{Constant, Layer, LayerGraph, LayerKind, TableFn, TableIndex, Tensor};
+use crate::ir::layers::{Constant, Layer, LayerGraph, LayerKind, Tensor};
 use exact::{ConstTensor, Dyadic};
 use graph::{Graph, Node};
 use ndarray::Array2;
@@ -933,32 +933,13 @@ impl<'g> Converter<'g> {
             },
         };
         let name = self.layer_name(&n.name, probe.name());
-        let (ety, vty) = (p.exp_table(&name), p.inv_table(&name));
-        let bits = precision::TABLE_SIZE_LOG2;
-        if x.ty.width < bits || ety.width < bits {
-            return Err(self.node_err(
-                n,
-                format!(
-                    "the softmax's {}-entry tables are indexed by the top {bits} bits of its \
-                     input ({}) and of the exp table type ({ety}): both need at least {bits} bits",
-                    1 << bits,
-                    x.ty
-                ),
-            ));
-        }
-        let fill = |f: TableFn, ty: FixedType, xty: &FixedType| {
-            let index = TableIndex::TopBits { bits };
-            Constant {
-                ty,
-                data: (0..index.size())
-                    .map(|i| super::native::table_entry(f, index.sample(i, xty), &ty))
-                    .collect(),
-            }
-        };
-        let kind = LayerKind::Softmax {
-            exp_table: fill(TableFn::Exp, ety, &x.ty),
-            inv_table: fill(TableFn::Inv, vty, &ety),
-        };
+        let kind = precision::hls4ml_softmax(
+            &x.ty,
+            &p.accum(&name).unwrap_or(p.default),
+            &p.exp_table(&name),
+            &p.inv_table(&name),
+        )
+        .map_err(|e| self.node_err(n, e))?;
         let ty = self.ptq_result(&n.name, &kind).expect("a precision");
         let id = self.push(&n.name, kind, id, x.shape, ty);
         Ok(Value::Hw { id, exp: 0 })
