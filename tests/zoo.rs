@@ -136,7 +136,7 @@ fn zoo_models_match_their_references_bit_exactly() {
             r.name,
             r.precision.as_deref().unwrap_or("QONNX"),
             want.len(),
-            design.report.total.lut,
+            design.report.resources.lut,
             design.schedule.latency
         );
     }
