@@ -156,6 +156,10 @@ pub enum Command {
         /// Do not print the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Hold out this fraction of the calibration samples (the last ones) from the search
+        /// and report the metric and the argmax agreement on them separately.
+        #[arg(long)]
+        validation: Option<f64>,
         /// Post-training quantization of a float ONNX model: one default type for every
         /// input, weight, bias, accumulator and result the model leaves unquantized
         /// (hls4ml-style, e.g. 'fixed<16,6>'; docs/ptq.md).
@@ -356,6 +360,7 @@ pub fn run(cli: Cli) -> Result<()> {
             lossless_only,
             observed_margin,
             quiet,
+            validation,
             precision,
             precision_file,
         } => {
@@ -374,6 +379,23 @@ pub fn run(cli: Cli) -> Result<()> {
             let labels = match &labels_file {
                 Some(path) => Some(read_labels(path, inputs.nrows())?),
                 None => None,
+            };
+            // The held-out validation split: the last samples, never seen by the search.
+            let (inputs, held, labels) = match validation {
+                None => (inputs, None, labels),
+                Some(f) => {
+                    let n = inputs.nrows();
+                    let k = (n as f64 * f).round() as usize;
+                    anyhow::ensure!(
+                        f > 0.0 && f < 1.0 && k >= 1 && k < n,
+                        "--validation {f}: expected a fraction in (0, 1) that leaves samples on \
+                         both sides ({n} calibration samples)"
+                    );
+                    let split = n - k;
+                    let held = inputs.slice(ndarray::s![split.., ..]).to_owned();
+                    let fit = inputs.slice(ndarray::s![..split, ..]).to_owned();
+                    (fit, Some(held), labels.map(|l| l[..split].to_vec()))
+                }
             };
             let budget_cycles = match budget_ns {
                 Some(ns) => {
@@ -406,6 +428,21 @@ pub fn run(cli: Cli) -> Result<()> {
             )
             .with_context(|| format!("optimizing {}", model.display()))?;
             let reports = report::write_reports(&out, &output)?;
+            let held_out = match &held {
+                None => None,
+                Some(h) => {
+                    let y0 = optimize::simulate(&graph, h)?;
+                    let y1 = optimize::simulate(&out.optimized, h)?;
+                    let r = optimize::metric::Reference::new(&graph, &y0, metric, tolerance);
+                    let e = r.evaluate(&out.optimized, &y1).error;
+                    let (c0, c1) = (
+                        optimize::metric::classes(&graph, &y0),
+                        optimize::metric::classes(&out.optimized, &y1),
+                    );
+                    let same = c0.iter().zip(&c1).filter(|(a, b)| a == b).count();
+                    Some((h.nrows(), e, same as f64 / h.nrows() as f64))
+                }
+            };
             let accuracy = match &labels {
                 Some(l) => {
                     let acc = |g: &crate::ir::layers::LayerGraph| -> anyhow::Result<f64> {
@@ -418,6 +455,15 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             if !quiet {
                 print!("{}", report::summary(&out));
+                if let Some((n, e, agree)) = held_out {
+                    println!(
+                        "held-out validation ({n} samples the search did not see): {} {}, argmax \
+                         agreement {:.2}%",
+                        out.metric.name(),
+                        out.metric.show(e),
+                        agree * 100.0
+                    );
+                }
                 if let Some((before, after)) = accuracy {
                     println!(
                         "accuracy against {}: {:.2}% → {:.2}% ({} samples)",
@@ -461,6 +507,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     " Accuracy against the labels: {:.2}% → {:.2}%.",
                     b * 100.0,
                     a * 100.0
+                )) + &held_out.map_or(String::new(), |(n, e, agree)| format!(
+                    " Held-out validation ({n} samples): {} {}, argmax agreement {:.2}%.",
+                    out.metric.name(),
+                    out.metric.show(e),
+                    agree * 100.0
                 )) + &observed_margin.map_or(String::new(), |m| format!(
                     " Some integer bits come from the ranges observed on the calibration set \
                      times {m}, saturating beyond them: not proved for other inputs."
