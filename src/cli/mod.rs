@@ -64,6 +64,15 @@ pub enum Command {
         /// passes: lower, dce, trim, schedule, fanout; docs/testing.md).
         #[arg(long, value_enum)]
         dump_after: Option<crate::passes::pipeline::Pass>,
+        /// Post-training quantization of a float ONNX model: one default type for every
+        /// input, weight, bias, accumulator and result the model leaves unquantized
+        /// (hls4ml-style, e.g. 'fixed<16,6>'; docs/ptq.md).
+        #[arg(long, conflicts_with = "precision_file")]
+        precision: Option<String>,
+        /// Post-training quantization with per-input and per-layer types: a JSON file
+        /// {"default": T, "inputs": {...}, "layers": {...}} (docs/ptq.md).
+        #[arg(long)]
+        precision_file: Option<PathBuf>,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
@@ -78,6 +87,15 @@ pub enum Command {
         /// Write raw integer mantissas instead of values.
         #[arg(long)]
         raw: bool,
+        /// Post-training quantization of a float ONNX model: one default type for every
+        /// input, weight, bias, accumulator and result the model leaves unquantized
+        /// (hls4ml-style, e.g. 'fixed<16,6>'; docs/ptq.md).
+        #[arg(long, conflicts_with = "precision_file")]
+        precision: Option<String>,
+        /// Post-training quantization with per-input and per-layer types: a JSON file
+        /// {"default": T, "inputs": {...}, "layers": {...}} (docs/ptq.md).
+        #[arg(long)]
+        precision_file: Option<PathBuf>,
     },
     /// Build the design in Verilator (and Icarus) and compare it bit for bit with the simulator.
     Verify {
@@ -146,6 +164,19 @@ pub enum Command {
         /// Do not print the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Hold out this fraction of the calibration samples (the last ones) from the search
+        /// and report the metric and the argmax agreement on them separately.
+        #[arg(long)]
+        validation: Option<f64>,
+        /// Post-training quantization of a float ONNX model: one default type for every
+        /// input, weight, bias, accumulator and result the model leaves unquantized
+        /// (hls4ml-style, e.g. 'fixed<16,6>'; docs/ptq.md).
+        #[arg(long, conflicts_with = "precision_file")]
+        precision: Option<String>,
+        /// Post-training quantization with per-input and per-layer types: a JSON file
+        /// {"default": T, "inputs": {...}, "layers": {...}} (docs/ptq.md).
+        #[arg(long)]
+        precision_file: Option<PathBuf>,
     },
     /// Print a build directory's latency and resource report.
     Report {
@@ -204,11 +235,34 @@ pub fn run(cli: Cli) -> Result<()> {
             dsp,
             emit,
             dump_after,
+            precision,
+            precision_file,
         } => {
             let t0 = Instant::now();
             let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
             let format = crate::frontend::Format::detect(&model, &bytes);
-            let graph = crate::frontend::parse_bytes(&model, &bytes)?;
+            let ptq = load_precision(&precision, &precision_file)?;
+            let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
+            // A quantized float model is kept as the native model it became (verify and
+            // later runs need no precision).
+            let quantized = ptq.as_ref().map(|_| {
+                let what = precision.clone().map_or_else(
+                    || {
+                        format!(
+                            "--precision-file {}",
+                            precision_file.as_ref().expect("a file").display()
+                        )
+                    },
+                    |p| format!("--precision '{p}'"),
+                );
+                crate::frontend::native_write::write(
+                    &graph,
+                    Some(&format!(
+                        "Post-training quantization of {} with {what} (docs/ptq.md).",
+                        model.display()
+                    )),
+                )
+            });
             let mut dump = |pass, net: &crate::ir::netlist::Netlist, sched: Option<&_>| {
                 if dump_after == Some(pass) {
                     eprint!(
@@ -235,7 +289,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 &mut dump,
             )
             .with_context(|| format!("compiling {}", model.display()))?;
-            flow::write_dir_with_model(&design, format.build_file_name(), &bytes, &output)?;
+            match &quantized {
+                Some(text) => flow::write_dir_with_model(
+                    &design,
+                    crate::frontend::Format::Native.build_file_name(),
+                    text.as_bytes(),
+                    &output,
+                )?,
+                None => {
+                    flow::write_dir_with_model(&design, format.build_file_name(), &bytes, &output)?
+                }
+            }
             if emit == Emit::Netlist {
                 print!(
                     "{}",
@@ -255,8 +319,13 @@ pub fn run(cli: Cli) -> Result<()> {
             input,
             output,
             raw,
+            precision,
+            precision_file,
         } => {
-            let graph = crate::frontend::load(&model)?;
+            let ptq = load_precision(&precision, &precision_file)?;
+            let bytes =
+                std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+            let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
             // Read the data first: a bad file is reported before any compilation.
             let data = io::read_npy(&input)?;
             let mant = io::to_mantissas(
@@ -324,10 +393,14 @@ pub fn run(cli: Cli) -> Result<()> {
             lossless_only,
             observed_margin,
             quiet,
+            validation,
+            precision,
+            precision_file,
         } => {
             use crate::optimize::{self, report, OptimizeOptions};
             let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
-            let graph = crate::frontend::parse_bytes(&model, &bytes)?;
+            let ptq = load_precision(&precision, &precision_file)?;
+            let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
             let data = io::read_npy(&calib)?;
             let inputs = io::to_mantissas(
                 data,
@@ -338,6 +411,23 @@ pub fn run(cli: Cli) -> Result<()> {
             let labels = match &labels_file {
                 Some(path) => Some(read_labels(path, inputs.nrows())?),
                 None => None,
+            };
+            // The held-out validation split: the last samples, never seen by the search.
+            let (inputs, held, labels) = match validation {
+                None => (inputs, None, labels),
+                Some(f) => {
+                    let n = inputs.nrows();
+                    let k = (n as f64 * f).round() as usize;
+                    anyhow::ensure!(
+                        f > 0.0 && f < 1.0 && k >= 1 && k < n,
+                        "--validation {f}: expected a fraction in (0, 1) that leaves samples on \
+                         both sides ({n} calibration samples)"
+                    );
+                    let split = n - k;
+                    let held = inputs.slice(ndarray::s![split.., ..]).to_owned();
+                    let fit = inputs.slice(ndarray::s![..split, ..]).to_owned();
+                    (fit, Some(held), labels.map(|l| l[..split].to_vec()))
+                }
             };
             let budget_cycles = match budget_ns {
                 Some(ns) => {
@@ -370,6 +460,21 @@ pub fn run(cli: Cli) -> Result<()> {
             )
             .with_context(|| format!("optimizing {}", model.display()))?;
             let reports = report::write_reports(&out, &output)?;
+            let held_out = match &held {
+                None => None,
+                Some(h) => {
+                    let y0 = optimize::simulate(&graph, h)?;
+                    let y1 = optimize::simulate(&out.optimized, h)?;
+                    let r = optimize::metric::Reference::new(&graph, &y0, metric, tolerance);
+                    let e = r.evaluate(&out.optimized, &y1).error;
+                    let (c0, c1) = (
+                        optimize::metric::classes(&graph, &y0),
+                        optimize::metric::classes(&out.optimized, &y1),
+                    );
+                    let same = c0.iter().zip(&c1).filter(|(a, b)| a == b).count();
+                    Some((h.nrows(), e, same as f64 / h.nrows() as f64))
+                }
+            };
             let accuracy = match &labels {
                 Some(l) => {
                     let acc = |g: &crate::ir::layers::LayerGraph| -> anyhow::Result<f64> {
@@ -382,6 +487,15 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             if !quiet {
                 print!("{}", report::summary(&out));
+                if let Some((n, e, agree)) = held_out {
+                    println!(
+                        "held-out validation ({n} samples the search did not see): {} {}, argmax \
+                         agreement {:.2}%",
+                        out.metric.name(),
+                        out.metric.show(e),
+                        agree * 100.0
+                    );
+                }
                 if let Some((before, after)) = accuracy {
                     println!(
                         "accuracy against {}: {:.2}% → {:.2}% ({} samples)",
@@ -425,6 +539,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     " Accuracy against the labels: {:.2}% → {:.2}%.",
                     b * 100.0,
                     a * 100.0
+                )) + &held_out.map_or(String::new(), |(n, e, agree)| format!(
+                    " Held-out validation ({n} samples): {} {}, argmax agreement {:.2}%.",
+                    out.metric.name(),
+                    out.metric.show(e),
+                    agree * 100.0
                 )) + &observed_margin.map_or(String::new(), |m| format!(
                     " Some integer bits come from the ranges observed on the calibration set \
                      times {m}, saturating beyond them: not proved for other inputs."
@@ -494,6 +613,19 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The precision of `--precision` or `--precision-file`, if either is given.
+fn load_precision(
+    uniform: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<crate::frontend::precision::Precision>> {
+    use crate::frontend::precision::Precision;
+    Ok(match (uniform, file) {
+        (Some(t), _) => Some(Precision::uniform(t)?),
+        (None, Some(f)) => Some(Precision::load(f)?),
+        (None, None) => None,
+    })
 }
 
 /// The class labels of `samples` calibration samples: an .npy of that many integers (any

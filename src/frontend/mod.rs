@@ -2,6 +2,7 @@
 pub mod native;
 pub mod native_write;
 pub mod onnx_proto;
+pub mod precision;
 pub mod qonnx;
 
 use crate::error::Error;
@@ -94,6 +95,28 @@ pub fn validated(g: LayerGraph, file: &str) -> Result<LayerGraph> {
             file,
             "layer graph",
             format!("internal error: the loader built an inconsistent graph ({m})"),
+        )),
+    }
+}
+
+/// [`parse_bytes`] with an optional precision for post-training quantization of a float
+/// ONNX model (docs/ptq.md). A native model has every type explicit and takes none.
+pub fn parse_bytes_with(
+    path: &Path,
+    bytes: &[u8],
+    ptq: Option<&precision::Precision>,
+) -> Result<LayerGraph> {
+    let Some(p) = ptq else {
+        return parse_bytes(path, bytes);
+    };
+    let file = path.display().to_string();
+    match Format::detect(path, bytes) {
+        Format::Qonnx => validated(qonnx::parse_with(bytes, &file, Some(p))?, &file),
+        Format::Native => Err(Error::model(
+            file,
+            "top level",
+            "a native model spells out every type, so it takes no precision; leave out \
+             --precision/--precision-file (they quantize float ONNX models)",
         )),
     }
 }

@@ -15,6 +15,7 @@ mod graph;
 mod quant;
 mod spatial;
 
+use super::precision::{self, Precision};
 use crate::error::{Error, Result};
 use crate::ir::fixed::{round_shift, FixedType, Overflow, Round, MAX_TYPE_WIDTH};
 use crate::ir::interval::Interval;
@@ -23,7 +24,7 @@ use exact::{ConstTensor, Dyadic};
 use graph::{Graph, Node};
 use ndarray::Array2;
 use quant::IntGrid;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 /// Custom-op domains whose `Quant`, `IntQuant`, `BipolarQuant` and `Trunc` are read.
@@ -41,7 +42,15 @@ pub const MAX_CONSTANT_BITS: u32 = 24;
 
 const SUPPORTED: &str = "Quant, IntQuant, BipolarQuant, Trunc, MatMul, Gemm, Add, Sub, Mul, Div, \
                          BatchNormalization, Relu, Flatten, Reshape, Transpose, Identity, Constant, \
-                         Conv, MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool, Concat, Slice";
+                         Conv, MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool, Concat, Slice, \
+                         Softmax (with a precision), channels-last Conv/MaxPool/BatchNormalization";
+
+/// The custom-op domain of `qonnx`'s channels-last wrappers (`ConvertToChannelsLastAndClean`).
+pub const CHANNELS_LAST_DOMAIN: &str = "qonnx.custom_op.channels_last";
+
+/// The hint appended to the errors a float (unquantized) model meets.
+const PTQ_HINT: &str = "or, for a float model, give a precision for post-training quantization \
+                        (--precision 'fixed<16,6>' or --precision-file; docs/ptq.md)";
 
 /// Reads a QONNX model file.
 pub fn load(path: &Path) -> Result<LayerGraph> {
@@ -51,12 +60,18 @@ pub fn load(path: &Path) -> Result<LayerGraph> {
 
 /// Converts a serialized QONNX model; `file` is used in error messages.
 pub fn parse(bytes: &[u8], file: &str) -> Result<LayerGraph> {
+    parse_with(bytes, file, None)
+}
+
+/// Converts a serialized ONNX model; with a precision, tensors the model leaves unquantized
+/// (float inputs, weights, results) take the precision's types (docs/ptq.md).
+pub fn parse_with(bytes: &[u8], file: &str, ptq: Option<&Precision>) -> Result<LayerGraph> {
     let g = graph::decode(bytes).map_err(|e| Error::model(file, e.place, e.message))?;
     let stem = Path::new(file)
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "model".into());
-    Converter::new(file, &g)?.run(&g, &stem)
+    Converter::new(file, &g, ptq)?.run(&g, &stem)
 }
 
 /// Does a file start like a serialized ONNX model? Its first field is `ir_version` (field
@@ -144,6 +159,10 @@ struct Converter<'g> {
     input_names: Vec<String>,
     /// Transposes made between the two layouts: (tensor, channels last?) → the transpose.
     relayouts: HashMap<(TensorId, bool), TensorId>,
+    /// Post-training quantization: the types of what the model leaves unquantized.
+    ptq: Option<&'g Precision>,
+    /// Layers that took a type from the precision (to check the spec's names).
+    ptq_layers: BTreeSet<String>,
 }
 
 fn place(n: &Node) -> String {
@@ -151,7 +170,7 @@ fn place(n: &Node) -> String {
 }
 
 impl<'g> Converter<'g> {
-    fn new(file: &'g str, g: &'g Graph) -> Result<Self> {
+    fn new(file: &'g str, g: &'g Graph, ptq: Option<&'g Precision>) -> Result<Self> {
         let mut c = Converter {
             file,
             built: vec![],
@@ -160,6 +179,8 @@ impl<'g> Converter<'g> {
             names: HashSet::new(),
             input_names: g.inputs.iter().map(|i| i.name.clone()).collect(),
             relayouts: HashMap::new(),
+            ptq,
+            ptq_layers: BTreeSet::new(),
         };
         for (name, t) in &g.constants {
             c.values.insert(name.clone(), Value::Const(t.clone()));
@@ -252,6 +273,10 @@ impl<'g> Converter<'g> {
             };
             outputs.push(id);
         }
+        if let Some(p) = self.ptq {
+            let inputs = self.input_names.iter().cloned().collect();
+            p.check_names(self.file, &inputs, &self.ptq_layers)?;
+        }
         self.assemble(g, stem, outputs)
     }
 
@@ -321,6 +346,14 @@ impl<'g> Converter<'g> {
                 ),
             ));
         }
+        if n.domain == CHANNELS_LAST_DOMAIN
+            && matches!(
+                n.op_type.as_str(),
+                "Conv" | "MaxPool" | "BatchNormalization"
+            )
+        {
+            return self.channels_last_op(n);
+        }
         if !custom && !matches!(n.domain.as_str(), "" | "ai.onnx") {
             return Err(self.node_err(
                 n,
@@ -343,6 +376,7 @@ impl<'g> Converter<'g> {
             "Concat" => self.concat(n),
             "Slice" => self.slice(n),
             "BatchNormalization" => self.batch_norm(n),
+            "Softmax" => self.softmax(n),
             "Relu" => {
                 let (id, exp) = self.input_hw(n, 0)?;
                 Ok(Value::Relu {
@@ -468,7 +502,15 @@ impl<'g> Converter<'g> {
             Value::Conv(c) => (self.build_conv(&c, None)?, 0),
             Value::Relu { id, exp, node } => {
                 let x = self.built[id].tensor.clone();
-                (self.push(&node, LayerKind::Relu, id, x.shape, x.ty), exp)
+                let ty = self.ptq_result(&node, &LayerKind::Relu).unwrap_or(x.ty);
+                (self.push(&node, LayerKind::Relu, id, x.shape, ty), exp)
+            }
+            Value::Float { input, shape } if self.ptq.is_some() => {
+                let ty = self
+                    .ptq
+                    .expect("a precision")
+                    .input(&self.input_names[input]);
+                (self.float_input(input, shape, ty, at)?, 0)
             }
             Value::Const(_) => {
                 return Err(self.err(
@@ -484,7 +526,8 @@ impl<'g> Converter<'g> {
                     at,
                     format!(
                         "`{name}` is an unquantized float tensor; quantize this tensor with a \
-                         Quant node (power-of-two scale, zero point 0) before it reaches hardware"
+                         Quant node (power-of-two scale, zero point 0) before it reaches hardware, \
+                         {PTQ_HINT}"
                     ),
                 ))
             }
@@ -524,14 +567,9 @@ impl<'g> Converter<'g> {
         shape: Vec<usize>,
         ty: FixedType,
     ) -> TensorId {
-        let base = if base.is_empty() { kind.name() } else { base };
         let channels_last = shape.len() >= 2 && self.built[input].channels_last;
-        let mut name = base.to_string();
-        let mut k = 1;
-        while !self.names.insert(name.clone()) {
-            k += 1;
-            name = format!("{base}_{k}");
-        }
+        let name = self.layer_name(base, kind.name());
+        self.names.insert(name.clone());
         self.built.push(Built {
             tensor: Tensor { name, shape, ty },
             source: Source::Layer {
@@ -600,6 +638,24 @@ impl<'g> Converter<'g> {
     /// Builds a pending map as a `dense` layer with an exact accumulator; its result type is
     /// `result`, or else the exact type of every value it can produce.
     fn dense(&mut self, l: &Linear, result: Option<FixedType>) -> Result<TensorId> {
+        if let Some(q) = self.ptq_constants(&l.node, "dense", &l.weight, &l.bias, result)? {
+            let x = self.built[l.input].tensor.clone();
+            let mut shape = x.shape.clone();
+            *shape.last_mut().expect("tensors have a shape") = l.n_out;
+            let kind = LayerKind::Dense {
+                weight: Constant {
+                    ty: q.weight.0,
+                    data: Array2::from_shape_vec((l.n_in, l.n_out), q.weight.1)
+                        .expect("n_in × n_out values"),
+                },
+                bias: Constant {
+                    ty: q.bias.0,
+                    data: q.bias.1,
+                },
+                accum: q.accum,
+            };
+            return Ok(self.push(&l.node, kind, l.input, shape, q.result));
+        }
         let (wty, wm) =
             self.constant_type(&l.weight, vec![l.n_in, l.n_out], "weights", &l.place)?;
         let (bty, bm) = self.constant_type(&l.bias, vec![l.n_out], "biases", &l.place)?;
@@ -634,6 +690,51 @@ impl<'g> Converter<'g> {
             accum: None,
         };
         Ok(self.push(&l.node, kind, l.input, shape, ty))
+    }
+
+    /// With a precision, the quantized constants, accumulator and result of the next dense or
+    /// convolution layer from `base`: always when no `Quant` gives the result type (hls4ml's
+    /// semantics for a float layer), and else when the constants are not on a grid already.
+    /// `None`: exact, as without a precision.
+    pub(super) fn ptq_constants(
+        &mut self,
+        base: &str,
+        kind: &str,
+        weight: &[Dyadic],
+        bias: &[Dyadic],
+        result: Option<FixedType>,
+    ) -> Result<Option<PtqConstants>> {
+        let Some(p) = self.ptq else {
+            return Ok(None);
+        };
+        let on_grid = |d: &[Dyadic]| {
+            ConstTensor {
+                shape: vec![d.len()],
+                data: d.to_vec(),
+            }
+            .fixed()
+            .is_some_and(|(t, _)| t.width <= MAX_CONSTANT_BITS)
+        };
+        if result.is_some() && on_grid(weight) && on_grid(bias) {
+            return Ok(None);
+        }
+        let name = self.layer_name(base, kind);
+        let quantize = |d: &[Dyadic], ty: FixedType| {
+            (
+                ty,
+                d.iter()
+                    .map(|v| precision::hls4ml_constant(v.to_f64(), &ty) as i64)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let q = PtqConstants {
+            weight: quantize(weight, p.weight(&name)),
+            bias: quantize(bias, p.bias(&name)),
+            accum: p.accum(&name),
+            result: result.unwrap_or_else(|| p.result(&name)),
+        };
+        self.ptq_layers.insert(name);
+        Ok(Some(q))
     }
 
     /// A `quantize` layer onto the grid `2^-frac` with rounding and no possible overflow
@@ -743,36 +844,161 @@ impl<'g> Converter<'g> {
                     exp,
                 )
             }
-            Value::Float { input, shape } => {
-                if let Some(b) = self
-                    .built
-                    .iter()
-                    .find(|b| matches!(b.source, Source::Input(k) if k == input))
-                {
-                    return Err(self.node_err(
-                        n,
-                        format!(
-                            "graph input `{}` is quantized a second time; rtl4ml gives each \
-                             input one fixed-point type: quantize it once and share the result",
-                            b.tensor.name
-                        ),
-                    ));
-                }
-                let name = self.input_names[input].clone();
-                self.built.push(Built {
-                    tensor: Tensor {
-                        name,
-                        shape,
-                        ty: ty(0)?,
-                    },
-                    source: Source::Input(input),
-                    channels_last: false,
-                });
-                (self.built.len() - 1, 0)
-            }
+            Value::Float { input, shape } => (self.float_input(input, shape, ty(0)?, &at)?, 0),
             Value::Const(_) => unreachable!("constants are folded by the callers"),
         };
         Ok(Value::Hw { id, exp })
+    }
+
+    /// Graph input `input` as a hardware input of type `ty` (its first and only type).
+    fn float_input(
+        &mut self,
+        input: usize,
+        shape: Vec<usize>,
+        ty: FixedType,
+        at: &str,
+    ) -> Result<TensorId> {
+        if let Some(b) = self
+            .built
+            .iter()
+            .find(|b| matches!(b.source, Source::Input(k) if k == input))
+        {
+            return Err(self.err(
+                at,
+                format!(
+                    "graph input `{}` is quantized a second time; rtl4ml gives each input one \
+                     fixed-point type: quantize it once and share the result",
+                    b.tensor.name
+                ),
+            ));
+        }
+        let name = self.input_names[input].clone();
+        self.built.push(Built {
+            tensor: Tensor { name, shape, ty },
+            source: Source::Input(input),
+            channels_last: false,
+        });
+        Ok(self.built.len() - 1)
+    }
+
+    /// The name [`Self::push`] gives the next layer from `base`.
+    fn layer_name(&self, base: &str, kind: &str) -> String {
+        let base = if base.is_empty() { kind } else { base };
+        let mut name = base.to_string();
+        let mut k = 1;
+        while self.names.contains(&name) {
+            k += 1;
+            name = format!("{base}_{k}");
+        }
+        name
+    }
+
+    /// With a precision: the result type of the next layer from `base` (recorded as a layer
+    /// that took a precision).
+    fn ptq_result(&mut self, base: &str, kind: &LayerKind) -> Option<FixedType> {
+        let p = self.ptq?;
+        let name = self.layer_name(base, kind.name());
+        let t = p.result(&name);
+        self.ptq_layers.insert(name);
+        Some(t)
+    }
+
+    /// `Softmax` on the last axis: hls4ml's Latency softmax with the precision's tables
+    /// (only for post-training quantization: the float softmax has no exact fixed-point form).
+    fn softmax(&mut self, n: &Node) -> Result<Value> {
+        let Some(p) = self.ptq else {
+            return Err(self.node_err(
+                n,
+                format!(
+                    "Softmax has no exact fixed-point form; remove it from the model (the \
+                     argmax of its input is the same), {PTQ_HINT}, which maps it to hls4ml's \
+                     lookup-table softmax"
+                ),
+            ));
+        };
+        if p.skip_softmax {
+            return self.fusable(n, 0);
+        }
+        self.relayout(n, 0, false)?;
+        let rank = self.value_shape(self.input(n, 0)?).len() as i64;
+        // Batch included, the last axis is `rank` (or −1). Without `axis`, opsets before 13
+        // flatten from axis 1, which is the last axis of a [N, C] tensor only.
+        let axis = n.int("axis", -2).map_err(|e| self.node_err(n, e))?;
+        let axis = if axis == -2 && rank == 1 { -1 } else { axis };
+        if axis != -1 && axis != rank {
+            return Err(self.node_err(
+                n,
+                format!("axis {axis}: rtl4ml's softmax is over the last axis only"),
+            ));
+        }
+        let (id, exp) = self.input_hw(n, 0)?;
+        let id = if exp != 0 {
+            let l = self.diagonal(id, exp, &n.name, &place(n));
+            self.dense(&l, None)?
+        } else {
+            id
+        };
+        let x = self.built[id].tensor.clone();
+        let probe = LayerKind::Softmax {
+            exp_table: Constant {
+                ty: x.ty,
+                data: vec![],
+            },
+            inv_table: Constant {
+                ty: x.ty,
+                data: vec![],
+            },
+        };
+        let name = self.layer_name(&n.name, probe.name());
+        let kind = precision::hls4ml_softmax(
+            &x.ty,
+            &p.accum(&name).unwrap_or(p.default),
+            &p.exp_table(&name),
+            &p.inv_table(&name),
+        )
+        .map_err(|e| self.node_err(n, e))?;
+        let ty = self.ptq_result(&n.name, &kind).expect("a precision");
+        let id = self.push(&n.name, kind, id, x.shape, ty);
+        Ok(Value::Hw { id, exp: 0 })
+    }
+
+    /// A `qonnx.custom_op.channels_last` `Conv`/`MaxPool`/`BatchNormalization`: its tensors
+    /// are `[N, d…, C]` in ONNX order, which is exactly rtl4ml's storage of the `[N, C, d…]`
+    /// tensor the standard op reads: both sides are reinterpreted (free) around the op.
+    fn channels_last_op(&mut self, n: &Node) -> Result<Value> {
+        let (id, exp) = self.input_hw(n, 0)?;
+        let id = self.in_layout(id, false);
+        let id = self.reinterpret(id, true, &n.name);
+        let key_in = format!("{} (channels last)", n.inputs[0]);
+        self.values.insert(key_in.clone(), Value::Hw { id, exp });
+        let mut std = n.clone();
+        std.domain = String::new();
+        std.inputs[0] = key_in;
+        let v = self.node(&std)?;
+        let key_out = format!("{} (channels first)", n.outputs[0]);
+        self.values.insert(key_out.clone(), v);
+        let (id, exp) = self.build(&key_out, &place(n))?;
+        let id = self.in_layout(id, true);
+        let id = self.reinterpret(id, false, &n.name);
+        Ok(Value::Hw { id, exp })
+    }
+
+    /// The same stored elements read as the other layout (a free same-shape `reshape`).
+    fn reinterpret(&mut self, id: TensorId, channels_last: bool, base: &str) -> TensorId {
+        if self.built[id].channels_last == channels_last || self.shape(id).len() < 2 {
+            return id;
+        }
+        let x = self.built[id].tensor.clone();
+        let suffix = if channels_last { "as_nchw" } else { "as_nhwc" };
+        let t = self.push(
+            &format!("{base}_{suffix}"),
+            LayerKind::Reshape,
+            id,
+            x.shape,
+            x.ty,
+        );
+        self.built[t].channels_last = channels_last;
+        t
     }
 
     fn bipolar_quant(&mut self, n: &Node) -> Result<Value> {
@@ -802,20 +1028,19 @@ impl<'g> Converter<'g> {
     /// `x ≥ 0 ? s : −s` of a computed tensor: a 1-bit sign layer `b ∈ {−1, 0}`, then the
     /// pending map `2s·b + s`.
     fn bipolar_activation(&mut self, n: &Node, s: Dyadic) -> Result<Value> {
-        if let Value::Float { input, .. } = self.input(n, 0)? {
-            return Err(self.node_err(
-                n,
-                format!(
-                    "a bipolar quantizer (1-bit signed: x ≥ 0 ? s : −s) reads graph input `{}` \
-                     directly; a graph input becomes a fixed-point input bus and needs a Quant \
-                     of 2 or more bits (or 1 bit unsigned) first, which this one can then follow",
-                    self.input_names[*input]
-                ),
-            ));
-        }
-        let (id, _) = self.input_hw(n, 0)?;
-        let shape = self.shape(id).to_vec();
-        let sign = self.push(&n.name, LayerKind::Quantize, id, shape, quant::sign_type());
+        let sign = match self.input(n, 0)?.clone() {
+            // On a float graph input, the input itself carries the sign bit: the simulator
+            // casts a float to `fixed<1,1,TRN,SAT>` (0 for x ≥ 0, −1 below), exactly the
+            // sign layer's cast.
+            Value::Float { input, shape } => {
+                self.float_input(input, shape, quant::sign_type(), &place(n))?
+            }
+            _ => {
+                let (id, _) = self.input_hw(n, 0)?;
+                let shape = self.shape(id).to_vec();
+                self.push(&n.name, LayerKind::Quantize, id, shape, quant::sign_type())
+            }
+        };
         let mut l = self.diagonal(sign, 0, &format!("{}_scale", n.name), &place(n));
         let two_s = s.mul(Dyadic::pow2(1)).expect("a float times two");
         for w in l.weight.iter_mut().filter(|w| !w.is_zero()) {
@@ -1202,7 +1427,14 @@ impl<'g> Converter<'g> {
             let s = var
                 .add(eps)
                 .and_then(Dyadic::sqrt)
-                .and_then(|r| gamma.div(r));
+                .and_then(|r| gamma.div(r))
+                .or_else(|| {
+                    // Post-training quantization folds the float scale (hls4ml fuses batch
+                    // normalisation in floating point too); the weights are quantized later.
+                    self.ptq?;
+                    let v = gamma.to_f64() / (var.to_f64() + eps.to_f64()).sqrt();
+                    Dyadic::from_f64(v).ok()
+                });
             let Some(s) = s else {
                 return Err(self.node_err(
                     n,
@@ -1217,7 +1449,14 @@ impl<'g> Converter<'g> {
                     ),
                 ));
             };
-            let t = mean.mul(s).and_then(|ms| beta.sub(ms)).ok_or_else(|| {
+            let t = mean.mul(s).and_then(|ms| beta.sub(ms));
+            let t = match (t, self.ptq) {
+                (None, Some(_)) => {
+                    Dyadic::from_f64(beta.to_f64() - mean.to_f64() * s.to_f64()).ok()
+                }
+                (t, _) => t,
+            };
+            let t = t.ok_or_else(|| {
                 self.node_err(n, format!("channel {j}: folding exceeds 120 bits"))
             })?;
             scale.push(s);
@@ -1301,10 +1540,7 @@ impl<'g> Converter<'g> {
 
     fn transpose(&mut self, n: &Node) -> Result<Value> {
         let Value::Const(c) = self.input(n, 0)? else {
-            return Err(self.node_err(
-                n,
-                "a Transpose of a computed tensor is not supported (only of constant weights)",
-            ));
+            return self.transpose_computed(n);
         };
         let rank = c.shape.len();
         let perm = match n.ints("perm").map_err(|e| self.node_err(n, e))? {
@@ -1318,6 +1554,73 @@ impl<'g> Converter<'g> {
             )
         })
     }
+}
+
+impl Converter<'_> {
+    /// `Transpose` of a computed tensor (e.g. Keras' NHWC↔NCHW around a convolution). The
+    /// result is stored in whichever layout makes the permutation free (the same elements
+    /// read as the other layout); otherwise a `transpose` layer (pure wiring).
+    fn transpose_computed(&mut self, n: &Node) -> Result<Value> {
+        let rank = self.value_shape(self.input(n, 0)?).len();
+        let perm: Vec<usize> = match n.ints("perm").map_err(|e| self.node_err(n, e))? {
+            Some(p) => p.iter().map(|&k| k as usize).collect(),
+            None => (0..=rank).rev().collect(),
+        };
+        let mut seen = perm.clone();
+        seen.sort_unstable();
+        if seen != (0..=rank).collect::<Vec<_>>() || perm[0] != 0 {
+            return Err(self.node_err(
+                n,
+                format!(
+                    "perm {perm:?} must be a permutation of the {} axes that keeps the batch \
+                     axis (0) first",
+                    rank + 1
+                ),
+            ));
+        }
+        // ONNX axes without the batch: output axis i is input axis p[i].
+        let p: Vec<usize> = perm[1..].iter().map(|&a| a - 1).collect();
+        let (id, exp) = self.input_hw(n, 0)?;
+        // Stored axis → ONNX axis, for either layout.
+        let axes = |cl: bool| -> Vec<usize> {
+            if cl && rank >= 2 {
+                (1..rank).chain([0]).collect()
+            } else {
+                (0..rank).collect()
+            }
+        };
+        let a_in = axes(self.built[id].channels_last);
+        let mut inv_in = vec![0; rank];
+        for (i, &a) in a_in.iter().enumerate() {
+            inv_in[a] = i;
+        }
+        let stored_perm =
+            |cl: bool| -> Vec<usize> { axes(cl).iter().map(|&j| inv_in[p[j]]).collect() };
+        let identity: Vec<usize> = (0..rank).collect();
+        let here = self.built[id].channels_last;
+        for cl in [here, !here] {
+            if (cl && rank < 2) || stored_perm(cl) != identity {
+                continue;
+            }
+            let id = self.reinterpret(id, cl, &n.name);
+            return Ok(Value::Hw { id, exp });
+        }
+        let q = stored_perm(here);
+        let x = self.built[id].tensor.clone();
+        let shape = q.iter().map(|&a| x.shape[a]).collect();
+        let t = self.push(&n.name, LayerKind::Transpose { perm: q }, id, shape, x.ty);
+        self.built[t].channels_last = here && rank >= 2;
+        Ok(Value::Hw { id: t, exp })
+    }
+}
+
+/// A dense or convolution layer's quantized constants (type, mantissas), accumulator and
+/// result type under a precision.
+pub(super) struct PtqConstants {
+    weight: (FixedType, Vec<i64>),
+    bias: (FixedType, Vec<i64>),
+    accum: Option<FixedType>,
+    result: FixedType,
 }
 
 /// The exact type of a dense layer's results: every value `bias + Σ x·w` can take for any

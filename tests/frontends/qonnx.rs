@@ -1003,7 +1003,7 @@ fn rejects_unsupported_conv_and_pool_attributes() {
     });
     assert_says(
         &e,
-        &["node `bad` (Conv)", "`strides`", "2 positive integers"],
+        &["node `bad` (Conv)", "`strides`", "one per spatial axis"],
     );
     let e = spatial(&|m, q| {
         let p = vec![attr_ints("kernel_shape", &[3, 3])];

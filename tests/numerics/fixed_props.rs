@@ -654,7 +654,7 @@ fn parse_errors_name_the_problem() {
         ("fixed<0,1>", "width 0 is out of range"),
         ("fixed<65,1>", "width 65 is out of range"),
         ("int<0>", "width 0 is out of range"),
-        ("fixed<-4,1>", "width W must be a positive integer"),
+        ("fixed<-4,1>", "width -4 is out of range"),
         ("fixed<x,1>", "width W must be a positive integer"),
         ("fixed<>", "width W must be a positive integer"),
         ("int<8,8>", "integer types take exactly one argument"),

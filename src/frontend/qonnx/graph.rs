@@ -28,6 +28,7 @@ pub struct Input {
     pub dims: Vec<Option<u64>>,
 }
 
+#[derive(Clone)]
 pub struct Node {
     pub name: String,
     pub op_type: String,

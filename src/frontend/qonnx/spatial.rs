@@ -447,6 +447,32 @@ impl Converter<'_> {
         result: Option<FixedType>,
     ) -> Result<TensorId> {
         let n_ch = c.n_ch();
+        let kind_name = match (c.depthwise, c.window.in_dims.len()) {
+            (false, 1) => "conv1d",
+            (false, _) => "conv2d",
+            (true, 1) => "depthwise_conv1d",
+            (true, _) => "depthwise_conv2d",
+        };
+        if let Some(q) = self.ptq_constants(&c.node, kind_name, &c.weight, &c.bias, result)? {
+            let mut shape = c.window.out_dims.clone();
+            shape.push(n_ch);
+            let kind = LayerKind::Conv {
+                weight: Constant {
+                    ty: q.weight.0,
+                    data: q.weight.1,
+                },
+                bias: Constant {
+                    ty: q.bias.0,
+                    data: q.bias.1,
+                },
+                accum: q.accum,
+                window: c.window.clone(),
+                c_in: c.c_in,
+                c_out: c.c_out,
+                depthwise: c.depthwise,
+            };
+            return Ok(self.push(&c.node, kind, c.input, shape, q.result));
+        }
         let rows = c.weight.len() / n_ch;
         let (wty, wm) = self.constant_type(&c.weight, vec![rows, n_ch], "weights", &c.place)?;
         let (bty, bm) = self.constant_type(&c.bias, vec![n_ch], "biases", &c.place)?;
