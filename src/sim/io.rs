@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ir::fixed::FixedType;
-use ndarray::{Array2, ArrayD, Axis};
+use ndarray::{Array2, ArrayD, ArrayViewD, Axis};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::fs::File;
 use std::path::Path;
@@ -115,66 +115,139 @@ pub fn to_mantissas(
     file: &str,
     raw_only: bool,
 ) -> Result<Array2<i64>> {
-    let n_el = types.len();
-    let shape = match &data {
-        NpyData::Float(a) => a.shape().to_vec(),
-        NpyData::Int(a) => a.shape().to_vec(),
-    };
-    let total: usize = shape.iter().product();
-    let per_sample: usize = shape.iter().skip(1).product();
-    let rows = if shape.len() >= 2 && per_sample == n_el {
-        shape[0]
-    } else if total == n_el {
-        1
-    } else {
-        return Err(Error::Data {
-            file: file.into(),
-            message: format!("shape {shape:?} does not hold samples of {n_el} input elements (expected [N, {n_el}] or [N, <input shape>])"),
-        });
-    };
-    let mut out = Array2::<i64>::zeros((rows, n_el));
     match data {
         NpyData::Float(a) => {
             if raw_only {
+                // The shape is checked first, as for integer arrays.
+                batch_rows(a.shape(), types.len(), file)?;
                 return Err(Error::Data {
                     file: file.into(),
                     message: "--raw expects an integer array of mantissas, found floats".into(),
                 });
             }
-            // `iter` walks the logical (row-major) order whatever the memory layout, so
-            // Fortran-order files work too.
-            for (k, &x) in a.iter().enumerate() {
-                let (r, c) = (k / n_el, k % n_el);
-                let m = types[c].cast_f64(x).map_err(|e| Error::Data {
-                    file: file.into(),
-                    message: format!("sample {r}, element {c}: {e}"),
-                })?;
-                out[[r, c]] = i64::try_from(m).map_err(|_| Error::Data {
-                    file: file.into(),
-                    message: format!(
-                        "sample {r}, element {c}: the value {x} becomes mantissa {m} of {}, which is 2^63 or more; the simulator passes mantissas as int64 and cannot take it",
-                        types[c]
-                    ),
-                })?;
-            }
+            cast_values(a.view(), types, file)
         }
-        NpyData::Int(a) => {
-            for (k, &m) in a.iter().enumerate() {
-                let (r, c) = (k / n_el, k % n_el);
-                if !types[c].contains(m as i128) {
-                    return Err(Error::Data {
-                        file: file.into(),
-                        message: format!(
-                            "sample {r}, element {c}: mantissa {m} does not fit the input type {} (integer arrays are raw mantissas; pass floats to have values cast)",
-                            types[c]
-                        ),
-                    });
-                }
-                out[[r, c]] = m;
-            }
-        }
+        NpyData::Int(a) => check_mantissas(a.view(), types, file),
     }
-    Ok(out)
+}
+
+/// The number of samples in a batch of shape `shape` holding samples of `n_el` input
+/// elements: `[N, n_el]`, `[N, <input shape>]`, or one sample of exactly `n_el` elements.
+pub fn batch_rows(shape: &[usize], n_el: usize, file: &str) -> Result<usize> {
+    let total: usize = shape.iter().product();
+    let per_sample: usize = shape.iter().skip(1).product();
+    if shape.len() >= 2 && per_sample == n_el {
+        Ok(shape[0])
+    } else if total == n_el {
+        Ok(1)
+    } else {
+        Err(Error::Data {
+            file: file.into(),
+            message: format!("shape {shape:?} does not hold samples of {n_el} input elements (expected [N, {n_el}] or [N, <input shape>])"),
+        })
+    }
+}
+
+/// An element type of input values ([`cast_values`]): floats and integers, each cast exactly.
+pub trait InputValue: Copy + std::fmt::Display {
+    /// The exact cast of this value into `ty` (its rounding and overflow).
+    fn cast_to(self, ty: &FixedType) -> std::result::Result<i128, String>;
+    /// As a mantissa of `ty` unchanged (`None` when it is not an integer).
+    fn as_mantissa(self) -> Option<i128>;
+}
+
+macro_rules! float_input {
+    ($($t:ty),*) => {$(
+        impl InputValue for $t {
+            fn cast_to(self, ty: &FixedType) -> std::result::Result<i128, String> {
+                ty.cast_f64(f64::from(self))
+            }
+            fn as_mantissa(self) -> Option<i128> {
+                None
+            }
+        }
+    )*};
+}
+macro_rules! int_input {
+    ($($t:ty),*) => {$(
+        impl InputValue for $t {
+            fn cast_to(self, ty: &FixedType) -> std::result::Result<i128, String> {
+                Ok(ty.cast(i128::from(self), 0))
+            }
+            fn as_mantissa(self) -> Option<i128> {
+                Some(i128::from(self))
+            }
+        }
+    )*};
+}
+float_input!(f64, f32);
+int_input!(i64, i32, i16, i8, u64, u32, u16, u8);
+
+/// Walks the batch in logical (row-major) order whatever its memory layout (Fortran-order
+/// files, strided or reversed views), giving each element's sample, input element and value.
+fn for_each_element<T: InputValue>(
+    a: &ArrayViewD<T>,
+    types: &[FixedType],
+    file: &str,
+    mut f: impl FnMut(usize, usize, T) -> Result<i64>,
+) -> Result<Array2<i64>> {
+    let n_el = types.len();
+    let rows = batch_rows(a.shape(), n_el, file)?;
+    let mut out = vec![0i64; rows * n_el];
+    let mut put = |k: usize, x: T| -> Result<()> {
+        out[k] = f(k / n_el, k % n_el, x)?;
+        Ok(())
+    };
+    match a.as_slice() {
+        Some(s) => s.iter().enumerate().try_for_each(|(k, &x)| put(k, x))?,
+        None => a.iter().enumerate().try_for_each(|(k, &x)| put(k, x))?,
+    }
+    Ok(Array2::from_shape_vec((rows, n_el), out).expect("rows × elements"))
+}
+
+/// Input values (floats, or integers taken as values) of a batch `[N, ...]` → `[N, elements]`
+/// mantissas, each cast exactly to its input element's type with the type's own rounding and
+/// overflow (what `rtl4ml sim` does with a float `.npy`). `file` names the data in errors.
+pub fn cast_values<T: InputValue>(
+    a: ArrayViewD<T>,
+    types: &[FixedType],
+    file: &str,
+) -> Result<Array2<i64>> {
+    for_each_element(&a, types, file, |r, c, x| {
+        let m = x.cast_to(&types[c]).map_err(|e| Error::Data {
+            file: file.into(),
+            message: format!("sample {r}, element {c}: {e}"),
+        })?;
+        i64::try_from(m).map_err(|_| Error::Data {
+            file: file.into(),
+            message: format!(
+                "sample {r}, element {c}: the value {x} becomes mantissa {m} of {}, which is 2^63 or more; the simulator passes mantissas as int64 and cannot take it",
+                types[c]
+            ),
+        })
+    })
+}
+
+/// Raw integer mantissas of a batch `[N, ...]` → `[N, elements]`, each checked against its
+/// input element's type (what `rtl4ml sim` does with an integer `.npy`).
+pub fn check_mantissas<T: InputValue>(
+    a: ArrayViewD<T>,
+    types: &[FixedType],
+    file: &str,
+) -> Result<Array2<i64>> {
+    for_each_element(&a, types, file, |r, c, x| {
+        match x.as_mantissa() {
+            Some(m) if types[c].contains(m) => i64::try_from(m).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| Error::Data {
+            file: file.into(),
+            message: format!(
+                "sample {r}, element {c}: mantissa {x} does not fit the input type {} (integer arrays are raw mantissas; pass floats to have values cast)",
+                types[c]
+            ),
+        })
+    })
 }
 
 /// Converts output mantissas to real values (exact for types up to 53 bits). An int64 holding
