@@ -389,6 +389,54 @@ impl Design {
         )))
     }
 
+    /// The input mantissas `predict` feeds the hardware: `x` (values, any float or integer
+    /// dtype and layout) cast to the input types, as `[N, n_inputs]` int64. Feeding them back
+    /// with `predict(m, raw=True)` gives the output mantissas.
+    fn quantize_inputs<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        const Q: &str = "quantize_inputs(x)";
+        let arr = as_ndarray(py, x)?;
+        let dt = arr.dtype();
+        macro_rules! go {
+            ($($t:ty),*) => {$(
+                if dt.is_equiv_to(&numpy::dtype::<$t>(py)) {
+                    let a = arr.cast::<PyArrayDyn<$t>>()?.readonly();
+                    let v = a.as_array();
+                    let m = py.detach(|| io::cast_values(v, &self.in_types, Q)).map_err(err)?;
+                    return Ok(m.into_pyarray(py).into_any());
+                }
+            )*};
+        }
+        go!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
+        Err(DataError::new_err(format!(
+            "{Q}: unsupported dtype {} (pass float32/float64 or integer values)",
+            dt.str()?
+        )))
+    }
+
+    /// Output mantissas (`predict(..., raw=True)`) as float64 values, exactly as `predict`
+    /// converts them.
+    fn output_values<'py>(
+        &self,
+        py: Python<'py>,
+        m: numpy::PyReadonlyArray2<'py, i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = m.as_array();
+        if m.ncols() != self.out_types.len() {
+            return Err(DataError::new_err(format!(
+                "output_values(m): {} columns, expected {} (one per output element)",
+                m.ncols(),
+                self.out_types.len()
+            )));
+        }
+        let m = m.to_owned();
+        let v = py.detach(|| io::to_values(&m, &self.out_types));
+        Ok(v.into_pyarray(py).into_any())
+    }
+
     /// The latency and resource report: the same content as the build directory's
     /// `report.json` (after `synth`, with the measured figures).
     #[getter]

@@ -4,7 +4,7 @@
 //! own rounding and overflow. Integer arrays are raw mantissas and must fit their types.
 
 use crate::error::{Error, Result};
-use crate::ir::fixed::FixedType;
+use crate::ir::fixed::{FixedType, Round};
 use ndarray::{Array2, ArrayD, ArrayViewD, Axis};
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::fs::File;
@@ -150,17 +150,17 @@ pub fn batch_rows(shape: &[usize], n_el: usize, file: &str) -> Result<usize> {
 
 /// An element type of input values ([`cast_values`]): floats and integers, each cast exactly.
 pub trait InputValue: Copy + std::fmt::Display {
-    /// The exact cast of this value into `ty` (its rounding and overflow).
-    fn cast_to(self, ty: &FixedType) -> std::result::Result<i128, String>;
-    /// As a mantissa of `ty` unchanged (`None` when it is not an integer).
+    /// The exact cast of this value into `c`'s type (its rounding and overflow).
+    fn cast_to(self, c: &Cast) -> std::result::Result<i128, String>;
+    /// As a mantissa unchanged (`None` when it is not an integer).
     fn as_mantissa(self) -> Option<i128>;
 }
 
 macro_rules! float_input {
     ($($t:ty),*) => {$(
         impl InputValue for $t {
-            fn cast_to(self, ty: &FixedType) -> std::result::Result<i128, String> {
-                ty.cast_f64(f64::from(self))
+            fn cast_to(self, c: &Cast) -> std::result::Result<i128, String> {
+                c.cast_f64(f64::from(self))
             }
             fn as_mantissa(self) -> Option<i128> {
                 None
@@ -171,8 +171,8 @@ macro_rules! float_input {
 macro_rules! int_input {
     ($($t:ty),*) => {$(
         impl InputValue for $t {
-            fn cast_to(self, ty: &FixedType) -> std::result::Result<i128, String> {
-                Ok(ty.cast(i128::from(self), 0))
+            fn cast_to(self, c: &Cast) -> std::result::Result<i128, String> {
+                Ok(c.ty.cast(i128::from(self), 0))
             }
             fn as_mantissa(self) -> Option<i128> {
                 Some(i128::from(self))
@@ -182,6 +182,78 @@ macro_rules! int_input {
 }
 float_input!(f64, f32);
 int_input!(i64, i32, i16, i8, u64, u32, u16, u8);
+
+/// Casts into one fixed-point type, prepared once for a batch: [`FixedType::cast_f64`] with a
+/// fast path for the common case, equal to it on every input.
+#[derive(Clone, Copy, Debug)]
+pub struct Cast {
+    pub ty: FixedType,
+    /// `2^frac` (exact), when `frac` is small enough for the fast path.
+    scale: Option<f64>,
+    /// The type's mantissa range, clamped to i64.
+    min: i64,
+    max: i64,
+}
+
+impl Cast {
+    pub fn new(ty: FixedType) -> Cast {
+        let f = ty.frac();
+        Cast {
+            ty,
+            scale: (-1000..=1000)
+                .contains(&f)
+                .then(|| f64::from_bits(((f + 1023) as u64) << 52)),
+            min: ty.min_mantissa().clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+            max: ty.max_mantissa().clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+        }
+    }
+
+    /// `ty.cast_f64(x)`. Fast path: when `s = x·2^frac` is a normal float below 2^52, the
+    /// product, its floor and the fraction `s − ⌊s⌋` are exact, and the rounding is decided
+    /// from them as [`crate::ir::fixed::round_shift`] decides it; a result inside the type's
+    /// range is the mantissa, anything else goes through [`FixedType::apply_overflow`].
+    /// Other inputs (huge, tiny, NaN, inf) take the general path. Equal to
+    /// [`FixedType::cast_f64`] on every input (tested).
+    #[inline]
+    pub fn cast_f64(&self, x: f64) -> std::result::Result<i128, String> {
+        if let Some(scale) = self.scale {
+            let s = x * scale;
+            if (s.is_normal() || x == 0.0) && s.abs() < 4_503_599_627_370_496.0 {
+                // ⌊s⌋ without a libm call: truncate, then step down for negative fractions.
+                let t = s as i64;
+                let q = t - ((t as f64) > s) as i64;
+                let rem = s - q as f64;
+                if rem == 0.0 {
+                    return Ok(self.fit(q));
+                }
+                let neg = s < 0.0;
+                let inc = match self.ty.round {
+                    Round::Trn => false,
+                    Round::TrnZero => neg,
+                    Round::Rnd => rem >= 0.5,
+                    Round::RndZero => rem > 0.5 || (rem == 0.5 && neg),
+                    Round::RndMinInf => rem > 0.5,
+                    Round::RndInf => rem > 0.5 || (rem == 0.5 && !neg),
+                    Round::RndConv => rem > 0.5 || (rem == 0.5 && q & 1 == 1),
+                    Round::Ceil => true,
+                    Round::Up => !neg,
+                };
+                return Ok(self.fit(q + inc as i64));
+            }
+        }
+        self.ty.cast_f64(x)
+    }
+
+    /// A rounded mantissa with the type's overflow applied.
+    #[inline]
+    fn fit(&self, q: i64) -> i128 {
+        if (self.min..=self.max).contains(&q) {
+            i128::from(q)
+        } else {
+            self.ty.apply_overflow(i128::from(q))
+        }
+    }
+}
 
 /// Walks the batch in logical (row-major) order whatever its memory layout (Fortran-order
 /// files, strided or reversed views), giving each element's sample, input element and value.
@@ -194,13 +266,25 @@ fn for_each_element<T: InputValue>(
     let n_el = types.len();
     let rows = batch_rows(a.shape(), n_el, file)?;
     let mut out = vec![0i64; rows * n_el];
-    let mut put = |k: usize, x: T| -> Result<()> {
-        out[k] = f(k / n_el, k % n_el, x)?;
-        Ok(())
-    };
-    match a.as_slice() {
-        Some(s) => s.iter().enumerate().try_for_each(|(k, &x)| put(k, x))?,
-        None => a.iter().enumerate().try_for_each(|(k, &x)| put(k, x))?,
+    if n_el > 0 {
+        match a.as_slice() {
+            Some(s) => {
+                for (r, (xs, os)) in s
+                    .chunks_exact(n_el)
+                    .zip(out.chunks_exact_mut(n_el))
+                    .enumerate()
+                {
+                    for (c, (&x, o)) in xs.iter().zip(os.iter_mut()).enumerate() {
+                        *o = f(r, c, x)?;
+                    }
+                }
+            }
+            None => {
+                for (k, (&x, o)) in a.iter().zip(out.iter_mut()).enumerate() {
+                    *o = f(k / n_el, k % n_el, x)?;
+                }
+            }
+        }
     }
     Ok(Array2::from_shape_vec((rows, n_el), out).expect("rows × elements"))
 }
@@ -213,8 +297,9 @@ pub fn cast_values<T: InputValue>(
     types: &[FixedType],
     file: &str,
 ) -> Result<Array2<i64>> {
+    let casts: Vec<Cast> = types.iter().map(|&t| Cast::new(t)).collect();
     for_each_element(&a, types, file, |r, c, x| {
-        let m = x.cast_to(&types[c]).map_err(|e| Error::Data {
+        let m = x.cast_to(&casts[c]).map_err(|e| Error::Data {
             file: file.into(),
             message: format!("sample {r}, element {c}: {e}"),
         })?;
@@ -275,4 +360,87 @@ pub fn write_npy<T: ndarray_npy::WritableElement>(path: &Path, a: &Array2<T>) ->
             file: path.display().to_string(),
             message: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::fixed::Overflow;
+
+    /// The fast path of [`Cast::cast_f64`] equals [`FixedType::cast_f64`] for every rounding
+    /// and overflow mode, on ties, values next to them, huge, tiny and random inputs.
+    #[test]
+    fn fast_cast_equals_exact_cast() {
+        let rounds = [
+            Round::Trn,
+            Round::TrnZero,
+            Round::Rnd,
+            Round::RndZero,
+            Round::RndMinInf,
+            Round::RndInf,
+            Round::RndConv,
+            Round::Ceil,
+            Round::Up,
+        ];
+        let ovfs = [
+            Overflow::Wrap,
+            Overflow::Sat,
+            Overflow::SatZero,
+            Overflow::SatSym,
+            Overflow::SatNarrow,
+        ];
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut xs: Vec<f64> = vec![
+            0.0,
+            -0.0,
+            1e300,
+            -1e300,
+            5e-324,
+            -5e-324,
+            1e-310,
+            2f64.powi(60),
+        ];
+        for k in -12..12 {
+            for d in [-1e-9, 0.0, 1e-9] {
+                let v = f64::from(k) * 0.125 + 0.0625 + d;
+                xs.extend([v, -v, v * 1024.0, v / 1024.0]);
+            }
+        }
+        for _ in 0..400 {
+            let u = (rnd() >> 11) as f64 / (1u64 << 53) as f64;
+            let e = (rnd() % 80) as i32 - 40;
+            let sign = if rnd() & 1 == 1 { -1.0 } else { 1.0 };
+            xs.push(sign * u * 2f64.powi(e));
+        }
+        for width in [1u32, 2, 5, 8, 16, 33, 53, 64] {
+            for int_bits in [-70, -3, 0, 1, 4, width as i32, width as i32 + 20, 70] {
+                for signed in [true, false] {
+                    for &round in &rounds {
+                        for &overflow in &ovfs {
+                            let ty = FixedType {
+                                signed,
+                                width,
+                                int_bits,
+                                round,
+                                overflow,
+                            };
+                            if ty.validate().is_err() {
+                                continue;
+                            }
+                            let c = Cast::new(ty);
+                            for &x in &xs {
+                                assert_eq!(c.cast_f64(x), ty.cast_f64(x), "{ty} {x:e}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
