@@ -271,23 +271,49 @@ enum Output {
 const X: &str = "predict(x)";
 
 impl Design {
+    /// Converts and simulates `x` a chunk of samples at a time, so that the mantissas and the
+    /// simulator's outputs stay in cache, writing straight into the result.
     fn simulate<T: InputValue>(
         &self,
         x: ndarray::ArrayViewD<T>,
         raw: bool,
         what: &str,
     ) -> rtl4ml::Result<Output> {
-        let m = if raw {
-            io::check_mantissas(x, &self.in_types, what)?
+        const CHUNK: usize = 2048;
+        let n_el = self.in_types.len();
+        let n_out = self.out_types.len();
+        let rows = io::batch_rows(x.shape(), n_el, what)?;
+        // `[N, ...]` batches are cut along the samples; a single sample is one chunk.
+        let batched = x.ndim() >= 2 && x.shape()[1..].iter().product::<usize>() == n_el;
+        let mut out = if raw {
+            Output::Raw(ndarray::Array2::zeros((rows, n_out)))
         } else {
-            io::cast_values(x, &self.in_types, what)?
+            Output::Values(ndarray::Array2::zeros((rows, n_out)))
         };
-        let out = self.sim.run(m.view());
-        Ok(if raw {
-            Output::Raw(out)
-        } else {
-            Output::Values(io::to_values(&out, &self.out_types))
-        })
+        let mut start = 0;
+        while start < rows {
+            let end = (start + CHUNK).min(rows);
+            let part = if batched {
+                x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(start..end))
+            } else {
+                x.view()
+            };
+            let m = if raw {
+                io::check_mantissas_at(part, &self.in_types, what, start)?
+            } else {
+                io::cast_values_at(part, &self.in_types, what, start)?
+            };
+            let y = self.sim.run(m.view());
+            let rows_out = ndarray::s![start..end, ..];
+            match &mut out {
+                Output::Raw(o) => o.slice_mut(rows_out).assign(&y),
+                Output::Values(o) => o
+                    .slice_mut(rows_out)
+                    .assign(&io::to_values(&y, &self.out_types)),
+            }
+            start = end;
+        }
+        Ok(out)
     }
 
     /// The build directory, written to a fresh temporary directory when there is none yet.

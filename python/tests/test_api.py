@@ -426,3 +426,34 @@ def test_optimize_errors():
         rtl4ml.optimize(m, x, budget_ns=2)
     with pytest.raises(rtl4ml.DataError, match=r'optimize\(calib\): shape \[50, 3\]'):
         rtl4ml.optimize(m, x[:, :3])
+
+
+# ---- type stubs --------------------------------------------------------------------------------
+
+
+def test_stubs_describe_the_package():
+    """Every name and member in rtl4ml/__init__.pyi exists, and every public one is stubbed."""
+    import ast
+    import inspect
+
+    stub = ast.parse((Path(rtl4ml.__file__).parent / '__init__.pyi').read_text())
+    names = set()
+    for node in stub.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            assert hasattr(rtl4ml, node.name), node.name
+        if isinstance(node, ast.ClassDef):
+            cls = getattr(rtl4ml, node.name)
+            for member in node.body:
+                if isinstance(member, ast.FunctionDef):
+                    assert hasattr(cls, member.name), f'{node.name}.{member.name}'
+            public = {n for n in dir(cls) if not n.startswith('_')}
+            stubbed = {m.name for m in node.body if isinstance(m, ast.FunctionDef)}
+            if not issubclass(cls, Exception):
+                assert public <= stubbed, f'{node.name}: not in the stub: {public - stubbed}'
+        if isinstance(node, ast.FunctionDef):
+            ours = list(inspect.signature(getattr(rtl4ml, node.name)).parameters)
+            assert ours == [a.arg for a in node.args.args], node.name
+        if isinstance(node, ast.AnnAssign):
+            names.add(node.target.id)
+    assert set(rtl4ml.__all__) - {'__version__'} <= names | {'__version__'}

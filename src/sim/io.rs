@@ -261,6 +261,7 @@ fn for_each_element<T: InputValue>(
     a: &ArrayViewD<T>,
     types: &[FixedType],
     file: &str,
+    first_row: usize,
     mut f: impl FnMut(usize, usize, T) -> Result<i64>,
 ) -> Result<Array2<i64>> {
     let n_el = types.len();
@@ -275,13 +276,13 @@ fn for_each_element<T: InputValue>(
                     .enumerate()
                 {
                     for (c, (&x, o)) in xs.iter().zip(os.iter_mut()).enumerate() {
-                        *o = f(r, c, x)?;
+                        *o = f(first_row + r, c, x)?;
                     }
                 }
             }
             None => {
                 for (k, (&x, o)) in a.iter().zip(out.iter_mut()).enumerate() {
-                    *o = f(k / n_el, k % n_el, x)?;
+                    *o = f(first_row + k / n_el, k % n_el, x)?;
                 }
             }
         }
@@ -297,8 +298,19 @@ pub fn cast_values<T: InputValue>(
     types: &[FixedType],
     file: &str,
 ) -> Result<Array2<i64>> {
+    cast_values_at(a, types, file, 0)
+}
+
+/// [`cast_values`] of a slice of a larger batch that starts at sample `first_row` (errors
+/// name samples by their place in the whole batch).
+pub fn cast_values_at<T: InputValue>(
+    a: ArrayViewD<T>,
+    types: &[FixedType],
+    file: &str,
+    first_row: usize,
+) -> Result<Array2<i64>> {
     let casts: Vec<Cast> = types.iter().map(|&t| Cast::new(t)).collect();
-    for_each_element(&a, types, file, |r, c, x| {
+    for_each_element(&a, types, file, first_row, |r, c, x| {
         let m = x.cast_to(&casts[c]).map_err(|e| Error::Data {
             file: file.into(),
             message: format!("sample {r}, element {c}: {e}"),
@@ -320,7 +332,17 @@ pub fn check_mantissas<T: InputValue>(
     types: &[FixedType],
     file: &str,
 ) -> Result<Array2<i64>> {
-    for_each_element(&a, types, file, |r, c, x| {
+    check_mantissas_at(a, types, file, 0)
+}
+
+/// [`check_mantissas`] of a slice of a larger batch that starts at sample `first_row`.
+pub fn check_mantissas_at<T: InputValue>(
+    a: ArrayViewD<T>,
+    types: &[FixedType],
+    file: &str,
+    first_row: usize,
+) -> Result<Array2<i64>> {
+    for_each_element(&a, types, file, first_row, |r, c, x| {
         match x.as_mantissa() {
             Some(m) if types[c].contains(m) => i64::try_from(m).ok(),
             _ => None,
