@@ -30,7 +30,8 @@ def jet():
 
 @pytest.fixture(scope='module')
 def jet_x():
-    return np.load(MODELS / 'calib' / 'jet_tagger.npy')[:2000]
+    # More samples than predict's chunk (2048), so chunk edges are crossed.
+    return np.load(MODELS / 'calib' / 'jet_tagger.npy')[:7000]
 
 
 # ---- load / compile / predict -------------------------------------------------------------
@@ -220,6 +221,12 @@ def test_synth_records_measured_figures():
 # ---- dtypes, layouts, shapes ---------------------------------------------------------------
 
 
+def test_large_batch_matches_the_cli(jet, jet_x, cli_sim):
+    assert np.array_equal(jet.predict(jet_x), cli_sim(JET, jet_x))
+    m = jet.quantize_inputs(jet_x)
+    assert np.array_equal(jet.predict(m, raw=True), cli_sim(JET, m, raw=True))
+
+
 def test_float32_and_float64(jet, jet_x, cli_sim):
     x32 = jet_x.astype(np.float32)
     assert np.array_equal(jet.predict(x32), cli_sim(JET, x32))
@@ -351,6 +358,12 @@ def test_bad_input_values(jet):
     x[1, 3] = np.nan
     with pytest.raises(rtl4ml.DataError, match=r'^predict\(x\): sample 1, element 3: value NaN is not a finite number$'):
         jet.predict(x)
+    x = np.zeros((5000, 16))
+    x[4500, 15] = np.inf
+    with pytest.raises(rtl4ml.DataError, match=r'^predict\(x\): sample 4500, element 15: value inf is not a finite number$'):
+        jet.predict(x)
+    with pytest.raises(rtl4ml.DataError, match=r'^predict\(x\): sample 4500, element 15: value inf'):
+        jet.predict(np.asfortranarray(x))
     with pytest.raises(rtl4ml.DataError, match='raw=True expects an integer array of mantissas, found float64'):
         jet.predict(np.zeros((2, 16)), raw=True)
     with pytest.raises(rtl4ml.DataError, match=r'sample 0, element 0: mantissa 40000 does not fit the input type fixed<16,6,RND,SAT>'):
