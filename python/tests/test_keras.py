@@ -7,6 +7,7 @@ installing the extra).
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -122,3 +123,16 @@ def test_tools_wrapper_is_the_package_exporter():
     model = keras.Sequential([keras.Input((4,)), __import__('hgq').layers.QDense(3, name='fc')], name='w')
     assert export_keras.export(model)['description'] == 'exported from Keras model `w` by tools/export_keras.py'
     assert package_exporter.export(model)['layers'] == export_keras.export(model)['layers']
+
+
+def test_quickstart_example_runs(tmp_path):
+    """examples/python_quickstart.py: train → from_keras → compile → predict (bit-exact with
+    Keras) → report → write → verify, as docs/python.md shows it."""
+    r = subprocess.run([sys.executable, str(ROOT / 'examples' / 'python_quickstart.py'), str(tmp_path / 'qs')],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'bit-exact with Keras on 10000 samples: True' in r.stdout
+    assert 'latency: ' in r.stdout and ' LUT' in r.stdout
+    assert (tmp_path / 'qs' / 'report.json').is_file() and (tmp_path / 'qs' / 'report.html').is_file()
+    if shutil.which('verilator'):
+        assert 'Verilator: PASS' in r.stdout
