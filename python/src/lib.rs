@@ -931,12 +931,6 @@ fn _optimize(
     })
 }
 
-/// The message `rtl4ml compile` gives for a Keras model file (what to run instead).
-#[pyfunction]
-fn _keras_file_hint(path: PathBuf) -> Option<String> {
-    frontend::keras_file(&path, &[])
-}
-
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -954,7 +948,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_load_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(_compile, m)?)?;
     m.add_function(wrap_pyfunction!(_optimize, m)?)?;
-    m.add_function(wrap_pyfunction!(_keras_file_hint, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_MAX_FANOUT", DEFAULT_MAX_FANOUT)?;
     Ok(())
