@@ -298,7 +298,8 @@ def test_predict_releases_the_gil(jet, jet_x):
     with ThreadPoolExecutor(4) as pool:
         outs = list(pool.map(jet.predict, [big] * 4))
     assert all(np.array_equal(o, want) for o in outs)
-    # While one thread simulates a large batch, the interpreter keeps running.
+    # While one thread simulates a large batch, the interpreter keeps running other threads
+    # (without the GIL released, the counter could not move during the call).
     ticks = []
     done = threading.Event()
 
@@ -309,11 +310,14 @@ def test_predict_releases_the_gil(jet, jet_x):
     t = threading.Thread(target=spin)
     t.start()
     try:
-        jet.predict(np.tile(big, (10, 1)))
+        done.wait(0.05)
+        before = len(ticks)
+        jet.predict(big)
+        during = len(ticks) - before
     finally:
         done.set()
         t.join()
-    assert len(ticks) > 100
+    assert during > 1000
 
 
 # ---- errors ----------------------------------------------------------------------------------
