@@ -474,3 +474,12 @@ def test_stubs_describe_the_package():
         if isinstance(node, ast.AnnAssign):
             names.add(node.target.id)
     assert set(rtl4ml.__all__) - {'__version__'} <= names | {'__version__'}
+
+
+def test_keras_extra_pins_the_exporter_requirements():
+    """The `keras` extra installs exactly tools/requirements-keras.txt."""
+    tomllib = pytest.importorskip('tomllib')
+    extra = tomllib.loads((ROOT / 'python' / 'pyproject.toml').read_text())['project']['optional-dependencies']['keras']
+    pins = [line.strip() for line in (ROOT / 'tools' / 'requirements-keras.txt').read_text().splitlines()
+            if line.strip() and not line.startswith('#')]
+    assert sorted(extra) == sorted(pins)
