@@ -73,6 +73,9 @@ pub fn load(path: &Path) -> Result<LayerGraph> {
 /// A native model must be UTF-8 JSON; other encodings and binary files get an explanation.
 pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<LayerGraph> {
     let file = path.display().to_string();
+    if let Some(message) = keras_file(path, bytes) {
+        return Err(Error::Data { file, message });
+    }
     let g = match Format::detect(path, bytes) {
         Format::Qonnx => qonnx::parse(bytes, &file),
         Format::Native => {
@@ -135,4 +138,28 @@ fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> String {
         )
     };
     format!("top level: {what}")
+}
+
+/// A Keras model file (`.keras`, a zip archive; `.h5`/`.hdf5`, HDF5): what to run instead.
+/// Keras models are converted by the Python package (docs/python.md, docs/keras.md).
+pub fn keras_file(path: &Path, bytes: &[u8]) -> Option<String> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let keras_ext = matches!(ext.as_deref(), Some("keras" | "h5" | "hdf5"));
+    let archive = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x89HDF\r\n\x1a\n");
+    if !keras_ext && !archive {
+        return None;
+    }
+    let json = path.with_extension("json");
+    Some(format!(
+        "is a Keras model file, which rtl4ml reads through its Python package: install it \
+         with `pip install \"./python[keras]\"` from the rtl4ml repository, convert the model \
+         with `python3 -m rtl4ml.keras {} {}`, then run `rtl4ml compile {} -o DIR` \
+         (or, in Python: `rtl4ml.compile(rtl4ml.load(\"{}\"))`; see docs/python.md)",
+        path.display(),
+        json.display(),
+        json.display(),
+        path.display()
+    ))
 }

@@ -1,0 +1,195 @@
+"""rtl4ml: quantized neural networks → pipelined Verilog, with a bit-accurate simulator.
+
+A thin binding over the rtl4ml Rust crate: loading, compiling, simulating, verifying,
+synthesising and optimizing are the crate's own code, bit for bit what the `rtl4ml` command
+line does.
+
+    import rtl4ml
+    m = rtl4ml.load("models/jet_tagger.json")        # or .onnx (QONNX), .keras (HGQ2)
+    d = rtl4ml.compile(m, clock_ns=4.0)
+    y = d.predict(x)                                   # numpy in, numpy out, bit-exact
+    d.report["latency_cycles"], d.report["resources"]["lut"]
+    d.write("build/jet"); d.verify(vectors=10000); d.synth(); d.html("jet.html")
+
+Keras 3 / HGQ2 models: `rtl4ml.from_keras(model)` (needs the `keras` extra). Errors raise
+`rtl4ml.Error` subclasses carrying the command line's message. See docs/python.md.
+"""
+
+import os as _os
+
+from . import _native
+from ._native import (
+    DEFAULT_MAX_FANOUT,
+    DataError,
+    Design,
+    Error,
+    FileError,
+    Model,
+    ModelError,
+    Optimized,
+    ToolError,
+    UnsupportedError,
+    VerificationError,
+    __version__,
+)
+
+__all__ = [
+    'load', 'from_json', 'from_onnx', 'from_keras', 'compile', 'optimize',
+    'Model', 'Design', 'Optimized',
+    'Error', 'ModelError', 'UnsupportedError', 'DataError', 'ToolError', 'VerificationError',
+    'FileError', 'DEFAULT_MAX_FANOUT', '__version__',
+]
+
+_KERAS_SUFFIXES = ('.keras', '.h5', '.hdf5')
+
+
+def load(path):
+    """Loads a model file: native JSON (docs/model-format.md), QONNX `.onnx` (docs/qonnx.md),
+    or a Keras 3 / HGQ2 `.keras` file (through `from_keras`, needs the `keras` extra).
+
+    The format is chosen as the command line chooses it (the `.onnx` extension or ONNX
+    content). Raises `rtl4ml.ModelError` (or another `rtl4ml.Error`) with the message
+    `rtl4ml compile` prints.
+    """
+    p = _os.fspath(path)
+    if str(p).lower().endswith(_KERAS_SUFFIXES):
+        return from_keras(p)
+    return _native._load(p)
+
+
+def from_json(model, name=None):
+    """A model from native JSON: a `str`/`bytes` document or a `dict` (as `json.load` gives).
+
+    `name` names the model in error messages (default `model.json`).
+    """
+    import json
+
+    if isinstance(model, dict):
+        data = json.dumps(model).encode()
+    elif isinstance(model, str):
+        data = model.encode()
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
+    else:
+        raise TypeError(f'from_json expects a str, bytes or dict, got {type(model).__name__}')
+    name = name or 'model.json'
+    if name.lower().endswith('.onnx'):
+        raise ValueError(f'from_json: name {name!r} would be read as QONNX; use from_onnx')
+    return _native._load_bytes(data, name)
+
+
+def from_onnx(model, name=None):
+    """A QONNX model from an `onnx.ModelProto` (anything with `SerializeToString`) or the
+    bytes of a serialized ONNX model (after `qonnx-cleanup`; docs/qonnx.md).
+
+    `name` names the model in error messages (default `model.onnx`).
+    """
+    if hasattr(model, 'SerializeToString'):
+        data = model.SerializeToString()
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
+    elif isinstance(model, (str, _os.PathLike)):
+        return _native._load(_os.fspath(model))
+    else:
+        raise TypeError(f'from_onnx expects an onnx.ModelProto or bytes, got {type(model).__name__}')
+    name = name or 'model.onnx'
+    if not name.lower().endswith('.onnx'):
+        name += '.onnx'
+    return _native._load_bytes(data, name)
+
+
+def from_keras(model, name=None, description=None):
+    """A Keras 3 model with HGQ2 layers (a `keras.Model`, or the path of a `.keras` file),
+    exported in-process exactly as `tools/export_keras.py` does (docs/keras.md): per-weight and
+    per-element bit widths kept, bit for bit with the model's own Keras predictions.
+
+    Needs the `keras` extra (`pip install "./python[keras]"`). Unsupported layers raise
+    `rtl4ml.ModelError` naming the layer and its class.
+    """
+    try:
+        from . import keras as _exporter
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f'rtl4ml.from_keras needs Keras 3 and HGQ2: pip install "./python[keras]" '
+            f'(from the rtl4ml repository; docs/python.md) ({e})'
+        ) from e
+    source = None
+    if isinstance(model, (str, _os.PathLike)):
+        source = _os.fspath(model)
+        try:
+            model = _exporter.load_model(source)
+        except ImportError as e:
+            raise ImportError(
+                f'rtl4ml.from_keras needs Keras 3 and HGQ2: pip install "./python[keras]" '
+                f'(from the rtl4ml repository; docs/python.md) ({e})'
+            ) from e
+    try:
+        doc = _exporter.export(model, name, description)
+    except _exporter.ExportError as e:
+        where = source or f'Keras model `{model.name}`'
+        raise ModelError(f'{where}: {e}') from None
+    text = _exporter.dumps(doc)
+    return _native._load_bytes(text.encode(), f'{source or "keras model " + model.name}.json')
+
+
+def compile(model, clock_ns=None, latency_cycles=None, target='xilinx-ultrascale-plus', top=None,
+            max_fanout=DEFAULT_MAX_FANOUT, dsp='never', share=True):  # noqa: A001 (the CLI's verb)
+    """Compiles a model to a pipelined design, as `rtl4ml compile` does.
+
+    model: a `Model` (or a path, loaded with `load`).
+    clock_ns: target clock period in ns (default 4.0; with `latency_cycles` alone, the shortest
+        period that fits is chosen).
+    latency_cycles: exact latency in cycles (an error when the clock cannot be met in that many).
+    target: `xilinx-ultrascale-plus` or `lattice-ecp5` (delay model for pipelining).
+    top: top module name (default: the model's name, sanitised).
+    max_fanout: duplicate a pipeline register read by more than this many cells (0: never).
+    dsp: `never`, `auto` or `always` (hard multipliers for products of two variables).
+    share: share shift-and-add subexpressions between outputs (`--no-share` is False).
+
+    Returns a `Design`: `predict`, `report`, `write`, `verify`, `synth`, `html`.
+    """
+    if not isinstance(model, Model):
+        model = load(model)
+    return _native._compile(model, clock_ns, latency_cycles, target, top, max_fanout, dsp, share)
+
+
+def _labels(labels):
+    import numpy as np
+
+    a = np.asarray(labels)
+    if a.dtype.kind == 'f':
+        bad = ~np.isfinite(a) | (a != np.round(a)) | (np.abs(a) >= 9.0e15)
+        if bad.any():
+            v = a[bad].ravel()[0]
+            raise DataError(f'optimize(labels): label {v} is not a whole number (expected class indices)')
+    elif a.dtype.kind not in 'iub':
+        raise DataError(f'optimize(labels): expected integer class indices, found dtype {a.dtype}')
+    return [int(v) for v in a.ravel()]
+
+
+def optimize(model, calib, labels=None, clock_ns=4.0, budget_ns=None, budget_cycles=None,
+             tolerance='0.5%', metric='argmax', target='xilinx-ultrascale-plus', keep_weights=False,
+             lossless_only=False, observed_margin=None, raw=False, progress=False):
+    """Chooses fixed-point widths: the least estimated LUT + FF within an accuracy tolerance on
+    calibration data and a latency budget, as `rtl4ml optimize` does (docs/optimize.md).
+
+    calib: calibration inputs `[N, n_inputs]` (values; integer mantissas with `raw=True`).
+    labels: true classes of the calibration samples (only for the accuracy shown; the search
+        compares with the original model).
+    budget_ns / budget_cycles: latency budget (ns are rounded down to whole cycles of clock_ns).
+    tolerance: a number (0.005) or a percentage string ('0.5%').
+    metric: `argmax`, `mse` or `max-abs`.
+
+    Returns an `Optimized`: `.model` (the optimised `Model`), `.feasible`, `.pareto` (the
+    explored points), `.report`, `.summary`, `.accuracy`, `.write_reports(path)`. Unlike the
+    command line, an infeasible result is returned (with `feasible` False), not raised.
+    """
+    if not isinstance(model, Model):
+        model = load(model)
+    if not isinstance(tolerance, str):
+        tolerance = repr(float(tolerance))
+    if labels is not None:
+        labels = _labels(labels)
+    return _native._optimize(model, calib, labels, clock_ns, budget_ns, budget_cycles, tolerance,
+                             metric, target, keep_weights, lossless_only, observed_margin, raw,
+                             progress)
