@@ -227,8 +227,9 @@ impl Model {
 /// Loads a native JSON or QONNX model file (format chosen as the command line does).
 #[pyfunction]
 fn _load(path: PathBuf) -> PyResult<Model> {
-    let bytes = std::fs::read(&path)
-        .map_err(|e| FileError::new_err(format!("reading {}: {e}", path.display())))?;
+    // The command line's bounded reader: the same size limit and the same messages.
+    let bytes = rtl4ml::input::read(&path, rtl4ml::input::MAX_MODEL_BYTES, "model file")
+        .map_err(err)?;
     parse(&path, bytes, path.display().to_string())
 }
 
