@@ -821,3 +821,30 @@ fn native_messages_say_what_is_wrong() {
         assert_refused(&r, &expected, 30.0);
     }
 }
+
+// ---- class 10: lookup tables in the operation limit ------------------------------------
+
+#[test]
+fn table_roms_count_in_the_operation_limit() {
+    let t = Tmp::new("tables");
+    // 223 bytes: a 65 536-entry sigmoid on 256 elements (663 MB of Verilog before).
+    let m = json!({"format": "rtl4ml-model", "version": 1,
+        "inputs": [{"name": "x", "shape": [256], "type": "fixed<24,8>"}],
+        "layers": [{"name": "s", "kind": "sigmoid",
+                    "table": {"type": "ufixed<16,0>", "size": 65536}, "result": "ufixed<16,0>"}],
+        "outputs": ["s"]});
+    t.write("sig.json", m.to_string());
+    let r = run(&t.0, &["compile", "sig.json", "-o", "out", "-q"]);
+    assert_refused(
+        &r,
+        "error: compiling sig.json: layer `s`: the design would need about 16,777,984 scalar operations (16,777,728 in this layer), more than the limit of 2,000,000; a design this large fits no FPGA and compiling it would exhaust memory. This layer is a lookup table with a ROM of its own for each of its elements, one operation per entry: use a smaller table or apply it to fewer elements, or set RTL4ML_MAX_OPS=N to raise the limit (0 for none)",
+        30.0,
+    );
+    assert_eq!(t.entries(), ["sig.json"]);
+    // The estimate counts at most the values a narrow input can take.
+    let mut narrow = m.clone();
+    narrow["inputs"][0]["type"] = json!("fixed<8,3>");
+    let g = rtl4ml::frontend::native::parse(&narrow.to_string(), "narrow.json").unwrap();
+    let e = rtl4ml::passes::limits::estimate(&g);
+    assert_eq!(e.layers, [("s".to_string(), 256 * (256 + 2))]);
+}
