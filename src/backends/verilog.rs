@@ -341,9 +341,10 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
                     .or_insert_with(|| {
                         let f = format!("rom{next}");
                         rom_text.push(format!("function [{}:0] {f};  // lookup table", w - 1));
-                        rom_text.push(format!("    input [{}:0] idx;", wa - 1));
+                        // The argument's name is the function's own: declared names stay unique.
+                        rom_text.push(format!("    input [{}:0] {f}_i;", wa - 1));
                         rom_text.push("    begin".to_string());
-                        rom_text.push("        case (idx)".to_string());
+                        rom_text.push(format!("        case ({f}_i)"));
                         for (k, &e) in entries.iter().enumerate() {
                             rom_text.push(format!(
                                 "            {}: {f} = {};",
