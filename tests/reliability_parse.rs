@@ -6,8 +6,24 @@
 //!   `shape` hidden inside `descr`, unknown keys; every `.npy` in the repository still reads
 //!   as `ndarray-npy` reads it;
 //! * bounded reads (class 11): `/dev/zero` as a model or as `.npy` data, `verify --vectors`
-//!   beyond its limit.
+//!   beyond its limit;
+//! * names (class 6): 65 536-byte names in native and QONNX models are refused, and no
+//!   temporary directory is left behind;
+//! * QONNX input dimensions (class 7): 10^12, 2^63−1 and 2^22+1 are refused with the native
+//!   loader's limits; a 16 384-input MatMul and a 1 024-channel element-wise map load in
+//!   linear memory (no dense n × n diagonal);
+//! * what `onnx.checker` refuses (class 15): duplicate initializers, a node output that
+//!   shadows a graph input, a repeated attribute, a missing or absurd opset, an absurd or
+//!   missing `ir_version`, a graph input listed twice;
+//! * messages (class 17): each of the unclear messages, now clear.
 
+use prost::Message;
+use rtl4ml::frontend::onnx_proto::{
+    attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -373,4 +389,462 @@ fn verify_refuses_too_many_vectors() {
         "error: b: --vectors 1000000000 is too many: at most 1000000 random vectors, and at most 67108864 input values in all (1000000 for this design's 16 input elements); run verify several times with different --seed values instead",
         60.0,
     );
+}
+
+// ---- ONNX models built here ----------------------------------------------------------
+
+const QONNX: &str = "qonnx.custom_op.general";
+
+fn attr_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|&d| tensor_shape_proto::Dimension {
+            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn init(name: &str, dims: &[i64], data: &[f32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(DataType::Float as i32),
+        float_data: data.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn node(
+    name: &str,
+    op: &str,
+    domain: &str,
+    inputs: &[&str],
+    output: &str,
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        name: Some(name.into()),
+        op_type: Some(op.into()),
+        domain: Some(domain.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute,
+        ..Default::default()
+    }
+}
+
+/// `x: [1, dims…]` → `Quant` (scale 2^-4, 8 bits, signed) → `q`, then `tail` nodes; the
+/// initializers `s`, `z`, `b` (the quantizer's) and `extra`.
+fn onnx_model(
+    dims: &[i64],
+    tail: Vec<NodeProto>,
+    extra: Vec<TensorProto>,
+    out: &str,
+) -> ModelProto {
+    let mut initializer = vec![
+        init("s", &[], &[0.0625]),
+        init("z", &[], &[0.0]),
+        init("b", &[], &[8.0]),
+    ];
+    initializer.extend(extra);
+    let mut nodes = vec![node(
+        "quant_x",
+        "Quant",
+        QONNX,
+        &["x", "s", "z", "b"],
+        "q",
+        vec![attr_int("signed", 1), attr_int("narrow", 0)],
+    )];
+    nodes.extend(tail);
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![
+            OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(13),
+            },
+            OperatorSetIdProto {
+                domain: Some(QONNX.into()),
+                version: Some(1),
+            },
+        ],
+        graph: Some(GraphProto {
+            name: Some("built".into()),
+            input: vec![value_info("x", &[&[1], dims].concat())],
+            output: vec![value_info(out, &[])],
+            initializer,
+            node: nodes,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `x: [1, n]` → Quant → MatMul by an `[n, 2]` weight matrix → `y`.
+fn matmul_model(n: usize) -> ModelProto {
+    let w: Vec<f32> = (0..n * 2).map(|k| ((k % 5) as f32 - 2.0) * 0.25).collect();
+    onnx_model(
+        &[n as i64],
+        vec![node("fc", "MatMul", "", &["q", "w"], "y", vec![])],
+        vec![init("w", &[n as i64, 2], &w)],
+        "y",
+    )
+}
+
+/// Writes `m` as `NAME.onnx` in `t` and compiles it; the run.
+fn compile_onnx(t: &Tmp, name: &str, m: &ModelProto) -> Run {
+    let file = format!("{name}.onnx");
+    t.write(&file, m.encode_to_vec());
+    run(&t.0, &["compile", &file, "-o", "out", "-q"])
+}
+
+// ---- class 15: what onnx.checker refuses -----------------------------------------------
+
+#[test]
+fn qonnx_files_onnx_checker_refuses_are_refused() {
+    let t = Tmp::new("checker");
+    let base = matmul_model(4);
+    assert_eq!(compile_onnx(&t, "base", &base).code, Some(0));
+    std::fs::remove_dir_all(t.path("out")).unwrap();
+    fn g(m: &mut ModelProto) -> &mut GraphProto {
+        m.graph.as_mut().unwrap()
+    }
+    let mut cases: Vec<(&str, ModelProto, &str)> = vec![];
+    let mut m = base.clone();
+    g(&mut m).initializer.push(init("w", &[4, 2], &[0.5; 8]));
+    cases.push(("dup_init", m, "error: dup_init.onnx: initializer `w`: two initializers have this name; every tensor must be defined once (onnx.checker.check_model refuses this file)"));
+    let mut m = base.clone();
+    g(&mut m).node[1].output = vec!["x".into()];
+    g(&mut m).output = vec![value_info("x", &[])];
+    cases.push(("shadow_input", m, "error: shadow_input.onnx: node `fc` (MatMul): its output `x` is already defined by a graph input; every tensor must be defined once (onnx.checker.check_model refuses this file)"));
+    let mut m = base.clone();
+    g(&mut m).node[1].output = vec!["q".into()];
+    cases.push(("shadow_node", m, "error: shadow_node.onnx: node `fc` (MatMul): its output `q` is already defined by node `quant_x` (Quant); every tensor must be defined once (onnx.checker.check_model refuses this file)"));
+    let mut m = base.clone();
+    g(&mut m).node[0].attribute.push(attr_int("signed", 0));
+    cases.push(("dup_attr", m, "error: dup_attr.onnx: node `quant_x` (Quant): attribute `signed` is given twice; each attribute may appear once (onnx.checker.check_model refuses this file)"));
+    let mut m = base.clone();
+    m.opset_import.remove(0);
+    cases.push(("no_opset", m, "error: no_opset.onnx: model: opset_import has no version for the default ONNX domain; a model must say which ONNX opset its operators follow (onnx.checker.check_model refuses this file; re-export the model)"));
+    let mut m = base.clone();
+    m.opset_import[0].version = Some(1_000_000);
+    cases.push(("absurd_opset", m, "error: absurd_opset.onnx: model: the default domain's opset version is 1000000; expected 1 to 30 (onnx.checker.check_model refuses this file; re-export the model)"));
+    let mut m = base.clone();
+    m.opset_import.push(m.opset_import[0].clone());
+    cases.push(("twice_opset", m, "error: twice_opset.onnx: model: opset_import lists domain `ai.onnx (default)` twice; each domain is imported once (onnx.checker.check_model refuses this file; re-export the model)"));
+    let mut m = base.clone();
+    m.ir_version = Some(i64::MAX);
+    cases.push(("absurd_ir", m, "error: absurd_ir.onnx: model: ir_version is 9223372036854775807; expected 3 to 14 (onnx.checker.check_model refuses this file; re-export the model)"));
+    let mut m = base.clone();
+    m.ir_version = None;
+    cases.push(("no_ir", m, "error: no_ir.onnx: model: ir_version is missing; expected 3 to 14 (onnx.checker.check_model refuses this file; re-export the model)"));
+    let mut m = base.clone();
+    let x = g(&mut m).input[0].clone();
+    g(&mut m).input.push(x);
+    cases.push(("dup_input", m, "error: dup_input.onnx: graph input `x`: the graph lists this input twice; every graph input needs a name of its own"));
+    for (name, m, expected) in cases {
+        assert_refused(&compile_onnx(&t, name, &m), expected, 30.0);
+        assert!(!t.path("out").exists(), "{name}");
+    }
+}
+
+// ---- class 7: QONNX dimensions and the affine path ------------------------------------
+
+#[test]
+fn qonnx_input_dimensions_are_bounded_like_native_ones() {
+    let t = Tmp::new("dims");
+    for (name, dims, shown) in [
+        ("tera", vec![1_000_000_000_000i64], "[1000000000000]"),
+        ("max", vec![i64::MAX], "[9223372036854775807]"),
+        ("wide", vec![(1 << 22) + 1], "[4194305]"),
+        ("many", vec![2048, 2049], "[2048, 2049]"),
+    ] {
+        let m = onnx_model(
+            &dims,
+            vec![node("id", "Identity", "", &["q"], "y", vec![])],
+            vec![],
+            "y",
+        );
+        let expected = format!("error: {name}.onnx: graph input `x`: its shape {shown} (batch axis dropped) is too large: each dimension may be at most 1048576 (2^20) and the tensor at most 4194304 elements (2^22)");
+        assert_refused(&compile_onnx(&t, name, &m), &expected, 30.0);
+    }
+}
+
+#[test]
+fn a_wide_qonnx_matmul_loads_in_linear_memory() {
+    // 16 384 inputs: the pending map was a dense 16 384² "diagonal" (8.6 GB) before.
+    let m = matmul_model(16_384);
+    let g = rtl4ml::frontend::qonnx::parse(&m.encode_to_vec(), "wide.onnx").unwrap();
+    assert_eq!(g.inputs[0].shape, [16_384]);
+    let kinds: Vec<&str> = g.layers.iter().map(|l| l.kind.name()).collect();
+    assert_eq!(kinds, ["dense"]);
+    // And the binary compiles it under the 1 GiB cap.
+    let t = Tmp::new("wide");
+    let r = compile_onnx(&t, "wide", &m);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+}
+
+#[test]
+fn a_wide_elementwise_map_is_one_constant_per_channel() {
+    use rtl4ml::flow::{compile, Options};
+    use rtl4ml::ir::layers::LayerKind;
+    use rtl4ml::sim::Simulator;
+    // y = q · c + d per channel on 1 024 channels: a batchnorm layer, not a 1 024² dense.
+    let n = 1024usize;
+    let c: Vec<f32> = (0..n).map(|k| [0.5, -0.25, 2.0, 0.0][k % 4]).collect();
+    let d: Vec<f32> = (0..n).map(|k| (k % 7) as f32 * 0.125).collect();
+    let m = onnx_model(
+        &[n as i64],
+        vec![
+            node("scale", "Mul", "", &["q", "c"], "m", vec![]),
+            node("shift", "Add", "", &["m", "d"], "y", vec![]),
+        ],
+        vec![init("c", &[n as i64], &c), init("d", &[n as i64], &d)],
+        "y",
+    );
+    let g = rtl4ml::frontend::qonnx::parse(&m.encode_to_vec(), "ew.onnx").unwrap();
+    assert!(
+        matches!(g.layers[..], [ref l] if matches!(l.kind, LayerKind::BatchNorm { .. })),
+        "{:?}",
+        g.layers.iter().map(|l| l.kind.name()).collect::<Vec<_>>()
+    );
+    let design = compile(g, &Options::default()).unwrap();
+    let out_types: Vec<_> = design
+        .net
+        .output_elements()
+        .iter()
+        .map(|(_, t)| *t)
+        .collect();
+    let sim = Simulator::new(&design.net);
+    let x = ndarray::Array2::from_shape_fn((3, n), |(r, k)| ((r * 37 + k * 11) % 256) as i64 - 128);
+    let y = rtl4ml::sim::io::to_values(&sim.run(x.view()), &out_types);
+    for r in 0..3 {
+        for k in 0..n {
+            let expected = x[[r, k]] as f64 / 16.0 * f64::from(c[k]) + f64::from(d[k]);
+            assert_eq!(y[[r, k]], expected, "sample {r}, channel {k}");
+        }
+    }
+}
+
+// ---- class 6: names --------------------------------------------------------------------
+
+#[test]
+fn huge_names_are_refused_and_leave_no_temporary() {
+    let t = Tmp::new("names");
+    let long = "L".repeat(65_536);
+    let quoted = "L".repeat(24);
+    // Native: the layer, the input and the model name.
+    let base: Value =
+        serde_json::from_slice(&std::fs::read(root().join("models/odd_types.json")).unwrap())
+            .unwrap();
+    let mut layer = base.clone();
+    layer["layers"][0]["name"] = json!(long);
+    let mut input = base.clone();
+    input["inputs"][0]["name"] = json!(long);
+    let mut model = base.clone();
+    model["name"] = json!(long);
+    for (name, m, place) in [
+        ("layer", layer, "layers[0]: field `name`"),
+        ("input", input, "inputs[0]: field `name`"),
+        ("model", model, "field `name`"),
+    ] {
+        t.write(&format!("{name}.json"), m.to_string());
+        let r = run(&t.0, &["compile", &format!("{name}.json"), "-o", "out"]);
+        assert_refused(
+            &r,
+            &format!("error: {name}.json: {place}: the name `{quoted}…` is 65536 bytes long; names may be at most 16384 bytes"),
+            30.0,
+        );
+    }
+    // QONNX: a node, a tensor, the graph.
+    let mut m = matmul_model(4);
+    m.graph.as_mut().unwrap().node[1].name = Some(long.clone());
+    assert_refused(
+        &compile_onnx(&t, "node", &m),
+        &format!("error: node.onnx: node #1: the name `{quoted}…` is 65536 bytes long; names may be at most 16384 bytes"),
+        30.0,
+    );
+    let mut m = matmul_model(4);
+    let gr = m.graph.as_mut().unwrap();
+    gr.node[1].output = vec![long.clone()];
+    gr.output = vec![value_info(&long, &[])];
+    assert_refused(
+        &compile_onnx(&t, "tensor", &m),
+        &format!("error: tensor.onnx: graph output: the name `{quoted}…` is 65536 bytes long; names may be at most 16384 bytes"),
+        30.0,
+    );
+    let mut m = matmul_model(4);
+    m.graph.as_mut().unwrap().name = Some(long.clone());
+    assert_refused(
+        &compile_onnx(&t, "graph", &m),
+        &format!("error: graph.onnx: graph name: the name `{quoted}…` is 65536 bytes long; names may be at most 16384 bytes"),
+        30.0,
+    );
+    // Only the inputs written here: no output, no temporary.
+    let left: Vec<String> = t
+        .entries()
+        .into_iter()
+        .filter(|e| !e.ends_with(".json") && !e.ends_with(".onnx"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+// ---- class 17: messages -----------------------------------------------------------------
+
+#[test]
+fn qonnx_messages_say_what_is_wrong() {
+    let t = Tmp::new("qmsg");
+    // Concat without an axis.
+    let m = onnx_model(
+        &[4],
+        vec![
+            node("r1", "Relu", "", &["q"], "r1_out", vec![]),
+            node("r2", "Relu", "", &["q"], "r2_out", vec![]),
+            node("cat", "Concat", "", &["r1_out", "r2_out"], "y", vec![]),
+        ],
+        vec![],
+        "y",
+    );
+    assert_refused(
+        &compile_onnx(&t, "concat", &m),
+        "error: concat.onnx: node `cat` (Concat): attribute `axis` is missing; Concat needs it (one of the non-batch axes 1..=1 of a rank-2 tensor)",
+        30.0,
+    );
+    // MaxPool with a bad or missing kernel_shape: no Rust `Some([0])`.
+    for (name, attrs, found) in [
+        ("pool0", vec![attr_ints("kernel_shape", &[0])], "[0]"),
+        ("poolnone", vec![], "missing"),
+    ] {
+        let m = onnx_model(
+            &[2, 8],
+            vec![node("pool", "MaxPool", "", &["q"], "y", attrs)],
+            vec![],
+            "y",
+        );
+        assert_refused(
+            &compile_onnx(&t, name, &m),
+            &format!("error: {name}.onnx: node `pool` (MaxPool): attribute `kernel_shape` is {found}; expected 1 positive integers (each at most 1048576, one per spatial axis)"),
+            30.0,
+        );
+    }
+    // A 1-bit signed (bipolar) Quant straight on a graph input.
+    let mut m = onnx_model(
+        &[4],
+        vec![node("id", "Identity", "", &["q"], "y", vec![])],
+        vec![],
+        "y",
+    );
+    m.graph.as_mut().unwrap().initializer[2] = init("b", &[], &[1.0]);
+    assert_refused(
+        &compile_onnx(&t, "bipolar", &m),
+        "error: bipolar.onnx: node `quant_x` (Quant): a bipolar quantizer (1-bit signed: x ≥ 0 ? s : −s) reads graph input `x` directly; a graph input becomes a fixed-point input bus and needs a Quant of 2 or more bits (or 1 bit unsigned) first, which this one can then follow",
+        30.0,
+    );
+}
+
+#[test]
+fn native_messages_say_what_is_wrong() {
+    let t = Tmp::new("nmsg");
+    let base: Value =
+        serde_json::from_slice(&std::fs::read(root().join("models/odd_types.json")).unwrap())
+            .unwrap();
+    // The JSON integer -0 as a weight.
+    let mut m = base.clone();
+    let text = {
+        m["layers"][0]["weight"]["data"][0] = json!(0);
+        m.to_string().replacen("\"data\":[0,", "\"data\":[-0,", 1)
+    };
+    assert!(text.contains("[-0,"));
+    t.write("minus0.json", &text);
+    let r = run(&t.0, &["compile", "minus0.json", "-o", "out"]);
+    assert_refused(
+        &r,
+        "error: minus0.json: layer `fc1` (layers[0]): field `weight.data[0]`: expected an integer mantissa, found -0 (write 0: JSON readers take -0 for the float -0.0)",
+        30.0,
+    );
+    // Integer bits and widths beyond 32 bits: out of range, not "not an integer".
+    let mut m = base.clone();
+    m["inputs"][0]["type"] = json!("fixed<8,9223372036854775807>");
+    t.write("ibits.json", m.to_string());
+    let r = run(&t.0, &["compile", "ibits.json", "-o", "out"]);
+    assert_refused(
+        &r,
+        "error: ibits.json: input `x`: field `type`: bad fixed-point type `fixed<8,9223372036854775807>`: integer bits 9223372036854775807 out of range (expected |I| <= 1024) (expected e.g. `fixed<16,6>`, `ufixed<8,0,RND,SAT>` or `int<8>`)",
+        30.0,
+    );
+    // Strides and pool sizes: the limit is stated and the value shown.
+    let ks = root().join("tests/fixtures/layers/kitchen_sink.json");
+    let ks: Value = serde_json::from_slice(&std::fs::read(ks).unwrap()).unwrap();
+    for (name, field, v, found) in [
+        ("stride0", "strides", json!(0), "0"),
+        ("stridebig", "strides", json!([1, 100000]), "[1, 100000]"),
+    ] {
+        let mut m = ks.clone();
+        m["layers"][0][field] = v;
+        t.write(&format!("{name}.json"), m.to_string());
+        let r = run(&t.0, &["compile", &format!("{name}.json"), "-o", "out"]);
+        let expected = if found.starts_with('[') {
+            format!("error: {name}.json: layer `c1` (layers[0]): field `{field}`: expected a positive integer or a list of 2 positive integers, each from 1 to 65536, found {found}")
+        } else {
+            format!("error: {name}.json: layer `c1` (layers[0]): field `{field}`: expected a positive integer or a list of 2 positive integers from 1 to 65536, found {found}")
+        };
+        assert_refused(&r, &expected, 30.0);
+    }
+}
+
+// ---- class 10: lookup tables in the operation limit ------------------------------------
+
+#[test]
+fn table_roms_count_in_the_operation_limit() {
+    let t = Tmp::new("tables");
+    // 223 bytes: a 65 536-entry sigmoid on 256 elements (663 MB of Verilog before).
+    let m = json!({"format": "rtl4ml-model", "version": 1,
+        "inputs": [{"name": "x", "shape": [256], "type": "fixed<24,8>"}],
+        "layers": [{"name": "s", "kind": "sigmoid",
+                    "table": {"type": "ufixed<16,0>", "size": 65536}, "result": "ufixed<16,0>"}],
+        "outputs": ["s"]});
+    t.write("sig.json", m.to_string());
+    let r = run(&t.0, &["compile", "sig.json", "-o", "out", "-q"]);
+    assert_refused(
+        &r,
+        "error: compiling sig.json: layer `s`: the design would need about 16,777,984 scalar operations (16,777,728 in this layer), more than the limit of 2,000,000; a design this large fits no FPGA and compiling it would exhaust memory. This layer is a lookup table with a ROM of its own for each of its elements, one operation per entry: use a smaller table or apply it to fewer elements, or set RTL4ML_MAX_OPS=N to raise the limit (0 for none)",
+        30.0,
+    );
+    assert_eq!(t.entries(), ["sig.json"]);
+    // The estimate counts at most the values a narrow input can take.
+    let mut narrow = m.clone();
+    narrow["inputs"][0]["type"] = json!("fixed<8,3>");
+    let g = rtl4ml::frontend::native::parse(&narrow.to_string(), "narrow.json").unwrap();
+    let e = rtl4ml::passes::limits::estimate(&g);
+    assert_eq!(e.layers, [("s".to_string(), 256 * (256 + 2))]);
 }

@@ -204,6 +204,11 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     let stage_of = |i: usize| sched.stage[i];
     let plan = sched.fanout_plan(net);
     let mut comb: Vec<Vec<String>> = vec![vec![]; latency as usize];
+    // One ROM (a Verilog function) per distinct table: the elements of a table layer share
+    // it, so the text grows with the table once, not once per element.
+    let mut roms: std::collections::HashMap<(u32, u32, i128, &[i128]), String> =
+        std::collections::HashMap::new();
+    let mut rom_text: Vec<String> = vec![];
     let mut input_offsets = Vec::new();
     let mut off = 0u32;
     for p in &net.inputs {
@@ -330,21 +335,31 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
                 let r = at(*a);
                 let wa = wires.width[a.index()];
                 let idx = wires.slice(r, wa - 1, 0);
-                let t = format!("n{i}_t");
-                comb[s as usize].push(format!("reg [{}:0] {t};", w - 1));
-                comb[s as usize].push("always @* begin  // lookup table".to_string());
-                comb[s as usize].push(format!("    case ({idx})"));
-                for (k, &e) in entries.iter().enumerate() {
-                    comb[s as usize].push(format!(
-                        "        {}: {t} = {};",
-                        literal(base + k as i128, wa),
-                        literal(e, w)
-                    ));
-                }
-                comb[s as usize].push(format!("        default: {t} = {w}'d0;"));
-                comb[s as usize].push("    endcase".to_string());
-                comb[s as usize].push("end".to_string());
-                t
+                let next = roms.len();
+                let f = roms
+                    .entry((wa, w, *base, &entries[..]))
+                    .or_insert_with(|| {
+                        let f = format!("rom{next}");
+                        rom_text.push(format!("function [{}:0] {f};  // lookup table", w - 1));
+                        // The argument's name is the function's own: declared names stay unique.
+                        rom_text.push(format!("    input [{}:0] {f}_i;", wa - 1));
+                        rom_text.push("    begin".to_string());
+                        rom_text.push(format!("        case ({f}_i)"));
+                        for (k, &e) in entries.iter().enumerate() {
+                            rom_text.push(format!(
+                                "            {}: {f} = {};",
+                                literal(base + k as i128, wa),
+                                literal(e, w)
+                            ));
+                        }
+                        rom_text.push(format!("            default: {f} = {w}'d0;"));
+                        rom_text.push("        endcase".to_string());
+                        rom_text.push("    end".to_string());
+                        rom_text.push("endfunction".to_string());
+                        f
+                    })
+                    .clone();
+                format!("{f}({idx})")
             }
             Op::Cast { a, to } => {
                 let lines = cast_lines(net, &mut wires, i, at(a.node), a, to);
@@ -382,6 +397,11 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     out_parts.reverse(); // element 0 at the least significant end
     let out_width: u32 = net.output_elements().iter().map(|(_, t)| t.width).sum();
 
+    // The ROM functions, declared before any stage reads them.
+    if let Some(first) = comb.first_mut() {
+        rom_text.append(first);
+        *first = rom_text;
+    }
     let mut stages: Vec<StageText> = (0..latency)
         .map(|k| StageText {
             index: k,

@@ -104,27 +104,44 @@ enum Value {
     Conv(Box<spatial::PendingConv>),
 }
 
-/// `y[…, j] = Σ_i x[…, i] · weight[i·n_out + j] + bias[j]` on the last axis of tensor `input`.
+/// `y[…, j] = Σ_i x[…, i] · weight[i·n_out + j] + bias[j]` on the last axis of tensor `input`;
+/// when `diagonal`, `weight` holds only the diagonal (`y[…, j] = x[…, j] · weight[j] +
+/// bias[j]`), so element-wise maps stay linear in the channels (no dense n × n matrix).
 #[derive(Clone)]
 struct Linear {
     input: TensorId,
     n_in: usize,
     n_out: usize,
     weight: Vec<Dyadic>,
+    diagonal: bool,
     bias: Vec<Dyadic>,
     /// The node it starts at: names the layer and errors.
     node: String,
     place: String,
 }
 
+/// Diagonal maps on more channels than this are built as `batchnorm` layers (the same
+/// hardware, one constant multiplication per element) rather than as dense n × n matrices.
+const MAX_DIAGONAL_DENSE: usize = 256;
+
 impl Linear {
     fn is_diagonal(&self) -> bool {
-        self.n_in == self.n_out
-            && self
-                .weight
-                .iter()
-                .enumerate()
-                .all(|(k, w)| w.is_zero() || k / self.n_out == k % self.n_out)
+        self.diagonal
+            || (self.n_in == self.n_out
+                && self
+                    .weight
+                    .iter()
+                    .enumerate()
+                    .all(|(k, w)| w.is_zero() || k / self.n_out == k % self.n_out))
+    }
+
+    /// Diagonal entry `i` (of a diagonal map, in either form).
+    fn diag_entry(&self, i: usize) -> Dyadic {
+        if self.diagonal {
+            self.weight[i]
+        } else {
+            self.weight[i * self.n_out + i]
+        }
     }
 }
 
@@ -588,15 +605,12 @@ impl<'g> Converter<'g> {
     /// The identity map on tensor `id`'s last axis, times `2^exp`.
     fn diagonal(&self, id: TensorId, exp: i32, node: &str, place: &str) -> Linear {
         let n = *self.shape(id).last().expect("tensors have a shape");
-        let mut weight = vec![Dyadic::ZERO; n * n];
-        for i in 0..n {
-            weight[i * n + i] = Dyadic::pow2(exp);
-        }
         Linear {
             input: id,
             n_in: n,
             n_out: n,
-            weight,
+            weight: vec![Dyadic::pow2(exp); n],
+            diagonal: true,
             bias: vec![Dyadic::ZERO; n],
             node: node.to_string(),
             place: place.to_string(),
@@ -638,6 +652,24 @@ impl<'g> Converter<'g> {
     /// Builds a pending map as a `dense` layer with an exact accumulator; its result type is
     /// `result`, or else the exact type of every value it can produce.
     fn dense(&mut self, l: &Linear, result: Option<FixedType>) -> Result<TensorId> {
+        if l.diagonal && l.n_out > MAX_DIAGONAL_DENSE {
+            return self.diagonal_layer(l, result);
+        }
+        let expanded;
+        let l = if l.diagonal {
+            let mut weight = vec![Dyadic::ZERO; l.n_in * l.n_out];
+            for (i, &d) in l.weight.iter().enumerate() {
+                weight[i * l.n_out + i] = d;
+            }
+            expanded = Linear {
+                weight,
+                diagonal: false,
+                ..l.clone()
+            };
+            &expanded
+        } else {
+            l
+        };
         if let Some(q) = self.ptq_constants(&l.node, "dense", &l.weight, &l.bias, result)? {
             let x = self.built[l.input].tensor.clone();
             let mut shape = x.shape.clone();
@@ -735,6 +767,38 @@ impl<'g> Converter<'g> {
         };
         self.ptq_layers.insert(name);
         Ok(Some(q))
+    }
+
+    /// A diagonal map as a `batchnorm` layer: `y = x · w_c + b_c` per channel, exactly as
+    /// the diagonal dense (whose other weights are zero) with `n` constants instead of `n²`.
+    fn diagonal_layer(&mut self, l: &Linear, result: Option<FixedType>) -> Result<TensorId> {
+        let (wty, wm) = self.constant_type(&l.weight, vec![l.n_out], "weights", &l.place)?;
+        let (bty, bm) = self.constant_type(&l.bias, vec![l.n_out], "biases", &l.place)?;
+        let x = self.built[l.input].tensor.clone();
+        let ty = match result {
+            Some(t) => t,
+            // One weight per output: `exact_result` with `n_out` steps reads exactly it.
+            None => exact_result(&x.ty, &wty, &wm, &bty, &bm, l.n_out).ok_or_else(|| {
+                self.err(
+                    &l.place,
+                    format!(
+                        "its exact result needs more than the {MAX_TYPE_WIDTH} bits a \
+                         fixed-point type may have; quantize it with a Quant node"
+                    ),
+                )
+            })?,
+        };
+        let kind = LayerKind::BatchNorm {
+            scale: Constant {
+                ty: wty,
+                data: wm.into_iter().map(|m| m as i64).collect(),
+            },
+            bias: Constant {
+                ty: bty,
+                data: bm.into_iter().map(|m| m as i64).collect(),
+            },
+        };
+        Ok(self.push(&l.node, kind, l.input, x.shape, ty))
     }
 
     /// A `quantize` layer onto the grid `2^-frac` with rounding and no possible overflow
@@ -1214,7 +1278,7 @@ impl<'g> Converter<'g> {
         let mut weight = vec![Dyadic::ZERO; l.n_in * n_out];
         let mut out_bias = bias;
         for i in 0..n_in {
-            let (d, c) = (l.weight[i * n_in + i], l.bias[i]);
+            let (d, c) = (l.diag_entry(i), l.bias[i]);
             for j in 0..n_out {
                 let wij = w.data[i * n_out + j];
                 weight[i * n_out + j] = d.mul(wij).ok_or_else(overflow)?;
@@ -1223,6 +1287,7 @@ impl<'g> Converter<'g> {
             }
         }
         l.weight = weight;
+        l.diagonal = false;
         l.bias = out_bias;
         l.n_out = n_out;
         l.node = n.name.clone();
@@ -1248,8 +1313,10 @@ impl<'g> Converter<'g> {
         };
         let overflow = || self.node_err(n, "folding the constant exceeds 120 bits");
         if let Some(s) = scale {
+            let (n_out, diagonal) = (l.n_out, l.diagonal);
             for (i, w) in l.weight.iter_mut().enumerate() {
-                *w = w.mul(s[i % l.n_out]).ok_or_else(overflow)?;
+                let j = if diagonal { i } else { i % n_out };
+                *w = w.mul(s[j]).ok_or_else(overflow)?;
             }
             for (b, &s) in l.bias.iter_mut().zip(&s) {
                 *b = b.mul(s).ok_or_else(overflow)?;

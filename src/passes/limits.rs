@@ -38,8 +38,10 @@ pub struct Estimate {
 
 /// Estimates the scalar operations of `g`: inputs count one each; a dense layer counts, per
 /// row it is applied to, the nonzero signed digits of every weight plus three per output (bias,
-/// rounding, overflow); a convolution likewise per output position; other layers count two per
-/// output element; flatten is free.
+/// rounding, overflow); a convolution likewise per output position; a lookup table (`sigmoid`,
+/// `tanh`, `exp`, `softmax`) counts, per element, the entries of its ROM (the table's length, or
+/// fewer when the input type has fewer values), since each element gets a ROM of its own in
+/// the netlist and the Verilog; other layers count two per output element; flatten is free.
 pub fn estimate(g: &LayerGraph) -> Estimate {
     let mut total: u64 = g.inputs.iter().map(|t| t.len() as u64).sum();
     let mut layers = Vec::with_capacity(g.layers.len());
@@ -86,6 +88,23 @@ pub fn estimate(g: &LayerGraph) -> Estimate {
                     .sum();
                 positions.saturating_mul(digits.saturating_add(3 * channels as u64))
             }
+            LayerKind::Table { table, .. } => {
+                let entries = rom_entries(table.data.len(), x.ty.width);
+                (x.len() as u64).saturating_mul(entries.saturating_add(2))
+            }
+            LayerKind::Softmax {
+                exp_table,
+                inv_table,
+            } => {
+                // An exp ROM per element, an inverse ROM per row (its index is a sum, wide).
+                let channels = (*x.shape.last().unwrap_or(&1)).max(1) as u64;
+                let rows = x.len() as u64 / channels;
+                let exp = rom_entries(exp_table.data.len(), x.ty.width);
+                let inv = inv_table.data.len() as u64;
+                (x.len() as u64)
+                    .saturating_mul(exp.saturating_add(4))
+                    .saturating_add(rows.saturating_mul(inv))
+            }
             LayerKind::Flatten => 0,
             LayerKind::Relu
             | LayerKind::Quantize
@@ -100,14 +119,19 @@ pub fn estimate(g: &LayerGraph) -> Estimate {
             | LayerKind::LeakyRelu { .. }
             | LayerKind::HardSigmoid { .. }
             | LayerKind::Argmax
-            | LayerKind::BatchNorm { .. }
-            | LayerKind::Table { .. }
-            | LayerKind::Softmax { .. } => 2 * l.output.len() as u64,
+            | LayerKind::BatchNorm { .. } => 2 * l.output.len() as u64,
         };
         total = total.saturating_add(ops);
         layers.push((l.name.clone(), ops));
     }
     Estimate { total, layers }
+}
+
+/// Entries of one element's table ROM: at most the table's length, and at most the number of
+/// values of a `width`-bit input.
+fn rom_entries(table_len: usize, width: u32) -> u64 {
+    let values = if width >= 63 { u64::MAX } else { 1u64 << width };
+    (table_len as u64).min(values)
 }
 
 /// The limit in force: `RTL4ML_MAX_OPS` if set (0: none), else [`DEFAULT_MAX_OPS`].
@@ -150,13 +174,23 @@ pub fn check_with(g: &LayerGraph, limit: u64) -> Result<()> {
     } else {
         format!("layer `{name}`")
     };
+    let table = g
+        .layers
+        .iter()
+        .find(|l| l.name == name)
+        .is_some_and(|l| matches!(l.kind, LayerKind::Table { .. } | LayerKind::Softmax { .. }));
+    let what = if table {
+        "This layer is a lookup table with a ROM of its own for each of its elements, one \
+         operation per entry: use a smaller table or apply it to fewer elements"
+    } else {
+        "Prune or quantize the weights harder, make the layers smaller"
+    };
     Err(Error::unsupported(
         place,
         format!(
             "the design would need about {} scalar operations ({} in this layer), more than the \
              limit of {}; a design this large fits no FPGA and compiling it would exhaust memory. \
-             Prune or quantize the weights harder, make the layers smaller, or set \
-             {MAX_OPS_ENV}=N to raise the limit (0 for none)",
+             {what}, or set {MAX_OPS_ENV}=N to raise the limit (0 for none)",
             group(e.total),
             group(ops),
             group(limit)

@@ -216,8 +216,8 @@ impl Converter<'_> {
             Some(v) => Err(self.node_err(
                 n,
                 format!(
-                    "attribute `{name}` is {}; expected {d} integers from 1 to {MAX_WINDOW} \
-                     (one per spatial axis)",
+                    "attribute `{name}` is {}; expected {d} positive integers (each at most \
+                     {MAX_WINDOW}, one per spatial axis)",
                     show_ints(&v)
                 ),
             )),
@@ -530,8 +530,8 @@ impl Converter<'_> {
                 return Err(self.node_err(
                     n,
                     format!(
-                        "attribute `kernel_shape` is {found}; expected {d} integers from 1 to \
-                         {MAX_WINDOW} (one per spatial axis)"
+                        "attribute `kernel_shape` is {found}; expected {d} positive integers \
+                         (each at most {MAX_WINDOW}, one per spatial axis)"
                     ),
                 ));
             }
