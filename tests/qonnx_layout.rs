@@ -187,7 +187,20 @@ fn channels_last_domain_matches_the_standard_ops() {
         let mut m = Model::new(dims);
         let dom = if cl { CHANNELS_LAST } else { "" };
         let q = m.quant("q_in", "x");
-        let w = m.init(&[3, 2, 3, 3], &W);
+        // qonnx's channels-last Conv takes its weights channels last too: [M, kh, kw, C].
+        let w = if cl {
+            let mut t = [0f32; 54];
+            for f in 0..3 {
+                for c in 0..2 {
+                    for k in 0..9 {
+                        t[(f * 9 + k) * 2 + c] = W[(f * 2 + c) * 9 + k];
+                    }
+                }
+            }
+            m.init(&[3, 3, 3, 2], &t)
+        } else {
+            m.init(&[3, 2, 3, 3], &W)
+        };
         let b = m.init(&[3], &[0.25, -0.5, 0.125]);
         let c = m.node(
             "conv",

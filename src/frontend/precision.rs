@@ -54,6 +54,9 @@ pub struct Precision {
     pub default: FixedType,
     pub inputs: BTreeMap<String, FixedType>,
     pub layers: BTreeMap<String, LayerPrecision>,
+    /// `"accum"` at the top level: every layer's accumulator unless the layer sets one
+    /// (`None`: the default type).
+    pub accum: Option<Accum>,
     /// `"softmax": "skip"`: a `Softmax` passes its input through (the logits; the argmax is
     /// the same). Default `"latency"`: hls4ml's Latency lookup-table softmax.
     pub skip_softmax: bool,
@@ -75,6 +78,7 @@ impl Precision {
             default,
             inputs: BTreeMap::new(),
             layers: BTreeMap::new(),
+            accum: None,
             skip_softmax: false,
         })
     }
@@ -98,25 +102,18 @@ impl Precision {
             return Err(err("top level", "expected a JSON object".into()));
         };
         for k in top.keys() {
-            if !matches!(k.as_str(), "default" | "inputs" | "layers" | "softmax") {
+            if !matches!(
+                k.as_str(),
+                "default" | "inputs" | "layers" | "softmax" | "accum"
+            ) {
                 return Err(err(
                     "top level",
-                    format!("unknown field `{k}` (expected default, inputs, layers, softmax)"),
+                    format!(
+                        "unknown field `{k}` (expected default, accum, inputs, layers, softmax)"
+                    ),
                 ));
             }
         }
-        let skip_softmax = match top.get("softmax").map(|v| v.as_str()) {
-            None | Some(Some("latency")) => false,
-            Some(Some("skip")) => true,
-            Some(_) => {
-                return Err(err(
-                    "field `softmax`",
-                    "expected \"latency\" (hls4ml's lookup-table softmax) or \"skip\" (output \
-                     the logits)"
-                        .into(),
-                ))
-            }
-        };
         let ty = |v: &Value, place: &str| -> Result<FixedType> {
             match v {
                 Value::String(s) => s.parse().map_err(|e: String| err(place, e)),
@@ -133,6 +130,28 @@ impl Precision {
                     "top level",
                     "missing field `default` (the type of every tensor not overridden, e.g. \
                      \"fixed<16,6>\")"
+                        .into(),
+                ))
+            }
+        };
+        let accum_of = |v: &Value, place: &str| -> Result<Accum> {
+            match v.as_str() {
+                Some(s) if s.eq_ignore_ascii_case("exact") => Ok(Accum::Exact),
+                _ => Ok(Accum::Type(ty(v, place)?)),
+            }
+        };
+        let accum = match top.get("accum") {
+            None => None,
+            Some(v) => Some(accum_of(v, "field `accum`")?),
+        };
+        let skip_softmax = match top.get("softmax").map(|v| v.as_str()) {
+            None | Some(Some("latency")) => false,
+            Some(Some("skip")) => true,
+            Some(_) => {
+                return Err(err(
+                    "field `softmax`",
+                    "expected \"latency\" (hls4ml's lookup-table softmax) or \"skip\" (output \
+                     the logits)"
                         .into(),
                 ))
             }
@@ -178,12 +197,7 @@ impl Precision {
                             "result" => lp.result = Some(ty(fv, &fplace)?),
                             "exp_table" => lp.exp_table = Some(ty(fv, &fplace)?),
                             "inv_table" => lp.inv_table = Some(ty(fv, &fplace)?),
-                            "accum" => {
-                                lp.accum = Some(match fv.as_str() {
-                                    Some(s) if s.eq_ignore_ascii_case("exact") => Accum::Exact,
-                                    _ => Accum::Type(ty(fv, &fplace)?),
-                                })
-                            }
+                            "accum" => lp.accum = Some(accum_of(fv, &fplace)?),
                             other => {
                                 return Err(err(
                                     &fplace,
@@ -212,6 +226,7 @@ impl Precision {
             default,
             inputs,
             layers,
+            accum,
             skip_softmax,
         })
     }
@@ -241,7 +256,7 @@ impl Precision {
     }
     /// `None`: exact accumulation.
     pub fn accum(&self, layer: &str) -> Option<FixedType> {
-        match self.layer(layer).and_then(|l| l.accum) {
+        match self.layer(layer).and_then(|l| l.accum).or(self.accum) {
             Some(Accum::Exact) => None,
             Some(Accum::Type(t)) => Some(t),
             None => Some(self.default),
@@ -403,6 +418,13 @@ mod tests {
         assert_eq!(p.accum("fc1"), None);
         assert_eq!(p.result("r").to_string(), "ufixed<8,4>");
         assert_eq!(p.accum("other").unwrap().to_string(), "fixed<16,6>");
+        let p = Precision::parse(
+            r#"{"default": "fixed<32,12>", "accum": "exact", "layers": {"a": {"accum": "fixed<20,8>"}}}"#,
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(p.accum("b"), None);
+        assert_eq!(p.accum("a").unwrap().to_string(), "fixed<20,8>");
     }
 
     #[test]

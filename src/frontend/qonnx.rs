@@ -1038,6 +1038,22 @@ impl<'g> Converter<'g> {
         let mut std = n.clone();
         std.domain = String::new();
         std.inputs[0] = key_in;
+        if n.op_type == "Conv" {
+            // The wrapped Conv's weights are channels last too, `[M, k…, C/group]`: qonnx
+            // transposes them back to `[M, C/group, k…]` (to_channels_first_args).
+            let w = self.constant(n, 1, "weights")?;
+            let r = w.shape.len();
+            let perm: Vec<usize> = [0, r.saturating_sub(1)]
+                .into_iter()
+                .chain(1..r.saturating_sub(1))
+                .collect();
+            let w = w
+                .transpose(&perm)
+                .ok_or_else(|| self.node_err(n, format!("the weights have shape {:?}", w.shape)))?;
+            let key_w = format!("{} (channels first)", n.inputs[1]);
+            self.values.insert(key_w.clone(), Value::Const(w));
+            std.inputs[1] = key_w;
+        }
         let v = self.node(&std)?;
         let key_out = format!("{} (channels first)", n.outputs[0]);
         self.values.insert(key_out.clone(), v);
