@@ -119,7 +119,7 @@ impl Span {
     /// Can a cast to `to` overflow (before its overflow mode acts)?
     pub fn overflows(&self, to: &FixedType) -> Option<bool> {
         let r = self.rounded(to)?;
-        Some(!(to.contains(r.lo) && to.contains(r.hi)))
+        Some(!(to.keeps(r.lo) && to.keeps(r.hi)))
     }
 
     /// The values of `to(x)` for `x` in the span (exact rounding and overflow).
@@ -128,7 +128,7 @@ impl Span {
             return Some(*self); // on the grid and in range: the value is unchanged
         }
         let r = self.rounded(to)?;
-        let c = if to.contains(r.lo) && to.contains(r.hi) {
+        let c = if to.keeps(r.lo) && to.keeps(r.hi) {
             r
         } else {
             // Rounded endpoints are known exactly, so re-deriving them at the target frac is

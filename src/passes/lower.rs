@@ -408,7 +408,7 @@ impl Lowering {
                             let shift = (a.frac() - fx - fw) as u32;
                             pr.iter().all(|&p| {
                                 p.checked_shl(shift)
-                                    .is_some_and(|v| v >> shift == p && a.contains(v))
+                                    .is_some_and(|v| v >> shift == p && a.keeps(v))
                             })
                         })
                 }
@@ -450,7 +450,7 @@ impl Lowering {
                 let fits = a.frac() >= f
                     && partial
                         .shl(s)
-                        .is_some_and(|p| a.contains(p.lo) && a.contains(p.hi));
+                        .is_some_and(|p| a.keeps(p.lo) && a.keeps(p.hi));
                 if !fits {
                     return Err(format!(
                         "the saturating accumulator {a} may saturate after input {i}: the sum of a \
@@ -595,7 +595,7 @@ impl Lowering {
                 crate::ir::fixed::round_shift(r.lo - half, fs, result_ty.frac(), result_ty.round);
             let hi =
                 crate::ir::fixed::round_shift(r.hi - half, fs, result_ty.frac(), result_ty.round);
-            !plan.overflows && result_ty.contains(lo) && result_ty.contains(hi)
+            !plan.overflows && result_ty.keeps(lo) && result_ty.keeps(hi)
         } else {
             grid_coarse && !plan.saturates()
         };

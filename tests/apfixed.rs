@@ -1,0 +1,187 @@
+//! ap_fixed parity: rtl4ml's casts against the real Xilinx ap_types headers (vendored in
+//! `tests/fixtures/ap_types/`, Apache-2.0), compiled with g++ into an oracle.
+
+use rtl4ml::ir::fixed::{FixedType, Overflow, Round};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+const ROUNDS: [(Round, &str); 7] = [
+    (Round::Trn, "AP_TRN"),
+    (Round::TrnZero, "AP_TRN_ZERO"),
+    (Round::Rnd, "AP_RND"),
+    (Round::RndZero, "AP_RND_ZERO"),
+    (Round::RndMinInf, "AP_RND_MIN_INF"),
+    (Round::RndInf, "AP_RND_INF"),
+    (Round::RndConv, "AP_RND_CONV"),
+];
+const OVERFLOWS: [(Overflow, &str); 4] = [
+    (Overflow::Wrap, "AP_WRAP"),
+    (Overflow::Sat, "AP_SAT"),
+    (Overflow::SatZero, "AP_SAT_ZERO"),
+    (Overflow::SatSym, "AP_SAT_SYM"),
+];
+
+/// Whether g++ runs; without it the test returns early with a note, unless
+/// RTL4ML_REQUIRE_TOOLS is set (CI sets it), in which case it fails.
+fn gxx() -> bool {
+    let ok = Command::new("g++")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
+            "g++ missing but RTL4ML_REQUIRE_TOOLS is set"
+        );
+        eprintln!("note: g++ not found; skipping the ap_types oracle");
+    }
+    ok
+}
+
+fn cxx_type(t: &FixedType) -> String {
+    let kind = if t.signed { "ap_fixed" } else { "ap_ufixed" };
+    let q = ROUNDS.iter().find(|r| r.0 == t.round).unwrap().1;
+    let o = OVERFLOWS.iter().find(|r| r.0 == t.overflow).unwrap().1;
+    format!("{kind}<{},{},{q},{o}>", t.width, t.int_bits)
+}
+
+fn ty(signed: bool, w: u32, i: i32) -> FixedType {
+    FixedType::new(signed, w, i)
+}
+
+/// Every code of a few narrow source types, cast (`operator=` from an ap_fixed, and the
+/// constructor from the same value as a double) into narrow targets under every rounding and
+/// overflow mode of ap_fixed: each result equals `FixedType::cast` / `cast_f64`.
+#[test]
+fn casts_match_the_ap_types_headers_on_every_code() {
+    if !gxx() {
+        return;
+    }
+    let sources = [
+        ty(true, 6, 3),
+        ty(false, 5, 2),
+        ty(true, 7, 1),
+        ty(true, 5, 6),
+    ];
+    let targets = [
+        ty(true, 4, 2),
+        ty(true, 5, 3),
+        ty(false, 4, 2),
+        ty(true, 3, 5),
+        ty(true, 1, 1),
+        ty(true, 4, 0),
+        ty(true, 8, 4),
+        ty(false, 3, -1),
+        ty(true, 2, 2),
+    ];
+    let mut cases = Vec::new();
+    let mut body = String::new();
+    for s in &sources {
+        for t in &targets {
+            for (q, _) in ROUNDS {
+                for (o, _) in OVERFLOWS {
+                    let t = t.with_modes(q, o);
+                    let _ = writeln!(
+                        body,
+                        "  run<{}, {} >({}, {}, {}, {}, {});",
+                        cxx_type(s),
+                        cxx_type(&t),
+                        cases.len(),
+                        s.frac(),
+                        s.min_mantissa(),
+                        s.max_mantissa(),
+                        t.frac()
+                    );
+                    cases.push((*s, t));
+                }
+            }
+        }
+    }
+    let src = format!(
+        r#"#include <ap_fixed.h>
+#include <cmath>
+#include <cstdio>
+template <class S, class D> void run(int id, int f2, long lo, long hi, int f) {{
+  for (long c = lo; c <= hi; ++c) {{
+    S x = std::ldexp((double)c, -f2);
+    D y;
+    y = x;
+    D z = std::ldexp((double)c, -f2);
+    std::printf("%d %ld %ld %ld\n", id, c, (long)std::ldexp(y.to_double(), f),
+                (long)std::ldexp(z.to_double(), f));
+  }}
+}}
+int main() {{
+{body}  return 0;
+}}
+"#
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("apfixed_oracle");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("oracle.cpp"), src).unwrap();
+    let headers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ap_types");
+    let out = Command::new("g++")
+        .arg("-O0")
+        .arg("-w")
+        // The headers assert on a bit index past the source's MSB when a cast drops more bits
+        // than the source has (`qbit` under AP_TRN_ZERO and others), a value they then ignore.
+        .arg("-DNDEBUG")
+        .arg(format!("-I{}", headers.display()))
+        .arg("oracle.cpp")
+        .args(["-o", "oracle"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "g++ failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(dir.join("oracle")).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (mut n, mut bad) = (0usize, Vec::new());
+    for line in text.lines() {
+        let v: Vec<i128> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+        let (s, t) = cases[v[0] as usize];
+        let (c, assigned, from_double) = (v[1], v[2], v[3]);
+        let ours = t.cast(c, s.frac());
+        let ours_f = t.cast_f64(s.to_f64(c)).unwrap();
+        if ours != assigned || ours_f != from_double {
+            bad.push(format!(
+                "{} = {} ({c}): ap_fixed {assigned} / from double {from_double}, rtl4ml {ours} / {ours_f}",
+                cxx_type(&t),
+                cxx_type(&s),
+            ));
+        }
+        n += 1;
+    }
+    let expected: i128 = cases
+        .iter()
+        .map(|(s, _)| s.max_mantissa() - s.min_mantissa() + 1)
+        .sum();
+    assert_eq!(n as i128, expected, "the oracle printed every case");
+    assert!(
+        bad.is_empty(),
+        "{} of {n} casts differ, e.g.:\n{}",
+        bad.len(),
+        bad[..bad.len().min(20)].join("\n")
+    );
+    eprintln!(
+        "{n} casts ({} type pairs x {} modes) agree with the ap_types headers",
+        sources.len() * targets.len(),
+        ROUNDS.len() * OVERFLOWS.len()
+    );
+}
+
+/// The two examples of issue #21.
+#[test]
+fn sat_sym_maps_the_most_negative_code_to_minus_max() {
+    let t: FixedType = "ap_fixed<8,3,AP_TRN,AP_SAT_SYM>".parse().unwrap();
+    assert_eq!(t.to_f64(t.cast_f64(-4.0).unwrap()), -3.96875);
+    let t: FixedType = "fixed<10,3,RND_CONV,SAT_SYM>".parse().unwrap();
+    let src: FixedType = "fixed<12,3>".parse().unwrap();
+    let m = src.cast_f64(-4.0).unwrap();
+    assert_eq!(t.to_f64(t.cast(m, src.frac())), -3.9921875);
+}
