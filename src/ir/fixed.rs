@@ -350,19 +350,30 @@ pub fn wrap(q: i128, width: u32, signed: bool) -> i128 {
     r
 }
 
+/// Magnitude a left shift in [`round_shift`] saturates to: beyond every type and wire.
+pub const SHIFT_SATURATION: i128 = (1i128 << 126) - 1;
+
 /// Re-expresses `m · 2^-from` with `to` fractional bits, rounding with `mode` when bits
-/// are dropped. Exact for any shift; the caller guarantees `|m| < 2^120` and that a left
-/// shift stays below 2^126 (the compiler's wire limit).
+/// are dropped. Exact for any right shift when `|m| < 2^120`. A left shift whose result would
+/// reach 2^126 in magnitude saturates to ±[`SHIFT_SATURATION`] (far outside every type and
+/// the wire limit, so a range computed from it is rejected or saturates, never wraps).
 pub fn round_shift(m: i128, from: i32, to: i32, mode: Round) -> i128 {
-    if to >= from {
-        let s = (to - from) as u32;
+    if i64::from(to) >= i64::from(from) {
+        let s = (i64::from(to) - i64::from(from)) as u64;
         if m == 0 {
             return 0;
         }
-        assert!(s < 127, "left shift by {s} exceeds the exact range");
+        let bits = u64::from(128 - m.unsigned_abs().leading_zeros());
+        if bits + s > 126 {
+            return if m < 0 {
+                -SHIFT_SATURATION
+            } else {
+                SHIFT_SATURATION
+            };
+        }
         return m << s;
     }
-    let s = (from - to) as u32;
+    let s = (i64::from(from) - i64::from(to)).min(1 << 20) as u32;
     // Past 124 dropped bits every |m| < 2^120 behaves like a sticky remainder: reduce the
     // shift first, keeping a sticky bit, so that all rounding decisions are unchanged.
     let (m, s) = if s > 124 {

@@ -367,9 +367,31 @@ impl Builder {
     }
 
     /// A cast; returns `a` itself when the cast provably changes nothing.
-    pub fn cast(&mut self, a: Operand, to: FixedType) -> Result<NodeId, String> {
+    pub fn cast(&mut self, mut a: Operand, to: FixedType) -> Result<NodeId, String> {
         let n = self.net.node(a.node);
+        // A left shift by `to.width` bits or more takes every non-zero value out of the
+        // target's range and leaves zero low bits: the result depends only on the sign, for
+        // every overflow mode, and equals that of a shift by exactly `to.width`. Moving the
+        // binary point by hundreds of bits (`fixed<8,4>` → `fixed<10,-139>`) becomes a
+        // shift by W.
+        let w = i64::from(to.width);
+        if i64::from(to.frac()) - (i64::from(n.frac) - i64::from(a.shift)) > w {
+            if to.overflow == Overflow::Wrap {
+                // WRAP keeps the low W bits, which are all zero.
+                return self.push(Op::Const { value: 0 }, to.frac(), Interval::point(0));
+            }
+            a.shift = n.frac - to.frac() + to.width as i32;
+        }
         let frac = n.frac - a.shift;
+        if to.frac() > frac && n.range.lo != n.range.hi {
+            let bits = n.range.width() + (to.frac() - frac) as u32;
+            if bits > MAX_WIRE_WIDTH {
+                return Err(format!(
+                    "a cast to {to} needs a {bits}-bit shifted value, more than the \
+                     {MAX_WIRE_WIDTH}-bit wire limit{WIRE_ADVICE}"
+                ));
+            }
+        }
         let range = cast_range(n.range, frac, &to);
         if a.shift == 0 && n.frac == to.frac() && to.keeps(n.range.lo) && to.keeps(n.range.hi) {
             return Ok(a.node);

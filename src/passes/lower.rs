@@ -308,8 +308,22 @@ impl Lowering {
                 .unwrap();
             let mut total: i128 = 0;
             for (o, neg) in &consts {
-                let v = self.b.net.node(o.node).range.lo << (frac - self.b.net.operand_frac(o));
-                total += if *neg { -v } else { v };
+                let c = self.b.net.node(o.node).range.lo;
+                let s = (frac - self.b.net.operand_frac(o)) as u32;
+                let v = c
+                    .checked_shl(s)
+                    .filter(|v| v >> s == c && v.unsigned_abs() < 1 << 120)
+                    .ok_or_else(|| {
+                        format!(
+                            "a sum of constants whose binary points are {s} bits apart needs more \
+                             than the {}-bit wire limit; narrow the bias or weight types",
+                            crate::ir::fixed::MAX_WIRE_WIDTH
+                        )
+                    })?;
+                total = total
+                    .checked_add(if *neg { -v } else { v })
+                    .filter(|t| t.unsigned_abs() < 1 << 120)
+                    .ok_or("a sum of constants exceeds the 120-bit wire limit")?;
             }
             if total != 0 {
                 let c = self.b.constant(total, frac)?;
