@@ -3,8 +3,9 @@
 //! Dense layers become shift-and-add trees over the canonical signed digits of each weight;
 //! zero weights produce nothing. Accumulator semantics follow hls4ml's Latency strategy
 //! exactly (products cast to the accumulator, bias first, result cast at the end); a WRAP
-//! accumulator is modular and therefore order-free, a saturating one is accepted only when
-//! no partial sum can saturate.
+//! accumulator is modular and therefore order-free; a saturating one becomes a chain of
+//! saturating additions in input order wherever a partial sum may saturate, and adder trees
+//! over the stretches the interval analysis proves cannot.
 
 use super::csd::csd;
 use crate::error::{Error, Result};
@@ -450,7 +451,11 @@ impl Lowering {
                 (n.range, n.frac)
             };
             if let Some(a) = accum.filter(|a| a.overflow != Overflow::Wrap) {
-                // Order-dependent saturating accumulation: prove no partial sum saturates.
+                // Order-dependent saturating accumulation. `terms` hold the accumulator after
+                // the previous input (a constant or a cast node) plus the products since, whose
+                // partial sums are proven not to saturate: they are summed as a tree. Where a
+                // partial sum may saturate, the accumulator is cast there, as hls4ml does
+                // (`acc = accum_t(acc + p)` in input order): a chain of saturating adders.
                 let f = partial_frac.max(term_frac);
                 let lhs = partial
                     .shl((f - partial_frac) as u32)
@@ -466,11 +471,14 @@ impl Lowering {
                         .shl(s)
                         .is_some_and(|p| a.keeps(p.lo) && a.keeps(p.hi));
                 if !fits {
-                    return Err(format!(
-                        "the saturating accumulator {a} may saturate after input {i}: the sum of a \
-                         saturating accumulator depends on the order of additions and cannot be built \
-                         as an adder tree. Use a WRAP accumulator, a wider one, or omit `accum` (exact)"
-                    ));
+                    let sum = self
+                        .sum(std::mem::take(&mut terms))?
+                        .ok_or("internal error: an empty saturating partial sum")?;
+                    let c = self.b.cast(sum, *a)?;
+                    self.sync_levels();
+                    terms.push((c.op(), false));
+                    let n = self.b.net.node(c);
+                    (partial, partial_frac) = (n.range, n.frac);
                 }
             }
         }
