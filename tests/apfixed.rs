@@ -190,9 +190,11 @@ fn sat_sym_maps_the_most_negative_code_to_minus_max() {
 mod hw;
 
 use ndarray::Array2;
-use rtl4ml::flow::{compile, Options};
+use rtl4ml::flow::{compile, read_dir, write_dir, Options};
 use rtl4ml::frontend::native;
+use rtl4ml::passes::lower::{LowerOptions, SatAccum};
 use rtl4ml::sim::{reference, Simulator};
+use rtl4ml::verify::{verify, VerifyOptions};
 
 /// SplitMix64, for reproducible weights and inputs.
 struct Rng(u64);
@@ -234,8 +236,10 @@ fn sat_model(name: &str, seed: u64, n_in: usize, n_out: usize, input: &str, accu
 {{"name":"r","kind":"relu","result":"ufixed<6,3,RND,SAT>"}},
 {{"name":"rs","kind":"reshape","shape":[{n_out},1]}},
 {{"name":"c","kind":"conv1d","weight":{{"type":"fixed<4,2>","shape":[3,1,2],"data":{cw:?}}},
- "accum":"{accum}","result":"fixed<9,5,RND_CONV,SAT_SYM>"}}
-],"outputs":["fc","r","c"]}}"#,
+ "accum":"{accum}","result":"fixed<9,5,RND_CONV,SAT_SYM>"}},
+{{"name":"q1","kind":"quantize","input":"x","result":"fixed<7,3,TRN,SAT_SYM>"}},
+{{"name":"q2","kind":"quantize","input":"x","result":"fixed<6,3,RND_CONV,SAT_SYM>"}}
+],"outputs":["fc","r","c","q1","q2"]}}"#,
         cw = &cw[..6]
     )
 }
@@ -244,7 +248,7 @@ fn sat_model(name: &str, seed: u64, n_in: usize, n_out: usize, input: &str, accu
 /// on corner and random inputs, for every saturating overflow mode.
 #[test]
 fn saturating_accumulators_match_the_reference() {
-    for (k, accum) in [
+    for (k, accum, how) in [
         "fixed<10,4,TRN,SAT>",
         "fixed<8,3,RND,SAT>",
         "fixed<7,3,TRN,SAT_ZERO>",
@@ -254,11 +258,12 @@ fn saturating_accumulators_match_the_reference() {
     ]
     .iter()
     .enumerate()
+    .flat_map(|(k, a)| [(k, a, SatAccum::Chain), (k, a, SatAccum::Tree)])
     {
         let text = sat_model("sat", k as u64, 16, 4, "fixed<8,3,RND,SAT>", accum);
         let g = native::parse(&text, "sat.json").unwrap();
         let design =
-            compile(g.clone(), &Options::default()).unwrap_or_else(|e| panic!("{accum}: {e}"));
+            compile(g.clone(), &sat_options(how, 4.0)).unwrap_or_else(|e| panic!("{accum}: {e}"));
         let mut rng = Rng(100 + k as u64);
         let mut rows: Vec<Vec<i64>> = vec![vec![-128; 16], vec![127; 16], vec![0; 16]];
         rows.push(
@@ -279,32 +284,73 @@ fn saturating_accumulators_match_the_reference() {
         }
         let x = Array2::from_shape_vec((rows.len(), 16), rows.concat()).unwrap();
         let y = Simulator::new(&design.net).run(x.view());
-        let mut saturated = 0;
+        // The same layers with an exact accumulator: the chain must matter on some inputs.
+        let exact =
+            native::parse(&text.replace(&format!(r#""accum":"{accum}","#), ""), "e").unwrap();
+        let mut differs = 0;
         for (r, row) in rows.iter().enumerate() {
             let want = reference::evaluate(&g, row).unwrap();
             assert_eq!(y.row(r).to_vec(), want, "{accum}: inputs {row:?}");
-            saturated += want[..4].iter().filter(|&&v| v == 127 || v == -128).count();
+            differs += (reference::evaluate(&exact, row).unwrap()[..4] != want[..4]) as usize;
+            // SAT_SYM never produces the most negative code (x = -4.0 gives -max).
+            let n = want.len();
+            assert!(want[n - 32..n - 16].iter().all(|&v| v > -64), "{row:?}");
+            assert!(want[n - 16..].iter().all(|&v| v > -32), "{row:?}");
         }
+        assert!(differs > 0, "{accum}: the accumulator never acts");
         eprintln!(
-            "{accum}: latency {} cycles, {} outputs at a rail",
-            design.schedule.latency, saturated
+            "{accum} ({how:?}): latency {} cycles; {differs} of {} input vectors differ from exact accumulation",
+            design.schedule.latency,
+            rows.len()
         );
     }
 }
 
-/// Verilator agrees bit for bit with the simulator on the chains (and on SAT_SYM results).
+fn sat_options(how: SatAccum, clock_ns: f64) -> Options {
+    Options {
+        clock_ns,
+        lower: LowerOptions {
+            sat_accum: how,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Verilator agrees bit for bit with the simulator on the chains and the clamp trees (and on
+/// SAT_SYM results); `verify` rebuilds the tree from the manifest.
 #[test]
 fn saturating_accumulators_verify_in_verilator() {
     if !hw::tools() {
         return;
     }
-    let text = sat_model(
-        "sat_acc",
-        3,
-        16,
-        4,
-        "fixed<8,3,RND,SAT>",
-        "fixed<8,3,RND,SAT>",
-    );
-    hw::compile_and_verify("apfixed", &text, "sat_acc", 4.0, 400, 11);
+    for (how, accum) in [
+        (SatAccum::Chain, "fixed<8,3,RND,SAT>"),
+        (SatAccum::Tree, "fixed<9,3,RND_CONV,SAT_SYM>"),
+    ] {
+        let name = format!("sat_acc_{how:?}").to_lowercase();
+        let text = sat_model(&name, 3, 16, 4, "fixed<8,3,RND,SAT>", accum);
+        let g = native::parse(&text, &name).unwrap();
+        let design = compile(g, &sat_options(how, 3.0)).unwrap();
+        let dir = hw::work("apfixed", &name);
+        write_dir(&design, &text, &dir).unwrap();
+        let b = read_dir(&dir).unwrap();
+        let r = verify(
+            &b,
+            &VerifyOptions {
+                random: 400,
+                icarus: 40,
+                seed: 11,
+                lint: true,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.verilator.mismatch_count, 0, "{name}");
+        assert!(r.verilator.timing_errors.is_empty(), "{name}");
+        eprintln!(
+            "{name}: latency {} cycles, {}",
+            design.schedule.latency,
+            r.verilator.summary()
+        );
+    }
 }

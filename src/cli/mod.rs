@@ -56,6 +56,11 @@ pub enum Command {
         /// docs/resource-model.md.
         #[arg(long, value_enum, default_value_t = crate::passes::lower::DspPolicy::Never)]
         dsp: crate::passes::lower::DspPolicy,
+        /// Saturating (SAT, SAT_SYM, SAT_NARROW) accumulators that may saturate: chain (one
+        /// saturating adder per input, in order) or tree (the clamps composed in a tree:
+        /// fewer cycles, more LUTs); same values; see docs/model-format.md (dense).
+        #[arg(long, value_enum, default_value_t = crate::passes::lower::SatAccum::Chain)]
+        sat_accum: crate::passes::lower::SatAccum,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
@@ -185,6 +190,7 @@ pub fn run(cli: Cli) -> Result<()> {
             target,
             max_fanout,
             dsp,
+            sat_accum,
         } => {
             let t0 = Instant::now();
             let bytes =
@@ -202,6 +208,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     lower: crate::passes::lower::LowerOptions {
                         share: !no_share,
                         dsp,
+                        sat_accum,
                     },
                     max_fanout,
                 },

@@ -25,6 +25,8 @@ pub struct LowerOptions {
     pub share: bool,
     /// Where products of two variables go (`--dsp`).
     pub dsp: DspPolicy,
+    /// How a clamping accumulator's saturating steps are built (`--sat-accum`).
+    pub sat_accum: SatAccum,
 }
 
 impl Default for LowerOptions {
@@ -32,8 +34,31 @@ impl Default for LowerOptions {
         LowerOptions {
             share: true,
             dsp: DspPolicy::Never,
+            sat_accum: SatAccum::Chain,
         }
     }
+}
+
+/// The hardware of the saturating steps of a SAT, SAT_SYM or SAT_NARROW accumulator (a
+/// SAT_ZERO one is always a chain). Both compute hls4ml's in-order sum bit for bit.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SatAccum {
+    /// One saturating adder per step, in input order (hls4ml's structure; fewest LUTs).
+    #[default]
+    Chain,
+    /// The steps' clamps composed in a balanced tree: logarithmic depth, more LUTs.
+    Tree,
 }
 
 /// Hard multipliers for products of two variables (`multiply` layers, squares, softmax).
@@ -73,6 +98,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
         levels: vec![],
         narrow: std::collections::HashMap::new(),
         dsp: opts.dsp,
+        sat_tree: opts.sat_accum == SatAccum::Tree,
     };
     let mut tensors: Vec<Vec<NodeId>> = Vec::new();
     let mut index = 0;
@@ -239,6 +265,8 @@ pub(super) struct Lowering {
     pub(super) narrow: std::collections::HashMap<NodeId, NodeId>,
     /// The `--dsp` policy for products of two variables.
     pub(super) dsp: DspPolicy,
+    /// `--sat-accum tree`: compose clamping accumulator steps in a tree.
+    pub(super) sat_tree: bool,
 }
 
 /// A signed term of a sum.
@@ -403,6 +431,17 @@ impl Lowering {
         };
         let mut partial = Interval::point(bias_m);
         let mut partial_frac = bias_f;
+        // A clamping accumulator (SAT, SAT_SYM, SAT_NARROW) after its first saturating cast
+        // `acc`: the later steps `acc = clamp(acc + P_j)` (each `P_j` the products since the
+        // step before), composed in a balanced tree instead of a chain (`clamp_steps`).
+        let clamps = self.sat_tree
+            && accum.is_some_and(|a| {
+                matches!(
+                    a.overflow,
+                    Overflow::Sat | Overflow::SatSym | Overflow::SatNarrow
+                )
+            });
+        let mut chain: Option<(Operand, Vec<Operand>)> = None;
         if bias_m != 0 {
             let c = self.b.constant(bias_m, bias_f)?;
             self.sync_levels();
@@ -474,15 +513,102 @@ impl Lowering {
                     let sum = self
                         .sum(std::mem::take(&mut terms))?
                         .ok_or("internal error: an empty saturating partial sum")?;
-                    let c = self.b.cast(sum, *a)?;
-                    self.sync_levels();
-                    terms.push((c.op(), false));
-                    let n = self.b.net.node(c);
-                    (partial, partial_frac) = (n.range, n.frac);
+                    match chain.as_mut() {
+                        Some((_, steps)) => {
+                            steps.push(sum);
+                            partial = Interval::new(a.cast_min(), a.max_mantissa());
+                            partial_frac = a.frac();
+                        }
+                        None => {
+                            let c = self.b.cast(sum, *a)?;
+                            self.sync_levels();
+                            if clamps {
+                                chain = Some((c.op(), Vec::new()));
+                            } else {
+                                terms.push((c.op(), false));
+                            }
+                            let n = self.b.net.node(c);
+                            (partial, partial_frac) = (n.range, n.frac);
+                        }
+                    }
                 }
             }
         }
+        if let Some((acc, steps)) = chain {
+            let a = accum.expect("a chain only with an accumulator");
+            let f = self.clamp_steps(acc, &steps, a)?;
+            terms.push((f, false));
+        }
         Ok(terms)
+    }
+
+    /// `acc` through the clamping steps `x → clamp(x + s_j, L, H)` in order, with `[L, H]` the
+    /// values a cast to `a` leaves. Such maps compose into one of the same form with variable
+    /// bounds, `x → clamp(x + S, lo, hi)`: `f2 ∘ f1` has `S = S1 + S2`,
+    /// `lo = clamp(lo1 + S2, lo2, hi2)`, `hi = clamp(hi1 + S2, lo2, hi2)` (clamp(x, l, h) + s
+    /// = clamp(x + s, l + s, h + s), and nested clamps with l ≤ h compose). The steps are
+    /// combined in a balanced tree, in order, so the depth is logarithmic in their number.
+    fn clamp_steps(
+        &mut self,
+        acc: Operand,
+        steps: &[Operand],
+        a: &FixedType,
+    ) -> std::result::Result<Operand, String> {
+        if steps.is_empty() {
+            return Ok(acc);
+        }
+        let (s, bounds) = self.compose_clamps(steps, a)?;
+        let x = self.b.add(acc, s, false)?;
+        self.sync_levels();
+        self.clamp_to(x.op(), bounds, a)
+    }
+
+    /// The composed map of `steps`: its sum and its bounds (`None`: the accumulator's own).
+    #[allow(clippy::type_complexity)]
+    fn compose_clamps(
+        &mut self,
+        steps: &[Operand],
+        a: &FixedType,
+    ) -> std::result::Result<(Operand, Option<(Operand, Operand)>), String> {
+        if steps.len() == 1 {
+            return Ok((steps[0], None));
+        }
+        let (s1, b1) = self.compose_clamps(&steps[..steps.len() / 2], a)?;
+        let (s2, b2) = self.compose_clamps(&steps[steps.len() / 2..], a)?;
+        let s = self.b.add(s1, s2, false)?.op();
+        let (l1, h1) = match b1 {
+            Some(b) => b,
+            None => (
+                self.b.constant(a.cast_min(), a.frac())?.op(),
+                self.b.constant(a.max_mantissa(), a.frac())?.op(),
+            ),
+        };
+        self.sync_levels();
+        let l = self.b.add(l1, s2, false)?;
+        let h = self.b.add(h1, s2, false)?;
+        self.sync_levels();
+        let l = self.clamp_to(l.op(), b2, a)?;
+        let h = self.clamp_to(h.op(), b2, a)?;
+        Ok((s, Some((l, h))))
+    }
+
+    /// `clamp(x, lo, hi)`: a saturating cast to `a` for its own bounds, else a min and a max.
+    fn clamp_to(
+        &mut self,
+        x: Operand,
+        bounds: Option<(Operand, Operand)>,
+        a: &FixedType,
+    ) -> std::result::Result<Operand, String> {
+        let r = match bounds {
+            None => self.b.cast(x, *a)?,
+            Some((lo, hi)) => {
+                let m = self.b.max(x, hi, true)?;
+                self.sync_levels();
+                self.b.max(m.op(), lo, false)?
+            }
+        };
+        self.sync_levels();
+        Ok(r.op())
     }
 
     /// The range of `Σ terms` as a linear form over the distinct nodes it reads: each node's
