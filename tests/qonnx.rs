@@ -1086,3 +1086,47 @@ fn rejects_unsupported_conv_and_pool_attributes() {
     });
     assert_says(&e, &["node `bad` (Conv)", "[N, C, L] or [N, C, H, W]"]);
 }
+
+/// Quant scales at the ends of f32 (2^-149, the smallest subnormal, and 2^127) requantize a
+/// tensor across hundreds of bits of binary point: exact (a saturation or zero), compiled and
+/// simulated, never a panic (issue #14, class 5; tests/far_casts.rs has the native cases).
+#[test]
+fn far_quant_scales_compile_and_simulate() {
+    for (scale, mode) in [
+        (2f32.powi(127), "ROUND"),
+        (2f32.powi(-40), "FLOOR"),
+        (2f32.powi(120), "CEIL"),
+    ] {
+        let mut m = Model::new(&[3]);
+        let q0 = m.quant("q0", "x", 0.125, 8.0, true, "ROUND");
+        let q1 = m.quant("q1", &q0, scale, 8.0, true, mode);
+        let g = parse(&m.bytes(&[&q1]));
+        let design = rtl4ml::flow::compile(g.clone(), &rtl4ml::flow::Options::default())
+            .unwrap_or_else(|e| panic!("scale {scale:e}: {e}"));
+        let _ = design;
+        let y = run(&g, &[vec![-16.0, 0.0, 15.875], vec![0.125, -0.125, 3.0]]);
+        let s = f64::from(scale);
+        for (row, x) in y.iter().zip([[-16.0, 0.0, 15.875], [0.125, -0.125, 3.0]]) {
+            for (&v, &xi) in row.iter().zip(&x) {
+                // qonnx: clip(round(x / s), -128, 127) * s
+                let q = xi / s;
+                let r = match mode {
+                    "FLOOR" => q.floor(),
+                    "CEIL" => q.ceil(),
+                    _ => q.round_ties_even(),
+                };
+                assert_eq!(v, r.clamp(-128.0, 127.0) * s, "scale {s:e}, x {xi}");
+            }
+        }
+    }
+    // Smaller requantization scales (2^-60 .. 2^-149) are currently refused with a message
+    // ("the scale 0 is not a power of two"), never a panic.
+    for scale in [2f32.powi(-60), f32::from_bits(1)] {
+        let mut m = Model::new(&[3]);
+        let q0 = m.quant("q0", "x", 0.125, 8.0, true, "ROUND");
+        let q1 = m.quant("q1", &q0, scale, 8.0, true, "ROUND");
+        if let Ok(g) = qonnx::parse(&m.bytes(&[&q1]), "built.onnx") {
+            let _ = rtl4ml::flow::compile(g, &rtl4ml::flow::Options::default());
+        }
+    }
+}
