@@ -79,6 +79,9 @@ pub struct Manifest {
     /// Hard-multiplier policy (`--dsp`; builds before it existed used LUTs only).
     #[serde(default)]
     pub dsp: lower::DspPolicy,
+    /// Saturating accumulator structure (`--sat-accum`; builds before it existed: chain).
+    #[serde(default)]
+    pub sat_accum: lower::SatAccum,
 }
 
 fn yes() -> bool {
@@ -206,6 +209,7 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
             target: d.options.target,
             max_fanout: d.options.max_fanout,
             dsp: d.options.lower.dsp,
+            sat_accum: d.options.lower.sat_accum,
         };
         write(
             MANIFEST,
@@ -387,6 +391,7 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
             lower: lower::LowerOptions {
                 share: manifest.share,
                 dsp: manifest.dsp,
+                sat_accum: manifest.sat_accum,
             },
             latency_cycles: Some(manifest.latency_cycles),
             target: manifest.target,

@@ -658,7 +658,8 @@ fn cast_lines(
         mark_unused_r(&mut lines, &rname, wr, wn.min(wr));
         return lines;
     }
-    let (min, max) = (to.min_mantissa(), to.max_mantissa());
+    // The smallest code a saturation leaves: −max under a signed SAT_SYM (see `cast_min`).
+    let (min, max) = (to.cast_min(), to.max_mantissa());
     match to.overflow {
         Overflow::Wrap => unreachable!("handled with the non-saturating casts"),
         mode => {
@@ -679,11 +680,6 @@ fn cast_lines(
             } else {
                 None
             };
-            let low_value = if mode == Overflow::SatSym && to.signed {
-                -max
-            } else {
-                min
-            };
             let keep = ext(&rname, wr, rs, wn);
             let e = match mode {
                 Overflow::SatZero => {
@@ -697,7 +693,7 @@ fn cast_lines(
                 _ => {
                     let mut e = keep;
                     if let Some(l) = lo {
-                        e = format!("{l} ? {} : {e}", literal(low_value, wn));
+                        e = format!("{l} ? {} : {e}", literal(min, wn));
                     }
                     if let Some(h) = hi {
                         e = format!("{h} ? {} : ({e})", literal(max, wn));

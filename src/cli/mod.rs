@@ -73,6 +73,11 @@ pub enum Command {
         /// {"default": T, "inputs": {...}, "layers": {...}} (docs/ptq.md).
         #[arg(long)]
         precision_file: Option<PathBuf>,
+        /// Saturating (SAT, SAT_SYM, SAT_NARROW) accumulators that may saturate: chain (one
+        /// saturating adder per input, in order) or tree (the clamps composed in a tree:
+        /// fewer cycles, more LUTs); same values; see docs/model-format.md (dense).
+        #[arg(long, value_enum, default_value_t = crate::passes::lower::SatAccum::Chain)]
+        sat_accum: crate::passes::lower::SatAccum,
     },
     /// Run the bit-accurate simulator on a .npy batch.
     Sim {
@@ -237,6 +242,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dump_after,
             precision,
             precision_file,
+            sat_accum,
         } => {
             let t0 = Instant::now();
             let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
@@ -283,6 +289,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     lower: crate::passes::lower::LowerOptions {
                         share: !no_share,
                         dsp,
+                        sat_accum,
                     },
                     max_fanout,
                 },

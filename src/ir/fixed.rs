@@ -47,7 +47,10 @@ pub enum Overflow {
     Sat,
     /// Zero on overflow.
     SatZero,
-    /// Clamp to [−max, max] for signed types.
+    /// `ap_fixed`'s AP_SAT_SYM: clamp to [−max, max] for signed types of at least 2 bits,
+    /// so that a result equal to the most negative code becomes −max too (even an in-range
+    /// one: `ap_fixed<8,3,AP_TRN,AP_SAT_SYM>(-4.0)` is −3.96875). A 1-bit signed type and an
+    /// unsigned type saturate as with `SAT`.
     SatSym,
     /// The type loses its extreme code and saturates to what is left: signed
     /// [−(2^(W−1) − 1), 2^(W−1) − 1], unsigned [0, 2^W − 2]. Not an `ap_fixed` mode: the
@@ -101,12 +104,21 @@ impl Overflow {
     }
 }
 
+/// A mode name without `ap_fixed`'s `AP_` prefix (`AP_RND` is `RND`).
+fn mode_name(s: &str) -> &str {
+    let s = s.trim();
+    match s.get(..3) {
+        Some(p) if p.eq_ignore_ascii_case("AP_") => &s[3..],
+        _ => s,
+    }
+}
+
 impl FromStr for Round {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Round::ALL
             .into_iter()
-            .find(|r| r.name().eq_ignore_ascii_case(s.trim()))
+            .find(|r| r.name().eq_ignore_ascii_case(mode_name(s)))
             .ok_or_else(|| {
                 format!(
                     "unknown rounding mode `{s}` (expected one of TRN, TRN_ZERO, RND, RND_ZERO, RND_MIN_INF, RND_INF, RND_CONV, CEIL, UP)"
@@ -118,9 +130,15 @@ impl FromStr for Round {
 impl FromStr for Overflow {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        if mode_name(s).eq_ignore_ascii_case("WRAP_SM") {
+            return Err(format!(
+                "overflow mode `{s}` (ap_fixed's sign-magnitude wrap) is not supported \
+                 (supported: WRAP, SAT, SAT_ZERO, SAT_SYM, SAT_NARROW)"
+            ));
+        }
         Overflow::ALL
             .into_iter()
-            .find(|o| o.name().eq_ignore_ascii_case(s.trim()))
+            .find(|o| o.name().eq_ignore_ascii_case(mode_name(s)))
             .ok_or_else(|| {
                 format!(
                     "unknown overflow mode `{s}` (expected one of WRAP, SAT, SAT_ZERO, SAT_SYM, SAT_NARROW)"
@@ -209,6 +227,23 @@ impl FixedType {
         m >= self.min_mantissa() && m <= self.max_mantissa()
     }
 
+    /// Smallest mantissa a cast into this type produces: [`Self::min_mantissa`], except under
+    /// `SAT_SYM` for a signed type of at least 2 bits, where `ap_fixed` maps the most negative
+    /// code to −max (`ap_fixed_base.h`: `underflow |= neg_src && …`).
+    pub fn cast_min(&self) -> i128 {
+        if self.overflow == Overflow::SatSym && self.signed && self.width >= 2 {
+            -self.max_mantissa()
+        } else {
+            self.min_mantissa()
+        }
+    }
+
+    /// Does a cast into this type leave the mantissa `m` (already on its grid) unchanged?
+    /// Stricter than [`Self::contains`] only under `SAT_SYM` (the most negative code).
+    pub fn keeps(&self, m: i128) -> bool {
+        m >= self.cast_min() && m <= self.max_mantissa()
+    }
+
     /// Exact cast of the value `m · 2^-from_frac` into this type (rounding, then overflow).
     /// Returns the mantissa in this type. Left shifts (`from_frac < frac`) of any size are
     /// handled; right shifts need `|m| < 2^120` (see [`round_shift`]).
@@ -240,27 +275,14 @@ impl FixedType {
         let (min, max) = (self.min_mantissa(), self.max_mantissa());
         match self.overflow {
             Overflow::Wrap => wrap(q, self.width, self.signed),
-            Overflow::Sat | Overflow::SatNarrow => q.clamp(min, max),
+            // SAT_SYM: [−max, max] when signed (see `cast_min`), so the most negative code
+            // becomes −max as in ap_fixed, whether it came from an overflow or not.
+            Overflow::Sat | Overflow::SatNarrow | Overflow::SatSym => q.clamp(self.cast_min(), max),
             Overflow::SatZero => {
                 if q < min || q > max {
                     0
                 } else {
                     q
-                }
-            }
-            Overflow::SatSym => {
-                if self.signed {
-                    // ap_fixed SAT_SYM: overflow saturates to ±max; the most negative
-                    // code is never produced from an overflowing value.
-                    if q > max {
-                        max
-                    } else if q < min {
-                        -max
-                    } else {
-                        q
-                    }
-                } else {
-                    q.clamp(min, max)
                 }
             }
         }
@@ -328,19 +350,30 @@ pub fn wrap(q: i128, width: u32, signed: bool) -> i128 {
     r
 }
 
+/// Magnitude a left shift in [`round_shift`] saturates to: beyond every type and wire.
+pub const SHIFT_SATURATION: i128 = (1i128 << 126) - 1;
+
 /// Re-expresses `m · 2^-from` with `to` fractional bits, rounding with `mode` when bits
-/// are dropped. Exact for any shift; the caller guarantees `|m| < 2^120` and that a left
-/// shift stays below 2^126 (the compiler's wire limit).
+/// are dropped. Exact for any right shift when `|m| < 2^120`. A left shift whose result would
+/// reach 2^126 in magnitude saturates to ±[`SHIFT_SATURATION`] (far outside every type and
+/// the wire limit, so a range computed from it is rejected or saturates, never wraps).
 pub fn round_shift(m: i128, from: i32, to: i32, mode: Round) -> i128 {
-    if to >= from {
-        let s = (to - from) as u32;
+    if i64::from(to) >= i64::from(from) {
+        let s = (i64::from(to) - i64::from(from)) as u64;
         if m == 0 {
             return 0;
         }
-        assert!(s < 127, "left shift by {s} exceeds the exact range");
+        let bits = u64::from(128 - m.unsigned_abs().leading_zeros());
+        if bits + s > 126 {
+            return if m < 0 {
+                -SHIFT_SATURATION
+            } else {
+                SHIFT_SATURATION
+            };
+        }
         return m << s;
     }
-    let s = (from - to) as u32;
+    let s = (i64::from(from) - i64::from(to)).min(1 << 20) as u32;
     // Past 124 dropped bits every |m| < 2^120 behaves like a sticky remainder: reduce the
     // shift first, keeping a sticky bit, so that all rounding decisions are unchanged.
     let (m, s) = if s > 124 {
@@ -424,7 +457,16 @@ impl FromStr for FixedType {
             }
             FixedType::new(signed, width, width as i32)
         } else {
-            if args.len() < 2 || args.len() > 4 {
+            // ap_fixed<W, I, Q, O, N>: N saturation bits change what WRAP keeps; only the
+            // default N = 0 is accepted.
+            if args.len() == 5 && args[4] != "0" {
+                return Err(err(&format!(
+                    "the fifth argument (ap_fixed's saturation bits N = `{}`) is not supported \
+                     (only N = 0, the default)",
+                    args[4]
+                )));
+            }
+            if args.len() < 2 || args.len() > 5 {
                 return Err(err("expected 2 to 4 arguments"));
             }
             let int_bits: i32 = match args[1].parse::<i128>() {
@@ -473,6 +515,19 @@ mod tests {
         assert_eq!(t("int<8>"), FixedType::new(true, 8, 8));
         assert!("fixed<0,1>".parse::<FixedType>().is_err());
         assert!("fixed<65,1>".parse::<FixedType>().is_err());
+        assert_eq!(
+            t("ap_fixed<8,3,AP_RND_CONV,AP_SAT_SYM,0>"),
+            t("fixed<8,3,RND_CONV,SAT_SYM>")
+        );
+        let e = "fixed<8,3,RND,SAT,2>".parse::<FixedType>().unwrap_err();
+        assert!(e.contains("saturation bits N = `2`"), "{e}");
+        let e = "ap_fixed<8,3,AP_TRN,AP_WRAP_SM>"
+            .parse::<FixedType>()
+            .unwrap_err();
+        assert!(
+            e.contains("`AP_WRAP_SM`") && e.contains("sign-magnitude"),
+            "{e}"
+        );
         assert!("fixed<8,1,FOO>".parse::<FixedType>().is_err());
         assert!("float<8,1>".parse::<FixedType>().is_err());
     }
@@ -515,7 +570,13 @@ mod tests {
         assert_eq!(sat.cast(-9, 0), -8);
         assert_eq!(satz.cast(-9, 0), 0);
         assert_eq!(sym.cast(-9, 0), -7);
-        assert_eq!(sym.cast(-8, 0), -8);
+        // ap_fixed maps the in-range most negative code to −max as well.
+        assert_eq!(sym.cast(-8, 0), -7);
+        let sym1 = FixedType::new(true, 1, 1).with_modes(Round::Trn, Overflow::SatSym);
+        assert_eq!(
+            (sym1.cast(-1, 0), sym1.cast(-2, 0), sym1.cast(1, 0)),
+            (-1, -1, 0)
+        );
         let narrow = base.with_modes(Round::Trn, Overflow::SatNarrow);
         assert_eq!((narrow.min_mantissa(), narrow.max_mantissa()), (-7, 7));
         assert_eq!(

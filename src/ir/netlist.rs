@@ -161,7 +161,7 @@ impl Netlist {
             shift,
             round_inc: shift < 0 && to.round != super::fixed::Round::Trn,
             rounded: Interval::new(lo, hi),
-            overflows: lo < to.min_mantissa() || hi > to.max_mantissa(),
+            overflows: lo < to.cast_min() || hi > to.max_mantissa(),
             overflow: to.overflow,
         }
     }
@@ -367,12 +367,33 @@ impl Builder {
     }
 
     /// A cast; returns `a` itself when the cast provably changes nothing.
-    pub fn cast(&mut self, a: Operand, to: FixedType) -> Result<NodeId, String> {
+    pub fn cast(&mut self, mut a: Operand, to: FixedType) -> Result<NodeId, String> {
         let n = self.net.node(a.node);
+        // A left shift by `to.width` bits or more takes every non-zero value out of the
+        // target's range and leaves zero low bits: the result depends only on the sign, for
+        // every overflow mode, and equals that of a shift by exactly `to.width`. Moving the
+        // binary point by hundreds of bits (`fixed<8,4>` → `fixed<10,-139>`) becomes a
+        // shift by W.
+        let w = i64::from(to.width);
+        if i64::from(to.frac()) - (i64::from(n.frac) - i64::from(a.shift)) > w {
+            if to.overflow == Overflow::Wrap {
+                // WRAP keeps the low W bits, which are all zero.
+                return self.push(Op::Const { value: 0 }, to.frac(), Interval::point(0));
+            }
+            a.shift = n.frac - to.frac() + to.width as i32;
+        }
         let frac = n.frac - a.shift;
+        if to.frac() > frac && n.range.lo != n.range.hi {
+            let bits = n.range.width() + (to.frac() - frac) as u32;
+            if bits > MAX_WIRE_WIDTH {
+                return Err(format!(
+                    "a cast to {to} needs a {bits}-bit shifted value, more than the \
+                     {MAX_WIRE_WIDTH}-bit wire limit{WIRE_ADVICE}"
+                ));
+            }
+        }
         let range = cast_range(n.range, frac, &to);
-        if a.shift == 0 && n.frac == to.frac() && to.contains(n.range.lo) && to.contains(n.range.hi)
-        {
+        if a.shift == 0 && n.frac == to.frac() && to.keeps(n.range.lo) && to.keeps(n.range.hi) {
             return Ok(a.node);
         }
         if n.range.lo == n.range.hi {
@@ -525,7 +546,7 @@ pub fn cast_range(r: Interval, frac: i32, to: &FixedType) -> Interval {
     let lo = super::fixed::round_shift(r.lo, frac, to.frac(), to.round);
     let hi = super::fixed::round_shift(r.hi, frac, to.frac(), to.round);
     let (min, max) = (to.min_mantissa(), to.max_mantissa());
-    if lo >= min && hi <= max {
+    if lo >= to.cast_min() && hi <= max {
         return Interval::new(lo, hi); // rounding is monotonic
     }
     match to.overflow {
@@ -539,26 +560,10 @@ pub fn cast_range(r: Interval, frac: i32, to: &FixedType) -> Interval {
                 Interval::new(min, max)
             }
         }
-        Overflow::Sat | Overflow::SatNarrow => {
+        // A clamp (monotonic); SAT_SYM clamps to [−max, max] when signed (`cast_min`).
+        Overflow::Sat | Overflow::SatNarrow | Overflow::SatSym => {
+            let min = to.cast_min();
             Interval::new(lo.clamp(min, max), hi.clamp(min, max))
-        }
-        // Not monotonic: an underflow gives −max, an in-range value may be min.
-        Overflow::SatSym => {
-            let low = if to.signed { -max } else { min };
-            let mut parts = Vec::new();
-            if lo.max(min) <= hi.min(max) {
-                parts.push(Interval::new(lo.max(min), hi.min(max)));
-            }
-            if lo < min {
-                parts.push(Interval::point(low));
-            }
-            if hi > max {
-                parts.push(Interval::point(max));
-            }
-            parts
-                .into_iter()
-                .reduce(|a, b| a.hull(&b))
-                .expect("a non-empty range")
         }
         Overflow::SatZero => {
             Interval::new(lo.clamp(min, max), hi.clamp(min, max)).hull(&Interval::point(0))

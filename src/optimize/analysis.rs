@@ -11,7 +11,7 @@
 //! [`Span`] is a multiple of `2^-frac`, where `frac` is as small as the arithmetic allows
 //! (a weight with trailing zero bits, or an input on a coarse grid, gives coarser products).
 
-use crate::ir::fixed::{round_shift, FixedType, Overflow};
+use crate::ir::fixed::{round_shift, FixedType};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{LayerGraph, LayerKind};
 use crate::ir::netlist::cast_range;
@@ -119,7 +119,7 @@ impl Span {
     /// Can a cast to `to` overflow (before its overflow mode acts)?
     pub fn overflows(&self, to: &FixedType) -> Option<bool> {
         let r = self.rounded(to)?;
-        Some(!(to.contains(r.lo) && to.contains(r.hi)))
+        Some(!(to.keeps(r.lo) && to.keeps(r.hi)))
     }
 
     /// The values of `to(x)` for `x` in the span (exact rounding and overflow).
@@ -128,7 +128,7 @@ impl Span {
             return Some(*self); // on the grid and in range: the value is unchanged
         }
         let r = self.rounded(to)?;
-        let c = if to.contains(r.lo) && to.contains(r.hi) {
+        let c = if to.keeps(r.lo) && to.keeps(r.hi) {
             r
         } else {
             // Rounded endpoints are known exactly, so re-deriving them at the target frac is
@@ -197,9 +197,10 @@ pub fn hull_all(spans: &[Span]) -> Option<Span> {
 /// One layer's sources, result spans and accumulation (see [`Analysis`]).
 type LayerSpans = (Option<Vec<Span>>, Vec<Span>, Option<Accumulation>);
 
-/// Analyses a graph. A layer the analysis cannot handle (a value past [`LIMIT_BITS`], or a
-/// saturating accumulator it cannot prove safe) is treated like an unanalysed kind: its
-/// elements may hold any value of its result type, and it has no sources.
+/// Analyses a graph. A layer the analysis cannot handle (a value past [`LIMIT_BITS`]) is
+/// treated like an unanalysed kind: its elements may hold any value of its result type, and
+/// it has no sources. A saturating accumulator that may saturate holds any value its casts
+/// produce.
 pub fn analyze(g: &LayerGraph) -> Analysis {
     let mut tensors: Vec<Vec<Span>> = g
         .inputs
@@ -223,10 +224,8 @@ pub fn analyze(g: &LayerGraph) -> Analysis {
             hi: ty.max_mantissa(),
             frac: ty.frac(),
         };
-        // `None`: this layer cannot be analysed (a value past the width limit, or a
-        // saturating accumulator the analysis cannot prove safe, which the compiler proves
-        // on its own, per element, finer intervals); it is then treated like an unanalysed
-        // kind.
+        // `None`: this layer cannot be analysed (a value past the width limit); it is then
+        // treated like an unanalysed kind.
         let analysed = (|| -> Option<LayerSpans> {
             Some(match &layer.kind {
                 LayerKind::Flatten => (None, x.clone(), None),
@@ -296,12 +295,10 @@ pub fn analyze(g: &LayerGraph) -> Analysis {
                                     // Modular (WRAP) or proven non-saturating accumulation: the
                                     // accumulator holds the sum, wrapped when it can leave the range.
                                     if sum.overflows(a)? {
-                                        if a.overflow != Overflow::Wrap {
-                                            // Not provably safe here (the compiler decides).
-                                            return None;
-                                        }
+                                        // Saturating partial sums (a chain in input order) or
+                                        // a wrap: any value the accumulator's casts produce.
                                         Span {
-                                            lo: a.min_mantissa(),
+                                            lo: a.cast_min(),
                                             hi: a.max_mantissa(),
                                             frac: a.frac(),
                                         }

@@ -303,7 +303,7 @@ fn with_frac_bits(src: &Span, old: FixedType, f: i32, round: Round) -> Option<Fi
         ..old
     };
     let r = src.rounded(&new)?;
-    if new.contains(r.lo) && new.contains(r.hi) {
+    if new.keeps(r.lo) && new.keeps(r.hi) {
         let signed = r.lo < 0;
         let w = if signed {
             r.width()

@@ -528,7 +528,7 @@ fn widen_source(g: &mut LayerGraph, k: usize) {
     } else {
         Interval::new(0, r.hi).width()
     };
-    if (old.contains(r.lo) && old.contains(r.hi)) || width > MAX_TYPE_WIDTH {
+    if (old.keeps(r.lo) && old.keeps(r.hi)) || width > MAX_TYPE_WIDTH {
         return;
     }
     let ty = FixedType {

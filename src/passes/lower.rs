@@ -3,8 +3,9 @@
 //! Dense layers become shift-and-add trees over the canonical signed digits of each weight;
 //! zero weights produce nothing. Accumulator semantics follow hls4ml's Latency strategy
 //! exactly (products cast to the accumulator, bias first, result cast at the end); a WRAP
-//! accumulator is modular and therefore order-free, a saturating one is accepted only when
-//! no partial sum can saturate.
+//! accumulator is modular and therefore order-free; a saturating one becomes a chain of
+//! saturating additions in input order wherever a partial sum may saturate, and adder trees
+//! over the stretches the interval analysis proves cannot.
 
 use super::csd::csd;
 use crate::error::{Error, Result};
@@ -24,6 +25,8 @@ pub struct LowerOptions {
     pub share: bool,
     /// Where products of two variables go (`--dsp`).
     pub dsp: DspPolicy,
+    /// How a clamping accumulator's saturating steps are built (`--sat-accum`).
+    pub sat_accum: SatAccum,
 }
 
 impl Default for LowerOptions {
@@ -31,8 +34,31 @@ impl Default for LowerOptions {
         LowerOptions {
             share: true,
             dsp: DspPolicy::Never,
+            sat_accum: SatAccum::Chain,
         }
     }
+}
+
+/// The hardware of the saturating steps of a SAT, SAT_SYM or SAT_NARROW accumulator (a
+/// SAT_ZERO one is always a chain). Both compute hls4ml's in-order sum bit for bit.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SatAccum {
+    /// One saturating adder per step, in input order (hls4ml's structure; fewest LUTs).
+    #[default]
+    Chain,
+    /// The steps' clamps composed in a balanced tree: logarithmic depth, more LUTs.
+    Tree,
 }
 
 /// Hard multipliers for products of two variables (`multiply` layers, squares, softmax).
@@ -72,6 +98,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
         levels: vec![],
         narrow: std::collections::HashMap::new(),
         dsp: opts.dsp,
+        sat_tree: opts.sat_accum == SatAccum::Tree,
     };
     let mut tensors: Vec<Vec<NodeId>> = Vec::new();
     let mut index = 0;
@@ -251,6 +278,8 @@ pub(super) struct Lowering {
     pub(super) narrow: std::collections::HashMap<NodeId, NodeId>,
     /// The `--dsp` policy for products of two variables.
     pub(super) dsp: DspPolicy,
+    /// `--sat-accum tree`: compose clamping accumulator steps in a tree.
+    pub(super) sat_tree: bool,
 }
 
 /// A signed term of a sum.
@@ -321,8 +350,22 @@ impl Lowering {
                 .unwrap();
             let mut total: i128 = 0;
             for (o, neg) in &consts {
-                let v = self.b.net.node(o.node).range.lo << (frac - self.b.net.operand_frac(o));
-                total += if *neg { -v } else { v };
+                let c = self.b.net.node(o.node).range.lo;
+                let s = (frac - self.b.net.operand_frac(o)) as u32;
+                let v = c
+                    .checked_shl(s)
+                    .filter(|v| v >> s == c && v.unsigned_abs() < 1 << 120)
+                    .ok_or_else(|| {
+                        format!(
+                            "a sum of constants whose binary points are {s} bits apart needs more \
+                             than the {}-bit wire limit; narrow the bias or weight types",
+                            crate::ir::fixed::MAX_WIRE_WIDTH
+                        )
+                    })?;
+                total = total
+                    .checked_add(if *neg { -v } else { v })
+                    .filter(|t| t.unsigned_abs() < 1 << 120)
+                    .ok_or("a sum of constants exceeds the 120-bit wire limit")?;
             }
             if total != 0 {
                 let c = self.b.constant(total, frac)?;
@@ -401,6 +444,17 @@ impl Lowering {
         };
         let mut partial = Interval::point(bias_m);
         let mut partial_frac = bias_f;
+        // A clamping accumulator (SAT, SAT_SYM, SAT_NARROW) after its first saturating cast
+        // `acc`: the later steps `acc = clamp(acc + P_j)` (each `P_j` the products since the
+        // step before), composed in a balanced tree instead of a chain (`clamp_steps`).
+        let clamps = self.sat_tree
+            && accum.is_some_and(|a| {
+                matches!(
+                    a.overflow,
+                    Overflow::Sat | Overflow::SatSym | Overflow::SatNarrow
+                )
+            });
+        let mut chain: Option<(Operand, Vec<Operand>)> = None;
         if bias_m != 0 {
             let c = self.b.constant(bias_m, bias_f)?;
             self.sync_levels();
@@ -421,7 +475,7 @@ impl Lowering {
                             let shift = (a.frac() - fx - fw) as u32;
                             pr.iter().all(|&p| {
                                 p.checked_shl(shift)
-                                    .is_some_and(|v| v >> shift == p && a.contains(v))
+                                    .is_some_and(|v| v >> shift == p && a.keeps(v))
                             })
                         })
                 }
@@ -449,7 +503,11 @@ impl Lowering {
                 (n.range, n.frac)
             };
             if let Some(a) = accum.filter(|a| a.overflow != Overflow::Wrap) {
-                // Order-dependent saturating accumulation: prove no partial sum saturates.
+                // Order-dependent saturating accumulation. `terms` hold the accumulator after
+                // the previous input (a constant or a cast node) plus the products since, whose
+                // partial sums are proven not to saturate: they are summed as a tree. Where a
+                // partial sum may saturate, the accumulator is cast there, as hls4ml does
+                // (`acc = accum_t(acc + p)` in input order): a chain of saturating adders.
                 let f = partial_frac.max(term_frac);
                 let lhs = partial
                     .shl((f - partial_frac) as u32)
@@ -463,17 +521,107 @@ impl Lowering {
                 let fits = a.frac() >= f
                     && partial
                         .shl(s)
-                        .is_some_and(|p| a.contains(p.lo) && a.contains(p.hi));
+                        .is_some_and(|p| a.keeps(p.lo) && a.keeps(p.hi));
                 if !fits {
-                    return Err(format!(
-                        "the saturating accumulator {a} may saturate after input {i}: the sum of a \
-                         saturating accumulator depends on the order of additions and cannot be built \
-                         as an adder tree. Use a WRAP accumulator, a wider one, or omit `accum` (exact)"
-                    ));
+                    let sum = self
+                        .sum(std::mem::take(&mut terms))?
+                        .ok_or("internal error: an empty saturating partial sum")?;
+                    match chain.as_mut() {
+                        Some((_, steps)) => {
+                            steps.push(sum);
+                            partial = Interval::new(a.cast_min(), a.max_mantissa());
+                            partial_frac = a.frac();
+                        }
+                        None => {
+                            let c = self.b.cast(sum, *a)?;
+                            self.sync_levels();
+                            if clamps {
+                                chain = Some((c.op(), Vec::new()));
+                            } else {
+                                terms.push((c.op(), false));
+                            }
+                            let n = self.b.net.node(c);
+                            (partial, partial_frac) = (n.range, n.frac);
+                        }
+                    }
                 }
             }
         }
+        if let Some((acc, steps)) = chain {
+            let a = accum.expect("a chain only with an accumulator");
+            let f = self.clamp_steps(acc, &steps, a)?;
+            terms.push((f, false));
+        }
         Ok(terms)
+    }
+
+    /// `acc` through the clamping steps `x → clamp(x + s_j, L, H)` in order, with `[L, H]` the
+    /// values a cast to `a` leaves. Such maps compose into one of the same form with variable
+    /// bounds, `x → clamp(x + S, lo, hi)`: `f2 ∘ f1` has `S = S1 + S2`,
+    /// `lo = clamp(lo1 + S2, lo2, hi2)`, `hi = clamp(hi1 + S2, lo2, hi2)` (clamp(x, l, h) + s
+    /// = clamp(x + s, l + s, h + s), and nested clamps with l ≤ h compose). The steps are
+    /// combined in a balanced tree, in order, so the depth is logarithmic in their number.
+    fn clamp_steps(
+        &mut self,
+        acc: Operand,
+        steps: &[Operand],
+        a: &FixedType,
+    ) -> std::result::Result<Operand, String> {
+        if steps.is_empty() {
+            return Ok(acc);
+        }
+        let (s, bounds) = self.compose_clamps(steps, a)?;
+        let x = self.b.add(acc, s, false)?;
+        self.sync_levels();
+        self.clamp_to(x.op(), bounds, a)
+    }
+
+    /// The composed map of `steps`: its sum and its bounds (`None`: the accumulator's own).
+    #[allow(clippy::type_complexity)]
+    fn compose_clamps(
+        &mut self,
+        steps: &[Operand],
+        a: &FixedType,
+    ) -> std::result::Result<(Operand, Option<(Operand, Operand)>), String> {
+        if steps.len() == 1 {
+            return Ok((steps[0], None));
+        }
+        let (s1, b1) = self.compose_clamps(&steps[..steps.len() / 2], a)?;
+        let (s2, b2) = self.compose_clamps(&steps[steps.len() / 2..], a)?;
+        let s = self.b.add(s1, s2, false)?.op();
+        let (l1, h1) = match b1 {
+            Some(b) => b,
+            None => (
+                self.b.constant(a.cast_min(), a.frac())?.op(),
+                self.b.constant(a.max_mantissa(), a.frac())?.op(),
+            ),
+        };
+        self.sync_levels();
+        let l = self.b.add(l1, s2, false)?;
+        let h = self.b.add(h1, s2, false)?;
+        self.sync_levels();
+        let l = self.clamp_to(l.op(), b2, a)?;
+        let h = self.clamp_to(h.op(), b2, a)?;
+        Ok((s, Some((l, h))))
+    }
+
+    /// `clamp(x, lo, hi)`: a saturating cast to `a` for its own bounds, else a min and a max.
+    fn clamp_to(
+        &mut self,
+        x: Operand,
+        bounds: Option<(Operand, Operand)>,
+        a: &FixedType,
+    ) -> std::result::Result<Operand, String> {
+        let r = match bounds {
+            None => self.b.cast(x, *a)?,
+            Some((lo, hi)) => {
+                let m = self.b.max(x, hi, true)?;
+                self.sync_levels();
+                self.b.max(m.op(), lo, false)?
+            }
+        };
+        self.sync_levels();
+        Ok(r.op())
     }
 
     /// The range of `Σ terms` as a linear form over the distinct nodes it reads: each node's
@@ -608,7 +756,7 @@ impl Lowering {
                 crate::ir::fixed::round_shift(r.lo - half, fs, result_ty.frac(), result_ty.round);
             let hi =
                 crate::ir::fixed::round_shift(r.hi - half, fs, result_ty.frac(), result_ty.round);
-            !plan.overflows && result_ty.contains(lo) && result_ty.contains(hi)
+            !plan.overflows && result_ty.keeps(lo) && result_ty.keeps(hi)
         } else {
             grid_coarse && !plan.saturates()
         };

@@ -73,14 +73,24 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
                                 ty.cast(acc, a.frac())
                             }
                             None => {
-                                let f = fp.max(fb);
-                                let mut acc =
-                                    b.checked_shl((f - fb) as u32).ok_or_else(overflow)?;
+                                // A zero bias is at any frac (it may be far from the products').
+                                let f = if b == 0 { fp } else { fp.max(fb) };
+                                let mut acc = match b {
+                                    0 => 0,
+                                    _ => b
+                                        .checked_shl((f - fb) as u32)
+                                        .filter(|v| v >> (f - fb) == b)
+                                        .ok_or_else(overflow)?,
+                                };
                                 for (i, &xi) in row.iter().enumerate() {
                                     let p = xi
                                         .checked_mul(weight.data[[i, j]] as i128)
                                         .ok_or_else(overflow)?;
-                                    acc = acc.checked_add(p << (f - fp)).ok_or_else(overflow)?;
+                                    let p = p
+                                        .checked_shl((f - fp) as u32)
+                                        .filter(|v| v >> (f - fp) == p)
+                                        .ok_or_else(overflow)?;
+                                    acc = acc.checked_add(p).ok_or_else(overflow)?;
                                 }
                                 ty.cast(acc, f)
                             }

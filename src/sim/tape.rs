@@ -503,7 +503,9 @@ fn exec<T: Lane>(
                         }
                     }
                 }
-                Overflow::Sat | Overflow::SatNarrow => {
+                Overflow::Sat | Overflow::SatNarrow | Overflow::SatSym => {
+                    // SAT_SYM: [−max, max] when signed (ap_fixed, see `FixedType::cast_min`).
+                    let min = T::from_i128(ty.cast_min());
                     for v in d.iter_mut() {
                         *v = if *v > max {
                             max
@@ -517,18 +519,6 @@ fn exec<T: Lane>(
                 Overflow::SatZero => {
                     for v in d.iter_mut() {
                         *v = if *v > max || *v < min { T::ZERO } else { *v };
-                    }
-                }
-                Overflow::SatSym => {
-                    let lo = if ty.signed { T::ZERO.sub(max) } else { min };
-                    for v in d.iter_mut() {
-                        *v = if *v > max {
-                            max
-                        } else if *v < min {
-                            lo
-                        } else {
-                            *v
-                        };
                     }
                 }
             }

@@ -671,7 +671,7 @@ fn bad_type_strings() {
         ("fixed<8,2,RND,SATURATE>", "SATURATE"),
         ("float<8,2>", "unknown type kind `float`"),
         ("fixed<8>", "expected 2 to 4 arguments"),
-        ("fixed<8,2,RND,SAT,X>", "expected 2 to 4 arguments"),
+        ("fixed<8,2,RND,SAT,X>", "saturation bits N = `X`"),
         ("int<8,2>", "exactly one argument"),
         ("fixed<8,1025>", "|I| <= 1024"),
         ("fixed<-8,2>", "width"),
@@ -875,25 +875,31 @@ fn too_wide_models() -> Vec<(&'static str, Value)> {
     vec![("wide_sum", wide_sum), ("wide_product", wide_product)]
 }
 
+/// A saturating accumulator that may saturate is no longer refused: it compiles to a chain of
+/// saturating adders in hls4ml's order (issue #21; `tests/apfixed.rs` checks its values).
 #[test]
-fn saturating_accumulator_that_may_saturate() {
-    unsupported_fails(
-        "sat_accum",
-        &saturating_model(),
-        &["`fc1`", "saturat", "fixed<8,2,TRN,SAT>", "order", "WRAP"],
-    );
-    let p = fixture("saturating_accum.json");
-    let e = compile_fails("saturating_accum fixture", &p, &[]);
-    assert_mentions(
-        "saturating_accum fixture",
-        &e,
-        &["`sat dense`", "order", "WRAP"],
+fn saturating_accumulator_that_may_saturate_compiles() {
+    let t = Tmp::new("satchain");
+    let p = t.path("m.json");
+    std::fs::write(&p, saturating_model().to_string()).unwrap();
+    let o = t.path("out");
+    let out = run(&[
+        os("compile"),
+        p.as_os_str(),
+        os("-o"),
+        o.as_os_str(),
+        os("-q"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
 #[test]
 fn saturating_accumulator_that_provably_cannot_saturate_is_accepted() {
-    // Control for the test above: a wide SAT accumulator is equivalent to WRAP and accepted.
+    // A wide SAT accumulator is equivalent to WRAP (no chain).
     let m = odd_with(|m| m["layers"][0]["accum"] = json!("fixed<32,16,RND,SAT>"));
     let t = Tmp::new("satok");
     let p = t.path("m.json");
@@ -933,9 +939,7 @@ fn wire_limit_error_states_the_limit() {
 #[test]
 
 fn unsupported_errors_name_the_model_file() {
-    let mut cases = too_wide_models();
-    cases.push(("sat_accum", saturating_model()));
-    for (case, m) in cases {
+    for (case, m) in too_wide_models() {
         let (path, stderr, _t) = unsupported_fails(case, &m, &[]);
         assert_mentions(case, &stderr, &[&path.display().to_string()]);
     }
@@ -1087,7 +1091,7 @@ fn failed_compile_leaves_an_earlier_build_intact() {
     assert!(out.status.success());
     let before = snapshot(&out_dir);
     let bad = t.path("bad.json");
-    std::fs::write(&bad, saturating_model().to_string()).unwrap();
+    std::fs::write(&bad, too_wide_models()[0].1.to_string()).unwrap();
     let out = run(&[
         os("compile"),
         bad.as_os_str(),

@@ -1076,3 +1076,38 @@ fn rejects_unsupported_conv_and_pool_attributes() {
     });
     assert_says(&e, &["node `bad` (Conv)", "[N, C, L] or [N, C, H, W]"]);
 }
+
+/// Quant scales at the ends of f32 (2^-149, the smallest subnormal, and 2^127) requantize a
+/// tensor across hundreds of bits of binary point: exact (a saturation or zero), compiled and
+/// simulated, never a panic (issue #14, class 5; tests/far_casts.rs has the native cases).
+#[test]
+fn far_quant_scales_compile_and_simulate() {
+    for (scale, mode) in [
+        (2f32.powi(127), "ROUND"),
+        (f32::from_bits(1), "ROUND"), // 2^-149, the smallest subnormal
+        (f32::from_bits(1 << 9), "FLOOR"), // 2^-140
+        (2f32.powi(120), "CEIL"),
+    ] {
+        let mut m = Model::new(&[3]);
+        let q0 = m.quant("q0", "x", 0.125, 8.0, true, "ROUND");
+        let q1 = m.quant("q1", &q0, scale, 8.0, true, mode);
+        let g = parse(&m.bytes(&[&q1]));
+        if let Err(e) = rtl4ml::flow::compile(g.clone(), &rtl4ml::flow::Options::default()) {
+            panic!("scale {scale:e}: {e}");
+        }
+        let y = run(&g, &[vec![-16.0, 0.0, 15.875], vec![0.125, -0.125, 3.0]]);
+        let s = f64::from(scale);
+        for (row, x) in y.iter().zip([[-16.0, 0.0, 15.875], [0.125, -0.125, 3.0]]) {
+            for (&v, &xi) in row.iter().zip(&x) {
+                // qonnx: clip(round(x / s), -128, 127) * s
+                let q = xi / s;
+                let r = match mode {
+                    "FLOOR" => q.floor(),
+                    "CEIL" => q.ceil(),
+                    _ => q.round_ties_even(),
+                };
+                assert_eq!(v, r.clamp(-128.0, 127.0) * s, "scale {s:e}, x {xi}");
+            }
+        }
+    }
+}

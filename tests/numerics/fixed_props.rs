@@ -99,6 +99,12 @@ fn ref_range(signed: bool, width: u32, ov: Overflow) -> (BigInt, BigInt) {
 /// Overflow handling of an integer mantissa, from the definitions.
 fn ref_overflow(q: &BigInt, signed: bool, width: u32, ov: Overflow) -> BigInt {
     let (min, max) = ref_range(signed, width, ov);
+    // ap_fixed's SAT_SYM (signed, W >= 2): [-max, max], even for an in-range most negative q.
+    let min = if ov == Overflow::SatSym && signed && width >= 2 {
+        -max.clone()
+    } else {
+        min
+    };
     if *q >= min && *q <= max {
         return q.clone();
     }
@@ -115,8 +121,6 @@ fn ref_overflow(q: &BigInt, signed: bool, width: u32, ov: Overflow) -> BigInt {
         Overflow::SatSym => {
             if *q > max {
                 max
-            } else if signed {
-                -max
             } else {
                 min
             }
@@ -207,7 +211,7 @@ fn reference_overflow_examples() {
     let w = |q: i64, s, wd, o| ref_overflow(&BigInt::from(q), s, wd, o);
     assert_eq!(w(9, true, 4, Overflow::Wrap), BigInt::from(-7));
     assert_eq!(w(-9, true, 4, Overflow::SatSym), BigInt::from(-7));
-    assert_eq!(w(-8, true, 4, Overflow::SatSym), BigInt::from(-8));
+    assert_eq!(w(-8, true, 4, Overflow::SatSym), BigInt::from(-7));
     assert_eq!(w(-1, false, 4, Overflow::SatSym), BigInt::from(0));
     assert_eq!(w(16, false, 4, Overflow::Wrap), BigInt::from(0));
     assert_eq!(w(-8, true, 4, Overflow::SatNarrow), BigInt::from(-7));
@@ -222,10 +226,10 @@ fn reference_overflow_examples() {
 fn overflow_modes_on_a_4_bit_integer() {
     let b = FixedType::new(true, 4, 4);
     let c = |o: Overflow, q: i128| b.with_modes(Round::Trn, o).cast(q, 0);
-    // In range: untouched by every mode.
+    // In range: untouched by every mode (SAT_SYM: but for the most negative code, below).
     for o in Overflow::ALL {
         let t = b.with_modes(Round::Trn, o);
-        for q in t.min_mantissa()..=t.max_mantissa() {
+        for q in t.cast_min()..=t.max_mantissa() {
             assert_eq!(c(o, q), q, "{o:?} {q}");
         }
     }
@@ -240,21 +244,21 @@ fn overflow_modes_on_a_4_bit_integer() {
     assert_eq!((c(Overflow::Sat, 9), c(Overflow::Sat, -9)), (7, -8));
     assert_eq!((c(Overflow::SatZero, 9), c(Overflow::SatZero, -9)), (0, 0));
     assert_eq!((c(Overflow::SatSym, 9), c(Overflow::SatSym, -9)), (7, -7));
-    // SAT_SYM keeps an in-range most negative code...
-    assert_eq!(c(Overflow::SatSym, -8), -8);
+    // SAT_SYM maps even an in-range most negative code to -max, as ap_fixed does...
+    assert_eq!(c(Overflow::SatSym, -8), -7);
     // SAT_NARROW has no most negative code: -8 is out of its range and saturates.
     assert_eq!(
         (c(Overflow::SatNarrow, 9), c(Overflow::SatNarrow, -8)),
         (7, -7)
     );
-    // ...but a value rounding just below it saturates to -max.
+    // ...and so does a value rounding to it or below it.
     let sym = b.with_modes(Round::Trn, Overflow::SatSym);
     assert_eq!(sym.cast(-17, 1), -7); // -8.5 floors to -9
-    assert_eq!(sym.cast(-16, 1), -8); // exactly -8
+    assert_eq!(sym.cast(-16, 1), -7); // exactly -8
     assert_eq!(
         sym.with_modes(Round::Rnd, Overflow::SatSym).cast(-17, 1),
-        -8
-    ); // -8.5 -> -8
+        -7
+    ); // -8.5 -> -8 -> -7
 
     let u = FixedType::new(false, 4, 4);
     for (o, lo, hi) in [
@@ -282,9 +286,10 @@ fn extreme_widths_and_codes() {
                         assert_eq!((big(min), big(max)), (rmin, rmax), "{t}");
                         assert!(t.contains(min) && t.contains(max));
                         assert!(!t.contains(min - 1) && !t.contains(max + 1));
-                        // Codes in the type are fixed points of the cast.
+                        // Codes in the type are fixed points of the cast (SAT_SYM: but for
+                        // the most negative code, which becomes -max).
                         for m in [min, min + (max > min) as i128, 0, max, max / 2] {
-                            assert_eq!(t.cast(m, t.frac()), m, "{t} code {m}");
+                            assert_eq!(t.cast(m, t.frac()), m.max(t.cast_min()), "{t} code {m}");
                         }
                         // One ulp (of the type) and half an ulp outside the range, and
                         // the range end re-expressed with extra fractional bits.
@@ -310,11 +315,12 @@ fn extreme_widths_and_codes() {
 
 #[test]
 fn width_one_signed_sat_sym() {
-    // fixed<1,1>: codes {-1, 0}; max = 0 so -max = 0.
+    // fixed<1,1>: codes {-1, 0}. ap_fixed's SAT_SYM underflow sets the code 1 | (1 << (W-1)),
+    // which for W = 1 is the most negative code -1: the mode acts as SAT.
     let t = ty(true, 1, 1, Round::Trn, Overflow::SatSym);
     assert_eq!((t.min_mantissa(), t.max_mantissa()), (-1, 0));
     assert_eq!(t.cast(-1, 0), -1);
-    assert_eq!(t.cast(-2, 0), 0);
+    assert_eq!(t.cast(-2, 0), -1);
     assert_eq!(t.cast(1, 0), 0);
     let w = t.with_modes(Round::Trn, Overflow::Wrap);
     assert_eq!(
@@ -645,7 +651,7 @@ fn parse_and_display() {
 
 #[test]
 fn parse_errors_name_the_problem() {
-    let cases: [(&str, &str); 19] = [
+    let cases: [(&str, &str); 21] = [
         ("fixed", "missing `<`"),
         ("", "missing `<`"),
         ("fixed<16,6", "missing closing `>`"),
@@ -659,7 +665,12 @@ fn parse_errors_name_the_problem() {
         ("fixed<>", "width W must be a positive integer"),
         ("int<8,8>", "integer types take exactly one argument"),
         ("fixed<8>", "expected 2 to 4 arguments"),
-        ("fixed<8,1,RND,SAT,X>", "expected 2 to 4 arguments"),
+        ("fixed<8,1,RND,SAT,X>", "saturation bits N = `X`"),
+        ("fixed<8,1,RND,SAT,0,1>", "expected 2 to 4 arguments"),
+        (
+            "ap_fixed<8,1,AP_RND,AP_WRAP_SM>",
+            "sign-magnitude wrap) is not supported",
+        ),
         ("fixed<8,y>", "integer bits I must be an integer"),
         ("fixed<8,1,FOO>", "unknown rounding mode `FOO`"),
         ("fixed<8,1,RND,CLAMP>", "unknown overflow mode `CLAMP`"),
@@ -915,8 +926,8 @@ proptest! {
         let got = target.cast(c, t.frac().max(target.frac() - (125 - bit_len(c) as i32)));
         let f = t.frac().max(target.frac() - (125 - bit_len(c) as i32));
         prop_assert_eq!(big(got), ref_cast_m(&target, c, f));
-        // In-type codes are fixed points.
-        prop_assert_eq!(t.cast(c, t.frac()), c);
+        // In-type codes are fixed points (SAT_SYM: but for the most negative code).
+        prop_assert_eq!(t.cast(c, t.frac()), c.max(t.cast_min()));
     }
 
     /// Overflow handling alone, on wide rounded mantissas (|q| < 2^126).
@@ -949,8 +960,7 @@ proptest! {
         prop_assert_eq!(big(wrap(q, width, signed)), ref_wrap(&big(q), width, signed));
     }
 
-    /// SAT casts are monotone in the input value (for every rounding mode). (SAT_SYM is
-    /// not: for signed types, exactly min stays min while anything below becomes -max.)
+    /// SAT and SAT_SYM casts are monotone in the input value (for every rounding mode).
     #[test]
     fn saturating_cast_is_monotone(
         t in fixed_type(),
@@ -958,7 +968,8 @@ proptest! {
         b in mantissa(),
         d in -70i32..=140,
     ) {
-        let t = t.with_modes(t.round, Overflow::Sat);
+        let sym = a & 1 == 1; // SAT_SYM is a clamp too ([-max, max] when signed)
+        let t = t.with_modes(t.round, if sym { Overflow::SatSym } else { Overflow::Sat });
         let from = t.frac() + d;
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         prop_assert!(t.cast(lo, from) <= t.cast(hi, from));
