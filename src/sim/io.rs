@@ -587,7 +587,7 @@ impl Cast {
             scale: (-1000..=1000)
                 .contains(&f)
                 .then(|| f64::from_bits(((f + 1023) as u64) << 52)),
-            min: ty.min_mantissa().clamp(i64::MIN.into(), i64::MAX.into()) as i64,
+            min: ty.cast_min().clamp(i64::MIN.into(), i64::MAX.into()) as i64,
             max: ty.max_mantissa().clamp(i64::MIN.into(), i64::MAX.into()) as i64,
         }
     }

@@ -15,3 +15,4 @@ mod errors;
 mod golden_errors;
 mod limits;
 mod untrusted;
+mod reliability_parse;

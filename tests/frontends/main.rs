@@ -10,3 +10,5 @@ mod hw;
 
 mod keras;
 mod qonnx;
+mod qonnx_layout;
+mod zoo;

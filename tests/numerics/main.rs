@@ -15,3 +15,5 @@ mod fixed_props;
 mod folding;
 mod layers;
 mod schedule;
+mod apfixed;
+mod far_casts;

@@ -3,8 +3,7 @@
 //! message; it never panics. Compile, simulator, layer-level reference and (with Verilator)
 //! the hardware agree with `FixedType::cast`.
 
-#[path = "common/hw.rs"]
-mod hw;
+use crate::hw;
 
 use ndarray::Array2;
 use proptest::prelude::*;

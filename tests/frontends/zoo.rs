@@ -5,8 +5,7 @@
 //! and verifies in Verilator. Without the zoo folder the tests print why and pass; set
 //! RTL4ML_ZOO to read it from elsewhere.
 
-#[path = "common/hw.rs"]
-mod hw;
+use crate::hw;
 
 use hw::tools;
 use rtl4ml::flow::{compile, read_dir, write_dir_with_model, Options};

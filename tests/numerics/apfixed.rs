@@ -22,21 +22,9 @@ const OVERFLOWS: [(Overflow, &str); 4] = [
     (Overflow::SatSym, "AP_SAT_SYM"),
 ];
 
-/// Whether g++ runs; without it the test returns early with a note, unless
-/// RTL4ML_REQUIRE_TOOLS is set (CI sets it), in which case it fails.
+/// Whether the g++ oracle runs (the full tier; see `crate::hw::have`).
 fn gxx() -> bool {
-    let ok = Command::new("g++")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_none(),
-            "g++ missing but RTL4ML_REQUIRE_TOOLS is set"
-        );
-        eprintln!("note: g++ not found; skipping the ap_types oracle");
-    }
-    ok
+    crate::hw::have("ap_types oracle", &["g++"])
 }
 
 fn cxx_type(t: &FixedType) -> String {
@@ -186,8 +174,7 @@ fn sat_sym_maps_the_most_negative_code_to_minus_max() {
     assert_eq!(t.to_f64(t.cast(m, src.frac())), -3.9921875);
 }
 
-#[path = "common/hw.rs"]
-mod hw;
+use crate::hw;
 
 use ndarray::Array2;
 use rtl4ml::flow::{compile, read_dir, write_dir, Options};
