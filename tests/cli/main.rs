@@ -14,5 +14,5 @@ mod cli_tests;
 mod errors;
 mod golden_errors;
 mod limits;
-mod untrusted;
 mod reliability_parse;
+mod untrusted;

@@ -9,11 +9,11 @@ mod common;
 #[path = "../common/hw.rs"]
 mod hw;
 
+mod apfixed;
 mod dsp;
 mod equivalence;
+mod far_casts;
 mod fixed_props;
 mod folding;
 mod layers;
 mod schedule;
-mod apfixed;
-mod far_casts;

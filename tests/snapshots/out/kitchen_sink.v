@@ -40,6 +40,204 @@ module kitchen_sink (
 );
 
     // ---- stage 0 ----
+    function [7:0] rom0;  // lookup table
+        input [5:0] rom0_i;
+        begin
+            case (rom0_i)
+                6'h1e: rom0 = 8'h61;
+                6'h1f: rom0 = 8'h70;
+                6'h20: rom0 = 8'h80;
+                6'h21: rom0 = 8'h90;
+                6'h22: rom0 = 8'h9f;
+                6'h23: rom0 = 8'hae;
+                default: rom0 = 8'd0;
+            endcase
+        end
+    endfunction
+    function [7:0] rom1;  // lookup table
+        input [5:0] rom1_i;
+        begin
+            case (rom1_i)
+                6'h1e: rom1 = 8'h61;
+                6'h1f: rom1 = 8'h70;
+                6'h20: rom1 = 8'h80;
+                6'h21: rom1 = 8'h90;
+                6'h22: rom1 = 8'h9f;
+                6'h23: rom1 = 8'hae;
+                6'h24: rom1 = 8'hbb;
+                default: rom1 = 8'd0;
+            endcase
+        end
+    endfunction
+    function [7:0] rom2;  // lookup table
+        input [5:0] rom2_i;
+        begin
+            case (rom2_i)
+                6'h1d: rom2 = 8'h52;
+                6'h1e: rom2 = 8'h61;
+                6'h1f: rom2 = 8'h70;
+                6'h20: rom2 = 8'h80;
+                6'h21: rom2 = 8'h90;
+                6'h22: rom2 = 8'h9f;
+                6'h23: rom2 = 8'hae;
+                6'h24: rom2 = 8'hbb;
+                6'h25: rom2 = 8'hc7;
+                default: rom2 = 8'd0;
+            endcase
+        end
+    endfunction
+    function [11:0] rom3;  // lookup table
+        input [5:0] rom3_i;
+        begin
+            case (rom3_i)
+                6'h0: rom3 = 12'h40;
+                6'h1: rom3 = 12'h52;
+                6'h2: rom3 = 12'h6a;
+                6'h3: rom3 = 12'h87;
+                6'h4: rom3 = 12'hae;
+                6'h5: rom3 = 12'hdf;
+                6'h6: rom3 = 12'h11f;
+                6'h7: rom3 = 12'h170;
+                6'h8: rom3 = 12'h1d9;
+                6'h9: rom3 = 12'h25f;
+                6'ha: rom3 = 12'h30c;
+                6'hb: rom3 = 12'h3e9;
+                6'hc: rom3 = 12'h505;
+                6'hd: rom3 = 12'h673;
+                6'he: rom3 = 12'h847;
+                6'hf: rom3 = 12'haa1;
+                6'h10: rom3 = 12'hda6;
+                6'h11: rom3 = 12'hfff;
+                6'h12: rom3 = 12'hfff;
+                6'h13: rom3 = 12'hfff;
+                6'h14: rom3 = 12'hfff;
+                6'h15: rom3 = 12'hfff;
+                6'h16: rom3 = 12'hfff;
+                6'h17: rom3 = 12'hfff;
+                6'h18: rom3 = 12'hfff;
+                6'h19: rom3 = 12'hfff;
+                6'h1a: rom3 = 12'hfff;
+                6'h1b: rom3 = 12'hfff;
+                6'h1c: rom3 = 12'hfff;
+                6'h1d: rom3 = 12'hfff;
+                6'h1e: rom3 = 12'hfff;
+                6'h1f: rom3 = 12'hfff;
+                6'h20: rom3 = 12'h0;
+                6'h21: rom3 = 12'h0;
+                6'h22: rom3 = 12'h0;
+                6'h23: rom3 = 12'h0;
+                6'h24: rom3 = 12'h0;
+                6'h25: rom3 = 12'h0;
+                6'h26: rom3 = 12'h0;
+                6'h27: rom3 = 12'h0;
+                6'h28: rom3 = 12'h0;
+                6'h29: rom3 = 12'h0;
+                6'h2a: rom3 = 12'h0;
+                6'h2b: rom3 = 12'h0;
+                6'h2c: rom3 = 12'h0;
+                6'h2d: rom3 = 12'h1;
+                6'h2e: rom3 = 12'h1;
+                6'h2f: rom3 = 12'h1;
+                6'h30: rom3 = 12'h1;
+                6'h31: rom3 = 12'h2;
+                6'h32: rom3 = 12'h2;
+                6'h33: rom3 = 12'h2;
+                6'h34: rom3 = 12'h3;
+                6'h35: rom3 = 12'h4;
+                6'h36: rom3 = 12'h5;
+                6'h37: rom3 = 12'h7;
+                6'h38: rom3 = 12'h9;
+                6'h39: rom3 = 12'hb;
+                6'h3a: rom3 = 12'he;
+                6'h3b: rom3 = 12'h12;
+                6'h3c: rom3 = 12'h18;
+                6'h3d: rom3 = 12'h1e;
+                6'h3e: rom3 = 12'h27;
+                6'h3f: rom3 = 12'h32;
+                default: rom3 = 12'd0;
+            endcase
+        end
+    endfunction
+    function [11:0] rom4;  // lookup table
+        input [4:0] rom4_i;
+        begin
+            case (rom4_i)
+                5'h0: rom4 = 12'hfff;
+                5'h1: rom4 = 12'h200;
+                5'h2: rom4 = 12'h100;
+                5'h3: rom4 = 12'hab;
+                5'h4: rom4 = 12'h80;
+                5'h5: rom4 = 12'h66;
+                5'h6: rom4 = 12'h55;
+                5'h7: rom4 = 12'h49;
+                5'h8: rom4 = 12'h40;
+                5'h9: rom4 = 12'h39;
+                5'ha: rom4 = 12'h33;
+                5'hb: rom4 = 12'h2f;
+                5'hc: rom4 = 12'h2b;
+                5'hd: rom4 = 12'h27;
+                5'he: rom4 = 12'h25;
+                5'hf: rom4 = 12'h22;
+                5'h10: rom4 = 12'h20;
+                5'h11: rom4 = 12'h1e;
+                5'h12: rom4 = 12'h1c;
+                5'h13: rom4 = 12'h1b;
+                5'h14: rom4 = 12'h1a;
+                5'h15: rom4 = 12'h18;
+                5'h16: rom4 = 12'h17;
+                5'h17: rom4 = 12'h16;
+                5'h18: rom4 = 12'h15;
+                5'h19: rom4 = 12'h14;
+                5'h1a: rom4 = 12'h14;
+                5'h1b: rom4 = 12'h13;
+                5'h1c: rom4 = 12'h12;
+                5'h1d: rom4 = 12'h12;
+                5'h1e: rom4 = 12'h11;
+                5'h1f: rom4 = 12'h11;
+                default: rom4 = 12'd0;
+            endcase
+        end
+    endfunction
+    function [7:0] rom5;  // lookup table
+        input [4:0] rom5_i;
+        begin
+            case (rom5_i)
+                5'h0: rom5 = 8'h4;
+                5'h1: rom5 = 8'h6;
+                5'h2: rom5 = 8'ha;
+                5'h3: rom5 = 8'h12;
+                5'h4: rom5 = 8'h1d;
+                5'h5: rom5 = 8'h30;
+                5'h6: rom5 = 8'h50;
+                5'h7: rom5 = 8'h84;
+                5'h8: rom5 = 8'hda;
+                5'h9: rom5 = 8'hff;
+                5'ha: rom5 = 8'hff;
+                5'hb: rom5 = 8'hff;
+                5'hc: rom5 = 8'hff;
+                5'hd: rom5 = 8'hff;
+                5'he: rom5 = 8'hff;
+                5'hf: rom5 = 8'hff;
+                5'h10: rom5 = 8'h0;
+                5'h11: rom5 = 8'h0;
+                5'h12: rom5 = 8'h0;
+                5'h13: rom5 = 8'h0;
+                5'h14: rom5 = 8'h0;
+                5'h15: rom5 = 8'h0;
+                5'h16: rom5 = 8'h0;
+                5'h17: rom5 = 8'h0;
+                5'h18: rom5 = 8'h0;
+                5'h19: rom5 = 8'h0;
+                5'h1a: rom5 = 8'h0;
+                5'h1b: rom5 = 8'h0;
+                5'h1c: rom5 = 8'h0;
+                5'h1d: rom5 = 8'h1;
+                5'h1e: rom5 = 8'h1;
+                5'h1f: rom5 = 8'h2;
+                default: rom5 = 8'd0;
+            endcase
+        end
+    endfunction
     wire [5:0] n0 = in_data[5:0];  // input
     wire [5:0] n1 = in_data[11:6];  // input
     wire [5:0] n2 = in_data[17:12];  // input
@@ -2958,223 +3156,13 @@ module kitchen_sink (
     wire [7:0] n1437 = n1437_r[7:0];  // g
     wire [2:0] n1664_r = n1405_d1[6:4];
     wire [5:0] n1664 = {{3{n1664_r[2]}}, n1664_r[2:0]};  // sm
-    reg [11:0] n1665_t;
-    always @* begin  // lookup table
-        case (n1664[5:0])
-            6'h0: n1665_t = 12'h40;
-            6'h1: n1665_t = 12'h52;
-            6'h2: n1665_t = 12'h6a;
-            6'h3: n1665_t = 12'h87;
-            6'h4: n1665_t = 12'hae;
-            6'h5: n1665_t = 12'hdf;
-            6'h6: n1665_t = 12'h11f;
-            6'h7: n1665_t = 12'h170;
-            6'h8: n1665_t = 12'h1d9;
-            6'h9: n1665_t = 12'h25f;
-            6'ha: n1665_t = 12'h30c;
-            6'hb: n1665_t = 12'h3e9;
-            6'hc: n1665_t = 12'h505;
-            6'hd: n1665_t = 12'h673;
-            6'he: n1665_t = 12'h847;
-            6'hf: n1665_t = 12'haa1;
-            6'h10: n1665_t = 12'hda6;
-            6'h11: n1665_t = 12'hfff;
-            6'h12: n1665_t = 12'hfff;
-            6'h13: n1665_t = 12'hfff;
-            6'h14: n1665_t = 12'hfff;
-            6'h15: n1665_t = 12'hfff;
-            6'h16: n1665_t = 12'hfff;
-            6'h17: n1665_t = 12'hfff;
-            6'h18: n1665_t = 12'hfff;
-            6'h19: n1665_t = 12'hfff;
-            6'h1a: n1665_t = 12'hfff;
-            6'h1b: n1665_t = 12'hfff;
-            6'h1c: n1665_t = 12'hfff;
-            6'h1d: n1665_t = 12'hfff;
-            6'h1e: n1665_t = 12'hfff;
-            6'h1f: n1665_t = 12'hfff;
-            6'h20: n1665_t = 12'h0;
-            6'h21: n1665_t = 12'h0;
-            6'h22: n1665_t = 12'h0;
-            6'h23: n1665_t = 12'h0;
-            6'h24: n1665_t = 12'h0;
-            6'h25: n1665_t = 12'h0;
-            6'h26: n1665_t = 12'h0;
-            6'h27: n1665_t = 12'h0;
-            6'h28: n1665_t = 12'h0;
-            6'h29: n1665_t = 12'h0;
-            6'h2a: n1665_t = 12'h0;
-            6'h2b: n1665_t = 12'h0;
-            6'h2c: n1665_t = 12'h0;
-            6'h2d: n1665_t = 12'h1;
-            6'h2e: n1665_t = 12'h1;
-            6'h2f: n1665_t = 12'h1;
-            6'h30: n1665_t = 12'h1;
-            6'h31: n1665_t = 12'h2;
-            6'h32: n1665_t = 12'h2;
-            6'h33: n1665_t = 12'h2;
-            6'h34: n1665_t = 12'h3;
-            6'h35: n1665_t = 12'h4;
-            6'h36: n1665_t = 12'h5;
-            6'h37: n1665_t = 12'h7;
-            6'h38: n1665_t = 12'h9;
-            6'h39: n1665_t = 12'hb;
-            6'h3a: n1665_t = 12'he;
-            6'h3b: n1665_t = 12'h12;
-            6'h3c: n1665_t = 12'h18;
-            6'h3d: n1665_t = 12'h1e;
-            6'h3e: n1665_t = 12'h27;
-            6'h3f: n1665_t = 12'h32;
-            default: n1665_t = 12'd0;
-        endcase
-    end
-    wire [11:0] n1665 = n1665_t;  // sm
+    wire [11:0] n1665 = rom3(n1664[5:0]);  // sm
     wire [3:0] n1666_r = n1421[7:4];
     wire [5:0] n1666 = {{2{n1666_r[3]}}, n1666_r[3:0]};  // sm
-    reg [11:0] n1667_t;
-    always @* begin  // lookup table
-        case (n1666[5:0])
-            6'h0: n1667_t = 12'h40;
-            6'h1: n1667_t = 12'h52;
-            6'h2: n1667_t = 12'h6a;
-            6'h3: n1667_t = 12'h87;
-            6'h4: n1667_t = 12'hae;
-            6'h5: n1667_t = 12'hdf;
-            6'h6: n1667_t = 12'h11f;
-            6'h7: n1667_t = 12'h170;
-            6'h8: n1667_t = 12'h1d9;
-            6'h9: n1667_t = 12'h25f;
-            6'ha: n1667_t = 12'h30c;
-            6'hb: n1667_t = 12'h3e9;
-            6'hc: n1667_t = 12'h505;
-            6'hd: n1667_t = 12'h673;
-            6'he: n1667_t = 12'h847;
-            6'hf: n1667_t = 12'haa1;
-            6'h10: n1667_t = 12'hda6;
-            6'h11: n1667_t = 12'hfff;
-            6'h12: n1667_t = 12'hfff;
-            6'h13: n1667_t = 12'hfff;
-            6'h14: n1667_t = 12'hfff;
-            6'h15: n1667_t = 12'hfff;
-            6'h16: n1667_t = 12'hfff;
-            6'h17: n1667_t = 12'hfff;
-            6'h18: n1667_t = 12'hfff;
-            6'h19: n1667_t = 12'hfff;
-            6'h1a: n1667_t = 12'hfff;
-            6'h1b: n1667_t = 12'hfff;
-            6'h1c: n1667_t = 12'hfff;
-            6'h1d: n1667_t = 12'hfff;
-            6'h1e: n1667_t = 12'hfff;
-            6'h1f: n1667_t = 12'hfff;
-            6'h20: n1667_t = 12'h0;
-            6'h21: n1667_t = 12'h0;
-            6'h22: n1667_t = 12'h0;
-            6'h23: n1667_t = 12'h0;
-            6'h24: n1667_t = 12'h0;
-            6'h25: n1667_t = 12'h0;
-            6'h26: n1667_t = 12'h0;
-            6'h27: n1667_t = 12'h0;
-            6'h28: n1667_t = 12'h0;
-            6'h29: n1667_t = 12'h0;
-            6'h2a: n1667_t = 12'h0;
-            6'h2b: n1667_t = 12'h0;
-            6'h2c: n1667_t = 12'h0;
-            6'h2d: n1667_t = 12'h1;
-            6'h2e: n1667_t = 12'h1;
-            6'h2f: n1667_t = 12'h1;
-            6'h30: n1667_t = 12'h1;
-            6'h31: n1667_t = 12'h2;
-            6'h32: n1667_t = 12'h2;
-            6'h33: n1667_t = 12'h2;
-            6'h34: n1667_t = 12'h3;
-            6'h35: n1667_t = 12'h4;
-            6'h36: n1667_t = 12'h5;
-            6'h37: n1667_t = 12'h7;
-            6'h38: n1667_t = 12'h9;
-            6'h39: n1667_t = 12'hb;
-            6'h3a: n1667_t = 12'he;
-            6'h3b: n1667_t = 12'h12;
-            6'h3c: n1667_t = 12'h18;
-            6'h3d: n1667_t = 12'h1e;
-            6'h3e: n1667_t = 12'h27;
-            6'h3f: n1667_t = 12'h32;
-            default: n1667_t = 12'd0;
-        endcase
-    end
-    wire [11:0] n1667 = n1667_t;  // sm
+    wire [11:0] n1667 = rom3(n1666[5:0]);  // sm
     wire [3:0] n1668_r = n1437[7:4];
     wire [5:0] n1668 = {{2{n1668_r[3]}}, n1668_r[3:0]};  // sm
-    reg [11:0] n1669_t;
-    always @* begin  // lookup table
-        case (n1668[5:0])
-            6'h0: n1669_t = 12'h40;
-            6'h1: n1669_t = 12'h52;
-            6'h2: n1669_t = 12'h6a;
-            6'h3: n1669_t = 12'h87;
-            6'h4: n1669_t = 12'hae;
-            6'h5: n1669_t = 12'hdf;
-            6'h6: n1669_t = 12'h11f;
-            6'h7: n1669_t = 12'h170;
-            6'h8: n1669_t = 12'h1d9;
-            6'h9: n1669_t = 12'h25f;
-            6'ha: n1669_t = 12'h30c;
-            6'hb: n1669_t = 12'h3e9;
-            6'hc: n1669_t = 12'h505;
-            6'hd: n1669_t = 12'h673;
-            6'he: n1669_t = 12'h847;
-            6'hf: n1669_t = 12'haa1;
-            6'h10: n1669_t = 12'hda6;
-            6'h11: n1669_t = 12'hfff;
-            6'h12: n1669_t = 12'hfff;
-            6'h13: n1669_t = 12'hfff;
-            6'h14: n1669_t = 12'hfff;
-            6'h15: n1669_t = 12'hfff;
-            6'h16: n1669_t = 12'hfff;
-            6'h17: n1669_t = 12'hfff;
-            6'h18: n1669_t = 12'hfff;
-            6'h19: n1669_t = 12'hfff;
-            6'h1a: n1669_t = 12'hfff;
-            6'h1b: n1669_t = 12'hfff;
-            6'h1c: n1669_t = 12'hfff;
-            6'h1d: n1669_t = 12'hfff;
-            6'h1e: n1669_t = 12'hfff;
-            6'h1f: n1669_t = 12'hfff;
-            6'h20: n1669_t = 12'h0;
-            6'h21: n1669_t = 12'h0;
-            6'h22: n1669_t = 12'h0;
-            6'h23: n1669_t = 12'h0;
-            6'h24: n1669_t = 12'h0;
-            6'h25: n1669_t = 12'h0;
-            6'h26: n1669_t = 12'h0;
-            6'h27: n1669_t = 12'h0;
-            6'h28: n1669_t = 12'h0;
-            6'h29: n1669_t = 12'h0;
-            6'h2a: n1669_t = 12'h0;
-            6'h2b: n1669_t = 12'h0;
-            6'h2c: n1669_t = 12'h0;
-            6'h2d: n1669_t = 12'h1;
-            6'h2e: n1669_t = 12'h1;
-            6'h2f: n1669_t = 12'h1;
-            6'h30: n1669_t = 12'h1;
-            6'h31: n1669_t = 12'h2;
-            6'h32: n1669_t = 12'h2;
-            6'h33: n1669_t = 12'h2;
-            6'h34: n1669_t = 12'h3;
-            6'h35: n1669_t = 12'h4;
-            6'h36: n1669_t = 12'h5;
-            6'h37: n1669_t = 12'h7;
-            6'h38: n1669_t = 12'h9;
-            6'h39: n1669_t = 12'hb;
-            6'h3a: n1669_t = 12'he;
-            6'h3b: n1669_t = 12'h12;
-            6'h3c: n1669_t = 12'h18;
-            6'h3d: n1669_t = 12'h1e;
-            6'h3e: n1669_t = 12'h27;
-            6'h3f: n1669_t = 12'h32;
-            default: n1669_t = 12'd0;
-        endcase
-    end
-    wire [11:0] n1669 = n1669_t;  // sm
+    wire [11:0] n1669 = rom3(n1668[5:0]);  // sm
     wire [12:0] n1670 = {{1{1'b0}}, n1665[11:0]} + {{1{1'b0}}, n1667[11:0]};  // sm
     wire [12:0] n1671_r = n1670[12:0];
     wire [11:0] n1671 = (n1671_r > 13'hfff) ? 12'hfff : (n1671_r[11:0]);  // sm
@@ -3945,921 +3933,243 @@ module kitchen_sink (
     wire [2:0] n1519_r = n1246_d2[6:4] + {2'd0, n1519_r_inc};
     wire [2:0] n1519 = n1519_r[2:0];  // sg
     wire [5:0] n1521 = {{3{n1519[2]}}, n1519[2:0]} + 6'h20;  // sg
-    reg [7:0] n1522_t;
-    always @* begin  // lookup table
-        case (n1521[5:0])
-            6'h1e: n1522_t = 8'h61;
-            6'h1f: n1522_t = 8'h70;
-            6'h20: n1522_t = 8'h80;
-            6'h21: n1522_t = 8'h90;
-            6'h22: n1522_t = 8'h9f;
-            6'h23: n1522_t = 8'hae;
-            default: n1522_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1522 = n1522_t;  // sg
+    wire [7:0] n1522 = rom0(n1521[5:0]);  // sg
     wire n1523_r_inc = n1250_d2[7] & (|n1250_d2[3:0]);
     wire [3:0] n1523_r = n1250_d2[7:4] + {3'd0, n1523_r_inc};
     wire [3:0] n1523 = n1523_r[3:0];  // sg
     wire [5:0] n1524 = 6'h20 + {{2{n1523[3]}}, n1523[3:0]};  // sg
-    reg [7:0] n1525_t;
-    always @* begin  // lookup table
-        case (n1524[5:0])
-            6'h1e: n1525_t = 8'h61;
-            6'h1f: n1525_t = 8'h70;
-            6'h20: n1525_t = 8'h80;
-            6'h21: n1525_t = 8'h90;
-            6'h22: n1525_t = 8'h9f;
-            6'h23: n1525_t = 8'hae;
-            6'h24: n1525_t = 8'hbb;
-            default: n1525_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1525 = n1525_t;  // sg
+    wire [7:0] n1525 = rom1(n1524[5:0]);  // sg
     wire n1526_r_inc = n1254_d2[7] & (|n1254_d2[3:0]);
     wire [3:0] n1526_r = n1254_d2[7:4] + {3'd0, n1526_r_inc};
     wire [3:0] n1526 = n1526_r[3:0];  // sg
     wire [5:0] n1527 = 6'h20 + {{2{n1526[3]}}, n1526[3:0]};  // sg
-    reg [7:0] n1528_t;
-    always @* begin  // lookup table
-        case (n1527[5:0])
-            6'h1d: n1528_t = 8'h52;
-            6'h1e: n1528_t = 8'h61;
-            6'h1f: n1528_t = 8'h70;
-            6'h20: n1528_t = 8'h80;
-            6'h21: n1528_t = 8'h90;
-            6'h22: n1528_t = 8'h9f;
-            6'h23: n1528_t = 8'hae;
-            6'h24: n1528_t = 8'hbb;
-            6'h25: n1528_t = 8'hc7;
-            default: n1528_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1528 = n1528_t;  // sg
+    wire [7:0] n1528 = rom2(n1527[5:0]);  // sg
     wire n1529_r_inc = n1257_d2[6] & (|n1257_d2[3:0]);
     wire [2:0] n1529_r = n1257_d2[6:4] + {2'd0, n1529_r_inc};
     wire [2:0] n1529 = n1529_r[2:0];  // sg
     wire [5:0] n1530 = 6'h20 + {{3{n1529[2]}}, n1529[2:0]};  // sg
-    reg [7:0] n1531_t;
-    always @* begin  // lookup table
-        case (n1530[5:0])
-            6'h1e: n1531_t = 8'h61;
-            6'h1f: n1531_t = 8'h70;
-            6'h20: n1531_t = 8'h80;
-            6'h21: n1531_t = 8'h90;
-            6'h22: n1531_t = 8'h9f;
-            6'h23: n1531_t = 8'hae;
-            default: n1531_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1531 = n1531_t;  // sg
+    wire [7:0] n1531 = rom0(n1530[5:0]);  // sg
     wire n1532_r_inc = n1260_d2[7] & (|n1260_d2[3:0]);
     wire [3:0] n1532_r = n1260_d2[7:4] + {3'd0, n1532_r_inc};
     wire [3:0] n1532 = n1532_r[3:0];  // sg
     wire [5:0] n1533 = 6'h20 + {{2{n1532[3]}}, n1532[3:0]};  // sg
-    reg [7:0] n1534_t;
-    always @* begin  // lookup table
-        case (n1533[5:0])
-            6'h1e: n1534_t = 8'h61;
-            6'h1f: n1534_t = 8'h70;
-            6'h20: n1534_t = 8'h80;
-            6'h21: n1534_t = 8'h90;
-            6'h22: n1534_t = 8'h9f;
-            6'h23: n1534_t = 8'hae;
-            6'h24: n1534_t = 8'hbb;
-            default: n1534_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1534 = n1534_t;  // sg
+    wire [7:0] n1534 = rom1(n1533[5:0]);  // sg
     wire n1535_r_inc = n1263_d2[7] & (|n1263_d2[3:0]);
     wire [3:0] n1535_r = n1263_d2[7:4] + {3'd0, n1535_r_inc};
     wire [3:0] n1535 = n1535_r[3:0];  // sg
     wire [5:0] n1536 = 6'h20 + {{2{n1535[3]}}, n1535[3:0]};  // sg
-    reg [7:0] n1537_t;
-    always @* begin  // lookup table
-        case (n1536[5:0])
-            6'h1d: n1537_t = 8'h52;
-            6'h1e: n1537_t = 8'h61;
-            6'h1f: n1537_t = 8'h70;
-            6'h20: n1537_t = 8'h80;
-            6'h21: n1537_t = 8'h90;
-            6'h22: n1537_t = 8'h9f;
-            6'h23: n1537_t = 8'hae;
-            6'h24: n1537_t = 8'hbb;
-            6'h25: n1537_t = 8'hc7;
-            default: n1537_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1537 = n1537_t;  // sg
+    wire [7:0] n1537 = rom2(n1536[5:0]);  // sg
     wire n1538_r_inc = n1266_d2[6] & (|n1266_d2[3:0]);
     wire [2:0] n1538_r = n1266_d2[6:4] + {2'd0, n1538_r_inc};
     wire [2:0] n1538 = n1538_r[2:0];  // sg
     wire [5:0] n1539 = 6'h20 + {{3{n1538[2]}}, n1538[2:0]};  // sg
-    reg [7:0] n1540_t;
-    always @* begin  // lookup table
-        case (n1539[5:0])
-            6'h1e: n1540_t = 8'h61;
-            6'h1f: n1540_t = 8'h70;
-            6'h20: n1540_t = 8'h80;
-            6'h21: n1540_t = 8'h90;
-            6'h22: n1540_t = 8'h9f;
-            6'h23: n1540_t = 8'hae;
-            default: n1540_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1540 = n1540_t;  // sg
+    wire [7:0] n1540 = rom0(n1539[5:0]);  // sg
     wire n1541_r_inc = n1269_d2[7] & (|n1269_d2[3:0]);
     wire [3:0] n1541_r = n1269_d2[7:4] + {3'd0, n1541_r_inc};
     wire [3:0] n1541 = n1541_r[3:0];  // sg
     wire [5:0] n1542 = 6'h20 + {{2{n1541[3]}}, n1541[3:0]};  // sg
-    reg [7:0] n1543_t;
-    always @* begin  // lookup table
-        case (n1542[5:0])
-            6'h1e: n1543_t = 8'h61;
-            6'h1f: n1543_t = 8'h70;
-            6'h20: n1543_t = 8'h80;
-            6'h21: n1543_t = 8'h90;
-            6'h22: n1543_t = 8'h9f;
-            6'h23: n1543_t = 8'hae;
-            6'h24: n1543_t = 8'hbb;
-            default: n1543_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1543 = n1543_t;  // sg
+    wire [7:0] n1543 = rom1(n1542[5:0]);  // sg
     wire n1544_r_inc = n1272_d2[7] & (|n1272_d2[3:0]);
     wire [3:0] n1544_r = n1272_d2[7:4] + {3'd0, n1544_r_inc};
     wire [3:0] n1544 = n1544_r[3:0];  // sg
     wire [5:0] n1545 = 6'h20 + {{2{n1544[3]}}, n1544[3:0]};  // sg
-    reg [7:0] n1546_t;
-    always @* begin  // lookup table
-        case (n1545[5:0])
-            6'h1d: n1546_t = 8'h52;
-            6'h1e: n1546_t = 8'h61;
-            6'h1f: n1546_t = 8'h70;
-            6'h20: n1546_t = 8'h80;
-            6'h21: n1546_t = 8'h90;
-            6'h22: n1546_t = 8'h9f;
-            6'h23: n1546_t = 8'hae;
-            6'h24: n1546_t = 8'hbb;
-            6'h25: n1546_t = 8'hc7;
-            default: n1546_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1546 = n1546_t;  // sg
+    wire [7:0] n1546 = rom2(n1545[5:0]);  // sg
     wire n1547_r_inc = n1275_d2[6] & (|n1275_d2[3:0]);
     wire [2:0] n1547_r = n1275_d2[6:4] + {2'd0, n1547_r_inc};
     wire [2:0] n1547 = n1547_r[2:0];  // sg
     wire [5:0] n1548 = 6'h20 + {{3{n1547[2]}}, n1547[2:0]};  // sg
-    reg [7:0] n1549_t;
-    always @* begin  // lookup table
-        case (n1548[5:0])
-            6'h1e: n1549_t = 8'h61;
-            6'h1f: n1549_t = 8'h70;
-            6'h20: n1549_t = 8'h80;
-            6'h21: n1549_t = 8'h90;
-            6'h22: n1549_t = 8'h9f;
-            6'h23: n1549_t = 8'hae;
-            default: n1549_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1549 = n1549_t;  // sg
+    wire [7:0] n1549 = rom0(n1548[5:0]);  // sg
     wire n1550_r_inc = n1278_d2[7] & (|n1278_d2[3:0]);
     wire [3:0] n1550_r = n1278_d2[7:4] + {3'd0, n1550_r_inc};
     wire [3:0] n1550 = n1550_r[3:0];  // sg
     wire [5:0] n1551 = 6'h20 + {{2{n1550[3]}}, n1550[3:0]};  // sg
-    reg [7:0] n1552_t;
-    always @* begin  // lookup table
-        case (n1551[5:0])
-            6'h1e: n1552_t = 8'h61;
-            6'h1f: n1552_t = 8'h70;
-            6'h20: n1552_t = 8'h80;
-            6'h21: n1552_t = 8'h90;
-            6'h22: n1552_t = 8'h9f;
-            6'h23: n1552_t = 8'hae;
-            6'h24: n1552_t = 8'hbb;
-            default: n1552_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1552 = n1552_t;  // sg
+    wire [7:0] n1552 = rom1(n1551[5:0]);  // sg
     wire n1553_r_inc = n1281_d2[7] & (|n1281_d2[3:0]);
     wire [3:0] n1553_r = n1281_d2[7:4] + {3'd0, n1553_r_inc};
     wire [3:0] n1553 = n1553_r[3:0];  // sg
     wire [5:0] n1554 = 6'h20 + {{2{n1553[3]}}, n1553[3:0]};  // sg
-    reg [7:0] n1555_t;
-    always @* begin  // lookup table
-        case (n1554[5:0])
-            6'h1d: n1555_t = 8'h52;
-            6'h1e: n1555_t = 8'h61;
-            6'h1f: n1555_t = 8'h70;
-            6'h20: n1555_t = 8'h80;
-            6'h21: n1555_t = 8'h90;
-            6'h22: n1555_t = 8'h9f;
-            6'h23: n1555_t = 8'hae;
-            6'h24: n1555_t = 8'hbb;
-            6'h25: n1555_t = 8'hc7;
-            default: n1555_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1555 = n1555_t;  // sg
+    wire [7:0] n1555 = rom2(n1554[5:0]);  // sg
     wire n1556_r_inc = n1284_d2[6] & (|n1284_d2[3:0]);
     wire [2:0] n1556_r = n1284_d2[6:4] + {2'd0, n1556_r_inc};
     wire [2:0] n1556 = n1556_r[2:0];  // sg
     wire [5:0] n1557 = 6'h20 + {{3{n1556[2]}}, n1556[2:0]};  // sg
-    reg [7:0] n1558_t;
-    always @* begin  // lookup table
-        case (n1557[5:0])
-            6'h1e: n1558_t = 8'h61;
-            6'h1f: n1558_t = 8'h70;
-            6'h20: n1558_t = 8'h80;
-            6'h21: n1558_t = 8'h90;
-            6'h22: n1558_t = 8'h9f;
-            6'h23: n1558_t = 8'hae;
-            default: n1558_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1558 = n1558_t;  // sg
+    wire [7:0] n1558 = rom0(n1557[5:0]);  // sg
     wire n1559_r_inc = n1287_d2[7] & (|n1287_d2[3:0]);
     wire [3:0] n1559_r = n1287_d2[7:4] + {3'd0, n1559_r_inc};
     wire [3:0] n1559 = n1559_r[3:0];  // sg
     wire [5:0] n1560 = 6'h20 + {{2{n1559[3]}}, n1559[3:0]};  // sg
-    reg [7:0] n1561_t;
-    always @* begin  // lookup table
-        case (n1560[5:0])
-            6'h1e: n1561_t = 8'h61;
-            6'h1f: n1561_t = 8'h70;
-            6'h20: n1561_t = 8'h80;
-            6'h21: n1561_t = 8'h90;
-            6'h22: n1561_t = 8'h9f;
-            6'h23: n1561_t = 8'hae;
-            6'h24: n1561_t = 8'hbb;
-            default: n1561_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1561 = n1561_t;  // sg
+    wire [7:0] n1561 = rom1(n1560[5:0]);  // sg
     wire n1562_r_inc = n1290_d2[7] & (|n1290_d2[3:0]);
     wire [3:0] n1562_r = n1290_d2[7:4] + {3'd0, n1562_r_inc};
     wire [3:0] n1562 = n1562_r[3:0];  // sg
     wire [5:0] n1563 = 6'h20 + {{2{n1562[3]}}, n1562[3:0]};  // sg
-    reg [7:0] n1564_t;
-    always @* begin  // lookup table
-        case (n1563[5:0])
-            6'h1d: n1564_t = 8'h52;
-            6'h1e: n1564_t = 8'h61;
-            6'h1f: n1564_t = 8'h70;
-            6'h20: n1564_t = 8'h80;
-            6'h21: n1564_t = 8'h90;
-            6'h22: n1564_t = 8'h9f;
-            6'h23: n1564_t = 8'hae;
-            6'h24: n1564_t = 8'hbb;
-            6'h25: n1564_t = 8'hc7;
-            default: n1564_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1564 = n1564_t;  // sg
+    wire [7:0] n1564 = rom2(n1563[5:0]);  // sg
     wire n1565_r_inc = n1293_d2[6] & (|n1293_d2[3:0]);
     wire [2:0] n1565_r = n1293_d2[6:4] + {2'd0, n1565_r_inc};
     wire [2:0] n1565 = n1565_r[2:0];  // sg
     wire [5:0] n1566 = 6'h20 + {{3{n1565[2]}}, n1565[2:0]};  // sg
-    reg [7:0] n1567_t;
-    always @* begin  // lookup table
-        case (n1566[5:0])
-            6'h1e: n1567_t = 8'h61;
-            6'h1f: n1567_t = 8'h70;
-            6'h20: n1567_t = 8'h80;
-            6'h21: n1567_t = 8'h90;
-            6'h22: n1567_t = 8'h9f;
-            6'h23: n1567_t = 8'hae;
-            default: n1567_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1567 = n1567_t;  // sg
+    wire [7:0] n1567 = rom0(n1566[5:0]);  // sg
     wire n1568_r_inc = n1296_d2[7] & (|n1296_d2[3:0]);
     wire [3:0] n1568_r = n1296_d2[7:4] + {3'd0, n1568_r_inc};
     wire [3:0] n1568 = n1568_r[3:0];  // sg
     wire [5:0] n1569 = 6'h20 + {{2{n1568[3]}}, n1568[3:0]};  // sg
-    reg [7:0] n1570_t;
-    always @* begin  // lookup table
-        case (n1569[5:0])
-            6'h1e: n1570_t = 8'h61;
-            6'h1f: n1570_t = 8'h70;
-            6'h20: n1570_t = 8'h80;
-            6'h21: n1570_t = 8'h90;
-            6'h22: n1570_t = 8'h9f;
-            6'h23: n1570_t = 8'hae;
-            6'h24: n1570_t = 8'hbb;
-            default: n1570_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1570 = n1570_t;  // sg
+    wire [7:0] n1570 = rom1(n1569[5:0]);  // sg
     wire n1571_r_inc = n1299_d2[7] & (|n1299_d2[3:0]);
     wire [3:0] n1571_r = n1299_d2[7:4] + {3'd0, n1571_r_inc};
     wire [3:0] n1571 = n1571_r[3:0];  // sg
     wire [5:0] n1572 = 6'h20 + {{2{n1571[3]}}, n1571[3:0]};  // sg
-    reg [7:0] n1573_t;
-    always @* begin  // lookup table
-        case (n1572[5:0])
-            6'h1d: n1573_t = 8'h52;
-            6'h1e: n1573_t = 8'h61;
-            6'h1f: n1573_t = 8'h70;
-            6'h20: n1573_t = 8'h80;
-            6'h21: n1573_t = 8'h90;
-            6'h22: n1573_t = 8'h9f;
-            6'h23: n1573_t = 8'hae;
-            6'h24: n1573_t = 8'hbb;
-            6'h25: n1573_t = 8'hc7;
-            default: n1573_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1573 = n1573_t;  // sg
+    wire [7:0] n1573 = rom2(n1572[5:0]);  // sg
     wire n1574_r_inc = n1302_d2[6] & (|n1302_d2[3:0]);
     wire [2:0] n1574_r = n1302_d2[6:4] + {2'd0, n1574_r_inc};
     wire [2:0] n1574 = n1574_r[2:0];  // sg
     wire [5:0] n1575 = 6'h20 + {{3{n1574[2]}}, n1574[2:0]};  // sg
-    reg [7:0] n1576_t;
-    always @* begin  // lookup table
-        case (n1575[5:0])
-            6'h1e: n1576_t = 8'h61;
-            6'h1f: n1576_t = 8'h70;
-            6'h20: n1576_t = 8'h80;
-            6'h21: n1576_t = 8'h90;
-            6'h22: n1576_t = 8'h9f;
-            6'h23: n1576_t = 8'hae;
-            default: n1576_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1576 = n1576_t;  // sg
+    wire [7:0] n1576 = rom0(n1575[5:0]);  // sg
     wire n1577_r_inc = n1305_d2[7] & (|n1305_d2[3:0]);
     wire [3:0] n1577_r = n1305_d2[7:4] + {3'd0, n1577_r_inc};
     wire [3:0] n1577 = n1577_r[3:0];  // sg
     wire [5:0] n1578 = 6'h20 + {{2{n1577[3]}}, n1577[3:0]};  // sg
-    reg [7:0] n1579_t;
-    always @* begin  // lookup table
-        case (n1578[5:0])
-            6'h1e: n1579_t = 8'h61;
-            6'h1f: n1579_t = 8'h70;
-            6'h20: n1579_t = 8'h80;
-            6'h21: n1579_t = 8'h90;
-            6'h22: n1579_t = 8'h9f;
-            6'h23: n1579_t = 8'hae;
-            6'h24: n1579_t = 8'hbb;
-            default: n1579_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1579 = n1579_t;  // sg
+    wire [7:0] n1579 = rom1(n1578[5:0]);  // sg
     wire n1580_r_inc = n1308_d2[7] & (|n1308_d2[3:0]);
     wire [3:0] n1580_r = n1308_d2[7:4] + {3'd0, n1580_r_inc};
     wire [3:0] n1580 = n1580_r[3:0];  // sg
     wire [5:0] n1581 = 6'h20 + {{2{n1580[3]}}, n1580[3:0]};  // sg
-    reg [7:0] n1582_t;
-    always @* begin  // lookup table
-        case (n1581[5:0])
-            6'h1d: n1582_t = 8'h52;
-            6'h1e: n1582_t = 8'h61;
-            6'h1f: n1582_t = 8'h70;
-            6'h20: n1582_t = 8'h80;
-            6'h21: n1582_t = 8'h90;
-            6'h22: n1582_t = 8'h9f;
-            6'h23: n1582_t = 8'hae;
-            6'h24: n1582_t = 8'hbb;
-            6'h25: n1582_t = 8'hc7;
-            default: n1582_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1582 = n1582_t;  // sg
+    wire [7:0] n1582 = rom2(n1581[5:0]);  // sg
     wire n1583_r_inc = n1311_d2[6] & (|n1311_d2[3:0]);
     wire [2:0] n1583_r = n1311_d2[6:4] + {2'd0, n1583_r_inc};
     wire [2:0] n1583 = n1583_r[2:0];  // sg
     wire [5:0] n1584 = 6'h20 + {{3{n1583[2]}}, n1583[2:0]};  // sg
-    reg [7:0] n1585_t;
-    always @* begin  // lookup table
-        case (n1584[5:0])
-            6'h1e: n1585_t = 8'h61;
-            6'h1f: n1585_t = 8'h70;
-            6'h20: n1585_t = 8'h80;
-            6'h21: n1585_t = 8'h90;
-            6'h22: n1585_t = 8'h9f;
-            6'h23: n1585_t = 8'hae;
-            default: n1585_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1585 = n1585_t;  // sg
+    wire [7:0] n1585 = rom0(n1584[5:0]);  // sg
     wire n1586_r_inc = n1314_d2[7] & (|n1314_d2[3:0]);
     wire [3:0] n1586_r = n1314_d2[7:4] + {3'd0, n1586_r_inc};
     wire [3:0] n1586 = n1586_r[3:0];  // sg
     wire [5:0] n1587 = 6'h20 + {{2{n1586[3]}}, n1586[3:0]};  // sg
-    reg [7:0] n1588_t;
-    always @* begin  // lookup table
-        case (n1587[5:0])
-            6'h1e: n1588_t = 8'h61;
-            6'h1f: n1588_t = 8'h70;
-            6'h20: n1588_t = 8'h80;
-            6'h21: n1588_t = 8'h90;
-            6'h22: n1588_t = 8'h9f;
-            6'h23: n1588_t = 8'hae;
-            6'h24: n1588_t = 8'hbb;
-            default: n1588_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1588 = n1588_t;  // sg
+    wire [7:0] n1588 = rom1(n1587[5:0]);  // sg
     wire n1589_r_inc = n1317_d2[7] & (|n1317_d2[3:0]);
     wire [3:0] n1589_r = n1317_d2[7:4] + {3'd0, n1589_r_inc};
     wire [3:0] n1589 = n1589_r[3:0];  // sg
     wire [5:0] n1590 = 6'h20 + {{2{n1589[3]}}, n1589[3:0]};  // sg
-    reg [7:0] n1591_t;
-    always @* begin  // lookup table
-        case (n1590[5:0])
-            6'h1d: n1591_t = 8'h52;
-            6'h1e: n1591_t = 8'h61;
-            6'h1f: n1591_t = 8'h70;
-            6'h20: n1591_t = 8'h80;
-            6'h21: n1591_t = 8'h90;
-            6'h22: n1591_t = 8'h9f;
-            6'h23: n1591_t = 8'hae;
-            6'h24: n1591_t = 8'hbb;
-            6'h25: n1591_t = 8'hc7;
-            default: n1591_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1591 = n1591_t;  // sg
+    wire [7:0] n1591 = rom2(n1590[5:0]);  // sg
     wire n1592_r_inc = n1320_d2[6] & (|n1320_d2[3:0]);
     wire [2:0] n1592_r = n1320_d2[6:4] + {2'd0, n1592_r_inc};
     wire [2:0] n1592 = n1592_r[2:0];  // sg
     wire [5:0] n1593 = 6'h20 + {{3{n1592[2]}}, n1592[2:0]};  // sg
-    reg [7:0] n1594_t;
-    always @* begin  // lookup table
-        case (n1593[5:0])
-            6'h1e: n1594_t = 8'h61;
-            6'h1f: n1594_t = 8'h70;
-            6'h20: n1594_t = 8'h80;
-            6'h21: n1594_t = 8'h90;
-            6'h22: n1594_t = 8'h9f;
-            6'h23: n1594_t = 8'hae;
-            default: n1594_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1594 = n1594_t;  // sg
+    wire [7:0] n1594 = rom0(n1593[5:0]);  // sg
     wire n1595_r_inc = n1323_d2[7] & (|n1323_d2[3:0]);
     wire [3:0] n1595_r = n1323_d2[7:4] + {3'd0, n1595_r_inc};
     wire [3:0] n1595 = n1595_r[3:0];  // sg
     wire [5:0] n1596 = 6'h20 + {{2{n1595[3]}}, n1595[3:0]};  // sg
-    reg [7:0] n1597_t;
-    always @* begin  // lookup table
-        case (n1596[5:0])
-            6'h1e: n1597_t = 8'h61;
-            6'h1f: n1597_t = 8'h70;
-            6'h20: n1597_t = 8'h80;
-            6'h21: n1597_t = 8'h90;
-            6'h22: n1597_t = 8'h9f;
-            6'h23: n1597_t = 8'hae;
-            6'h24: n1597_t = 8'hbb;
-            default: n1597_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1597 = n1597_t;  // sg
+    wire [7:0] n1597 = rom1(n1596[5:0]);  // sg
     wire n1598_r_inc = n1326_d2[7] & (|n1326_d2[3:0]);
     wire [3:0] n1598_r = n1326_d2[7:4] + {3'd0, n1598_r_inc};
     wire [3:0] n1598 = n1598_r[3:0];  // sg
     wire [5:0] n1599 = 6'h20 + {{2{n1598[3]}}, n1598[3:0]};  // sg
-    reg [7:0] n1600_t;
-    always @* begin  // lookup table
-        case (n1599[5:0])
-            6'h1d: n1600_t = 8'h52;
-            6'h1e: n1600_t = 8'h61;
-            6'h1f: n1600_t = 8'h70;
-            6'h20: n1600_t = 8'h80;
-            6'h21: n1600_t = 8'h90;
-            6'h22: n1600_t = 8'h9f;
-            6'h23: n1600_t = 8'hae;
-            6'h24: n1600_t = 8'hbb;
-            6'h25: n1600_t = 8'hc7;
-            default: n1600_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1600 = n1600_t;  // sg
+    wire [7:0] n1600 = rom2(n1599[5:0]);  // sg
     wire n1601_r_inc = n1329_d2[6] & (|n1329_d2[3:0]);
     wire [2:0] n1601_r = n1329_d2[6:4] + {2'd0, n1601_r_inc};
     wire [2:0] n1601 = n1601_r[2:0];  // sg
     wire [5:0] n1602 = 6'h20 + {{3{n1601[2]}}, n1601[2:0]};  // sg
-    reg [7:0] n1603_t;
-    always @* begin  // lookup table
-        case (n1602[5:0])
-            6'h1e: n1603_t = 8'h61;
-            6'h1f: n1603_t = 8'h70;
-            6'h20: n1603_t = 8'h80;
-            6'h21: n1603_t = 8'h90;
-            6'h22: n1603_t = 8'h9f;
-            6'h23: n1603_t = 8'hae;
-            default: n1603_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1603 = n1603_t;  // sg
+    wire [7:0] n1603 = rom0(n1602[5:0]);  // sg
     wire n1604_r_inc = n1332_d2[7] & (|n1332_d2[3:0]);
     wire [3:0] n1604_r = n1332_d2[7:4] + {3'd0, n1604_r_inc};
     wire [3:0] n1604 = n1604_r[3:0];  // sg
     wire [5:0] n1605 = 6'h20 + {{2{n1604[3]}}, n1604[3:0]};  // sg
-    reg [7:0] n1606_t;
-    always @* begin  // lookup table
-        case (n1605[5:0])
-            6'h1e: n1606_t = 8'h61;
-            6'h1f: n1606_t = 8'h70;
-            6'h20: n1606_t = 8'h80;
-            6'h21: n1606_t = 8'h90;
-            6'h22: n1606_t = 8'h9f;
-            6'h23: n1606_t = 8'hae;
-            6'h24: n1606_t = 8'hbb;
-            default: n1606_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1606 = n1606_t;  // sg
+    wire [7:0] n1606 = rom1(n1605[5:0]);  // sg
     wire n1607_r_inc = n1335_d2[7] & (|n1335_d2[3:0]);
     wire [3:0] n1607_r = n1335_d2[7:4] + {3'd0, n1607_r_inc};
     wire [3:0] n1607 = n1607_r[3:0];  // sg
     wire [5:0] n1608 = 6'h20 + {{2{n1607[3]}}, n1607[3:0]};  // sg
-    reg [7:0] n1609_t;
-    always @* begin  // lookup table
-        case (n1608[5:0])
-            6'h1d: n1609_t = 8'h52;
-            6'h1e: n1609_t = 8'h61;
-            6'h1f: n1609_t = 8'h70;
-            6'h20: n1609_t = 8'h80;
-            6'h21: n1609_t = 8'h90;
-            6'h22: n1609_t = 8'h9f;
-            6'h23: n1609_t = 8'hae;
-            6'h24: n1609_t = 8'hbb;
-            6'h25: n1609_t = 8'hc7;
-            default: n1609_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1609 = n1609_t;  // sg
+    wire [7:0] n1609 = rom2(n1608[5:0]);  // sg
     wire n1610_r_inc = n1338_d2[6] & (|n1338_d2[3:0]);
     wire [2:0] n1610_r = n1338_d2[6:4] + {2'd0, n1610_r_inc};
     wire [2:0] n1610 = n1610_r[2:0];  // sg
     wire [5:0] n1611 = 6'h20 + {{3{n1610[2]}}, n1610[2:0]};  // sg
-    reg [7:0] n1612_t;
-    always @* begin  // lookup table
-        case (n1611[5:0])
-            6'h1e: n1612_t = 8'h61;
-            6'h1f: n1612_t = 8'h70;
-            6'h20: n1612_t = 8'h80;
-            6'h21: n1612_t = 8'h90;
-            6'h22: n1612_t = 8'h9f;
-            6'h23: n1612_t = 8'hae;
-            default: n1612_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1612 = n1612_t;  // sg
+    wire [7:0] n1612 = rom0(n1611[5:0]);  // sg
     wire n1613_r_inc = n1341_d2[7] & (|n1341_d2[3:0]);
     wire [3:0] n1613_r = n1341_d2[7:4] + {3'd0, n1613_r_inc};
     wire [3:0] n1613 = n1613_r[3:0];  // sg
     wire [5:0] n1614 = 6'h20 + {{2{n1613[3]}}, n1613[3:0]};  // sg
-    reg [7:0] n1615_t;
-    always @* begin  // lookup table
-        case (n1614[5:0])
-            6'h1e: n1615_t = 8'h61;
-            6'h1f: n1615_t = 8'h70;
-            6'h20: n1615_t = 8'h80;
-            6'h21: n1615_t = 8'h90;
-            6'h22: n1615_t = 8'h9f;
-            6'h23: n1615_t = 8'hae;
-            6'h24: n1615_t = 8'hbb;
-            default: n1615_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1615 = n1615_t;  // sg
+    wire [7:0] n1615 = rom1(n1614[5:0]);  // sg
     wire n1616_r_inc = n1344_d2[7] & (|n1344_d2[3:0]);
     wire [3:0] n1616_r = n1344_d2[7:4] + {3'd0, n1616_r_inc};
     wire [3:0] n1616 = n1616_r[3:0];  // sg
     wire [5:0] n1617 = 6'h20 + {{2{n1616[3]}}, n1616[3:0]};  // sg
-    reg [7:0] n1618_t;
-    always @* begin  // lookup table
-        case (n1617[5:0])
-            6'h1d: n1618_t = 8'h52;
-            6'h1e: n1618_t = 8'h61;
-            6'h1f: n1618_t = 8'h70;
-            6'h20: n1618_t = 8'h80;
-            6'h21: n1618_t = 8'h90;
-            6'h22: n1618_t = 8'h9f;
-            6'h23: n1618_t = 8'hae;
-            6'h24: n1618_t = 8'hbb;
-            6'h25: n1618_t = 8'hc7;
-            default: n1618_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1618 = n1618_t;  // sg
+    wire [7:0] n1618 = rom2(n1617[5:0]);  // sg
     wire n1619_r_inc = n1347_d2[6] & (|n1347_d2[3:0]);
     wire [2:0] n1619_r = n1347_d2[6:4] + {2'd0, n1619_r_inc};
     wire [2:0] n1619 = n1619_r[2:0];  // sg
     wire [5:0] n1620 = 6'h20 + {{3{n1619[2]}}, n1619[2:0]};  // sg
-    reg [7:0] n1621_t;
-    always @* begin  // lookup table
-        case (n1620[5:0])
-            6'h1e: n1621_t = 8'h61;
-            6'h1f: n1621_t = 8'h70;
-            6'h20: n1621_t = 8'h80;
-            6'h21: n1621_t = 8'h90;
-            6'h22: n1621_t = 8'h9f;
-            6'h23: n1621_t = 8'hae;
-            default: n1621_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1621 = n1621_t;  // sg
+    wire [7:0] n1621 = rom0(n1620[5:0]);  // sg
     wire n1622_r_inc = n1350_d2[7] & (|n1350_d2[3:0]);
     wire [3:0] n1622_r = n1350_d2[7:4] + {3'd0, n1622_r_inc};
     wire [3:0] n1622 = n1622_r[3:0];  // sg
     wire [5:0] n1623 = 6'h20 + {{2{n1622[3]}}, n1622[3:0]};  // sg
-    reg [7:0] n1624_t;
-    always @* begin  // lookup table
-        case (n1623[5:0])
-            6'h1e: n1624_t = 8'h61;
-            6'h1f: n1624_t = 8'h70;
-            6'h20: n1624_t = 8'h80;
-            6'h21: n1624_t = 8'h90;
-            6'h22: n1624_t = 8'h9f;
-            6'h23: n1624_t = 8'hae;
-            6'h24: n1624_t = 8'hbb;
-            default: n1624_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1624 = n1624_t;  // sg
+    wire [7:0] n1624 = rom1(n1623[5:0]);  // sg
     wire n1625_r_inc = n1353_d2[7] & (|n1353_d2[3:0]);
     wire [3:0] n1625_r = n1353_d2[7:4] + {3'd0, n1625_r_inc};
     wire [3:0] n1625 = n1625_r[3:0];  // sg
     wire [5:0] n1626 = 6'h20 + {{2{n1625[3]}}, n1625[3:0]};  // sg
-    reg [7:0] n1627_t;
-    always @* begin  // lookup table
-        case (n1626[5:0])
-            6'h1d: n1627_t = 8'h52;
-            6'h1e: n1627_t = 8'h61;
-            6'h1f: n1627_t = 8'h70;
-            6'h20: n1627_t = 8'h80;
-            6'h21: n1627_t = 8'h90;
-            6'h22: n1627_t = 8'h9f;
-            6'h23: n1627_t = 8'hae;
-            6'h24: n1627_t = 8'hbb;
-            6'h25: n1627_t = 8'hc7;
-            default: n1627_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1627 = n1627_t;  // sg
+    wire [7:0] n1627 = rom2(n1626[5:0]);  // sg
     wire n1628_r_inc = n1356_d2[6] & (|n1356_d2[3:0]);
     wire [2:0] n1628_r = n1356_d2[6:4] + {2'd0, n1628_r_inc};
     wire [2:0] n1628 = n1628_r[2:0];  // sg
     wire [5:0] n1629 = 6'h20 + {{3{n1628[2]}}, n1628[2:0]};  // sg
-    reg [7:0] n1630_t;
-    always @* begin  // lookup table
-        case (n1629[5:0])
-            6'h1e: n1630_t = 8'h61;
-            6'h1f: n1630_t = 8'h70;
-            6'h20: n1630_t = 8'h80;
-            6'h21: n1630_t = 8'h90;
-            6'h22: n1630_t = 8'h9f;
-            6'h23: n1630_t = 8'hae;
-            default: n1630_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1630 = n1630_t;  // sg
+    wire [7:0] n1630 = rom0(n1629[5:0]);  // sg
     wire n1631_r_inc = n1359_d2[7] & (|n1359_d2[3:0]);
     wire [3:0] n1631_r = n1359_d2[7:4] + {3'd0, n1631_r_inc};
     wire [3:0] n1631 = n1631_r[3:0];  // sg
     wire [5:0] n1632 = 6'h20 + {{2{n1631[3]}}, n1631[3:0]};  // sg
-    reg [7:0] n1633_t;
-    always @* begin  // lookup table
-        case (n1632[5:0])
-            6'h1e: n1633_t = 8'h61;
-            6'h1f: n1633_t = 8'h70;
-            6'h20: n1633_t = 8'h80;
-            6'h21: n1633_t = 8'h90;
-            6'h22: n1633_t = 8'h9f;
-            6'h23: n1633_t = 8'hae;
-            6'h24: n1633_t = 8'hbb;
-            default: n1633_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1633 = n1633_t;  // sg
+    wire [7:0] n1633 = rom1(n1632[5:0]);  // sg
     wire n1634_r_inc = n1362_d2[7] & (|n1362_d2[3:0]);
     wire [3:0] n1634_r = n1362_d2[7:4] + {3'd0, n1634_r_inc};
     wire [3:0] n1634 = n1634_r[3:0];  // sg
     wire [5:0] n1635 = 6'h20 + {{2{n1634[3]}}, n1634[3:0]};  // sg
-    reg [7:0] n1636_t;
-    always @* begin  // lookup table
-        case (n1635[5:0])
-            6'h1d: n1636_t = 8'h52;
-            6'h1e: n1636_t = 8'h61;
-            6'h1f: n1636_t = 8'h70;
-            6'h20: n1636_t = 8'h80;
-            6'h21: n1636_t = 8'h90;
-            6'h22: n1636_t = 8'h9f;
-            6'h23: n1636_t = 8'hae;
-            6'h24: n1636_t = 8'hbb;
-            6'h25: n1636_t = 8'hc7;
-            default: n1636_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1636 = n1636_t;  // sg
+    wire [7:0] n1636 = rom2(n1635[5:0]);  // sg
     wire n1637_r_inc = n1365_d2[6] & (|n1365_d2[3:0]);
     wire [2:0] n1637_r = n1365_d2[6:4] + {2'd0, n1637_r_inc};
     wire [2:0] n1637 = n1637_r[2:0];  // sg
     wire [5:0] n1638 = 6'h20 + {{3{n1637[2]}}, n1637[2:0]};  // sg
-    reg [7:0] n1639_t;
-    always @* begin  // lookup table
-        case (n1638[5:0])
-            6'h1e: n1639_t = 8'h61;
-            6'h1f: n1639_t = 8'h70;
-            6'h20: n1639_t = 8'h80;
-            6'h21: n1639_t = 8'h90;
-            6'h22: n1639_t = 8'h9f;
-            6'h23: n1639_t = 8'hae;
-            default: n1639_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1639 = n1639_t;  // sg
+    wire [7:0] n1639 = rom0(n1638[5:0]);  // sg
     wire n1640_r_inc = n1368_d2[7] & (|n1368_d2[3:0]);
     wire [3:0] n1640_r = n1368_d2[7:4] + {3'd0, n1640_r_inc};
     wire [3:0] n1640 = n1640_r[3:0];  // sg
     wire [5:0] n1641 = 6'h20 + {{2{n1640[3]}}, n1640[3:0]};  // sg
-    reg [7:0] n1642_t;
-    always @* begin  // lookup table
-        case (n1641[5:0])
-            6'h1e: n1642_t = 8'h61;
-            6'h1f: n1642_t = 8'h70;
-            6'h20: n1642_t = 8'h80;
-            6'h21: n1642_t = 8'h90;
-            6'h22: n1642_t = 8'h9f;
-            6'h23: n1642_t = 8'hae;
-            6'h24: n1642_t = 8'hbb;
-            default: n1642_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1642 = n1642_t;  // sg
+    wire [7:0] n1642 = rom1(n1641[5:0]);  // sg
     wire n1643_r_inc = n1371_d2[7] & (|n1371_d2[3:0]);
     wire [3:0] n1643_r = n1371_d2[7:4] + {3'd0, n1643_r_inc};
     wire [3:0] n1643 = n1643_r[3:0];  // sg
     wire [5:0] n1644 = 6'h20 + {{2{n1643[3]}}, n1643[3:0]};  // sg
-    reg [7:0] n1645_t;
-    always @* begin  // lookup table
-        case (n1644[5:0])
-            6'h1d: n1645_t = 8'h52;
-            6'h1e: n1645_t = 8'h61;
-            6'h1f: n1645_t = 8'h70;
-            6'h20: n1645_t = 8'h80;
-            6'h21: n1645_t = 8'h90;
-            6'h22: n1645_t = 8'h9f;
-            6'h23: n1645_t = 8'hae;
-            6'h24: n1645_t = 8'hbb;
-            6'h25: n1645_t = 8'hc7;
-            default: n1645_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1645 = n1645_t;  // sg
+    wire [7:0] n1645 = rom2(n1644[5:0]);  // sg
     wire n1646_r_inc = n1374_d2[6] & (|n1374_d2[3:0]);
     wire [2:0] n1646_r = n1374_d2[6:4] + {2'd0, n1646_r_inc};
     wire [2:0] n1646 = n1646_r[2:0];  // sg
     wire [5:0] n1647 = 6'h20 + {{3{n1646[2]}}, n1646[2:0]};  // sg
-    reg [7:0] n1648_t;
-    always @* begin  // lookup table
-        case (n1647[5:0])
-            6'h1e: n1648_t = 8'h61;
-            6'h1f: n1648_t = 8'h70;
-            6'h20: n1648_t = 8'h80;
-            6'h21: n1648_t = 8'h90;
-            6'h22: n1648_t = 8'h9f;
-            6'h23: n1648_t = 8'hae;
-            default: n1648_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1648 = n1648_t;  // sg
+    wire [7:0] n1648 = rom0(n1647[5:0]);  // sg
     wire n1649_r_inc = n1377_d2[7] & (|n1377_d2[3:0]);
     wire [3:0] n1649_r = n1377_d2[7:4] + {3'd0, n1649_r_inc};
     wire [3:0] n1649 = n1649_r[3:0];  // sg
     wire [5:0] n1650 = 6'h20 + {{2{n1649[3]}}, n1649[3:0]};  // sg
-    reg [7:0] n1651_t;
-    always @* begin  // lookup table
-        case (n1650[5:0])
-            6'h1e: n1651_t = 8'h61;
-            6'h1f: n1651_t = 8'h70;
-            6'h20: n1651_t = 8'h80;
-            6'h21: n1651_t = 8'h90;
-            6'h22: n1651_t = 8'h9f;
-            6'h23: n1651_t = 8'hae;
-            6'h24: n1651_t = 8'hbb;
-            default: n1651_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1651 = n1651_t;  // sg
+    wire [7:0] n1651 = rom1(n1650[5:0]);  // sg
     wire n1652_r_inc = n1380_d2[7] & (|n1380_d2[3:0]);
     wire [3:0] n1652_r = n1380_d2[7:4] + {3'd0, n1652_r_inc};
     wire [3:0] n1652 = n1652_r[3:0];  // sg
     wire [5:0] n1653 = 6'h20 + {{2{n1652[3]}}, n1652[3:0]};  // sg
-    reg [7:0] n1654_t;
-    always @* begin  // lookup table
-        case (n1653[5:0])
-            6'h1d: n1654_t = 8'h52;
-            6'h1e: n1654_t = 8'h61;
-            6'h1f: n1654_t = 8'h70;
-            6'h20: n1654_t = 8'h80;
-            6'h21: n1654_t = 8'h90;
-            6'h22: n1654_t = 8'h9f;
-            6'h23: n1654_t = 8'hae;
-            6'h24: n1654_t = 8'hbb;
-            6'h25: n1654_t = 8'hc7;
-            default: n1654_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1654 = n1654_t;  // sg
+    wire [7:0] n1654 = rom2(n1653[5:0]);  // sg
     wire n1655_r_inc = n1383_d2[6] & (|n1383_d2[3:0]);
     wire [2:0] n1655_r = n1383_d2[6:4] + {2'd0, n1655_r_inc};
     wire [2:0] n1655 = n1655_r[2:0];  // sg
     wire [5:0] n1656 = 6'h20 + {{3{n1655[2]}}, n1655[2:0]};  // sg
-    reg [7:0] n1657_t;
-    always @* begin  // lookup table
-        case (n1656[5:0])
-            6'h1e: n1657_t = 8'h61;
-            6'h1f: n1657_t = 8'h70;
-            6'h20: n1657_t = 8'h80;
-            6'h21: n1657_t = 8'h90;
-            6'h22: n1657_t = 8'h9f;
-            6'h23: n1657_t = 8'hae;
-            default: n1657_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1657 = n1657_t;  // sg
+    wire [7:0] n1657 = rom0(n1656[5:0]);  // sg
     wire n1658_r_inc = n1386_d2[7] & (|n1386_d2[3:0]);
     wire [3:0] n1658_r = n1386_d2[7:4] + {3'd0, n1658_r_inc};
     wire [3:0] n1658 = n1658_r[3:0];  // sg
     wire [5:0] n1659 = 6'h20 + {{2{n1658[3]}}, n1658[3:0]};  // sg
-    reg [7:0] n1660_t;
-    always @* begin  // lookup table
-        case (n1659[5:0])
-            6'h1e: n1660_t = 8'h61;
-            6'h1f: n1660_t = 8'h70;
-            6'h20: n1660_t = 8'h80;
-            6'h21: n1660_t = 8'h90;
-            6'h22: n1660_t = 8'h9f;
-            6'h23: n1660_t = 8'hae;
-            6'h24: n1660_t = 8'hbb;
-            default: n1660_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1660 = n1660_t;  // sg
+    wire [7:0] n1660 = rom1(n1659[5:0]);  // sg
     wire n1661_r_inc = n1389_d2[7] & (|n1389_d2[3:0]);
     wire [3:0] n1661_r = n1389_d2[7:4] + {3'd0, n1661_r_inc};
     wire [3:0] n1661 = n1661_r[3:0];  // sg
     wire [5:0] n1662 = 6'h20 + {{2{n1661[3]}}, n1661[3:0]};  // sg
-    reg [7:0] n1663_t;
-    always @* begin  // lookup table
-        case (n1662[5:0])
-            6'h1d: n1663_t = 8'h52;
-            6'h1e: n1663_t = 8'h61;
-            6'h1f: n1663_t = 8'h70;
-            6'h20: n1663_t = 8'h80;
-            6'h21: n1663_t = 8'h90;
-            6'h22: n1663_t = 8'h9f;
-            6'h23: n1663_t = 8'hae;
-            6'h24: n1663_t = 8'hbb;
-            6'h25: n1663_t = 8'hc7;
-            default: n1663_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1663 = n1663_t;  // sg
-    reg [11:0] n1675_t;
-    always @* begin  // lookup table
-        case (n1674_d1[4:0])
-            5'h0: n1675_t = 12'hfff;
-            5'h1: n1675_t = 12'h200;
-            5'h2: n1675_t = 12'h100;
-            5'h3: n1675_t = 12'hab;
-            5'h4: n1675_t = 12'h80;
-            5'h5: n1675_t = 12'h66;
-            5'h6: n1675_t = 12'h55;
-            5'h7: n1675_t = 12'h49;
-            5'h8: n1675_t = 12'h40;
-            5'h9: n1675_t = 12'h39;
-            5'ha: n1675_t = 12'h33;
-            5'hb: n1675_t = 12'h2f;
-            5'hc: n1675_t = 12'h2b;
-            5'hd: n1675_t = 12'h27;
-            5'he: n1675_t = 12'h25;
-            5'hf: n1675_t = 12'h22;
-            5'h10: n1675_t = 12'h20;
-            5'h11: n1675_t = 12'h1e;
-            5'h12: n1675_t = 12'h1c;
-            5'h13: n1675_t = 12'h1b;
-            5'h14: n1675_t = 12'h1a;
-            5'h15: n1675_t = 12'h18;
-            5'h16: n1675_t = 12'h17;
-            5'h17: n1675_t = 12'h16;
-            5'h18: n1675_t = 12'h15;
-            5'h19: n1675_t = 12'h14;
-            5'h1a: n1675_t = 12'h14;
-            5'h1b: n1675_t = 12'h13;
-            5'h1c: n1675_t = 12'h12;
-            5'h1d: n1675_t = 12'h12;
-            5'h1e: n1675_t = 12'h11;
-            5'h1f: n1675_t = 12'h11;
-            default: n1675_t = 12'd0;
-        endcase
-    end
-    wire [11:0] n1675 = n1675_t;  // sm
+    wire [7:0] n1663 = rom2(n1662[5:0]);  // sg
+    wire [11:0] n1675 = rom4(n1674_d1[4:0]);  // sm
     wire [3:0] n1676_r = n1675[3:0];
     wire [3:0] n1676 = n1676_r[3:0];  // sm
     wire [15:0] n1677 = {{4{1'b0}}, n1665_d1[11:0]} * {{12{1'b0}}, n1676[3:0]};  // sm
@@ -4974,1972 +4284,148 @@ module kitchen_sink (
     wire [11:0] n1777 = ($signed(n1777_r) > 13'sh7ff) ? 12'h7ff : (($signed(n1777_r) < 13'sh1800) ? 12'h800 : n1777_r[11:0]);  // su
     wire [4:0] n1778_r = n668_d4[7:3];
     wire [4:0] n1778 = n1778_r[4:0];  // ex
-    reg [7:0] n1779_t;
-    always @* begin  // lookup table
-        case (n1778[4:0])
-            5'h0: n1779_t = 8'h4;
-            5'h1: n1779_t = 8'h6;
-            5'h2: n1779_t = 8'ha;
-            5'h3: n1779_t = 8'h12;
-            5'h4: n1779_t = 8'h1d;
-            5'h5: n1779_t = 8'h30;
-            5'h6: n1779_t = 8'h50;
-            5'h7: n1779_t = 8'h84;
-            5'h8: n1779_t = 8'hda;
-            5'h9: n1779_t = 8'hff;
-            5'ha: n1779_t = 8'hff;
-            5'hb: n1779_t = 8'hff;
-            5'hc: n1779_t = 8'hff;
-            5'hd: n1779_t = 8'hff;
-            5'he: n1779_t = 8'hff;
-            5'hf: n1779_t = 8'hff;
-            5'h10: n1779_t = 8'h0;
-            5'h11: n1779_t = 8'h0;
-            5'h12: n1779_t = 8'h0;
-            5'h13: n1779_t = 8'h0;
-            5'h14: n1779_t = 8'h0;
-            5'h15: n1779_t = 8'h0;
-            5'h16: n1779_t = 8'h0;
-            5'h17: n1779_t = 8'h0;
-            5'h18: n1779_t = 8'h0;
-            5'h19: n1779_t = 8'h0;
-            5'h1a: n1779_t = 8'h0;
-            5'h1b: n1779_t = 8'h0;
-            5'h1c: n1779_t = 8'h0;
-            5'h1d: n1779_t = 8'h1;
-            5'h1e: n1779_t = 8'h1;
-            5'h1f: n1779_t = 8'h2;
-            default: n1779_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1779 = n1779_t;  // ex
+    wire [7:0] n1779 = rom5(n1778[4:0]);  // ex
     wire [4:0] n1780_r = n672_d4[7:3];
     wire [4:0] n1780 = n1780_r[4:0];  // ex
-    reg [7:0] n1781_t;
-    always @* begin  // lookup table
-        case (n1780[4:0])
-            5'h0: n1781_t = 8'h4;
-            5'h1: n1781_t = 8'h6;
-            5'h2: n1781_t = 8'ha;
-            5'h3: n1781_t = 8'h12;
-            5'h4: n1781_t = 8'h1d;
-            5'h5: n1781_t = 8'h30;
-            5'h6: n1781_t = 8'h50;
-            5'h7: n1781_t = 8'h84;
-            5'h8: n1781_t = 8'hda;
-            5'h9: n1781_t = 8'hff;
-            5'ha: n1781_t = 8'hff;
-            5'hb: n1781_t = 8'hff;
-            5'hc: n1781_t = 8'hff;
-            5'hd: n1781_t = 8'hff;
-            5'he: n1781_t = 8'hff;
-            5'hf: n1781_t = 8'hff;
-            5'h10: n1781_t = 8'h0;
-            5'h11: n1781_t = 8'h0;
-            5'h12: n1781_t = 8'h0;
-            5'h13: n1781_t = 8'h0;
-            5'h14: n1781_t = 8'h0;
-            5'h15: n1781_t = 8'h0;
-            5'h16: n1781_t = 8'h0;
-            5'h17: n1781_t = 8'h0;
-            5'h18: n1781_t = 8'h0;
-            5'h19: n1781_t = 8'h0;
-            5'h1a: n1781_t = 8'h0;
-            5'h1b: n1781_t = 8'h0;
-            5'h1c: n1781_t = 8'h0;
-            5'h1d: n1781_t = 8'h1;
-            5'h1e: n1781_t = 8'h1;
-            5'h1f: n1781_t = 8'h2;
-            default: n1781_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1781 = n1781_t;  // ex
+    wire [7:0] n1781 = rom5(n1780[4:0]);  // ex
     wire [4:0] n1782_r = n676_d4[7:3];
     wire [4:0] n1782 = n1782_r[4:0];  // ex
-    reg [7:0] n1783_t;
-    always @* begin  // lookup table
-        case (n1782[4:0])
-            5'h0: n1783_t = 8'h4;
-            5'h1: n1783_t = 8'h6;
-            5'h2: n1783_t = 8'ha;
-            5'h3: n1783_t = 8'h12;
-            5'h4: n1783_t = 8'h1d;
-            5'h5: n1783_t = 8'h30;
-            5'h6: n1783_t = 8'h50;
-            5'h7: n1783_t = 8'h84;
-            5'h8: n1783_t = 8'hda;
-            5'h9: n1783_t = 8'hff;
-            5'ha: n1783_t = 8'hff;
-            5'hb: n1783_t = 8'hff;
-            5'hc: n1783_t = 8'hff;
-            5'hd: n1783_t = 8'hff;
-            5'he: n1783_t = 8'hff;
-            5'hf: n1783_t = 8'hff;
-            5'h10: n1783_t = 8'h0;
-            5'h11: n1783_t = 8'h0;
-            5'h12: n1783_t = 8'h0;
-            5'h13: n1783_t = 8'h0;
-            5'h14: n1783_t = 8'h0;
-            5'h15: n1783_t = 8'h0;
-            5'h16: n1783_t = 8'h0;
-            5'h17: n1783_t = 8'h0;
-            5'h18: n1783_t = 8'h0;
-            5'h19: n1783_t = 8'h0;
-            5'h1a: n1783_t = 8'h0;
-            5'h1b: n1783_t = 8'h0;
-            5'h1c: n1783_t = 8'h0;
-            5'h1d: n1783_t = 8'h1;
-            5'h1e: n1783_t = 8'h1;
-            5'h1f: n1783_t = 8'h2;
-            default: n1783_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1783 = n1783_t;  // ex
+    wire [7:0] n1783 = rom5(n1782[4:0]);  // ex
     wire [4:0] n1784_r = n680_d4[7:3];
     wire [4:0] n1784 = n1784_r[4:0];  // ex
-    reg [7:0] n1785_t;
-    always @* begin  // lookup table
-        case (n1784[4:0])
-            5'h0: n1785_t = 8'h4;
-            5'h1: n1785_t = 8'h6;
-            5'h2: n1785_t = 8'ha;
-            5'h3: n1785_t = 8'h12;
-            5'h4: n1785_t = 8'h1d;
-            5'h5: n1785_t = 8'h30;
-            5'h6: n1785_t = 8'h50;
-            5'h7: n1785_t = 8'h84;
-            5'h8: n1785_t = 8'hda;
-            5'h9: n1785_t = 8'hff;
-            5'ha: n1785_t = 8'hff;
-            5'hb: n1785_t = 8'hff;
-            5'hc: n1785_t = 8'hff;
-            5'hd: n1785_t = 8'hff;
-            5'he: n1785_t = 8'hff;
-            5'hf: n1785_t = 8'hff;
-            5'h10: n1785_t = 8'h0;
-            5'h11: n1785_t = 8'h0;
-            5'h12: n1785_t = 8'h0;
-            5'h13: n1785_t = 8'h0;
-            5'h14: n1785_t = 8'h0;
-            5'h15: n1785_t = 8'h0;
-            5'h16: n1785_t = 8'h0;
-            5'h17: n1785_t = 8'h0;
-            5'h18: n1785_t = 8'h0;
-            5'h19: n1785_t = 8'h0;
-            5'h1a: n1785_t = 8'h0;
-            5'h1b: n1785_t = 8'h0;
-            5'h1c: n1785_t = 8'h0;
-            5'h1d: n1785_t = 8'h1;
-            5'h1e: n1785_t = 8'h1;
-            5'h1f: n1785_t = 8'h2;
-            default: n1785_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1785 = n1785_t;  // ex
+    wire [7:0] n1785 = rom5(n1784[4:0]);  // ex
     wire [4:0] n1786_r = n684_d4[7:3];
     wire [4:0] n1786 = n1786_r[4:0];  // ex
-    reg [7:0] n1787_t;
-    always @* begin  // lookup table
-        case (n1786[4:0])
-            5'h0: n1787_t = 8'h4;
-            5'h1: n1787_t = 8'h6;
-            5'h2: n1787_t = 8'ha;
-            5'h3: n1787_t = 8'h12;
-            5'h4: n1787_t = 8'h1d;
-            5'h5: n1787_t = 8'h30;
-            5'h6: n1787_t = 8'h50;
-            5'h7: n1787_t = 8'h84;
-            5'h8: n1787_t = 8'hda;
-            5'h9: n1787_t = 8'hff;
-            5'ha: n1787_t = 8'hff;
-            5'hb: n1787_t = 8'hff;
-            5'hc: n1787_t = 8'hff;
-            5'hd: n1787_t = 8'hff;
-            5'he: n1787_t = 8'hff;
-            5'hf: n1787_t = 8'hff;
-            5'h10: n1787_t = 8'h0;
-            5'h11: n1787_t = 8'h0;
-            5'h12: n1787_t = 8'h0;
-            5'h13: n1787_t = 8'h0;
-            5'h14: n1787_t = 8'h0;
-            5'h15: n1787_t = 8'h0;
-            5'h16: n1787_t = 8'h0;
-            5'h17: n1787_t = 8'h0;
-            5'h18: n1787_t = 8'h0;
-            5'h19: n1787_t = 8'h0;
-            5'h1a: n1787_t = 8'h0;
-            5'h1b: n1787_t = 8'h0;
-            5'h1c: n1787_t = 8'h0;
-            5'h1d: n1787_t = 8'h1;
-            5'h1e: n1787_t = 8'h1;
-            5'h1f: n1787_t = 8'h2;
-            default: n1787_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1787 = n1787_t;  // ex
+    wire [7:0] n1787 = rom5(n1786[4:0]);  // ex
     wire [4:0] n1788_r = n688_d4[7:3];
     wire [4:0] n1788 = n1788_r[4:0];  // ex
-    reg [7:0] n1789_t;
-    always @* begin  // lookup table
-        case (n1788[4:0])
-            5'h0: n1789_t = 8'h4;
-            5'h1: n1789_t = 8'h6;
-            5'h2: n1789_t = 8'ha;
-            5'h3: n1789_t = 8'h12;
-            5'h4: n1789_t = 8'h1d;
-            5'h5: n1789_t = 8'h30;
-            5'h6: n1789_t = 8'h50;
-            5'h7: n1789_t = 8'h84;
-            5'h8: n1789_t = 8'hda;
-            5'h9: n1789_t = 8'hff;
-            5'ha: n1789_t = 8'hff;
-            5'hb: n1789_t = 8'hff;
-            5'hc: n1789_t = 8'hff;
-            5'hd: n1789_t = 8'hff;
-            5'he: n1789_t = 8'hff;
-            5'hf: n1789_t = 8'hff;
-            5'h10: n1789_t = 8'h0;
-            5'h11: n1789_t = 8'h0;
-            5'h12: n1789_t = 8'h0;
-            5'h13: n1789_t = 8'h0;
-            5'h14: n1789_t = 8'h0;
-            5'h15: n1789_t = 8'h0;
-            5'h16: n1789_t = 8'h0;
-            5'h17: n1789_t = 8'h0;
-            5'h18: n1789_t = 8'h0;
-            5'h19: n1789_t = 8'h0;
-            5'h1a: n1789_t = 8'h0;
-            5'h1b: n1789_t = 8'h0;
-            5'h1c: n1789_t = 8'h0;
-            5'h1d: n1789_t = 8'h1;
-            5'h1e: n1789_t = 8'h1;
-            5'h1f: n1789_t = 8'h2;
-            default: n1789_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1789 = n1789_t;  // ex
+    wire [7:0] n1789 = rom5(n1788[4:0]);  // ex
     wire [4:0] n1790_r = n692_d4[7:3];
     wire [4:0] n1790 = n1790_r[4:0];  // ex
-    reg [7:0] n1791_t;
-    always @* begin  // lookup table
-        case (n1790[4:0])
-            5'h0: n1791_t = 8'h4;
-            5'h1: n1791_t = 8'h6;
-            5'h2: n1791_t = 8'ha;
-            5'h3: n1791_t = 8'h12;
-            5'h4: n1791_t = 8'h1d;
-            5'h5: n1791_t = 8'h30;
-            5'h6: n1791_t = 8'h50;
-            5'h7: n1791_t = 8'h84;
-            5'h8: n1791_t = 8'hda;
-            5'h9: n1791_t = 8'hff;
-            5'ha: n1791_t = 8'hff;
-            5'hb: n1791_t = 8'hff;
-            5'hc: n1791_t = 8'hff;
-            5'hd: n1791_t = 8'hff;
-            5'he: n1791_t = 8'hff;
-            5'hf: n1791_t = 8'hff;
-            5'h10: n1791_t = 8'h0;
-            5'h11: n1791_t = 8'h0;
-            5'h12: n1791_t = 8'h0;
-            5'h13: n1791_t = 8'h0;
-            5'h14: n1791_t = 8'h0;
-            5'h15: n1791_t = 8'h0;
-            5'h16: n1791_t = 8'h0;
-            5'h17: n1791_t = 8'h0;
-            5'h18: n1791_t = 8'h0;
-            5'h19: n1791_t = 8'h0;
-            5'h1a: n1791_t = 8'h0;
-            5'h1b: n1791_t = 8'h0;
-            5'h1c: n1791_t = 8'h0;
-            5'h1d: n1791_t = 8'h1;
-            5'h1e: n1791_t = 8'h1;
-            5'h1f: n1791_t = 8'h2;
-            default: n1791_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1791 = n1791_t;  // ex
+    wire [7:0] n1791 = rom5(n1790[4:0]);  // ex
     wire [4:0] n1792_r = n696_d4[7:3];
     wire [4:0] n1792 = n1792_r[4:0];  // ex
-    reg [7:0] n1793_t;
-    always @* begin  // lookup table
-        case (n1792[4:0])
-            5'h0: n1793_t = 8'h4;
-            5'h1: n1793_t = 8'h6;
-            5'h2: n1793_t = 8'ha;
-            5'h3: n1793_t = 8'h12;
-            5'h4: n1793_t = 8'h1d;
-            5'h5: n1793_t = 8'h30;
-            5'h6: n1793_t = 8'h50;
-            5'h7: n1793_t = 8'h84;
-            5'h8: n1793_t = 8'hda;
-            5'h9: n1793_t = 8'hff;
-            5'ha: n1793_t = 8'hff;
-            5'hb: n1793_t = 8'hff;
-            5'hc: n1793_t = 8'hff;
-            5'hd: n1793_t = 8'hff;
-            5'he: n1793_t = 8'hff;
-            5'hf: n1793_t = 8'hff;
-            5'h10: n1793_t = 8'h0;
-            5'h11: n1793_t = 8'h0;
-            5'h12: n1793_t = 8'h0;
-            5'h13: n1793_t = 8'h0;
-            5'h14: n1793_t = 8'h0;
-            5'h15: n1793_t = 8'h0;
-            5'h16: n1793_t = 8'h0;
-            5'h17: n1793_t = 8'h0;
-            5'h18: n1793_t = 8'h0;
-            5'h19: n1793_t = 8'h0;
-            5'h1a: n1793_t = 8'h0;
-            5'h1b: n1793_t = 8'h0;
-            5'h1c: n1793_t = 8'h0;
-            5'h1d: n1793_t = 8'h1;
-            5'h1e: n1793_t = 8'h1;
-            5'h1f: n1793_t = 8'h2;
-            default: n1793_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1793 = n1793_t;  // ex
+    wire [7:0] n1793 = rom5(n1792[4:0]);  // ex
     wire [4:0] n1794_r = n700_d4[7:3];
     wire [4:0] n1794 = n1794_r[4:0];  // ex
-    reg [7:0] n1795_t;
-    always @* begin  // lookup table
-        case (n1794[4:0])
-            5'h0: n1795_t = 8'h4;
-            5'h1: n1795_t = 8'h6;
-            5'h2: n1795_t = 8'ha;
-            5'h3: n1795_t = 8'h12;
-            5'h4: n1795_t = 8'h1d;
-            5'h5: n1795_t = 8'h30;
-            5'h6: n1795_t = 8'h50;
-            5'h7: n1795_t = 8'h84;
-            5'h8: n1795_t = 8'hda;
-            5'h9: n1795_t = 8'hff;
-            5'ha: n1795_t = 8'hff;
-            5'hb: n1795_t = 8'hff;
-            5'hc: n1795_t = 8'hff;
-            5'hd: n1795_t = 8'hff;
-            5'he: n1795_t = 8'hff;
-            5'hf: n1795_t = 8'hff;
-            5'h10: n1795_t = 8'h0;
-            5'h11: n1795_t = 8'h0;
-            5'h12: n1795_t = 8'h0;
-            5'h13: n1795_t = 8'h0;
-            5'h14: n1795_t = 8'h0;
-            5'h15: n1795_t = 8'h0;
-            5'h16: n1795_t = 8'h0;
-            5'h17: n1795_t = 8'h0;
-            5'h18: n1795_t = 8'h0;
-            5'h19: n1795_t = 8'h0;
-            5'h1a: n1795_t = 8'h0;
-            5'h1b: n1795_t = 8'h0;
-            5'h1c: n1795_t = 8'h0;
-            5'h1d: n1795_t = 8'h1;
-            5'h1e: n1795_t = 8'h1;
-            5'h1f: n1795_t = 8'h2;
-            default: n1795_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1795 = n1795_t;  // ex
+    wire [7:0] n1795 = rom5(n1794[4:0]);  // ex
     wire [4:0] n1796_r = n704_d4[7:3];
     wire [4:0] n1796 = n1796_r[4:0];  // ex
-    reg [7:0] n1797_t;
-    always @* begin  // lookup table
-        case (n1796[4:0])
-            5'h0: n1797_t = 8'h4;
-            5'h1: n1797_t = 8'h6;
-            5'h2: n1797_t = 8'ha;
-            5'h3: n1797_t = 8'h12;
-            5'h4: n1797_t = 8'h1d;
-            5'h5: n1797_t = 8'h30;
-            5'h6: n1797_t = 8'h50;
-            5'h7: n1797_t = 8'h84;
-            5'h8: n1797_t = 8'hda;
-            5'h9: n1797_t = 8'hff;
-            5'ha: n1797_t = 8'hff;
-            5'hb: n1797_t = 8'hff;
-            5'hc: n1797_t = 8'hff;
-            5'hd: n1797_t = 8'hff;
-            5'he: n1797_t = 8'hff;
-            5'hf: n1797_t = 8'hff;
-            5'h10: n1797_t = 8'h0;
-            5'h11: n1797_t = 8'h0;
-            5'h12: n1797_t = 8'h0;
-            5'h13: n1797_t = 8'h0;
-            5'h14: n1797_t = 8'h0;
-            5'h15: n1797_t = 8'h0;
-            5'h16: n1797_t = 8'h0;
-            5'h17: n1797_t = 8'h0;
-            5'h18: n1797_t = 8'h0;
-            5'h19: n1797_t = 8'h0;
-            5'h1a: n1797_t = 8'h0;
-            5'h1b: n1797_t = 8'h0;
-            5'h1c: n1797_t = 8'h0;
-            5'h1d: n1797_t = 8'h1;
-            5'h1e: n1797_t = 8'h1;
-            5'h1f: n1797_t = 8'h2;
-            default: n1797_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1797 = n1797_t;  // ex
+    wire [7:0] n1797 = rom5(n1796[4:0]);  // ex
     wire [4:0] n1798_r = n708_d4[7:3];
     wire [4:0] n1798 = n1798_r[4:0];  // ex
-    reg [7:0] n1799_t;
-    always @* begin  // lookup table
-        case (n1798[4:0])
-            5'h0: n1799_t = 8'h4;
-            5'h1: n1799_t = 8'h6;
-            5'h2: n1799_t = 8'ha;
-            5'h3: n1799_t = 8'h12;
-            5'h4: n1799_t = 8'h1d;
-            5'h5: n1799_t = 8'h30;
-            5'h6: n1799_t = 8'h50;
-            5'h7: n1799_t = 8'h84;
-            5'h8: n1799_t = 8'hda;
-            5'h9: n1799_t = 8'hff;
-            5'ha: n1799_t = 8'hff;
-            5'hb: n1799_t = 8'hff;
-            5'hc: n1799_t = 8'hff;
-            5'hd: n1799_t = 8'hff;
-            5'he: n1799_t = 8'hff;
-            5'hf: n1799_t = 8'hff;
-            5'h10: n1799_t = 8'h0;
-            5'h11: n1799_t = 8'h0;
-            5'h12: n1799_t = 8'h0;
-            5'h13: n1799_t = 8'h0;
-            5'h14: n1799_t = 8'h0;
-            5'h15: n1799_t = 8'h0;
-            5'h16: n1799_t = 8'h0;
-            5'h17: n1799_t = 8'h0;
-            5'h18: n1799_t = 8'h0;
-            5'h19: n1799_t = 8'h0;
-            5'h1a: n1799_t = 8'h0;
-            5'h1b: n1799_t = 8'h0;
-            5'h1c: n1799_t = 8'h0;
-            5'h1d: n1799_t = 8'h1;
-            5'h1e: n1799_t = 8'h1;
-            5'h1f: n1799_t = 8'h2;
-            default: n1799_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1799 = n1799_t;  // ex
+    wire [7:0] n1799 = rom5(n1798[4:0]);  // ex
     wire [4:0] n1800_r = n712_d4[7:3];
     wire [4:0] n1800 = n1800_r[4:0];  // ex
-    reg [7:0] n1801_t;
-    always @* begin  // lookup table
-        case (n1800[4:0])
-            5'h0: n1801_t = 8'h4;
-            5'h1: n1801_t = 8'h6;
-            5'h2: n1801_t = 8'ha;
-            5'h3: n1801_t = 8'h12;
-            5'h4: n1801_t = 8'h1d;
-            5'h5: n1801_t = 8'h30;
-            5'h6: n1801_t = 8'h50;
-            5'h7: n1801_t = 8'h84;
-            5'h8: n1801_t = 8'hda;
-            5'h9: n1801_t = 8'hff;
-            5'ha: n1801_t = 8'hff;
-            5'hb: n1801_t = 8'hff;
-            5'hc: n1801_t = 8'hff;
-            5'hd: n1801_t = 8'hff;
-            5'he: n1801_t = 8'hff;
-            5'hf: n1801_t = 8'hff;
-            5'h10: n1801_t = 8'h0;
-            5'h11: n1801_t = 8'h0;
-            5'h12: n1801_t = 8'h0;
-            5'h13: n1801_t = 8'h0;
-            5'h14: n1801_t = 8'h0;
-            5'h15: n1801_t = 8'h0;
-            5'h16: n1801_t = 8'h0;
-            5'h17: n1801_t = 8'h0;
-            5'h18: n1801_t = 8'h0;
-            5'h19: n1801_t = 8'h0;
-            5'h1a: n1801_t = 8'h0;
-            5'h1b: n1801_t = 8'h0;
-            5'h1c: n1801_t = 8'h0;
-            5'h1d: n1801_t = 8'h1;
-            5'h1e: n1801_t = 8'h1;
-            5'h1f: n1801_t = 8'h2;
-            default: n1801_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1801 = n1801_t;  // ex
+    wire [7:0] n1801 = rom5(n1800[4:0]);  // ex
     wire [4:0] n1802_r = n716_d4[7:3];
     wire [4:0] n1802 = n1802_r[4:0];  // ex
-    reg [7:0] n1803_t;
-    always @* begin  // lookup table
-        case (n1802[4:0])
-            5'h0: n1803_t = 8'h4;
-            5'h1: n1803_t = 8'h6;
-            5'h2: n1803_t = 8'ha;
-            5'h3: n1803_t = 8'h12;
-            5'h4: n1803_t = 8'h1d;
-            5'h5: n1803_t = 8'h30;
-            5'h6: n1803_t = 8'h50;
-            5'h7: n1803_t = 8'h84;
-            5'h8: n1803_t = 8'hda;
-            5'h9: n1803_t = 8'hff;
-            5'ha: n1803_t = 8'hff;
-            5'hb: n1803_t = 8'hff;
-            5'hc: n1803_t = 8'hff;
-            5'hd: n1803_t = 8'hff;
-            5'he: n1803_t = 8'hff;
-            5'hf: n1803_t = 8'hff;
-            5'h10: n1803_t = 8'h0;
-            5'h11: n1803_t = 8'h0;
-            5'h12: n1803_t = 8'h0;
-            5'h13: n1803_t = 8'h0;
-            5'h14: n1803_t = 8'h0;
-            5'h15: n1803_t = 8'h0;
-            5'h16: n1803_t = 8'h0;
-            5'h17: n1803_t = 8'h0;
-            5'h18: n1803_t = 8'h0;
-            5'h19: n1803_t = 8'h0;
-            5'h1a: n1803_t = 8'h0;
-            5'h1b: n1803_t = 8'h0;
-            5'h1c: n1803_t = 8'h0;
-            5'h1d: n1803_t = 8'h1;
-            5'h1e: n1803_t = 8'h1;
-            5'h1f: n1803_t = 8'h2;
-            default: n1803_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1803 = n1803_t;  // ex
+    wire [7:0] n1803 = rom5(n1802[4:0]);  // ex
     wire [4:0] n1804_r = n720_d4[7:3];
     wire [4:0] n1804 = n1804_r[4:0];  // ex
-    reg [7:0] n1805_t;
-    always @* begin  // lookup table
-        case (n1804[4:0])
-            5'h0: n1805_t = 8'h4;
-            5'h1: n1805_t = 8'h6;
-            5'h2: n1805_t = 8'ha;
-            5'h3: n1805_t = 8'h12;
-            5'h4: n1805_t = 8'h1d;
-            5'h5: n1805_t = 8'h30;
-            5'h6: n1805_t = 8'h50;
-            5'h7: n1805_t = 8'h84;
-            5'h8: n1805_t = 8'hda;
-            5'h9: n1805_t = 8'hff;
-            5'ha: n1805_t = 8'hff;
-            5'hb: n1805_t = 8'hff;
-            5'hc: n1805_t = 8'hff;
-            5'hd: n1805_t = 8'hff;
-            5'he: n1805_t = 8'hff;
-            5'hf: n1805_t = 8'hff;
-            5'h10: n1805_t = 8'h0;
-            5'h11: n1805_t = 8'h0;
-            5'h12: n1805_t = 8'h0;
-            5'h13: n1805_t = 8'h0;
-            5'h14: n1805_t = 8'h0;
-            5'h15: n1805_t = 8'h0;
-            5'h16: n1805_t = 8'h0;
-            5'h17: n1805_t = 8'h0;
-            5'h18: n1805_t = 8'h0;
-            5'h19: n1805_t = 8'h0;
-            5'h1a: n1805_t = 8'h0;
-            5'h1b: n1805_t = 8'h0;
-            5'h1c: n1805_t = 8'h0;
-            5'h1d: n1805_t = 8'h1;
-            5'h1e: n1805_t = 8'h1;
-            5'h1f: n1805_t = 8'h2;
-            default: n1805_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1805 = n1805_t;  // ex
+    wire [7:0] n1805 = rom5(n1804[4:0]);  // ex
     wire [4:0] n1806_r = n724_d4[7:3];
     wire [4:0] n1806 = n1806_r[4:0];  // ex
-    reg [7:0] n1807_t;
-    always @* begin  // lookup table
-        case (n1806[4:0])
-            5'h0: n1807_t = 8'h4;
-            5'h1: n1807_t = 8'h6;
-            5'h2: n1807_t = 8'ha;
-            5'h3: n1807_t = 8'h12;
-            5'h4: n1807_t = 8'h1d;
-            5'h5: n1807_t = 8'h30;
-            5'h6: n1807_t = 8'h50;
-            5'h7: n1807_t = 8'h84;
-            5'h8: n1807_t = 8'hda;
-            5'h9: n1807_t = 8'hff;
-            5'ha: n1807_t = 8'hff;
-            5'hb: n1807_t = 8'hff;
-            5'hc: n1807_t = 8'hff;
-            5'hd: n1807_t = 8'hff;
-            5'he: n1807_t = 8'hff;
-            5'hf: n1807_t = 8'hff;
-            5'h10: n1807_t = 8'h0;
-            5'h11: n1807_t = 8'h0;
-            5'h12: n1807_t = 8'h0;
-            5'h13: n1807_t = 8'h0;
-            5'h14: n1807_t = 8'h0;
-            5'h15: n1807_t = 8'h0;
-            5'h16: n1807_t = 8'h0;
-            5'h17: n1807_t = 8'h0;
-            5'h18: n1807_t = 8'h0;
-            5'h19: n1807_t = 8'h0;
-            5'h1a: n1807_t = 8'h0;
-            5'h1b: n1807_t = 8'h0;
-            5'h1c: n1807_t = 8'h0;
-            5'h1d: n1807_t = 8'h1;
-            5'h1e: n1807_t = 8'h1;
-            5'h1f: n1807_t = 8'h2;
-            default: n1807_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1807 = n1807_t;  // ex
+    wire [7:0] n1807 = rom5(n1806[4:0]);  // ex
     wire [4:0] n1808_r = n728_d4[7:3];
     wire [4:0] n1808 = n1808_r[4:0];  // ex
-    reg [7:0] n1809_t;
-    always @* begin  // lookup table
-        case (n1808[4:0])
-            5'h0: n1809_t = 8'h4;
-            5'h1: n1809_t = 8'h6;
-            5'h2: n1809_t = 8'ha;
-            5'h3: n1809_t = 8'h12;
-            5'h4: n1809_t = 8'h1d;
-            5'h5: n1809_t = 8'h30;
-            5'h6: n1809_t = 8'h50;
-            5'h7: n1809_t = 8'h84;
-            5'h8: n1809_t = 8'hda;
-            5'h9: n1809_t = 8'hff;
-            5'ha: n1809_t = 8'hff;
-            5'hb: n1809_t = 8'hff;
-            5'hc: n1809_t = 8'hff;
-            5'hd: n1809_t = 8'hff;
-            5'he: n1809_t = 8'hff;
-            5'hf: n1809_t = 8'hff;
-            5'h10: n1809_t = 8'h0;
-            5'h11: n1809_t = 8'h0;
-            5'h12: n1809_t = 8'h0;
-            5'h13: n1809_t = 8'h0;
-            5'h14: n1809_t = 8'h0;
-            5'h15: n1809_t = 8'h0;
-            5'h16: n1809_t = 8'h0;
-            5'h17: n1809_t = 8'h0;
-            5'h18: n1809_t = 8'h0;
-            5'h19: n1809_t = 8'h0;
-            5'h1a: n1809_t = 8'h0;
-            5'h1b: n1809_t = 8'h0;
-            5'h1c: n1809_t = 8'h0;
-            5'h1d: n1809_t = 8'h1;
-            5'h1e: n1809_t = 8'h1;
-            5'h1f: n1809_t = 8'h2;
-            default: n1809_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1809 = n1809_t;  // ex
+    wire [7:0] n1809 = rom5(n1808[4:0]);  // ex
     wire [4:0] n1810_r = n732_d4[7:3];
     wire [4:0] n1810 = n1810_r[4:0];  // ex
-    reg [7:0] n1811_t;
-    always @* begin  // lookup table
-        case (n1810[4:0])
-            5'h0: n1811_t = 8'h4;
-            5'h1: n1811_t = 8'h6;
-            5'h2: n1811_t = 8'ha;
-            5'h3: n1811_t = 8'h12;
-            5'h4: n1811_t = 8'h1d;
-            5'h5: n1811_t = 8'h30;
-            5'h6: n1811_t = 8'h50;
-            5'h7: n1811_t = 8'h84;
-            5'h8: n1811_t = 8'hda;
-            5'h9: n1811_t = 8'hff;
-            5'ha: n1811_t = 8'hff;
-            5'hb: n1811_t = 8'hff;
-            5'hc: n1811_t = 8'hff;
-            5'hd: n1811_t = 8'hff;
-            5'he: n1811_t = 8'hff;
-            5'hf: n1811_t = 8'hff;
-            5'h10: n1811_t = 8'h0;
-            5'h11: n1811_t = 8'h0;
-            5'h12: n1811_t = 8'h0;
-            5'h13: n1811_t = 8'h0;
-            5'h14: n1811_t = 8'h0;
-            5'h15: n1811_t = 8'h0;
-            5'h16: n1811_t = 8'h0;
-            5'h17: n1811_t = 8'h0;
-            5'h18: n1811_t = 8'h0;
-            5'h19: n1811_t = 8'h0;
-            5'h1a: n1811_t = 8'h0;
-            5'h1b: n1811_t = 8'h0;
-            5'h1c: n1811_t = 8'h0;
-            5'h1d: n1811_t = 8'h1;
-            5'h1e: n1811_t = 8'h1;
-            5'h1f: n1811_t = 8'h2;
-            default: n1811_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1811 = n1811_t;  // ex
+    wire [7:0] n1811 = rom5(n1810[4:0]);  // ex
     wire [4:0] n1812_r = n736_d4[7:3];
     wire [4:0] n1812 = n1812_r[4:0];  // ex
-    reg [7:0] n1813_t;
-    always @* begin  // lookup table
-        case (n1812[4:0])
-            5'h0: n1813_t = 8'h4;
-            5'h1: n1813_t = 8'h6;
-            5'h2: n1813_t = 8'ha;
-            5'h3: n1813_t = 8'h12;
-            5'h4: n1813_t = 8'h1d;
-            5'h5: n1813_t = 8'h30;
-            5'h6: n1813_t = 8'h50;
-            5'h7: n1813_t = 8'h84;
-            5'h8: n1813_t = 8'hda;
-            5'h9: n1813_t = 8'hff;
-            5'ha: n1813_t = 8'hff;
-            5'hb: n1813_t = 8'hff;
-            5'hc: n1813_t = 8'hff;
-            5'hd: n1813_t = 8'hff;
-            5'he: n1813_t = 8'hff;
-            5'hf: n1813_t = 8'hff;
-            5'h10: n1813_t = 8'h0;
-            5'h11: n1813_t = 8'h0;
-            5'h12: n1813_t = 8'h0;
-            5'h13: n1813_t = 8'h0;
-            5'h14: n1813_t = 8'h0;
-            5'h15: n1813_t = 8'h0;
-            5'h16: n1813_t = 8'h0;
-            5'h17: n1813_t = 8'h0;
-            5'h18: n1813_t = 8'h0;
-            5'h19: n1813_t = 8'h0;
-            5'h1a: n1813_t = 8'h0;
-            5'h1b: n1813_t = 8'h0;
-            5'h1c: n1813_t = 8'h0;
-            5'h1d: n1813_t = 8'h1;
-            5'h1e: n1813_t = 8'h1;
-            5'h1f: n1813_t = 8'h2;
-            default: n1813_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1813 = n1813_t;  // ex
+    wire [7:0] n1813 = rom5(n1812[4:0]);  // ex
     wire [4:0] n1814_r = n740_d4[7:3];
     wire [4:0] n1814 = n1814_r[4:0];  // ex
-    reg [7:0] n1815_t;
-    always @* begin  // lookup table
-        case (n1814[4:0])
-            5'h0: n1815_t = 8'h4;
-            5'h1: n1815_t = 8'h6;
-            5'h2: n1815_t = 8'ha;
-            5'h3: n1815_t = 8'h12;
-            5'h4: n1815_t = 8'h1d;
-            5'h5: n1815_t = 8'h30;
-            5'h6: n1815_t = 8'h50;
-            5'h7: n1815_t = 8'h84;
-            5'h8: n1815_t = 8'hda;
-            5'h9: n1815_t = 8'hff;
-            5'ha: n1815_t = 8'hff;
-            5'hb: n1815_t = 8'hff;
-            5'hc: n1815_t = 8'hff;
-            5'hd: n1815_t = 8'hff;
-            5'he: n1815_t = 8'hff;
-            5'hf: n1815_t = 8'hff;
-            5'h10: n1815_t = 8'h0;
-            5'h11: n1815_t = 8'h0;
-            5'h12: n1815_t = 8'h0;
-            5'h13: n1815_t = 8'h0;
-            5'h14: n1815_t = 8'h0;
-            5'h15: n1815_t = 8'h0;
-            5'h16: n1815_t = 8'h0;
-            5'h17: n1815_t = 8'h0;
-            5'h18: n1815_t = 8'h0;
-            5'h19: n1815_t = 8'h0;
-            5'h1a: n1815_t = 8'h0;
-            5'h1b: n1815_t = 8'h0;
-            5'h1c: n1815_t = 8'h0;
-            5'h1d: n1815_t = 8'h1;
-            5'h1e: n1815_t = 8'h1;
-            5'h1f: n1815_t = 8'h2;
-            default: n1815_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1815 = n1815_t;  // ex
+    wire [7:0] n1815 = rom5(n1814[4:0]);  // ex
     wire [4:0] n1816_r = n744_d4[7:3];
     wire [4:0] n1816 = n1816_r[4:0];  // ex
-    reg [7:0] n1817_t;
-    always @* begin  // lookup table
-        case (n1816[4:0])
-            5'h0: n1817_t = 8'h4;
-            5'h1: n1817_t = 8'h6;
-            5'h2: n1817_t = 8'ha;
-            5'h3: n1817_t = 8'h12;
-            5'h4: n1817_t = 8'h1d;
-            5'h5: n1817_t = 8'h30;
-            5'h6: n1817_t = 8'h50;
-            5'h7: n1817_t = 8'h84;
-            5'h8: n1817_t = 8'hda;
-            5'h9: n1817_t = 8'hff;
-            5'ha: n1817_t = 8'hff;
-            5'hb: n1817_t = 8'hff;
-            5'hc: n1817_t = 8'hff;
-            5'hd: n1817_t = 8'hff;
-            5'he: n1817_t = 8'hff;
-            5'hf: n1817_t = 8'hff;
-            5'h10: n1817_t = 8'h0;
-            5'h11: n1817_t = 8'h0;
-            5'h12: n1817_t = 8'h0;
-            5'h13: n1817_t = 8'h0;
-            5'h14: n1817_t = 8'h0;
-            5'h15: n1817_t = 8'h0;
-            5'h16: n1817_t = 8'h0;
-            5'h17: n1817_t = 8'h0;
-            5'h18: n1817_t = 8'h0;
-            5'h19: n1817_t = 8'h0;
-            5'h1a: n1817_t = 8'h0;
-            5'h1b: n1817_t = 8'h0;
-            5'h1c: n1817_t = 8'h0;
-            5'h1d: n1817_t = 8'h1;
-            5'h1e: n1817_t = 8'h1;
-            5'h1f: n1817_t = 8'h2;
-            default: n1817_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1817 = n1817_t;  // ex
+    wire [7:0] n1817 = rom5(n1816[4:0]);  // ex
     wire [4:0] n1818_r = n748_d4[7:3];
     wire [4:0] n1818 = n1818_r[4:0];  // ex
-    reg [7:0] n1819_t;
-    always @* begin  // lookup table
-        case (n1818[4:0])
-            5'h0: n1819_t = 8'h4;
-            5'h1: n1819_t = 8'h6;
-            5'h2: n1819_t = 8'ha;
-            5'h3: n1819_t = 8'h12;
-            5'h4: n1819_t = 8'h1d;
-            5'h5: n1819_t = 8'h30;
-            5'h6: n1819_t = 8'h50;
-            5'h7: n1819_t = 8'h84;
-            5'h8: n1819_t = 8'hda;
-            5'h9: n1819_t = 8'hff;
-            5'ha: n1819_t = 8'hff;
-            5'hb: n1819_t = 8'hff;
-            5'hc: n1819_t = 8'hff;
-            5'hd: n1819_t = 8'hff;
-            5'he: n1819_t = 8'hff;
-            5'hf: n1819_t = 8'hff;
-            5'h10: n1819_t = 8'h0;
-            5'h11: n1819_t = 8'h0;
-            5'h12: n1819_t = 8'h0;
-            5'h13: n1819_t = 8'h0;
-            5'h14: n1819_t = 8'h0;
-            5'h15: n1819_t = 8'h0;
-            5'h16: n1819_t = 8'h0;
-            5'h17: n1819_t = 8'h0;
-            5'h18: n1819_t = 8'h0;
-            5'h19: n1819_t = 8'h0;
-            5'h1a: n1819_t = 8'h0;
-            5'h1b: n1819_t = 8'h0;
-            5'h1c: n1819_t = 8'h0;
-            5'h1d: n1819_t = 8'h1;
-            5'h1e: n1819_t = 8'h1;
-            5'h1f: n1819_t = 8'h2;
-            default: n1819_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1819 = n1819_t;  // ex
+    wire [7:0] n1819 = rom5(n1818[4:0]);  // ex
     wire [4:0] n1820_r = n752_d4[7:3];
     wire [4:0] n1820 = n1820_r[4:0];  // ex
-    reg [7:0] n1821_t;
-    always @* begin  // lookup table
-        case (n1820[4:0])
-            5'h0: n1821_t = 8'h4;
-            5'h1: n1821_t = 8'h6;
-            5'h2: n1821_t = 8'ha;
-            5'h3: n1821_t = 8'h12;
-            5'h4: n1821_t = 8'h1d;
-            5'h5: n1821_t = 8'h30;
-            5'h6: n1821_t = 8'h50;
-            5'h7: n1821_t = 8'h84;
-            5'h8: n1821_t = 8'hda;
-            5'h9: n1821_t = 8'hff;
-            5'ha: n1821_t = 8'hff;
-            5'hb: n1821_t = 8'hff;
-            5'hc: n1821_t = 8'hff;
-            5'hd: n1821_t = 8'hff;
-            5'he: n1821_t = 8'hff;
-            5'hf: n1821_t = 8'hff;
-            5'h10: n1821_t = 8'h0;
-            5'h11: n1821_t = 8'h0;
-            5'h12: n1821_t = 8'h0;
-            5'h13: n1821_t = 8'h0;
-            5'h14: n1821_t = 8'h0;
-            5'h15: n1821_t = 8'h0;
-            5'h16: n1821_t = 8'h0;
-            5'h17: n1821_t = 8'h0;
-            5'h18: n1821_t = 8'h0;
-            5'h19: n1821_t = 8'h0;
-            5'h1a: n1821_t = 8'h0;
-            5'h1b: n1821_t = 8'h0;
-            5'h1c: n1821_t = 8'h0;
-            5'h1d: n1821_t = 8'h1;
-            5'h1e: n1821_t = 8'h1;
-            5'h1f: n1821_t = 8'h2;
-            default: n1821_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1821 = n1821_t;  // ex
+    wire [7:0] n1821 = rom5(n1820[4:0]);  // ex
     wire [4:0] n1822_r = n756_d4[7:3];
     wire [4:0] n1822 = n1822_r[4:0];  // ex
-    reg [7:0] n1823_t;
-    always @* begin  // lookup table
-        case (n1822[4:0])
-            5'h0: n1823_t = 8'h4;
-            5'h1: n1823_t = 8'h6;
-            5'h2: n1823_t = 8'ha;
-            5'h3: n1823_t = 8'h12;
-            5'h4: n1823_t = 8'h1d;
-            5'h5: n1823_t = 8'h30;
-            5'h6: n1823_t = 8'h50;
-            5'h7: n1823_t = 8'h84;
-            5'h8: n1823_t = 8'hda;
-            5'h9: n1823_t = 8'hff;
-            5'ha: n1823_t = 8'hff;
-            5'hb: n1823_t = 8'hff;
-            5'hc: n1823_t = 8'hff;
-            5'hd: n1823_t = 8'hff;
-            5'he: n1823_t = 8'hff;
-            5'hf: n1823_t = 8'hff;
-            5'h10: n1823_t = 8'h0;
-            5'h11: n1823_t = 8'h0;
-            5'h12: n1823_t = 8'h0;
-            5'h13: n1823_t = 8'h0;
-            5'h14: n1823_t = 8'h0;
-            5'h15: n1823_t = 8'h0;
-            5'h16: n1823_t = 8'h0;
-            5'h17: n1823_t = 8'h0;
-            5'h18: n1823_t = 8'h0;
-            5'h19: n1823_t = 8'h0;
-            5'h1a: n1823_t = 8'h0;
-            5'h1b: n1823_t = 8'h0;
-            5'h1c: n1823_t = 8'h0;
-            5'h1d: n1823_t = 8'h1;
-            5'h1e: n1823_t = 8'h1;
-            5'h1f: n1823_t = 8'h2;
-            default: n1823_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1823 = n1823_t;  // ex
+    wire [7:0] n1823 = rom5(n1822[4:0]);  // ex
     wire [4:0] n1824_r = n760_d4[7:3];
     wire [4:0] n1824 = n1824_r[4:0];  // ex
-    reg [7:0] n1825_t;
-    always @* begin  // lookup table
-        case (n1824[4:0])
-            5'h0: n1825_t = 8'h4;
-            5'h1: n1825_t = 8'h6;
-            5'h2: n1825_t = 8'ha;
-            5'h3: n1825_t = 8'h12;
-            5'h4: n1825_t = 8'h1d;
-            5'h5: n1825_t = 8'h30;
-            5'h6: n1825_t = 8'h50;
-            5'h7: n1825_t = 8'h84;
-            5'h8: n1825_t = 8'hda;
-            5'h9: n1825_t = 8'hff;
-            5'ha: n1825_t = 8'hff;
-            5'hb: n1825_t = 8'hff;
-            5'hc: n1825_t = 8'hff;
-            5'hd: n1825_t = 8'hff;
-            5'he: n1825_t = 8'hff;
-            5'hf: n1825_t = 8'hff;
-            5'h10: n1825_t = 8'h0;
-            5'h11: n1825_t = 8'h0;
-            5'h12: n1825_t = 8'h0;
-            5'h13: n1825_t = 8'h0;
-            5'h14: n1825_t = 8'h0;
-            5'h15: n1825_t = 8'h0;
-            5'h16: n1825_t = 8'h0;
-            5'h17: n1825_t = 8'h0;
-            5'h18: n1825_t = 8'h0;
-            5'h19: n1825_t = 8'h0;
-            5'h1a: n1825_t = 8'h0;
-            5'h1b: n1825_t = 8'h0;
-            5'h1c: n1825_t = 8'h0;
-            5'h1d: n1825_t = 8'h1;
-            5'h1e: n1825_t = 8'h1;
-            5'h1f: n1825_t = 8'h2;
-            default: n1825_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1825 = n1825_t;  // ex
+    wire [7:0] n1825 = rom5(n1824[4:0]);  // ex
     wire [4:0] n1826_r = n764_d4[7:3];
     wire [4:0] n1826 = n1826_r[4:0];  // ex
-    reg [7:0] n1827_t;
-    always @* begin  // lookup table
-        case (n1826[4:0])
-            5'h0: n1827_t = 8'h4;
-            5'h1: n1827_t = 8'h6;
-            5'h2: n1827_t = 8'ha;
-            5'h3: n1827_t = 8'h12;
-            5'h4: n1827_t = 8'h1d;
-            5'h5: n1827_t = 8'h30;
-            5'h6: n1827_t = 8'h50;
-            5'h7: n1827_t = 8'h84;
-            5'h8: n1827_t = 8'hda;
-            5'h9: n1827_t = 8'hff;
-            5'ha: n1827_t = 8'hff;
-            5'hb: n1827_t = 8'hff;
-            5'hc: n1827_t = 8'hff;
-            5'hd: n1827_t = 8'hff;
-            5'he: n1827_t = 8'hff;
-            5'hf: n1827_t = 8'hff;
-            5'h10: n1827_t = 8'h0;
-            5'h11: n1827_t = 8'h0;
-            5'h12: n1827_t = 8'h0;
-            5'h13: n1827_t = 8'h0;
-            5'h14: n1827_t = 8'h0;
-            5'h15: n1827_t = 8'h0;
-            5'h16: n1827_t = 8'h0;
-            5'h17: n1827_t = 8'h0;
-            5'h18: n1827_t = 8'h0;
-            5'h19: n1827_t = 8'h0;
-            5'h1a: n1827_t = 8'h0;
-            5'h1b: n1827_t = 8'h0;
-            5'h1c: n1827_t = 8'h0;
-            5'h1d: n1827_t = 8'h1;
-            5'h1e: n1827_t = 8'h1;
-            5'h1f: n1827_t = 8'h2;
-            default: n1827_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1827 = n1827_t;  // ex
+    wire [7:0] n1827 = rom5(n1826[4:0]);  // ex
     wire [4:0] n1828_r = n768_d4[7:3];
     wire [4:0] n1828 = n1828_r[4:0];  // ex
-    reg [7:0] n1829_t;
-    always @* begin  // lookup table
-        case (n1828[4:0])
-            5'h0: n1829_t = 8'h4;
-            5'h1: n1829_t = 8'h6;
-            5'h2: n1829_t = 8'ha;
-            5'h3: n1829_t = 8'h12;
-            5'h4: n1829_t = 8'h1d;
-            5'h5: n1829_t = 8'h30;
-            5'h6: n1829_t = 8'h50;
-            5'h7: n1829_t = 8'h84;
-            5'h8: n1829_t = 8'hda;
-            5'h9: n1829_t = 8'hff;
-            5'ha: n1829_t = 8'hff;
-            5'hb: n1829_t = 8'hff;
-            5'hc: n1829_t = 8'hff;
-            5'hd: n1829_t = 8'hff;
-            5'he: n1829_t = 8'hff;
-            5'hf: n1829_t = 8'hff;
-            5'h10: n1829_t = 8'h0;
-            5'h11: n1829_t = 8'h0;
-            5'h12: n1829_t = 8'h0;
-            5'h13: n1829_t = 8'h0;
-            5'h14: n1829_t = 8'h0;
-            5'h15: n1829_t = 8'h0;
-            5'h16: n1829_t = 8'h0;
-            5'h17: n1829_t = 8'h0;
-            5'h18: n1829_t = 8'h0;
-            5'h19: n1829_t = 8'h0;
-            5'h1a: n1829_t = 8'h0;
-            5'h1b: n1829_t = 8'h0;
-            5'h1c: n1829_t = 8'h0;
-            5'h1d: n1829_t = 8'h1;
-            5'h1e: n1829_t = 8'h1;
-            5'h1f: n1829_t = 8'h2;
-            default: n1829_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1829 = n1829_t;  // ex
+    wire [7:0] n1829 = rom5(n1828[4:0]);  // ex
     wire [4:0] n1830_r = n772_d4[7:3];
     wire [4:0] n1830 = n1830_r[4:0];  // ex
-    reg [7:0] n1831_t;
-    always @* begin  // lookup table
-        case (n1830[4:0])
-            5'h0: n1831_t = 8'h4;
-            5'h1: n1831_t = 8'h6;
-            5'h2: n1831_t = 8'ha;
-            5'h3: n1831_t = 8'h12;
-            5'h4: n1831_t = 8'h1d;
-            5'h5: n1831_t = 8'h30;
-            5'h6: n1831_t = 8'h50;
-            5'h7: n1831_t = 8'h84;
-            5'h8: n1831_t = 8'hda;
-            5'h9: n1831_t = 8'hff;
-            5'ha: n1831_t = 8'hff;
-            5'hb: n1831_t = 8'hff;
-            5'hc: n1831_t = 8'hff;
-            5'hd: n1831_t = 8'hff;
-            5'he: n1831_t = 8'hff;
-            5'hf: n1831_t = 8'hff;
-            5'h10: n1831_t = 8'h0;
-            5'h11: n1831_t = 8'h0;
-            5'h12: n1831_t = 8'h0;
-            5'h13: n1831_t = 8'h0;
-            5'h14: n1831_t = 8'h0;
-            5'h15: n1831_t = 8'h0;
-            5'h16: n1831_t = 8'h0;
-            5'h17: n1831_t = 8'h0;
-            5'h18: n1831_t = 8'h0;
-            5'h19: n1831_t = 8'h0;
-            5'h1a: n1831_t = 8'h0;
-            5'h1b: n1831_t = 8'h0;
-            5'h1c: n1831_t = 8'h0;
-            5'h1d: n1831_t = 8'h1;
-            5'h1e: n1831_t = 8'h1;
-            5'h1f: n1831_t = 8'h2;
-            default: n1831_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1831 = n1831_t;  // ex
+    wire [7:0] n1831 = rom5(n1830[4:0]);  // ex
     wire [4:0] n1832_r = n776_d4[7:3];
     wire [4:0] n1832 = n1832_r[4:0];  // ex
-    reg [7:0] n1833_t;
-    always @* begin  // lookup table
-        case (n1832[4:0])
-            5'h0: n1833_t = 8'h4;
-            5'h1: n1833_t = 8'h6;
-            5'h2: n1833_t = 8'ha;
-            5'h3: n1833_t = 8'h12;
-            5'h4: n1833_t = 8'h1d;
-            5'h5: n1833_t = 8'h30;
-            5'h6: n1833_t = 8'h50;
-            5'h7: n1833_t = 8'h84;
-            5'h8: n1833_t = 8'hda;
-            5'h9: n1833_t = 8'hff;
-            5'ha: n1833_t = 8'hff;
-            5'hb: n1833_t = 8'hff;
-            5'hc: n1833_t = 8'hff;
-            5'hd: n1833_t = 8'hff;
-            5'he: n1833_t = 8'hff;
-            5'hf: n1833_t = 8'hff;
-            5'h10: n1833_t = 8'h0;
-            5'h11: n1833_t = 8'h0;
-            5'h12: n1833_t = 8'h0;
-            5'h13: n1833_t = 8'h0;
-            5'h14: n1833_t = 8'h0;
-            5'h15: n1833_t = 8'h0;
-            5'h16: n1833_t = 8'h0;
-            5'h17: n1833_t = 8'h0;
-            5'h18: n1833_t = 8'h0;
-            5'h19: n1833_t = 8'h0;
-            5'h1a: n1833_t = 8'h0;
-            5'h1b: n1833_t = 8'h0;
-            5'h1c: n1833_t = 8'h0;
-            5'h1d: n1833_t = 8'h1;
-            5'h1e: n1833_t = 8'h1;
-            5'h1f: n1833_t = 8'h2;
-            default: n1833_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1833 = n1833_t;  // ex
+    wire [7:0] n1833 = rom5(n1832[4:0]);  // ex
     wire [4:0] n1834_r = n780_d4[7:3];
     wire [4:0] n1834 = n1834_r[4:0];  // ex
-    reg [7:0] n1835_t;
-    always @* begin  // lookup table
-        case (n1834[4:0])
-            5'h0: n1835_t = 8'h4;
-            5'h1: n1835_t = 8'h6;
-            5'h2: n1835_t = 8'ha;
-            5'h3: n1835_t = 8'h12;
-            5'h4: n1835_t = 8'h1d;
-            5'h5: n1835_t = 8'h30;
-            5'h6: n1835_t = 8'h50;
-            5'h7: n1835_t = 8'h84;
-            5'h8: n1835_t = 8'hda;
-            5'h9: n1835_t = 8'hff;
-            5'ha: n1835_t = 8'hff;
-            5'hb: n1835_t = 8'hff;
-            5'hc: n1835_t = 8'hff;
-            5'hd: n1835_t = 8'hff;
-            5'he: n1835_t = 8'hff;
-            5'hf: n1835_t = 8'hff;
-            5'h10: n1835_t = 8'h0;
-            5'h11: n1835_t = 8'h0;
-            5'h12: n1835_t = 8'h0;
-            5'h13: n1835_t = 8'h0;
-            5'h14: n1835_t = 8'h0;
-            5'h15: n1835_t = 8'h0;
-            5'h16: n1835_t = 8'h0;
-            5'h17: n1835_t = 8'h0;
-            5'h18: n1835_t = 8'h0;
-            5'h19: n1835_t = 8'h0;
-            5'h1a: n1835_t = 8'h0;
-            5'h1b: n1835_t = 8'h0;
-            5'h1c: n1835_t = 8'h0;
-            5'h1d: n1835_t = 8'h1;
-            5'h1e: n1835_t = 8'h1;
-            5'h1f: n1835_t = 8'h2;
-            default: n1835_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1835 = n1835_t;  // ex
+    wire [7:0] n1835 = rom5(n1834[4:0]);  // ex
     wire [4:0] n1836_r = n784_d4[7:3];
     wire [4:0] n1836 = n1836_r[4:0];  // ex
-    reg [7:0] n1837_t;
-    always @* begin  // lookup table
-        case (n1836[4:0])
-            5'h0: n1837_t = 8'h4;
-            5'h1: n1837_t = 8'h6;
-            5'h2: n1837_t = 8'ha;
-            5'h3: n1837_t = 8'h12;
-            5'h4: n1837_t = 8'h1d;
-            5'h5: n1837_t = 8'h30;
-            5'h6: n1837_t = 8'h50;
-            5'h7: n1837_t = 8'h84;
-            5'h8: n1837_t = 8'hda;
-            5'h9: n1837_t = 8'hff;
-            5'ha: n1837_t = 8'hff;
-            5'hb: n1837_t = 8'hff;
-            5'hc: n1837_t = 8'hff;
-            5'hd: n1837_t = 8'hff;
-            5'he: n1837_t = 8'hff;
-            5'hf: n1837_t = 8'hff;
-            5'h10: n1837_t = 8'h0;
-            5'h11: n1837_t = 8'h0;
-            5'h12: n1837_t = 8'h0;
-            5'h13: n1837_t = 8'h0;
-            5'h14: n1837_t = 8'h0;
-            5'h15: n1837_t = 8'h0;
-            5'h16: n1837_t = 8'h0;
-            5'h17: n1837_t = 8'h0;
-            5'h18: n1837_t = 8'h0;
-            5'h19: n1837_t = 8'h0;
-            5'h1a: n1837_t = 8'h0;
-            5'h1b: n1837_t = 8'h0;
-            5'h1c: n1837_t = 8'h0;
-            5'h1d: n1837_t = 8'h1;
-            5'h1e: n1837_t = 8'h1;
-            5'h1f: n1837_t = 8'h2;
-            default: n1837_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1837 = n1837_t;  // ex
+    wire [7:0] n1837 = rom5(n1836[4:0]);  // ex
     wire [4:0] n1838_r = n788_d4[7:3];
     wire [4:0] n1838 = n1838_r[4:0];  // ex
-    reg [7:0] n1839_t;
-    always @* begin  // lookup table
-        case (n1838[4:0])
-            5'h0: n1839_t = 8'h4;
-            5'h1: n1839_t = 8'h6;
-            5'h2: n1839_t = 8'ha;
-            5'h3: n1839_t = 8'h12;
-            5'h4: n1839_t = 8'h1d;
-            5'h5: n1839_t = 8'h30;
-            5'h6: n1839_t = 8'h50;
-            5'h7: n1839_t = 8'h84;
-            5'h8: n1839_t = 8'hda;
-            5'h9: n1839_t = 8'hff;
-            5'ha: n1839_t = 8'hff;
-            5'hb: n1839_t = 8'hff;
-            5'hc: n1839_t = 8'hff;
-            5'hd: n1839_t = 8'hff;
-            5'he: n1839_t = 8'hff;
-            5'hf: n1839_t = 8'hff;
-            5'h10: n1839_t = 8'h0;
-            5'h11: n1839_t = 8'h0;
-            5'h12: n1839_t = 8'h0;
-            5'h13: n1839_t = 8'h0;
-            5'h14: n1839_t = 8'h0;
-            5'h15: n1839_t = 8'h0;
-            5'h16: n1839_t = 8'h0;
-            5'h17: n1839_t = 8'h0;
-            5'h18: n1839_t = 8'h0;
-            5'h19: n1839_t = 8'h0;
-            5'h1a: n1839_t = 8'h0;
-            5'h1b: n1839_t = 8'h0;
-            5'h1c: n1839_t = 8'h0;
-            5'h1d: n1839_t = 8'h1;
-            5'h1e: n1839_t = 8'h1;
-            5'h1f: n1839_t = 8'h2;
-            default: n1839_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1839 = n1839_t;  // ex
+    wire [7:0] n1839 = rom5(n1838[4:0]);  // ex
     wire [4:0] n1840_r = n792_d4[7:3];
     wire [4:0] n1840 = n1840_r[4:0];  // ex
-    reg [7:0] n1841_t;
-    always @* begin  // lookup table
-        case (n1840[4:0])
-            5'h0: n1841_t = 8'h4;
-            5'h1: n1841_t = 8'h6;
-            5'h2: n1841_t = 8'ha;
-            5'h3: n1841_t = 8'h12;
-            5'h4: n1841_t = 8'h1d;
-            5'h5: n1841_t = 8'h30;
-            5'h6: n1841_t = 8'h50;
-            5'h7: n1841_t = 8'h84;
-            5'h8: n1841_t = 8'hda;
-            5'h9: n1841_t = 8'hff;
-            5'ha: n1841_t = 8'hff;
-            5'hb: n1841_t = 8'hff;
-            5'hc: n1841_t = 8'hff;
-            5'hd: n1841_t = 8'hff;
-            5'he: n1841_t = 8'hff;
-            5'hf: n1841_t = 8'hff;
-            5'h10: n1841_t = 8'h0;
-            5'h11: n1841_t = 8'h0;
-            5'h12: n1841_t = 8'h0;
-            5'h13: n1841_t = 8'h0;
-            5'h14: n1841_t = 8'h0;
-            5'h15: n1841_t = 8'h0;
-            5'h16: n1841_t = 8'h0;
-            5'h17: n1841_t = 8'h0;
-            5'h18: n1841_t = 8'h0;
-            5'h19: n1841_t = 8'h0;
-            5'h1a: n1841_t = 8'h0;
-            5'h1b: n1841_t = 8'h0;
-            5'h1c: n1841_t = 8'h0;
-            5'h1d: n1841_t = 8'h1;
-            5'h1e: n1841_t = 8'h1;
-            5'h1f: n1841_t = 8'h2;
-            default: n1841_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1841 = n1841_t;  // ex
+    wire [7:0] n1841 = rom5(n1840[4:0]);  // ex
     wire [4:0] n1842_r = n796_d3[7:3];
     wire [4:0] n1842 = n1842_r[4:0];  // ex
-    reg [7:0] n1843_t;
-    always @* begin  // lookup table
-        case (n1842[4:0])
-            5'h0: n1843_t = 8'h4;
-            5'h1: n1843_t = 8'h6;
-            5'h2: n1843_t = 8'ha;
-            5'h3: n1843_t = 8'h12;
-            5'h4: n1843_t = 8'h1d;
-            5'h5: n1843_t = 8'h30;
-            5'h6: n1843_t = 8'h50;
-            5'h7: n1843_t = 8'h84;
-            5'h8: n1843_t = 8'hda;
-            5'h9: n1843_t = 8'hff;
-            5'ha: n1843_t = 8'hff;
-            5'hb: n1843_t = 8'hff;
-            5'hc: n1843_t = 8'hff;
-            5'hd: n1843_t = 8'hff;
-            5'he: n1843_t = 8'hff;
-            5'hf: n1843_t = 8'hff;
-            5'h10: n1843_t = 8'h0;
-            5'h11: n1843_t = 8'h0;
-            5'h12: n1843_t = 8'h0;
-            5'h13: n1843_t = 8'h0;
-            5'h14: n1843_t = 8'h0;
-            5'h15: n1843_t = 8'h0;
-            5'h16: n1843_t = 8'h0;
-            5'h17: n1843_t = 8'h0;
-            5'h18: n1843_t = 8'h0;
-            5'h19: n1843_t = 8'h0;
-            5'h1a: n1843_t = 8'h0;
-            5'h1b: n1843_t = 8'h0;
-            5'h1c: n1843_t = 8'h0;
-            5'h1d: n1843_t = 8'h1;
-            5'h1e: n1843_t = 8'h1;
-            5'h1f: n1843_t = 8'h2;
-            default: n1843_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1843 = n1843_t;  // ex
+    wire [7:0] n1843 = rom5(n1842[4:0]);  // ex
     wire [4:0] n1844_r = n800_d4[7:3];
     wire [4:0] n1844 = n1844_r[4:0];  // ex
-    reg [7:0] n1845_t;
-    always @* begin  // lookup table
-        case (n1844[4:0])
-            5'h0: n1845_t = 8'h4;
-            5'h1: n1845_t = 8'h6;
-            5'h2: n1845_t = 8'ha;
-            5'h3: n1845_t = 8'h12;
-            5'h4: n1845_t = 8'h1d;
-            5'h5: n1845_t = 8'h30;
-            5'h6: n1845_t = 8'h50;
-            5'h7: n1845_t = 8'h84;
-            5'h8: n1845_t = 8'hda;
-            5'h9: n1845_t = 8'hff;
-            5'ha: n1845_t = 8'hff;
-            5'hb: n1845_t = 8'hff;
-            5'hc: n1845_t = 8'hff;
-            5'hd: n1845_t = 8'hff;
-            5'he: n1845_t = 8'hff;
-            5'hf: n1845_t = 8'hff;
-            5'h10: n1845_t = 8'h0;
-            5'h11: n1845_t = 8'h0;
-            5'h12: n1845_t = 8'h0;
-            5'h13: n1845_t = 8'h0;
-            5'h14: n1845_t = 8'h0;
-            5'h15: n1845_t = 8'h0;
-            5'h16: n1845_t = 8'h0;
-            5'h17: n1845_t = 8'h0;
-            5'h18: n1845_t = 8'h0;
-            5'h19: n1845_t = 8'h0;
-            5'h1a: n1845_t = 8'h0;
-            5'h1b: n1845_t = 8'h0;
-            5'h1c: n1845_t = 8'h0;
-            5'h1d: n1845_t = 8'h1;
-            5'h1e: n1845_t = 8'h1;
-            5'h1f: n1845_t = 8'h2;
-            default: n1845_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1845 = n1845_t;  // ex
+    wire [7:0] n1845 = rom5(n1844[4:0]);  // ex
     wire [4:0] n1846_r = n804_d4[7:3];
     wire [4:0] n1846 = n1846_r[4:0];  // ex
-    reg [7:0] n1847_t;
-    always @* begin  // lookup table
-        case (n1846[4:0])
-            5'h0: n1847_t = 8'h4;
-            5'h1: n1847_t = 8'h6;
-            5'h2: n1847_t = 8'ha;
-            5'h3: n1847_t = 8'h12;
-            5'h4: n1847_t = 8'h1d;
-            5'h5: n1847_t = 8'h30;
-            5'h6: n1847_t = 8'h50;
-            5'h7: n1847_t = 8'h84;
-            5'h8: n1847_t = 8'hda;
-            5'h9: n1847_t = 8'hff;
-            5'ha: n1847_t = 8'hff;
-            5'hb: n1847_t = 8'hff;
-            5'hc: n1847_t = 8'hff;
-            5'hd: n1847_t = 8'hff;
-            5'he: n1847_t = 8'hff;
-            5'hf: n1847_t = 8'hff;
-            5'h10: n1847_t = 8'h0;
-            5'h11: n1847_t = 8'h0;
-            5'h12: n1847_t = 8'h0;
-            5'h13: n1847_t = 8'h0;
-            5'h14: n1847_t = 8'h0;
-            5'h15: n1847_t = 8'h0;
-            5'h16: n1847_t = 8'h0;
-            5'h17: n1847_t = 8'h0;
-            5'h18: n1847_t = 8'h0;
-            5'h19: n1847_t = 8'h0;
-            5'h1a: n1847_t = 8'h0;
-            5'h1b: n1847_t = 8'h0;
-            5'h1c: n1847_t = 8'h0;
-            5'h1d: n1847_t = 8'h1;
-            5'h1e: n1847_t = 8'h1;
-            5'h1f: n1847_t = 8'h2;
-            default: n1847_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1847 = n1847_t;  // ex
+    wire [7:0] n1847 = rom5(n1846[4:0]);  // ex
     wire [4:0] n1848_r = n808_d4[7:3];
     wire [4:0] n1848 = n1848_r[4:0];  // ex
-    reg [7:0] n1849_t;
-    always @* begin  // lookup table
-        case (n1848[4:0])
-            5'h0: n1849_t = 8'h4;
-            5'h1: n1849_t = 8'h6;
-            5'h2: n1849_t = 8'ha;
-            5'h3: n1849_t = 8'h12;
-            5'h4: n1849_t = 8'h1d;
-            5'h5: n1849_t = 8'h30;
-            5'h6: n1849_t = 8'h50;
-            5'h7: n1849_t = 8'h84;
-            5'h8: n1849_t = 8'hda;
-            5'h9: n1849_t = 8'hff;
-            5'ha: n1849_t = 8'hff;
-            5'hb: n1849_t = 8'hff;
-            5'hc: n1849_t = 8'hff;
-            5'hd: n1849_t = 8'hff;
-            5'he: n1849_t = 8'hff;
-            5'hf: n1849_t = 8'hff;
-            5'h10: n1849_t = 8'h0;
-            5'h11: n1849_t = 8'h0;
-            5'h12: n1849_t = 8'h0;
-            5'h13: n1849_t = 8'h0;
-            5'h14: n1849_t = 8'h0;
-            5'h15: n1849_t = 8'h0;
-            5'h16: n1849_t = 8'h0;
-            5'h17: n1849_t = 8'h0;
-            5'h18: n1849_t = 8'h0;
-            5'h19: n1849_t = 8'h0;
-            5'h1a: n1849_t = 8'h0;
-            5'h1b: n1849_t = 8'h0;
-            5'h1c: n1849_t = 8'h0;
-            5'h1d: n1849_t = 8'h1;
-            5'h1e: n1849_t = 8'h1;
-            5'h1f: n1849_t = 8'h2;
-            default: n1849_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1849 = n1849_t;  // ex
+    wire [7:0] n1849 = rom5(n1848[4:0]);  // ex
     wire [4:0] n1850_r = n812_d4[7:3];
     wire [4:0] n1850 = n1850_r[4:0];  // ex
-    reg [7:0] n1851_t;
-    always @* begin  // lookup table
-        case (n1850[4:0])
-            5'h0: n1851_t = 8'h4;
-            5'h1: n1851_t = 8'h6;
-            5'h2: n1851_t = 8'ha;
-            5'h3: n1851_t = 8'h12;
-            5'h4: n1851_t = 8'h1d;
-            5'h5: n1851_t = 8'h30;
-            5'h6: n1851_t = 8'h50;
-            5'h7: n1851_t = 8'h84;
-            5'h8: n1851_t = 8'hda;
-            5'h9: n1851_t = 8'hff;
-            5'ha: n1851_t = 8'hff;
-            5'hb: n1851_t = 8'hff;
-            5'hc: n1851_t = 8'hff;
-            5'hd: n1851_t = 8'hff;
-            5'he: n1851_t = 8'hff;
-            5'hf: n1851_t = 8'hff;
-            5'h10: n1851_t = 8'h0;
-            5'h11: n1851_t = 8'h0;
-            5'h12: n1851_t = 8'h0;
-            5'h13: n1851_t = 8'h0;
-            5'h14: n1851_t = 8'h0;
-            5'h15: n1851_t = 8'h0;
-            5'h16: n1851_t = 8'h0;
-            5'h17: n1851_t = 8'h0;
-            5'h18: n1851_t = 8'h0;
-            5'h19: n1851_t = 8'h0;
-            5'h1a: n1851_t = 8'h0;
-            5'h1b: n1851_t = 8'h0;
-            5'h1c: n1851_t = 8'h0;
-            5'h1d: n1851_t = 8'h1;
-            5'h1e: n1851_t = 8'h1;
-            5'h1f: n1851_t = 8'h2;
-            default: n1851_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1851 = n1851_t;  // ex
+    wire [7:0] n1851 = rom5(n1850[4:0]);  // ex
     wire [4:0] n1852_r = n816_d4[7:3];
     wire [4:0] n1852 = n1852_r[4:0];  // ex
-    reg [7:0] n1853_t;
-    always @* begin  // lookup table
-        case (n1852[4:0])
-            5'h0: n1853_t = 8'h4;
-            5'h1: n1853_t = 8'h6;
-            5'h2: n1853_t = 8'ha;
-            5'h3: n1853_t = 8'h12;
-            5'h4: n1853_t = 8'h1d;
-            5'h5: n1853_t = 8'h30;
-            5'h6: n1853_t = 8'h50;
-            5'h7: n1853_t = 8'h84;
-            5'h8: n1853_t = 8'hda;
-            5'h9: n1853_t = 8'hff;
-            5'ha: n1853_t = 8'hff;
-            5'hb: n1853_t = 8'hff;
-            5'hc: n1853_t = 8'hff;
-            5'hd: n1853_t = 8'hff;
-            5'he: n1853_t = 8'hff;
-            5'hf: n1853_t = 8'hff;
-            5'h10: n1853_t = 8'h0;
-            5'h11: n1853_t = 8'h0;
-            5'h12: n1853_t = 8'h0;
-            5'h13: n1853_t = 8'h0;
-            5'h14: n1853_t = 8'h0;
-            5'h15: n1853_t = 8'h0;
-            5'h16: n1853_t = 8'h0;
-            5'h17: n1853_t = 8'h0;
-            5'h18: n1853_t = 8'h0;
-            5'h19: n1853_t = 8'h0;
-            5'h1a: n1853_t = 8'h0;
-            5'h1b: n1853_t = 8'h0;
-            5'h1c: n1853_t = 8'h0;
-            5'h1d: n1853_t = 8'h1;
-            5'h1e: n1853_t = 8'h1;
-            5'h1f: n1853_t = 8'h2;
-            default: n1853_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1853 = n1853_t;  // ex
+    wire [7:0] n1853 = rom5(n1852[4:0]);  // ex
     wire [4:0] n1854_r = n820_d4[7:3];
     wire [4:0] n1854 = n1854_r[4:0];  // ex
-    reg [7:0] n1855_t;
-    always @* begin  // lookup table
-        case (n1854[4:0])
-            5'h0: n1855_t = 8'h4;
-            5'h1: n1855_t = 8'h6;
-            5'h2: n1855_t = 8'ha;
-            5'h3: n1855_t = 8'h12;
-            5'h4: n1855_t = 8'h1d;
-            5'h5: n1855_t = 8'h30;
-            5'h6: n1855_t = 8'h50;
-            5'h7: n1855_t = 8'h84;
-            5'h8: n1855_t = 8'hda;
-            5'h9: n1855_t = 8'hff;
-            5'ha: n1855_t = 8'hff;
-            5'hb: n1855_t = 8'hff;
-            5'hc: n1855_t = 8'hff;
-            5'hd: n1855_t = 8'hff;
-            5'he: n1855_t = 8'hff;
-            5'hf: n1855_t = 8'hff;
-            5'h10: n1855_t = 8'h0;
-            5'h11: n1855_t = 8'h0;
-            5'h12: n1855_t = 8'h0;
-            5'h13: n1855_t = 8'h0;
-            5'h14: n1855_t = 8'h0;
-            5'h15: n1855_t = 8'h0;
-            5'h16: n1855_t = 8'h0;
-            5'h17: n1855_t = 8'h0;
-            5'h18: n1855_t = 8'h0;
-            5'h19: n1855_t = 8'h0;
-            5'h1a: n1855_t = 8'h0;
-            5'h1b: n1855_t = 8'h0;
-            5'h1c: n1855_t = 8'h0;
-            5'h1d: n1855_t = 8'h1;
-            5'h1e: n1855_t = 8'h1;
-            5'h1f: n1855_t = 8'h2;
-            default: n1855_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1855 = n1855_t;  // ex
+    wire [7:0] n1855 = rom5(n1854[4:0]);  // ex
     wire [4:0] n1856_r = n824_d4[7:3];
     wire [4:0] n1856 = n1856_r[4:0];  // ex
-    reg [7:0] n1857_t;
-    always @* begin  // lookup table
-        case (n1856[4:0])
-            5'h0: n1857_t = 8'h4;
-            5'h1: n1857_t = 8'h6;
-            5'h2: n1857_t = 8'ha;
-            5'h3: n1857_t = 8'h12;
-            5'h4: n1857_t = 8'h1d;
-            5'h5: n1857_t = 8'h30;
-            5'h6: n1857_t = 8'h50;
-            5'h7: n1857_t = 8'h84;
-            5'h8: n1857_t = 8'hda;
-            5'h9: n1857_t = 8'hff;
-            5'ha: n1857_t = 8'hff;
-            5'hb: n1857_t = 8'hff;
-            5'hc: n1857_t = 8'hff;
-            5'hd: n1857_t = 8'hff;
-            5'he: n1857_t = 8'hff;
-            5'hf: n1857_t = 8'hff;
-            5'h10: n1857_t = 8'h0;
-            5'h11: n1857_t = 8'h0;
-            5'h12: n1857_t = 8'h0;
-            5'h13: n1857_t = 8'h0;
-            5'h14: n1857_t = 8'h0;
-            5'h15: n1857_t = 8'h0;
-            5'h16: n1857_t = 8'h0;
-            5'h17: n1857_t = 8'h0;
-            5'h18: n1857_t = 8'h0;
-            5'h19: n1857_t = 8'h0;
-            5'h1a: n1857_t = 8'h0;
-            5'h1b: n1857_t = 8'h0;
-            5'h1c: n1857_t = 8'h0;
-            5'h1d: n1857_t = 8'h1;
-            5'h1e: n1857_t = 8'h1;
-            5'h1f: n1857_t = 8'h2;
-            default: n1857_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1857 = n1857_t;  // ex
+    wire [7:0] n1857 = rom5(n1856[4:0]);  // ex
     wire [4:0] n1858_r = n828_d4[7:3];
     wire [4:0] n1858 = n1858_r[4:0];  // ex
-    reg [7:0] n1859_t;
-    always @* begin  // lookup table
-        case (n1858[4:0])
-            5'h0: n1859_t = 8'h4;
-            5'h1: n1859_t = 8'h6;
-            5'h2: n1859_t = 8'ha;
-            5'h3: n1859_t = 8'h12;
-            5'h4: n1859_t = 8'h1d;
-            5'h5: n1859_t = 8'h30;
-            5'h6: n1859_t = 8'h50;
-            5'h7: n1859_t = 8'h84;
-            5'h8: n1859_t = 8'hda;
-            5'h9: n1859_t = 8'hff;
-            5'ha: n1859_t = 8'hff;
-            5'hb: n1859_t = 8'hff;
-            5'hc: n1859_t = 8'hff;
-            5'hd: n1859_t = 8'hff;
-            5'he: n1859_t = 8'hff;
-            5'hf: n1859_t = 8'hff;
-            5'h10: n1859_t = 8'h0;
-            5'h11: n1859_t = 8'h0;
-            5'h12: n1859_t = 8'h0;
-            5'h13: n1859_t = 8'h0;
-            5'h14: n1859_t = 8'h0;
-            5'h15: n1859_t = 8'h0;
-            5'h16: n1859_t = 8'h0;
-            5'h17: n1859_t = 8'h0;
-            5'h18: n1859_t = 8'h0;
-            5'h19: n1859_t = 8'h0;
-            5'h1a: n1859_t = 8'h0;
-            5'h1b: n1859_t = 8'h0;
-            5'h1c: n1859_t = 8'h0;
-            5'h1d: n1859_t = 8'h1;
-            5'h1e: n1859_t = 8'h1;
-            5'h1f: n1859_t = 8'h2;
-            default: n1859_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1859 = n1859_t;  // ex
+    wire [7:0] n1859 = rom5(n1858[4:0]);  // ex
     wire [4:0] n1860_r = n832_d4[7:3];
     wire [4:0] n1860 = n1860_r[4:0];  // ex
-    reg [7:0] n1861_t;
-    always @* begin  // lookup table
-        case (n1860[4:0])
-            5'h0: n1861_t = 8'h4;
-            5'h1: n1861_t = 8'h6;
-            5'h2: n1861_t = 8'ha;
-            5'h3: n1861_t = 8'h12;
-            5'h4: n1861_t = 8'h1d;
-            5'h5: n1861_t = 8'h30;
-            5'h6: n1861_t = 8'h50;
-            5'h7: n1861_t = 8'h84;
-            5'h8: n1861_t = 8'hda;
-            5'h9: n1861_t = 8'hff;
-            5'ha: n1861_t = 8'hff;
-            5'hb: n1861_t = 8'hff;
-            5'hc: n1861_t = 8'hff;
-            5'hd: n1861_t = 8'hff;
-            5'he: n1861_t = 8'hff;
-            5'hf: n1861_t = 8'hff;
-            5'h10: n1861_t = 8'h0;
-            5'h11: n1861_t = 8'h0;
-            5'h12: n1861_t = 8'h0;
-            5'h13: n1861_t = 8'h0;
-            5'h14: n1861_t = 8'h0;
-            5'h15: n1861_t = 8'h0;
-            5'h16: n1861_t = 8'h0;
-            5'h17: n1861_t = 8'h0;
-            5'h18: n1861_t = 8'h0;
-            5'h19: n1861_t = 8'h0;
-            5'h1a: n1861_t = 8'h0;
-            5'h1b: n1861_t = 8'h0;
-            5'h1c: n1861_t = 8'h0;
-            5'h1d: n1861_t = 8'h1;
-            5'h1e: n1861_t = 8'h1;
-            5'h1f: n1861_t = 8'h2;
-            default: n1861_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1861 = n1861_t;  // ex
+    wire [7:0] n1861 = rom5(n1860[4:0]);  // ex
     wire [4:0] n1862_r = n836_d4[7:3];
     wire [4:0] n1862 = n1862_r[4:0];  // ex
-    reg [7:0] n1863_t;
-    always @* begin  // lookup table
-        case (n1862[4:0])
-            5'h0: n1863_t = 8'h4;
-            5'h1: n1863_t = 8'h6;
-            5'h2: n1863_t = 8'ha;
-            5'h3: n1863_t = 8'h12;
-            5'h4: n1863_t = 8'h1d;
-            5'h5: n1863_t = 8'h30;
-            5'h6: n1863_t = 8'h50;
-            5'h7: n1863_t = 8'h84;
-            5'h8: n1863_t = 8'hda;
-            5'h9: n1863_t = 8'hff;
-            5'ha: n1863_t = 8'hff;
-            5'hb: n1863_t = 8'hff;
-            5'hc: n1863_t = 8'hff;
-            5'hd: n1863_t = 8'hff;
-            5'he: n1863_t = 8'hff;
-            5'hf: n1863_t = 8'hff;
-            5'h10: n1863_t = 8'h0;
-            5'h11: n1863_t = 8'h0;
-            5'h12: n1863_t = 8'h0;
-            5'h13: n1863_t = 8'h0;
-            5'h14: n1863_t = 8'h0;
-            5'h15: n1863_t = 8'h0;
-            5'h16: n1863_t = 8'h0;
-            5'h17: n1863_t = 8'h0;
-            5'h18: n1863_t = 8'h0;
-            5'h19: n1863_t = 8'h0;
-            5'h1a: n1863_t = 8'h0;
-            5'h1b: n1863_t = 8'h0;
-            5'h1c: n1863_t = 8'h0;
-            5'h1d: n1863_t = 8'h1;
-            5'h1e: n1863_t = 8'h1;
-            5'h1f: n1863_t = 8'h2;
-            default: n1863_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1863 = n1863_t;  // ex
+    wire [7:0] n1863 = rom5(n1862[4:0]);  // ex
     wire [4:0] n1864_r = n840_d4[7:3];
     wire [4:0] n1864 = n1864_r[4:0];  // ex
-    reg [7:0] n1865_t;
-    always @* begin  // lookup table
-        case (n1864[4:0])
-            5'h0: n1865_t = 8'h4;
-            5'h1: n1865_t = 8'h6;
-            5'h2: n1865_t = 8'ha;
-            5'h3: n1865_t = 8'h12;
-            5'h4: n1865_t = 8'h1d;
-            5'h5: n1865_t = 8'h30;
-            5'h6: n1865_t = 8'h50;
-            5'h7: n1865_t = 8'h84;
-            5'h8: n1865_t = 8'hda;
-            5'h9: n1865_t = 8'hff;
-            5'ha: n1865_t = 8'hff;
-            5'hb: n1865_t = 8'hff;
-            5'hc: n1865_t = 8'hff;
-            5'hd: n1865_t = 8'hff;
-            5'he: n1865_t = 8'hff;
-            5'hf: n1865_t = 8'hff;
-            5'h10: n1865_t = 8'h0;
-            5'h11: n1865_t = 8'h0;
-            5'h12: n1865_t = 8'h0;
-            5'h13: n1865_t = 8'h0;
-            5'h14: n1865_t = 8'h0;
-            5'h15: n1865_t = 8'h0;
-            5'h16: n1865_t = 8'h0;
-            5'h17: n1865_t = 8'h0;
-            5'h18: n1865_t = 8'h0;
-            5'h19: n1865_t = 8'h0;
-            5'h1a: n1865_t = 8'h0;
-            5'h1b: n1865_t = 8'h0;
-            5'h1c: n1865_t = 8'h0;
-            5'h1d: n1865_t = 8'h1;
-            5'h1e: n1865_t = 8'h1;
-            5'h1f: n1865_t = 8'h2;
-            default: n1865_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1865 = n1865_t;  // ex
+    wire [7:0] n1865 = rom5(n1864[4:0]);  // ex
     wire [4:0] n1866_r = n844_d4[7:3];
     wire [4:0] n1866 = n1866_r[4:0];  // ex
-    reg [7:0] n1867_t;
-    always @* begin  // lookup table
-        case (n1866[4:0])
-            5'h0: n1867_t = 8'h4;
-            5'h1: n1867_t = 8'h6;
-            5'h2: n1867_t = 8'ha;
-            5'h3: n1867_t = 8'h12;
-            5'h4: n1867_t = 8'h1d;
-            5'h5: n1867_t = 8'h30;
-            5'h6: n1867_t = 8'h50;
-            5'h7: n1867_t = 8'h84;
-            5'h8: n1867_t = 8'hda;
-            5'h9: n1867_t = 8'hff;
-            5'ha: n1867_t = 8'hff;
-            5'hb: n1867_t = 8'hff;
-            5'hc: n1867_t = 8'hff;
-            5'hd: n1867_t = 8'hff;
-            5'he: n1867_t = 8'hff;
-            5'hf: n1867_t = 8'hff;
-            5'h10: n1867_t = 8'h0;
-            5'h11: n1867_t = 8'h0;
-            5'h12: n1867_t = 8'h0;
-            5'h13: n1867_t = 8'h0;
-            5'h14: n1867_t = 8'h0;
-            5'h15: n1867_t = 8'h0;
-            5'h16: n1867_t = 8'h0;
-            5'h17: n1867_t = 8'h0;
-            5'h18: n1867_t = 8'h0;
-            5'h19: n1867_t = 8'h0;
-            5'h1a: n1867_t = 8'h0;
-            5'h1b: n1867_t = 8'h0;
-            5'h1c: n1867_t = 8'h0;
-            5'h1d: n1867_t = 8'h1;
-            5'h1e: n1867_t = 8'h1;
-            5'h1f: n1867_t = 8'h2;
-            default: n1867_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1867 = n1867_t;  // ex
+    wire [7:0] n1867 = rom5(n1866[4:0]);  // ex
     wire [4:0] n1868_r = n848_d4[7:3];
     wire [4:0] n1868 = n1868_r[4:0];  // ex
-    reg [7:0] n1869_t;
-    always @* begin  // lookup table
-        case (n1868[4:0])
-            5'h0: n1869_t = 8'h4;
-            5'h1: n1869_t = 8'h6;
-            5'h2: n1869_t = 8'ha;
-            5'h3: n1869_t = 8'h12;
-            5'h4: n1869_t = 8'h1d;
-            5'h5: n1869_t = 8'h30;
-            5'h6: n1869_t = 8'h50;
-            5'h7: n1869_t = 8'h84;
-            5'h8: n1869_t = 8'hda;
-            5'h9: n1869_t = 8'hff;
-            5'ha: n1869_t = 8'hff;
-            5'hb: n1869_t = 8'hff;
-            5'hc: n1869_t = 8'hff;
-            5'hd: n1869_t = 8'hff;
-            5'he: n1869_t = 8'hff;
-            5'hf: n1869_t = 8'hff;
-            5'h10: n1869_t = 8'h0;
-            5'h11: n1869_t = 8'h0;
-            5'h12: n1869_t = 8'h0;
-            5'h13: n1869_t = 8'h0;
-            5'h14: n1869_t = 8'h0;
-            5'h15: n1869_t = 8'h0;
-            5'h16: n1869_t = 8'h0;
-            5'h17: n1869_t = 8'h0;
-            5'h18: n1869_t = 8'h0;
-            5'h19: n1869_t = 8'h0;
-            5'h1a: n1869_t = 8'h0;
-            5'h1b: n1869_t = 8'h0;
-            5'h1c: n1869_t = 8'h0;
-            5'h1d: n1869_t = 8'h1;
-            5'h1e: n1869_t = 8'h1;
-            5'h1f: n1869_t = 8'h2;
-            default: n1869_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1869 = n1869_t;  // ex
+    wire [7:0] n1869 = rom5(n1868[4:0]);  // ex
     wire [4:0] n1870_r = n852_d4[7:3];
     wire [4:0] n1870 = n1870_r[4:0];  // ex
-    reg [7:0] n1871_t;
-    always @* begin  // lookup table
-        case (n1870[4:0])
-            5'h0: n1871_t = 8'h4;
-            5'h1: n1871_t = 8'h6;
-            5'h2: n1871_t = 8'ha;
-            5'h3: n1871_t = 8'h12;
-            5'h4: n1871_t = 8'h1d;
-            5'h5: n1871_t = 8'h30;
-            5'h6: n1871_t = 8'h50;
-            5'h7: n1871_t = 8'h84;
-            5'h8: n1871_t = 8'hda;
-            5'h9: n1871_t = 8'hff;
-            5'ha: n1871_t = 8'hff;
-            5'hb: n1871_t = 8'hff;
-            5'hc: n1871_t = 8'hff;
-            5'hd: n1871_t = 8'hff;
-            5'he: n1871_t = 8'hff;
-            5'hf: n1871_t = 8'hff;
-            5'h10: n1871_t = 8'h0;
-            5'h11: n1871_t = 8'h0;
-            5'h12: n1871_t = 8'h0;
-            5'h13: n1871_t = 8'h0;
-            5'h14: n1871_t = 8'h0;
-            5'h15: n1871_t = 8'h0;
-            5'h16: n1871_t = 8'h0;
-            5'h17: n1871_t = 8'h0;
-            5'h18: n1871_t = 8'h0;
-            5'h19: n1871_t = 8'h0;
-            5'h1a: n1871_t = 8'h0;
-            5'h1b: n1871_t = 8'h0;
-            5'h1c: n1871_t = 8'h0;
-            5'h1d: n1871_t = 8'h1;
-            5'h1e: n1871_t = 8'h1;
-            5'h1f: n1871_t = 8'h2;
-            default: n1871_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1871 = n1871_t;  // ex
+    wire [7:0] n1871 = rom5(n1870[4:0]);  // ex
     wire [4:0] n1872_r = n856_d4[7:3];
     wire [4:0] n1872 = n1872_r[4:0];  // ex
-    reg [7:0] n1873_t;
-    always @* begin  // lookup table
-        case (n1872[4:0])
-            5'h0: n1873_t = 8'h4;
-            5'h1: n1873_t = 8'h6;
-            5'h2: n1873_t = 8'ha;
-            5'h3: n1873_t = 8'h12;
-            5'h4: n1873_t = 8'h1d;
-            5'h5: n1873_t = 8'h30;
-            5'h6: n1873_t = 8'h50;
-            5'h7: n1873_t = 8'h84;
-            5'h8: n1873_t = 8'hda;
-            5'h9: n1873_t = 8'hff;
-            5'ha: n1873_t = 8'hff;
-            5'hb: n1873_t = 8'hff;
-            5'hc: n1873_t = 8'hff;
-            5'hd: n1873_t = 8'hff;
-            5'he: n1873_t = 8'hff;
-            5'hf: n1873_t = 8'hff;
-            5'h10: n1873_t = 8'h0;
-            5'h11: n1873_t = 8'h0;
-            5'h12: n1873_t = 8'h0;
-            5'h13: n1873_t = 8'h0;
-            5'h14: n1873_t = 8'h0;
-            5'h15: n1873_t = 8'h0;
-            5'h16: n1873_t = 8'h0;
-            5'h17: n1873_t = 8'h0;
-            5'h18: n1873_t = 8'h0;
-            5'h19: n1873_t = 8'h0;
-            5'h1a: n1873_t = 8'h0;
-            5'h1b: n1873_t = 8'h0;
-            5'h1c: n1873_t = 8'h0;
-            5'h1d: n1873_t = 8'h1;
-            5'h1e: n1873_t = 8'h1;
-            5'h1f: n1873_t = 8'h2;
-            default: n1873_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1873 = n1873_t;  // ex
+    wire [7:0] n1873 = rom5(n1872[4:0]);  // ex
     wire [6:0] n1874 = {{1{1'b0}}, n603_d1[5:0]} + {{1{1'b0}}, n651_d1[5:0]};  // dw
     wire [6:0] n1875 = {{1{1'b0}}, n609_d1[5:0]} - {{1{1'b0}}, n657_d1[5:0]};  // dw
     wire [6:0] n1876 = {{1{1'b0}}, n615_d1[5:0]} + {{1{1'b0}}, n663_d1[5:0]};  // dw

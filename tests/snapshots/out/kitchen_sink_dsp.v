@@ -40,6 +40,204 @@ module kitchen_sink (
 );
 
     // ---- stage 0 ----
+    function [7:0] rom0;  // lookup table
+        input [5:0] rom0_i;
+        begin
+            case (rom0_i)
+                6'h1e: rom0 = 8'h61;
+                6'h1f: rom0 = 8'h70;
+                6'h20: rom0 = 8'h80;
+                6'h21: rom0 = 8'h90;
+                6'h22: rom0 = 8'h9f;
+                6'h23: rom0 = 8'hae;
+                default: rom0 = 8'd0;
+            endcase
+        end
+    endfunction
+    function [7:0] rom1;  // lookup table
+        input [5:0] rom1_i;
+        begin
+            case (rom1_i)
+                6'h1e: rom1 = 8'h61;
+                6'h1f: rom1 = 8'h70;
+                6'h20: rom1 = 8'h80;
+                6'h21: rom1 = 8'h90;
+                6'h22: rom1 = 8'h9f;
+                6'h23: rom1 = 8'hae;
+                6'h24: rom1 = 8'hbb;
+                default: rom1 = 8'd0;
+            endcase
+        end
+    endfunction
+    function [7:0] rom2;  // lookup table
+        input [5:0] rom2_i;
+        begin
+            case (rom2_i)
+                6'h1d: rom2 = 8'h52;
+                6'h1e: rom2 = 8'h61;
+                6'h1f: rom2 = 8'h70;
+                6'h20: rom2 = 8'h80;
+                6'h21: rom2 = 8'h90;
+                6'h22: rom2 = 8'h9f;
+                6'h23: rom2 = 8'hae;
+                6'h24: rom2 = 8'hbb;
+                6'h25: rom2 = 8'hc7;
+                default: rom2 = 8'd0;
+            endcase
+        end
+    endfunction
+    function [11:0] rom3;  // lookup table
+        input [5:0] rom3_i;
+        begin
+            case (rom3_i)
+                6'h0: rom3 = 12'h40;
+                6'h1: rom3 = 12'h52;
+                6'h2: rom3 = 12'h6a;
+                6'h3: rom3 = 12'h87;
+                6'h4: rom3 = 12'hae;
+                6'h5: rom3 = 12'hdf;
+                6'h6: rom3 = 12'h11f;
+                6'h7: rom3 = 12'h170;
+                6'h8: rom3 = 12'h1d9;
+                6'h9: rom3 = 12'h25f;
+                6'ha: rom3 = 12'h30c;
+                6'hb: rom3 = 12'h3e9;
+                6'hc: rom3 = 12'h505;
+                6'hd: rom3 = 12'h673;
+                6'he: rom3 = 12'h847;
+                6'hf: rom3 = 12'haa1;
+                6'h10: rom3 = 12'hda6;
+                6'h11: rom3 = 12'hfff;
+                6'h12: rom3 = 12'hfff;
+                6'h13: rom3 = 12'hfff;
+                6'h14: rom3 = 12'hfff;
+                6'h15: rom3 = 12'hfff;
+                6'h16: rom3 = 12'hfff;
+                6'h17: rom3 = 12'hfff;
+                6'h18: rom3 = 12'hfff;
+                6'h19: rom3 = 12'hfff;
+                6'h1a: rom3 = 12'hfff;
+                6'h1b: rom3 = 12'hfff;
+                6'h1c: rom3 = 12'hfff;
+                6'h1d: rom3 = 12'hfff;
+                6'h1e: rom3 = 12'hfff;
+                6'h1f: rom3 = 12'hfff;
+                6'h20: rom3 = 12'h0;
+                6'h21: rom3 = 12'h0;
+                6'h22: rom3 = 12'h0;
+                6'h23: rom3 = 12'h0;
+                6'h24: rom3 = 12'h0;
+                6'h25: rom3 = 12'h0;
+                6'h26: rom3 = 12'h0;
+                6'h27: rom3 = 12'h0;
+                6'h28: rom3 = 12'h0;
+                6'h29: rom3 = 12'h0;
+                6'h2a: rom3 = 12'h0;
+                6'h2b: rom3 = 12'h0;
+                6'h2c: rom3 = 12'h0;
+                6'h2d: rom3 = 12'h1;
+                6'h2e: rom3 = 12'h1;
+                6'h2f: rom3 = 12'h1;
+                6'h30: rom3 = 12'h1;
+                6'h31: rom3 = 12'h2;
+                6'h32: rom3 = 12'h2;
+                6'h33: rom3 = 12'h2;
+                6'h34: rom3 = 12'h3;
+                6'h35: rom3 = 12'h4;
+                6'h36: rom3 = 12'h5;
+                6'h37: rom3 = 12'h7;
+                6'h38: rom3 = 12'h9;
+                6'h39: rom3 = 12'hb;
+                6'h3a: rom3 = 12'he;
+                6'h3b: rom3 = 12'h12;
+                6'h3c: rom3 = 12'h18;
+                6'h3d: rom3 = 12'h1e;
+                6'h3e: rom3 = 12'h27;
+                6'h3f: rom3 = 12'h32;
+                default: rom3 = 12'd0;
+            endcase
+        end
+    endfunction
+    function [11:0] rom4;  // lookup table
+        input [4:0] rom4_i;
+        begin
+            case (rom4_i)
+                5'h0: rom4 = 12'hfff;
+                5'h1: rom4 = 12'h200;
+                5'h2: rom4 = 12'h100;
+                5'h3: rom4 = 12'hab;
+                5'h4: rom4 = 12'h80;
+                5'h5: rom4 = 12'h66;
+                5'h6: rom4 = 12'h55;
+                5'h7: rom4 = 12'h49;
+                5'h8: rom4 = 12'h40;
+                5'h9: rom4 = 12'h39;
+                5'ha: rom4 = 12'h33;
+                5'hb: rom4 = 12'h2f;
+                5'hc: rom4 = 12'h2b;
+                5'hd: rom4 = 12'h27;
+                5'he: rom4 = 12'h25;
+                5'hf: rom4 = 12'h22;
+                5'h10: rom4 = 12'h20;
+                5'h11: rom4 = 12'h1e;
+                5'h12: rom4 = 12'h1c;
+                5'h13: rom4 = 12'h1b;
+                5'h14: rom4 = 12'h1a;
+                5'h15: rom4 = 12'h18;
+                5'h16: rom4 = 12'h17;
+                5'h17: rom4 = 12'h16;
+                5'h18: rom4 = 12'h15;
+                5'h19: rom4 = 12'h14;
+                5'h1a: rom4 = 12'h14;
+                5'h1b: rom4 = 12'h13;
+                5'h1c: rom4 = 12'h12;
+                5'h1d: rom4 = 12'h12;
+                5'h1e: rom4 = 12'h11;
+                5'h1f: rom4 = 12'h11;
+                default: rom4 = 12'd0;
+            endcase
+        end
+    endfunction
+    function [7:0] rom5;  // lookup table
+        input [4:0] rom5_i;
+        begin
+            case (rom5_i)
+                5'h0: rom5 = 8'h4;
+                5'h1: rom5 = 8'h6;
+                5'h2: rom5 = 8'ha;
+                5'h3: rom5 = 8'h12;
+                5'h4: rom5 = 8'h1d;
+                5'h5: rom5 = 8'h30;
+                5'h6: rom5 = 8'h50;
+                5'h7: rom5 = 8'h84;
+                5'h8: rom5 = 8'hda;
+                5'h9: rom5 = 8'hff;
+                5'ha: rom5 = 8'hff;
+                5'hb: rom5 = 8'hff;
+                5'hc: rom5 = 8'hff;
+                5'hd: rom5 = 8'hff;
+                5'he: rom5 = 8'hff;
+                5'hf: rom5 = 8'hff;
+                5'h10: rom5 = 8'h0;
+                5'h11: rom5 = 8'h0;
+                5'h12: rom5 = 8'h0;
+                5'h13: rom5 = 8'h0;
+                5'h14: rom5 = 8'h0;
+                5'h15: rom5 = 8'h0;
+                5'h16: rom5 = 8'h0;
+                5'h17: rom5 = 8'h0;
+                5'h18: rom5 = 8'h0;
+                5'h19: rom5 = 8'h0;
+                5'h1a: rom5 = 8'h0;
+                5'h1b: rom5 = 8'h0;
+                5'h1c: rom5 = 8'h0;
+                5'h1d: rom5 = 8'h1;
+                5'h1e: rom5 = 8'h1;
+                5'h1f: rom5 = 8'h2;
+                default: rom5 = 8'd0;
+            endcase
+        end
+    endfunction
     wire [5:0] n0 = in_data[5:0];  // input
     wire [5:0] n1 = in_data[11:6];  // input
     wire [5:0] n2 = in_data[17:12];  // input
@@ -2958,223 +3156,13 @@ module kitchen_sink (
     wire [7:0] n1437 = n1437_r[7:0];  // g
     wire [2:0] n1664_r = n1405_d1[6:4];
     wire [5:0] n1664 = {{3{n1664_r[2]}}, n1664_r[2:0]};  // sm
-    reg [11:0] n1665_t;
-    always @* begin  // lookup table
-        case (n1664[5:0])
-            6'h0: n1665_t = 12'h40;
-            6'h1: n1665_t = 12'h52;
-            6'h2: n1665_t = 12'h6a;
-            6'h3: n1665_t = 12'h87;
-            6'h4: n1665_t = 12'hae;
-            6'h5: n1665_t = 12'hdf;
-            6'h6: n1665_t = 12'h11f;
-            6'h7: n1665_t = 12'h170;
-            6'h8: n1665_t = 12'h1d9;
-            6'h9: n1665_t = 12'h25f;
-            6'ha: n1665_t = 12'h30c;
-            6'hb: n1665_t = 12'h3e9;
-            6'hc: n1665_t = 12'h505;
-            6'hd: n1665_t = 12'h673;
-            6'he: n1665_t = 12'h847;
-            6'hf: n1665_t = 12'haa1;
-            6'h10: n1665_t = 12'hda6;
-            6'h11: n1665_t = 12'hfff;
-            6'h12: n1665_t = 12'hfff;
-            6'h13: n1665_t = 12'hfff;
-            6'h14: n1665_t = 12'hfff;
-            6'h15: n1665_t = 12'hfff;
-            6'h16: n1665_t = 12'hfff;
-            6'h17: n1665_t = 12'hfff;
-            6'h18: n1665_t = 12'hfff;
-            6'h19: n1665_t = 12'hfff;
-            6'h1a: n1665_t = 12'hfff;
-            6'h1b: n1665_t = 12'hfff;
-            6'h1c: n1665_t = 12'hfff;
-            6'h1d: n1665_t = 12'hfff;
-            6'h1e: n1665_t = 12'hfff;
-            6'h1f: n1665_t = 12'hfff;
-            6'h20: n1665_t = 12'h0;
-            6'h21: n1665_t = 12'h0;
-            6'h22: n1665_t = 12'h0;
-            6'h23: n1665_t = 12'h0;
-            6'h24: n1665_t = 12'h0;
-            6'h25: n1665_t = 12'h0;
-            6'h26: n1665_t = 12'h0;
-            6'h27: n1665_t = 12'h0;
-            6'h28: n1665_t = 12'h0;
-            6'h29: n1665_t = 12'h0;
-            6'h2a: n1665_t = 12'h0;
-            6'h2b: n1665_t = 12'h0;
-            6'h2c: n1665_t = 12'h0;
-            6'h2d: n1665_t = 12'h1;
-            6'h2e: n1665_t = 12'h1;
-            6'h2f: n1665_t = 12'h1;
-            6'h30: n1665_t = 12'h1;
-            6'h31: n1665_t = 12'h2;
-            6'h32: n1665_t = 12'h2;
-            6'h33: n1665_t = 12'h2;
-            6'h34: n1665_t = 12'h3;
-            6'h35: n1665_t = 12'h4;
-            6'h36: n1665_t = 12'h5;
-            6'h37: n1665_t = 12'h7;
-            6'h38: n1665_t = 12'h9;
-            6'h39: n1665_t = 12'hb;
-            6'h3a: n1665_t = 12'he;
-            6'h3b: n1665_t = 12'h12;
-            6'h3c: n1665_t = 12'h18;
-            6'h3d: n1665_t = 12'h1e;
-            6'h3e: n1665_t = 12'h27;
-            6'h3f: n1665_t = 12'h32;
-            default: n1665_t = 12'd0;
-        endcase
-    end
-    wire [11:0] n1665 = n1665_t;  // sm
+    wire [11:0] n1665 = rom3(n1664[5:0]);  // sm
     wire [3:0] n1666_r = n1421[7:4];
     wire [5:0] n1666 = {{2{n1666_r[3]}}, n1666_r[3:0]};  // sm
-    reg [11:0] n1667_t;
-    always @* begin  // lookup table
-        case (n1666[5:0])
-            6'h0: n1667_t = 12'h40;
-            6'h1: n1667_t = 12'h52;
-            6'h2: n1667_t = 12'h6a;
-            6'h3: n1667_t = 12'h87;
-            6'h4: n1667_t = 12'hae;
-            6'h5: n1667_t = 12'hdf;
-            6'h6: n1667_t = 12'h11f;
-            6'h7: n1667_t = 12'h170;
-            6'h8: n1667_t = 12'h1d9;
-            6'h9: n1667_t = 12'h25f;
-            6'ha: n1667_t = 12'h30c;
-            6'hb: n1667_t = 12'h3e9;
-            6'hc: n1667_t = 12'h505;
-            6'hd: n1667_t = 12'h673;
-            6'he: n1667_t = 12'h847;
-            6'hf: n1667_t = 12'haa1;
-            6'h10: n1667_t = 12'hda6;
-            6'h11: n1667_t = 12'hfff;
-            6'h12: n1667_t = 12'hfff;
-            6'h13: n1667_t = 12'hfff;
-            6'h14: n1667_t = 12'hfff;
-            6'h15: n1667_t = 12'hfff;
-            6'h16: n1667_t = 12'hfff;
-            6'h17: n1667_t = 12'hfff;
-            6'h18: n1667_t = 12'hfff;
-            6'h19: n1667_t = 12'hfff;
-            6'h1a: n1667_t = 12'hfff;
-            6'h1b: n1667_t = 12'hfff;
-            6'h1c: n1667_t = 12'hfff;
-            6'h1d: n1667_t = 12'hfff;
-            6'h1e: n1667_t = 12'hfff;
-            6'h1f: n1667_t = 12'hfff;
-            6'h20: n1667_t = 12'h0;
-            6'h21: n1667_t = 12'h0;
-            6'h22: n1667_t = 12'h0;
-            6'h23: n1667_t = 12'h0;
-            6'h24: n1667_t = 12'h0;
-            6'h25: n1667_t = 12'h0;
-            6'h26: n1667_t = 12'h0;
-            6'h27: n1667_t = 12'h0;
-            6'h28: n1667_t = 12'h0;
-            6'h29: n1667_t = 12'h0;
-            6'h2a: n1667_t = 12'h0;
-            6'h2b: n1667_t = 12'h0;
-            6'h2c: n1667_t = 12'h0;
-            6'h2d: n1667_t = 12'h1;
-            6'h2e: n1667_t = 12'h1;
-            6'h2f: n1667_t = 12'h1;
-            6'h30: n1667_t = 12'h1;
-            6'h31: n1667_t = 12'h2;
-            6'h32: n1667_t = 12'h2;
-            6'h33: n1667_t = 12'h2;
-            6'h34: n1667_t = 12'h3;
-            6'h35: n1667_t = 12'h4;
-            6'h36: n1667_t = 12'h5;
-            6'h37: n1667_t = 12'h7;
-            6'h38: n1667_t = 12'h9;
-            6'h39: n1667_t = 12'hb;
-            6'h3a: n1667_t = 12'he;
-            6'h3b: n1667_t = 12'h12;
-            6'h3c: n1667_t = 12'h18;
-            6'h3d: n1667_t = 12'h1e;
-            6'h3e: n1667_t = 12'h27;
-            6'h3f: n1667_t = 12'h32;
-            default: n1667_t = 12'd0;
-        endcase
-    end
-    wire [11:0] n1667 = n1667_t;  // sm
+    wire [11:0] n1667 = rom3(n1666[5:0]);  // sm
     wire [3:0] n1668_r = n1437[7:4];
     wire [5:0] n1668 = {{2{n1668_r[3]}}, n1668_r[3:0]};  // sm
-    reg [11:0] n1669_t;
-    always @* begin  // lookup table
-        case (n1668[5:0])
-            6'h0: n1669_t = 12'h40;
-            6'h1: n1669_t = 12'h52;
-            6'h2: n1669_t = 12'h6a;
-            6'h3: n1669_t = 12'h87;
-            6'h4: n1669_t = 12'hae;
-            6'h5: n1669_t = 12'hdf;
-            6'h6: n1669_t = 12'h11f;
-            6'h7: n1669_t = 12'h170;
-            6'h8: n1669_t = 12'h1d9;
-            6'h9: n1669_t = 12'h25f;
-            6'ha: n1669_t = 12'h30c;
-            6'hb: n1669_t = 12'h3e9;
-            6'hc: n1669_t = 12'h505;
-            6'hd: n1669_t = 12'h673;
-            6'he: n1669_t = 12'h847;
-            6'hf: n1669_t = 12'haa1;
-            6'h10: n1669_t = 12'hda6;
-            6'h11: n1669_t = 12'hfff;
-            6'h12: n1669_t = 12'hfff;
-            6'h13: n1669_t = 12'hfff;
-            6'h14: n1669_t = 12'hfff;
-            6'h15: n1669_t = 12'hfff;
-            6'h16: n1669_t = 12'hfff;
-            6'h17: n1669_t = 12'hfff;
-            6'h18: n1669_t = 12'hfff;
-            6'h19: n1669_t = 12'hfff;
-            6'h1a: n1669_t = 12'hfff;
-            6'h1b: n1669_t = 12'hfff;
-            6'h1c: n1669_t = 12'hfff;
-            6'h1d: n1669_t = 12'hfff;
-            6'h1e: n1669_t = 12'hfff;
-            6'h1f: n1669_t = 12'hfff;
-            6'h20: n1669_t = 12'h0;
-            6'h21: n1669_t = 12'h0;
-            6'h22: n1669_t = 12'h0;
-            6'h23: n1669_t = 12'h0;
-            6'h24: n1669_t = 12'h0;
-            6'h25: n1669_t = 12'h0;
-            6'h26: n1669_t = 12'h0;
-            6'h27: n1669_t = 12'h0;
-            6'h28: n1669_t = 12'h0;
-            6'h29: n1669_t = 12'h0;
-            6'h2a: n1669_t = 12'h0;
-            6'h2b: n1669_t = 12'h0;
-            6'h2c: n1669_t = 12'h0;
-            6'h2d: n1669_t = 12'h1;
-            6'h2e: n1669_t = 12'h1;
-            6'h2f: n1669_t = 12'h1;
-            6'h30: n1669_t = 12'h1;
-            6'h31: n1669_t = 12'h2;
-            6'h32: n1669_t = 12'h2;
-            6'h33: n1669_t = 12'h2;
-            6'h34: n1669_t = 12'h3;
-            6'h35: n1669_t = 12'h4;
-            6'h36: n1669_t = 12'h5;
-            6'h37: n1669_t = 12'h7;
-            6'h38: n1669_t = 12'h9;
-            6'h39: n1669_t = 12'hb;
-            6'h3a: n1669_t = 12'he;
-            6'h3b: n1669_t = 12'h12;
-            6'h3c: n1669_t = 12'h18;
-            6'h3d: n1669_t = 12'h1e;
-            6'h3e: n1669_t = 12'h27;
-            6'h3f: n1669_t = 12'h32;
-            default: n1669_t = 12'd0;
-        endcase
-    end
-    wire [11:0] n1669 = n1669_t;  // sm
+    wire [11:0] n1669 = rom3(n1668[5:0]);  // sm
     wire [12:0] n1670 = {{1{1'b0}}, n1665[11:0]} + {{1{1'b0}}, n1667[11:0]};  // sm
     wire [12:0] n1671_r = n1670[12:0];
     wire [11:0] n1671 = (n1671_r > 13'hfff) ? 12'hfff : (n1671_r[11:0]);  // sm
@@ -3945,921 +3933,243 @@ module kitchen_sink (
     wire [2:0] n1519_r = n1246_d2[6:4] + {2'd0, n1519_r_inc};
     wire [2:0] n1519 = n1519_r[2:0];  // sg
     wire [5:0] n1521 = {{3{n1519[2]}}, n1519[2:0]} + 6'h20;  // sg
-    reg [7:0] n1522_t;
-    always @* begin  // lookup table
-        case (n1521[5:0])
-            6'h1e: n1522_t = 8'h61;
-            6'h1f: n1522_t = 8'h70;
-            6'h20: n1522_t = 8'h80;
-            6'h21: n1522_t = 8'h90;
-            6'h22: n1522_t = 8'h9f;
-            6'h23: n1522_t = 8'hae;
-            default: n1522_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1522 = n1522_t;  // sg
+    wire [7:0] n1522 = rom0(n1521[5:0]);  // sg
     wire n1523_r_inc = n1250_d2[7] & (|n1250_d2[3:0]);
     wire [3:0] n1523_r = n1250_d2[7:4] + {3'd0, n1523_r_inc};
     wire [3:0] n1523 = n1523_r[3:0];  // sg
     wire [5:0] n1524 = 6'h20 + {{2{n1523[3]}}, n1523[3:0]};  // sg
-    reg [7:0] n1525_t;
-    always @* begin  // lookup table
-        case (n1524[5:0])
-            6'h1e: n1525_t = 8'h61;
-            6'h1f: n1525_t = 8'h70;
-            6'h20: n1525_t = 8'h80;
-            6'h21: n1525_t = 8'h90;
-            6'h22: n1525_t = 8'h9f;
-            6'h23: n1525_t = 8'hae;
-            6'h24: n1525_t = 8'hbb;
-            default: n1525_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1525 = n1525_t;  // sg
+    wire [7:0] n1525 = rom1(n1524[5:0]);  // sg
     wire n1526_r_inc = n1254_d2[7] & (|n1254_d2[3:0]);
     wire [3:0] n1526_r = n1254_d2[7:4] + {3'd0, n1526_r_inc};
     wire [3:0] n1526 = n1526_r[3:0];  // sg
     wire [5:0] n1527 = 6'h20 + {{2{n1526[3]}}, n1526[3:0]};  // sg
-    reg [7:0] n1528_t;
-    always @* begin  // lookup table
-        case (n1527[5:0])
-            6'h1d: n1528_t = 8'h52;
-            6'h1e: n1528_t = 8'h61;
-            6'h1f: n1528_t = 8'h70;
-            6'h20: n1528_t = 8'h80;
-            6'h21: n1528_t = 8'h90;
-            6'h22: n1528_t = 8'h9f;
-            6'h23: n1528_t = 8'hae;
-            6'h24: n1528_t = 8'hbb;
-            6'h25: n1528_t = 8'hc7;
-            default: n1528_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1528 = n1528_t;  // sg
+    wire [7:0] n1528 = rom2(n1527[5:0]);  // sg
     wire n1529_r_inc = n1257_d2[6] & (|n1257_d2[3:0]);
     wire [2:0] n1529_r = n1257_d2[6:4] + {2'd0, n1529_r_inc};
     wire [2:0] n1529 = n1529_r[2:0];  // sg
     wire [5:0] n1530 = 6'h20 + {{3{n1529[2]}}, n1529[2:0]};  // sg
-    reg [7:0] n1531_t;
-    always @* begin  // lookup table
-        case (n1530[5:0])
-            6'h1e: n1531_t = 8'h61;
-            6'h1f: n1531_t = 8'h70;
-            6'h20: n1531_t = 8'h80;
-            6'h21: n1531_t = 8'h90;
-            6'h22: n1531_t = 8'h9f;
-            6'h23: n1531_t = 8'hae;
-            default: n1531_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1531 = n1531_t;  // sg
+    wire [7:0] n1531 = rom0(n1530[5:0]);  // sg
     wire n1532_r_inc = n1260_d2[7] & (|n1260_d2[3:0]);
     wire [3:0] n1532_r = n1260_d2[7:4] + {3'd0, n1532_r_inc};
     wire [3:0] n1532 = n1532_r[3:0];  // sg
     wire [5:0] n1533 = 6'h20 + {{2{n1532[3]}}, n1532[3:0]};  // sg
-    reg [7:0] n1534_t;
-    always @* begin  // lookup table
-        case (n1533[5:0])
-            6'h1e: n1534_t = 8'h61;
-            6'h1f: n1534_t = 8'h70;
-            6'h20: n1534_t = 8'h80;
-            6'h21: n1534_t = 8'h90;
-            6'h22: n1534_t = 8'h9f;
-            6'h23: n1534_t = 8'hae;
-            6'h24: n1534_t = 8'hbb;
-            default: n1534_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1534 = n1534_t;  // sg
+    wire [7:0] n1534 = rom1(n1533[5:0]);  // sg
     wire n1535_r_inc = n1263_d2[7] & (|n1263_d2[3:0]);
     wire [3:0] n1535_r = n1263_d2[7:4] + {3'd0, n1535_r_inc};
     wire [3:0] n1535 = n1535_r[3:0];  // sg
     wire [5:0] n1536 = 6'h20 + {{2{n1535[3]}}, n1535[3:0]};  // sg
-    reg [7:0] n1537_t;
-    always @* begin  // lookup table
-        case (n1536[5:0])
-            6'h1d: n1537_t = 8'h52;
-            6'h1e: n1537_t = 8'h61;
-            6'h1f: n1537_t = 8'h70;
-            6'h20: n1537_t = 8'h80;
-            6'h21: n1537_t = 8'h90;
-            6'h22: n1537_t = 8'h9f;
-            6'h23: n1537_t = 8'hae;
-            6'h24: n1537_t = 8'hbb;
-            6'h25: n1537_t = 8'hc7;
-            default: n1537_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1537 = n1537_t;  // sg
+    wire [7:0] n1537 = rom2(n1536[5:0]);  // sg
     wire n1538_r_inc = n1266_d2[6] & (|n1266_d2[3:0]);
     wire [2:0] n1538_r = n1266_d2[6:4] + {2'd0, n1538_r_inc};
     wire [2:0] n1538 = n1538_r[2:0];  // sg
     wire [5:0] n1539 = 6'h20 + {{3{n1538[2]}}, n1538[2:0]};  // sg
-    reg [7:0] n1540_t;
-    always @* begin  // lookup table
-        case (n1539[5:0])
-            6'h1e: n1540_t = 8'h61;
-            6'h1f: n1540_t = 8'h70;
-            6'h20: n1540_t = 8'h80;
-            6'h21: n1540_t = 8'h90;
-            6'h22: n1540_t = 8'h9f;
-            6'h23: n1540_t = 8'hae;
-            default: n1540_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1540 = n1540_t;  // sg
+    wire [7:0] n1540 = rom0(n1539[5:0]);  // sg
     wire n1541_r_inc = n1269_d2[7] & (|n1269_d2[3:0]);
     wire [3:0] n1541_r = n1269_d2[7:4] + {3'd0, n1541_r_inc};
     wire [3:0] n1541 = n1541_r[3:0];  // sg
     wire [5:0] n1542 = 6'h20 + {{2{n1541[3]}}, n1541[3:0]};  // sg
-    reg [7:0] n1543_t;
-    always @* begin  // lookup table
-        case (n1542[5:0])
-            6'h1e: n1543_t = 8'h61;
-            6'h1f: n1543_t = 8'h70;
-            6'h20: n1543_t = 8'h80;
-            6'h21: n1543_t = 8'h90;
-            6'h22: n1543_t = 8'h9f;
-            6'h23: n1543_t = 8'hae;
-            6'h24: n1543_t = 8'hbb;
-            default: n1543_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1543 = n1543_t;  // sg
+    wire [7:0] n1543 = rom1(n1542[5:0]);  // sg
     wire n1544_r_inc = n1272_d2[7] & (|n1272_d2[3:0]);
     wire [3:0] n1544_r = n1272_d2[7:4] + {3'd0, n1544_r_inc};
     wire [3:0] n1544 = n1544_r[3:0];  // sg
     wire [5:0] n1545 = 6'h20 + {{2{n1544[3]}}, n1544[3:0]};  // sg
-    reg [7:0] n1546_t;
-    always @* begin  // lookup table
-        case (n1545[5:0])
-            6'h1d: n1546_t = 8'h52;
-            6'h1e: n1546_t = 8'h61;
-            6'h1f: n1546_t = 8'h70;
-            6'h20: n1546_t = 8'h80;
-            6'h21: n1546_t = 8'h90;
-            6'h22: n1546_t = 8'h9f;
-            6'h23: n1546_t = 8'hae;
-            6'h24: n1546_t = 8'hbb;
-            6'h25: n1546_t = 8'hc7;
-            default: n1546_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1546 = n1546_t;  // sg
+    wire [7:0] n1546 = rom2(n1545[5:0]);  // sg
     wire n1547_r_inc = n1275_d2[6] & (|n1275_d2[3:0]);
     wire [2:0] n1547_r = n1275_d2[6:4] + {2'd0, n1547_r_inc};
     wire [2:0] n1547 = n1547_r[2:0];  // sg
     wire [5:0] n1548 = 6'h20 + {{3{n1547[2]}}, n1547[2:0]};  // sg
-    reg [7:0] n1549_t;
-    always @* begin  // lookup table
-        case (n1548[5:0])
-            6'h1e: n1549_t = 8'h61;
-            6'h1f: n1549_t = 8'h70;
-            6'h20: n1549_t = 8'h80;
-            6'h21: n1549_t = 8'h90;
-            6'h22: n1549_t = 8'h9f;
-            6'h23: n1549_t = 8'hae;
-            default: n1549_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1549 = n1549_t;  // sg
+    wire [7:0] n1549 = rom0(n1548[5:0]);  // sg
     wire n1550_r_inc = n1278_d2[7] & (|n1278_d2[3:0]);
     wire [3:0] n1550_r = n1278_d2[7:4] + {3'd0, n1550_r_inc};
     wire [3:0] n1550 = n1550_r[3:0];  // sg
     wire [5:0] n1551 = 6'h20 + {{2{n1550[3]}}, n1550[3:0]};  // sg
-    reg [7:0] n1552_t;
-    always @* begin  // lookup table
-        case (n1551[5:0])
-            6'h1e: n1552_t = 8'h61;
-            6'h1f: n1552_t = 8'h70;
-            6'h20: n1552_t = 8'h80;
-            6'h21: n1552_t = 8'h90;
-            6'h22: n1552_t = 8'h9f;
-            6'h23: n1552_t = 8'hae;
-            6'h24: n1552_t = 8'hbb;
-            default: n1552_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1552 = n1552_t;  // sg
+    wire [7:0] n1552 = rom1(n1551[5:0]);  // sg
     wire n1553_r_inc = n1281_d2[7] & (|n1281_d2[3:0]);
     wire [3:0] n1553_r = n1281_d2[7:4] + {3'd0, n1553_r_inc};
     wire [3:0] n1553 = n1553_r[3:0];  // sg
     wire [5:0] n1554 = 6'h20 + {{2{n1553[3]}}, n1553[3:0]};  // sg
-    reg [7:0] n1555_t;
-    always @* begin  // lookup table
-        case (n1554[5:0])
-            6'h1d: n1555_t = 8'h52;
-            6'h1e: n1555_t = 8'h61;
-            6'h1f: n1555_t = 8'h70;
-            6'h20: n1555_t = 8'h80;
-            6'h21: n1555_t = 8'h90;
-            6'h22: n1555_t = 8'h9f;
-            6'h23: n1555_t = 8'hae;
-            6'h24: n1555_t = 8'hbb;
-            6'h25: n1555_t = 8'hc7;
-            default: n1555_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1555 = n1555_t;  // sg
+    wire [7:0] n1555 = rom2(n1554[5:0]);  // sg
     wire n1556_r_inc = n1284_d2[6] & (|n1284_d2[3:0]);
     wire [2:0] n1556_r = n1284_d2[6:4] + {2'd0, n1556_r_inc};
     wire [2:0] n1556 = n1556_r[2:0];  // sg
     wire [5:0] n1557 = 6'h20 + {{3{n1556[2]}}, n1556[2:0]};  // sg
-    reg [7:0] n1558_t;
-    always @* begin  // lookup table
-        case (n1557[5:0])
-            6'h1e: n1558_t = 8'h61;
-            6'h1f: n1558_t = 8'h70;
-            6'h20: n1558_t = 8'h80;
-            6'h21: n1558_t = 8'h90;
-            6'h22: n1558_t = 8'h9f;
-            6'h23: n1558_t = 8'hae;
-            default: n1558_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1558 = n1558_t;  // sg
+    wire [7:0] n1558 = rom0(n1557[5:0]);  // sg
     wire n1559_r_inc = n1287_d2[7] & (|n1287_d2[3:0]);
     wire [3:0] n1559_r = n1287_d2[7:4] + {3'd0, n1559_r_inc};
     wire [3:0] n1559 = n1559_r[3:0];  // sg
     wire [5:0] n1560 = 6'h20 + {{2{n1559[3]}}, n1559[3:0]};  // sg
-    reg [7:0] n1561_t;
-    always @* begin  // lookup table
-        case (n1560[5:0])
-            6'h1e: n1561_t = 8'h61;
-            6'h1f: n1561_t = 8'h70;
-            6'h20: n1561_t = 8'h80;
-            6'h21: n1561_t = 8'h90;
-            6'h22: n1561_t = 8'h9f;
-            6'h23: n1561_t = 8'hae;
-            6'h24: n1561_t = 8'hbb;
-            default: n1561_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1561 = n1561_t;  // sg
+    wire [7:0] n1561 = rom1(n1560[5:0]);  // sg
     wire n1562_r_inc = n1290_d2[7] & (|n1290_d2[3:0]);
     wire [3:0] n1562_r = n1290_d2[7:4] + {3'd0, n1562_r_inc};
     wire [3:0] n1562 = n1562_r[3:0];  // sg
     wire [5:0] n1563 = 6'h20 + {{2{n1562[3]}}, n1562[3:0]};  // sg
-    reg [7:0] n1564_t;
-    always @* begin  // lookup table
-        case (n1563[5:0])
-            6'h1d: n1564_t = 8'h52;
-            6'h1e: n1564_t = 8'h61;
-            6'h1f: n1564_t = 8'h70;
-            6'h20: n1564_t = 8'h80;
-            6'h21: n1564_t = 8'h90;
-            6'h22: n1564_t = 8'h9f;
-            6'h23: n1564_t = 8'hae;
-            6'h24: n1564_t = 8'hbb;
-            6'h25: n1564_t = 8'hc7;
-            default: n1564_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1564 = n1564_t;  // sg
+    wire [7:0] n1564 = rom2(n1563[5:0]);  // sg
     wire n1565_r_inc = n1293_d2[6] & (|n1293_d2[3:0]);
     wire [2:0] n1565_r = n1293_d2[6:4] + {2'd0, n1565_r_inc};
     wire [2:0] n1565 = n1565_r[2:0];  // sg
     wire [5:0] n1566 = 6'h20 + {{3{n1565[2]}}, n1565[2:0]};  // sg
-    reg [7:0] n1567_t;
-    always @* begin  // lookup table
-        case (n1566[5:0])
-            6'h1e: n1567_t = 8'h61;
-            6'h1f: n1567_t = 8'h70;
-            6'h20: n1567_t = 8'h80;
-            6'h21: n1567_t = 8'h90;
-            6'h22: n1567_t = 8'h9f;
-            6'h23: n1567_t = 8'hae;
-            default: n1567_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1567 = n1567_t;  // sg
+    wire [7:0] n1567 = rom0(n1566[5:0]);  // sg
     wire n1568_r_inc = n1296_d2[7] & (|n1296_d2[3:0]);
     wire [3:0] n1568_r = n1296_d2[7:4] + {3'd0, n1568_r_inc};
     wire [3:0] n1568 = n1568_r[3:0];  // sg
     wire [5:0] n1569 = 6'h20 + {{2{n1568[3]}}, n1568[3:0]};  // sg
-    reg [7:0] n1570_t;
-    always @* begin  // lookup table
-        case (n1569[5:0])
-            6'h1e: n1570_t = 8'h61;
-            6'h1f: n1570_t = 8'h70;
-            6'h20: n1570_t = 8'h80;
-            6'h21: n1570_t = 8'h90;
-            6'h22: n1570_t = 8'h9f;
-            6'h23: n1570_t = 8'hae;
-            6'h24: n1570_t = 8'hbb;
-            default: n1570_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1570 = n1570_t;  // sg
+    wire [7:0] n1570 = rom1(n1569[5:0]);  // sg
     wire n1571_r_inc = n1299_d2[7] & (|n1299_d2[3:0]);
     wire [3:0] n1571_r = n1299_d2[7:4] + {3'd0, n1571_r_inc};
     wire [3:0] n1571 = n1571_r[3:0];  // sg
     wire [5:0] n1572 = 6'h20 + {{2{n1571[3]}}, n1571[3:0]};  // sg
-    reg [7:0] n1573_t;
-    always @* begin  // lookup table
-        case (n1572[5:0])
-            6'h1d: n1573_t = 8'h52;
-            6'h1e: n1573_t = 8'h61;
-            6'h1f: n1573_t = 8'h70;
-            6'h20: n1573_t = 8'h80;
-            6'h21: n1573_t = 8'h90;
-            6'h22: n1573_t = 8'h9f;
-            6'h23: n1573_t = 8'hae;
-            6'h24: n1573_t = 8'hbb;
-            6'h25: n1573_t = 8'hc7;
-            default: n1573_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1573 = n1573_t;  // sg
+    wire [7:0] n1573 = rom2(n1572[5:0]);  // sg
     wire n1574_r_inc = n1302_d2[6] & (|n1302_d2[3:0]);
     wire [2:0] n1574_r = n1302_d2[6:4] + {2'd0, n1574_r_inc};
     wire [2:0] n1574 = n1574_r[2:0];  // sg
     wire [5:0] n1575 = 6'h20 + {{3{n1574[2]}}, n1574[2:0]};  // sg
-    reg [7:0] n1576_t;
-    always @* begin  // lookup table
-        case (n1575[5:0])
-            6'h1e: n1576_t = 8'h61;
-            6'h1f: n1576_t = 8'h70;
-            6'h20: n1576_t = 8'h80;
-            6'h21: n1576_t = 8'h90;
-            6'h22: n1576_t = 8'h9f;
-            6'h23: n1576_t = 8'hae;
-            default: n1576_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1576 = n1576_t;  // sg
+    wire [7:0] n1576 = rom0(n1575[5:0]);  // sg
     wire n1577_r_inc = n1305_d2[7] & (|n1305_d2[3:0]);
     wire [3:0] n1577_r = n1305_d2[7:4] + {3'd0, n1577_r_inc};
     wire [3:0] n1577 = n1577_r[3:0];  // sg
     wire [5:0] n1578 = 6'h20 + {{2{n1577[3]}}, n1577[3:0]};  // sg
-    reg [7:0] n1579_t;
-    always @* begin  // lookup table
-        case (n1578[5:0])
-            6'h1e: n1579_t = 8'h61;
-            6'h1f: n1579_t = 8'h70;
-            6'h20: n1579_t = 8'h80;
-            6'h21: n1579_t = 8'h90;
-            6'h22: n1579_t = 8'h9f;
-            6'h23: n1579_t = 8'hae;
-            6'h24: n1579_t = 8'hbb;
-            default: n1579_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1579 = n1579_t;  // sg
+    wire [7:0] n1579 = rom1(n1578[5:0]);  // sg
     wire n1580_r_inc = n1308_d2[7] & (|n1308_d2[3:0]);
     wire [3:0] n1580_r = n1308_d2[7:4] + {3'd0, n1580_r_inc};
     wire [3:0] n1580 = n1580_r[3:0];  // sg
     wire [5:0] n1581 = 6'h20 + {{2{n1580[3]}}, n1580[3:0]};  // sg
-    reg [7:0] n1582_t;
-    always @* begin  // lookup table
-        case (n1581[5:0])
-            6'h1d: n1582_t = 8'h52;
-            6'h1e: n1582_t = 8'h61;
-            6'h1f: n1582_t = 8'h70;
-            6'h20: n1582_t = 8'h80;
-            6'h21: n1582_t = 8'h90;
-            6'h22: n1582_t = 8'h9f;
-            6'h23: n1582_t = 8'hae;
-            6'h24: n1582_t = 8'hbb;
-            6'h25: n1582_t = 8'hc7;
-            default: n1582_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1582 = n1582_t;  // sg
+    wire [7:0] n1582 = rom2(n1581[5:0]);  // sg
     wire n1583_r_inc = n1311_d2[6] & (|n1311_d2[3:0]);
     wire [2:0] n1583_r = n1311_d2[6:4] + {2'd0, n1583_r_inc};
     wire [2:0] n1583 = n1583_r[2:0];  // sg
     wire [5:0] n1584 = 6'h20 + {{3{n1583[2]}}, n1583[2:0]};  // sg
-    reg [7:0] n1585_t;
-    always @* begin  // lookup table
-        case (n1584[5:0])
-            6'h1e: n1585_t = 8'h61;
-            6'h1f: n1585_t = 8'h70;
-            6'h20: n1585_t = 8'h80;
-            6'h21: n1585_t = 8'h90;
-            6'h22: n1585_t = 8'h9f;
-            6'h23: n1585_t = 8'hae;
-            default: n1585_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1585 = n1585_t;  // sg
+    wire [7:0] n1585 = rom0(n1584[5:0]);  // sg
     wire n1586_r_inc = n1314_d2[7] & (|n1314_d2[3:0]);
     wire [3:0] n1586_r = n1314_d2[7:4] + {3'd0, n1586_r_inc};
     wire [3:0] n1586 = n1586_r[3:0];  // sg
     wire [5:0] n1587 = 6'h20 + {{2{n1586[3]}}, n1586[3:0]};  // sg
-    reg [7:0] n1588_t;
-    always @* begin  // lookup table
-        case (n1587[5:0])
-            6'h1e: n1588_t = 8'h61;
-            6'h1f: n1588_t = 8'h70;
-            6'h20: n1588_t = 8'h80;
-            6'h21: n1588_t = 8'h90;
-            6'h22: n1588_t = 8'h9f;
-            6'h23: n1588_t = 8'hae;
-            6'h24: n1588_t = 8'hbb;
-            default: n1588_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1588 = n1588_t;  // sg
+    wire [7:0] n1588 = rom1(n1587[5:0]);  // sg
     wire n1589_r_inc = n1317_d2[7] & (|n1317_d2[3:0]);
     wire [3:0] n1589_r = n1317_d2[7:4] + {3'd0, n1589_r_inc};
     wire [3:0] n1589 = n1589_r[3:0];  // sg
     wire [5:0] n1590 = 6'h20 + {{2{n1589[3]}}, n1589[3:0]};  // sg
-    reg [7:0] n1591_t;
-    always @* begin  // lookup table
-        case (n1590[5:0])
-            6'h1d: n1591_t = 8'h52;
-            6'h1e: n1591_t = 8'h61;
-            6'h1f: n1591_t = 8'h70;
-            6'h20: n1591_t = 8'h80;
-            6'h21: n1591_t = 8'h90;
-            6'h22: n1591_t = 8'h9f;
-            6'h23: n1591_t = 8'hae;
-            6'h24: n1591_t = 8'hbb;
-            6'h25: n1591_t = 8'hc7;
-            default: n1591_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1591 = n1591_t;  // sg
+    wire [7:0] n1591 = rom2(n1590[5:0]);  // sg
     wire n1592_r_inc = n1320_d2[6] & (|n1320_d2[3:0]);
     wire [2:0] n1592_r = n1320_d2[6:4] + {2'd0, n1592_r_inc};
     wire [2:0] n1592 = n1592_r[2:0];  // sg
     wire [5:0] n1593 = 6'h20 + {{3{n1592[2]}}, n1592[2:0]};  // sg
-    reg [7:0] n1594_t;
-    always @* begin  // lookup table
-        case (n1593[5:0])
-            6'h1e: n1594_t = 8'h61;
-            6'h1f: n1594_t = 8'h70;
-            6'h20: n1594_t = 8'h80;
-            6'h21: n1594_t = 8'h90;
-            6'h22: n1594_t = 8'h9f;
-            6'h23: n1594_t = 8'hae;
-            default: n1594_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1594 = n1594_t;  // sg
+    wire [7:0] n1594 = rom0(n1593[5:0]);  // sg
     wire n1595_r_inc = n1323_d2[7] & (|n1323_d2[3:0]);
     wire [3:0] n1595_r = n1323_d2[7:4] + {3'd0, n1595_r_inc};
     wire [3:0] n1595 = n1595_r[3:0];  // sg
     wire [5:0] n1596 = 6'h20 + {{2{n1595[3]}}, n1595[3:0]};  // sg
-    reg [7:0] n1597_t;
-    always @* begin  // lookup table
-        case (n1596[5:0])
-            6'h1e: n1597_t = 8'h61;
-            6'h1f: n1597_t = 8'h70;
-            6'h20: n1597_t = 8'h80;
-            6'h21: n1597_t = 8'h90;
-            6'h22: n1597_t = 8'h9f;
-            6'h23: n1597_t = 8'hae;
-            6'h24: n1597_t = 8'hbb;
-            default: n1597_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1597 = n1597_t;  // sg
+    wire [7:0] n1597 = rom1(n1596[5:0]);  // sg
     wire n1598_r_inc = n1326_d2[7] & (|n1326_d2[3:0]);
     wire [3:0] n1598_r = n1326_d2[7:4] + {3'd0, n1598_r_inc};
     wire [3:0] n1598 = n1598_r[3:0];  // sg
     wire [5:0] n1599 = 6'h20 + {{2{n1598[3]}}, n1598[3:0]};  // sg
-    reg [7:0] n1600_t;
-    always @* begin  // lookup table
-        case (n1599[5:0])
-            6'h1d: n1600_t = 8'h52;
-            6'h1e: n1600_t = 8'h61;
-            6'h1f: n1600_t = 8'h70;
-            6'h20: n1600_t = 8'h80;
-            6'h21: n1600_t = 8'h90;
-            6'h22: n1600_t = 8'h9f;
-            6'h23: n1600_t = 8'hae;
-            6'h24: n1600_t = 8'hbb;
-            6'h25: n1600_t = 8'hc7;
-            default: n1600_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1600 = n1600_t;  // sg
+    wire [7:0] n1600 = rom2(n1599[5:0]);  // sg
     wire n1601_r_inc = n1329_d2[6] & (|n1329_d2[3:0]);
     wire [2:0] n1601_r = n1329_d2[6:4] + {2'd0, n1601_r_inc};
     wire [2:0] n1601 = n1601_r[2:0];  // sg
     wire [5:0] n1602 = 6'h20 + {{3{n1601[2]}}, n1601[2:0]};  // sg
-    reg [7:0] n1603_t;
-    always @* begin  // lookup table
-        case (n1602[5:0])
-            6'h1e: n1603_t = 8'h61;
-            6'h1f: n1603_t = 8'h70;
-            6'h20: n1603_t = 8'h80;
-            6'h21: n1603_t = 8'h90;
-            6'h22: n1603_t = 8'h9f;
-            6'h23: n1603_t = 8'hae;
-            default: n1603_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1603 = n1603_t;  // sg
+    wire [7:0] n1603 = rom0(n1602[5:0]);  // sg
     wire n1604_r_inc = n1332_d2[7] & (|n1332_d2[3:0]);
     wire [3:0] n1604_r = n1332_d2[7:4] + {3'd0, n1604_r_inc};
     wire [3:0] n1604 = n1604_r[3:0];  // sg
     wire [5:0] n1605 = 6'h20 + {{2{n1604[3]}}, n1604[3:0]};  // sg
-    reg [7:0] n1606_t;
-    always @* begin  // lookup table
-        case (n1605[5:0])
-            6'h1e: n1606_t = 8'h61;
-            6'h1f: n1606_t = 8'h70;
-            6'h20: n1606_t = 8'h80;
-            6'h21: n1606_t = 8'h90;
-            6'h22: n1606_t = 8'h9f;
-            6'h23: n1606_t = 8'hae;
-            6'h24: n1606_t = 8'hbb;
-            default: n1606_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1606 = n1606_t;  // sg
+    wire [7:0] n1606 = rom1(n1605[5:0]);  // sg
     wire n1607_r_inc = n1335_d2[7] & (|n1335_d2[3:0]);
     wire [3:0] n1607_r = n1335_d2[7:4] + {3'd0, n1607_r_inc};
     wire [3:0] n1607 = n1607_r[3:0];  // sg
     wire [5:0] n1608 = 6'h20 + {{2{n1607[3]}}, n1607[3:0]};  // sg
-    reg [7:0] n1609_t;
-    always @* begin  // lookup table
-        case (n1608[5:0])
-            6'h1d: n1609_t = 8'h52;
-            6'h1e: n1609_t = 8'h61;
-            6'h1f: n1609_t = 8'h70;
-            6'h20: n1609_t = 8'h80;
-            6'h21: n1609_t = 8'h90;
-            6'h22: n1609_t = 8'h9f;
-            6'h23: n1609_t = 8'hae;
-            6'h24: n1609_t = 8'hbb;
-            6'h25: n1609_t = 8'hc7;
-            default: n1609_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1609 = n1609_t;  // sg
+    wire [7:0] n1609 = rom2(n1608[5:0]);  // sg
     wire n1610_r_inc = n1338_d2[6] & (|n1338_d2[3:0]);
     wire [2:0] n1610_r = n1338_d2[6:4] + {2'd0, n1610_r_inc};
     wire [2:0] n1610 = n1610_r[2:0];  // sg
     wire [5:0] n1611 = 6'h20 + {{3{n1610[2]}}, n1610[2:0]};  // sg
-    reg [7:0] n1612_t;
-    always @* begin  // lookup table
-        case (n1611[5:0])
-            6'h1e: n1612_t = 8'h61;
-            6'h1f: n1612_t = 8'h70;
-            6'h20: n1612_t = 8'h80;
-            6'h21: n1612_t = 8'h90;
-            6'h22: n1612_t = 8'h9f;
-            6'h23: n1612_t = 8'hae;
-            default: n1612_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1612 = n1612_t;  // sg
+    wire [7:0] n1612 = rom0(n1611[5:0]);  // sg
     wire n1613_r_inc = n1341_d2[7] & (|n1341_d2[3:0]);
     wire [3:0] n1613_r = n1341_d2[7:4] + {3'd0, n1613_r_inc};
     wire [3:0] n1613 = n1613_r[3:0];  // sg
     wire [5:0] n1614 = 6'h20 + {{2{n1613[3]}}, n1613[3:0]};  // sg
-    reg [7:0] n1615_t;
-    always @* begin  // lookup table
-        case (n1614[5:0])
-            6'h1e: n1615_t = 8'h61;
-            6'h1f: n1615_t = 8'h70;
-            6'h20: n1615_t = 8'h80;
-            6'h21: n1615_t = 8'h90;
-            6'h22: n1615_t = 8'h9f;
-            6'h23: n1615_t = 8'hae;
-            6'h24: n1615_t = 8'hbb;
-            default: n1615_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1615 = n1615_t;  // sg
+    wire [7:0] n1615 = rom1(n1614[5:0]);  // sg
     wire n1616_r_inc = n1344_d2[7] & (|n1344_d2[3:0]);
     wire [3:0] n1616_r = n1344_d2[7:4] + {3'd0, n1616_r_inc};
     wire [3:0] n1616 = n1616_r[3:0];  // sg
     wire [5:0] n1617 = 6'h20 + {{2{n1616[3]}}, n1616[3:0]};  // sg
-    reg [7:0] n1618_t;
-    always @* begin  // lookup table
-        case (n1617[5:0])
-            6'h1d: n1618_t = 8'h52;
-            6'h1e: n1618_t = 8'h61;
-            6'h1f: n1618_t = 8'h70;
-            6'h20: n1618_t = 8'h80;
-            6'h21: n1618_t = 8'h90;
-            6'h22: n1618_t = 8'h9f;
-            6'h23: n1618_t = 8'hae;
-            6'h24: n1618_t = 8'hbb;
-            6'h25: n1618_t = 8'hc7;
-            default: n1618_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1618 = n1618_t;  // sg
+    wire [7:0] n1618 = rom2(n1617[5:0]);  // sg
     wire n1619_r_inc = n1347_d2[6] & (|n1347_d2[3:0]);
     wire [2:0] n1619_r = n1347_d2[6:4] + {2'd0, n1619_r_inc};
     wire [2:0] n1619 = n1619_r[2:0];  // sg
     wire [5:0] n1620 = 6'h20 + {{3{n1619[2]}}, n1619[2:0]};  // sg
-    reg [7:0] n1621_t;
-    always @* begin  // lookup table
-        case (n1620[5:0])
-            6'h1e: n1621_t = 8'h61;
-            6'h1f: n1621_t = 8'h70;
-            6'h20: n1621_t = 8'h80;
-            6'h21: n1621_t = 8'h90;
-            6'h22: n1621_t = 8'h9f;
-            6'h23: n1621_t = 8'hae;
-            default: n1621_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1621 = n1621_t;  // sg
+    wire [7:0] n1621 = rom0(n1620[5:0]);  // sg
     wire n1622_r_inc = n1350_d2[7] & (|n1350_d2[3:0]);
     wire [3:0] n1622_r = n1350_d2[7:4] + {3'd0, n1622_r_inc};
     wire [3:0] n1622 = n1622_r[3:0];  // sg
     wire [5:0] n1623 = 6'h20 + {{2{n1622[3]}}, n1622[3:0]};  // sg
-    reg [7:0] n1624_t;
-    always @* begin  // lookup table
-        case (n1623[5:0])
-            6'h1e: n1624_t = 8'h61;
-            6'h1f: n1624_t = 8'h70;
-            6'h20: n1624_t = 8'h80;
-            6'h21: n1624_t = 8'h90;
-            6'h22: n1624_t = 8'h9f;
-            6'h23: n1624_t = 8'hae;
-            6'h24: n1624_t = 8'hbb;
-            default: n1624_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1624 = n1624_t;  // sg
+    wire [7:0] n1624 = rom1(n1623[5:0]);  // sg
     wire n1625_r_inc = n1353_d2[7] & (|n1353_d2[3:0]);
     wire [3:0] n1625_r = n1353_d2[7:4] + {3'd0, n1625_r_inc};
     wire [3:0] n1625 = n1625_r[3:0];  // sg
     wire [5:0] n1626 = 6'h20 + {{2{n1625[3]}}, n1625[3:0]};  // sg
-    reg [7:0] n1627_t;
-    always @* begin  // lookup table
-        case (n1626[5:0])
-            6'h1d: n1627_t = 8'h52;
-            6'h1e: n1627_t = 8'h61;
-            6'h1f: n1627_t = 8'h70;
-            6'h20: n1627_t = 8'h80;
-            6'h21: n1627_t = 8'h90;
-            6'h22: n1627_t = 8'h9f;
-            6'h23: n1627_t = 8'hae;
-            6'h24: n1627_t = 8'hbb;
-            6'h25: n1627_t = 8'hc7;
-            default: n1627_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1627 = n1627_t;  // sg
+    wire [7:0] n1627 = rom2(n1626[5:0]);  // sg
     wire n1628_r_inc = n1356_d2[6] & (|n1356_d2[3:0]);
     wire [2:0] n1628_r = n1356_d2[6:4] + {2'd0, n1628_r_inc};
     wire [2:0] n1628 = n1628_r[2:0];  // sg
     wire [5:0] n1629 = 6'h20 + {{3{n1628[2]}}, n1628[2:0]};  // sg
-    reg [7:0] n1630_t;
-    always @* begin  // lookup table
-        case (n1629[5:0])
-            6'h1e: n1630_t = 8'h61;
-            6'h1f: n1630_t = 8'h70;
-            6'h20: n1630_t = 8'h80;
-            6'h21: n1630_t = 8'h90;
-            6'h22: n1630_t = 8'h9f;
-            6'h23: n1630_t = 8'hae;
-            default: n1630_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1630 = n1630_t;  // sg
+    wire [7:0] n1630 = rom0(n1629[5:0]);  // sg
     wire n1631_r_inc = n1359_d2[7] & (|n1359_d2[3:0]);
     wire [3:0] n1631_r = n1359_d2[7:4] + {3'd0, n1631_r_inc};
     wire [3:0] n1631 = n1631_r[3:0];  // sg
     wire [5:0] n1632 = 6'h20 + {{2{n1631[3]}}, n1631[3:0]};  // sg
-    reg [7:0] n1633_t;
-    always @* begin  // lookup table
-        case (n1632[5:0])
-            6'h1e: n1633_t = 8'h61;
-            6'h1f: n1633_t = 8'h70;
-            6'h20: n1633_t = 8'h80;
-            6'h21: n1633_t = 8'h90;
-            6'h22: n1633_t = 8'h9f;
-            6'h23: n1633_t = 8'hae;
-            6'h24: n1633_t = 8'hbb;
-            default: n1633_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1633 = n1633_t;  // sg
+    wire [7:0] n1633 = rom1(n1632[5:0]);  // sg
     wire n1634_r_inc = n1362_d2[7] & (|n1362_d2[3:0]);
     wire [3:0] n1634_r = n1362_d2[7:4] + {3'd0, n1634_r_inc};
     wire [3:0] n1634 = n1634_r[3:0];  // sg
     wire [5:0] n1635 = 6'h20 + {{2{n1634[3]}}, n1634[3:0]};  // sg
-    reg [7:0] n1636_t;
-    always @* begin  // lookup table
-        case (n1635[5:0])
-            6'h1d: n1636_t = 8'h52;
-            6'h1e: n1636_t = 8'h61;
-            6'h1f: n1636_t = 8'h70;
-            6'h20: n1636_t = 8'h80;
-            6'h21: n1636_t = 8'h90;
-            6'h22: n1636_t = 8'h9f;
-            6'h23: n1636_t = 8'hae;
-            6'h24: n1636_t = 8'hbb;
-            6'h25: n1636_t = 8'hc7;
-            default: n1636_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1636 = n1636_t;  // sg
+    wire [7:0] n1636 = rom2(n1635[5:0]);  // sg
     wire n1637_r_inc = n1365_d2[6] & (|n1365_d2[3:0]);
     wire [2:0] n1637_r = n1365_d2[6:4] + {2'd0, n1637_r_inc};
     wire [2:0] n1637 = n1637_r[2:0];  // sg
     wire [5:0] n1638 = 6'h20 + {{3{n1637[2]}}, n1637[2:0]};  // sg
-    reg [7:0] n1639_t;
-    always @* begin  // lookup table
-        case (n1638[5:0])
-            6'h1e: n1639_t = 8'h61;
-            6'h1f: n1639_t = 8'h70;
-            6'h20: n1639_t = 8'h80;
-            6'h21: n1639_t = 8'h90;
-            6'h22: n1639_t = 8'h9f;
-            6'h23: n1639_t = 8'hae;
-            default: n1639_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1639 = n1639_t;  // sg
+    wire [7:0] n1639 = rom0(n1638[5:0]);  // sg
     wire n1640_r_inc = n1368_d2[7] & (|n1368_d2[3:0]);
     wire [3:0] n1640_r = n1368_d2[7:4] + {3'd0, n1640_r_inc};
     wire [3:0] n1640 = n1640_r[3:0];  // sg
     wire [5:0] n1641 = 6'h20 + {{2{n1640[3]}}, n1640[3:0]};  // sg
-    reg [7:0] n1642_t;
-    always @* begin  // lookup table
-        case (n1641[5:0])
-            6'h1e: n1642_t = 8'h61;
-            6'h1f: n1642_t = 8'h70;
-            6'h20: n1642_t = 8'h80;
-            6'h21: n1642_t = 8'h90;
-            6'h22: n1642_t = 8'h9f;
-            6'h23: n1642_t = 8'hae;
-            6'h24: n1642_t = 8'hbb;
-            default: n1642_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1642 = n1642_t;  // sg
+    wire [7:0] n1642 = rom1(n1641[5:0]);  // sg
     wire n1643_r_inc = n1371_d2[7] & (|n1371_d2[3:0]);
     wire [3:0] n1643_r = n1371_d2[7:4] + {3'd0, n1643_r_inc};
     wire [3:0] n1643 = n1643_r[3:0];  // sg
     wire [5:0] n1644 = 6'h20 + {{2{n1643[3]}}, n1643[3:0]};  // sg
-    reg [7:0] n1645_t;
-    always @* begin  // lookup table
-        case (n1644[5:0])
-            6'h1d: n1645_t = 8'h52;
-            6'h1e: n1645_t = 8'h61;
-            6'h1f: n1645_t = 8'h70;
-            6'h20: n1645_t = 8'h80;
-            6'h21: n1645_t = 8'h90;
-            6'h22: n1645_t = 8'h9f;
-            6'h23: n1645_t = 8'hae;
-            6'h24: n1645_t = 8'hbb;
-            6'h25: n1645_t = 8'hc7;
-            default: n1645_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1645 = n1645_t;  // sg
+    wire [7:0] n1645 = rom2(n1644[5:0]);  // sg
     wire n1646_r_inc = n1374_d2[6] & (|n1374_d2[3:0]);
     wire [2:0] n1646_r = n1374_d2[6:4] + {2'd0, n1646_r_inc};
     wire [2:0] n1646 = n1646_r[2:0];  // sg
     wire [5:0] n1647 = 6'h20 + {{3{n1646[2]}}, n1646[2:0]};  // sg
-    reg [7:0] n1648_t;
-    always @* begin  // lookup table
-        case (n1647[5:0])
-            6'h1e: n1648_t = 8'h61;
-            6'h1f: n1648_t = 8'h70;
-            6'h20: n1648_t = 8'h80;
-            6'h21: n1648_t = 8'h90;
-            6'h22: n1648_t = 8'h9f;
-            6'h23: n1648_t = 8'hae;
-            default: n1648_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1648 = n1648_t;  // sg
+    wire [7:0] n1648 = rom0(n1647[5:0]);  // sg
     wire n1649_r_inc = n1377_d2[7] & (|n1377_d2[3:0]);
     wire [3:0] n1649_r = n1377_d2[7:4] + {3'd0, n1649_r_inc};
     wire [3:0] n1649 = n1649_r[3:0];  // sg
     wire [5:0] n1650 = 6'h20 + {{2{n1649[3]}}, n1649[3:0]};  // sg
-    reg [7:0] n1651_t;
-    always @* begin  // lookup table
-        case (n1650[5:0])
-            6'h1e: n1651_t = 8'h61;
-            6'h1f: n1651_t = 8'h70;
-            6'h20: n1651_t = 8'h80;
-            6'h21: n1651_t = 8'h90;
-            6'h22: n1651_t = 8'h9f;
-            6'h23: n1651_t = 8'hae;
-            6'h24: n1651_t = 8'hbb;
-            default: n1651_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1651 = n1651_t;  // sg
+    wire [7:0] n1651 = rom1(n1650[5:0]);  // sg
     wire n1652_r_inc = n1380_d2[7] & (|n1380_d2[3:0]);
     wire [3:0] n1652_r = n1380_d2[7:4] + {3'd0, n1652_r_inc};
     wire [3:0] n1652 = n1652_r[3:0];  // sg
     wire [5:0] n1653 = 6'h20 + {{2{n1652[3]}}, n1652[3:0]};  // sg
-    reg [7:0] n1654_t;
-    always @* begin  // lookup table
-        case (n1653[5:0])
-            6'h1d: n1654_t = 8'h52;
-            6'h1e: n1654_t = 8'h61;
-            6'h1f: n1654_t = 8'h70;
-            6'h20: n1654_t = 8'h80;
-            6'h21: n1654_t = 8'h90;
-            6'h22: n1654_t = 8'h9f;
-            6'h23: n1654_t = 8'hae;
-            6'h24: n1654_t = 8'hbb;
-            6'h25: n1654_t = 8'hc7;
-            default: n1654_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1654 = n1654_t;  // sg
+    wire [7:0] n1654 = rom2(n1653[5:0]);  // sg
     wire n1655_r_inc = n1383_d2[6] & (|n1383_d2[3:0]);
     wire [2:0] n1655_r = n1383_d2[6:4] + {2'd0, n1655_r_inc};
     wire [2:0] n1655 = n1655_r[2:0];  // sg
     wire [5:0] n1656 = 6'h20 + {{3{n1655[2]}}, n1655[2:0]};  // sg
-    reg [7:0] n1657_t;
-    always @* begin  // lookup table
-        case (n1656[5:0])
-            6'h1e: n1657_t = 8'h61;
-            6'h1f: n1657_t = 8'h70;
-            6'h20: n1657_t = 8'h80;
-            6'h21: n1657_t = 8'h90;
-            6'h22: n1657_t = 8'h9f;
-            6'h23: n1657_t = 8'hae;
-            default: n1657_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1657 = n1657_t;  // sg
+    wire [7:0] n1657 = rom0(n1656[5:0]);  // sg
     wire n1658_r_inc = n1386_d2[7] & (|n1386_d2[3:0]);
     wire [3:0] n1658_r = n1386_d2[7:4] + {3'd0, n1658_r_inc};
     wire [3:0] n1658 = n1658_r[3:0];  // sg
     wire [5:0] n1659 = 6'h20 + {{2{n1658[3]}}, n1658[3:0]};  // sg
-    reg [7:0] n1660_t;
-    always @* begin  // lookup table
-        case (n1659[5:0])
-            6'h1e: n1660_t = 8'h61;
-            6'h1f: n1660_t = 8'h70;
-            6'h20: n1660_t = 8'h80;
-            6'h21: n1660_t = 8'h90;
-            6'h22: n1660_t = 8'h9f;
-            6'h23: n1660_t = 8'hae;
-            6'h24: n1660_t = 8'hbb;
-            default: n1660_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1660 = n1660_t;  // sg
+    wire [7:0] n1660 = rom1(n1659[5:0]);  // sg
     wire n1661_r_inc = n1389_d2[7] & (|n1389_d2[3:0]);
     wire [3:0] n1661_r = n1389_d2[7:4] + {3'd0, n1661_r_inc};
     wire [3:0] n1661 = n1661_r[3:0];  // sg
     wire [5:0] n1662 = 6'h20 + {{2{n1661[3]}}, n1661[3:0]};  // sg
-    reg [7:0] n1663_t;
-    always @* begin  // lookup table
-        case (n1662[5:0])
-            6'h1d: n1663_t = 8'h52;
-            6'h1e: n1663_t = 8'h61;
-            6'h1f: n1663_t = 8'h70;
-            6'h20: n1663_t = 8'h80;
-            6'h21: n1663_t = 8'h90;
-            6'h22: n1663_t = 8'h9f;
-            6'h23: n1663_t = 8'hae;
-            6'h24: n1663_t = 8'hbb;
-            6'h25: n1663_t = 8'hc7;
-            default: n1663_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1663 = n1663_t;  // sg
-    reg [11:0] n1675_t;
-    always @* begin  // lookup table
-        case (n1674_d1[4:0])
-            5'h0: n1675_t = 12'hfff;
-            5'h1: n1675_t = 12'h200;
-            5'h2: n1675_t = 12'h100;
-            5'h3: n1675_t = 12'hab;
-            5'h4: n1675_t = 12'h80;
-            5'h5: n1675_t = 12'h66;
-            5'h6: n1675_t = 12'h55;
-            5'h7: n1675_t = 12'h49;
-            5'h8: n1675_t = 12'h40;
-            5'h9: n1675_t = 12'h39;
-            5'ha: n1675_t = 12'h33;
-            5'hb: n1675_t = 12'h2f;
-            5'hc: n1675_t = 12'h2b;
-            5'hd: n1675_t = 12'h27;
-            5'he: n1675_t = 12'h25;
-            5'hf: n1675_t = 12'h22;
-            5'h10: n1675_t = 12'h20;
-            5'h11: n1675_t = 12'h1e;
-            5'h12: n1675_t = 12'h1c;
-            5'h13: n1675_t = 12'h1b;
-            5'h14: n1675_t = 12'h1a;
-            5'h15: n1675_t = 12'h18;
-            5'h16: n1675_t = 12'h17;
-            5'h17: n1675_t = 12'h16;
-            5'h18: n1675_t = 12'h15;
-            5'h19: n1675_t = 12'h14;
-            5'h1a: n1675_t = 12'h14;
-            5'h1b: n1675_t = 12'h13;
-            5'h1c: n1675_t = 12'h12;
-            5'h1d: n1675_t = 12'h12;
-            5'h1e: n1675_t = 12'h11;
-            5'h1f: n1675_t = 12'h11;
-            default: n1675_t = 12'd0;
-        endcase
-    end
-    wire [11:0] n1675 = n1675_t;  // sm
+    wire [7:0] n1663 = rom2(n1662[5:0]);  // sg
+    wire [11:0] n1675 = rom4(n1674_d1[4:0]);  // sm
     wire signed [12:0] n1676_a = {1'b0, n1665_d1[11:0]};
     wire signed [12:0] n1676_b = {1'b0, n1675[11:0]};
     (* use_dsp = "yes" *) wire signed [25:0] n1676_p = n1676_a * n1676_b;
@@ -5016,1972 +4326,148 @@ module kitchen_sink (
     wire [11:0] n1762 = ($signed(n1762_r) > 13'sh7ff) ? 12'h7ff : (($signed(n1762_r) < 13'sh1800) ? 12'h800 : n1762_r[11:0]);  // su
     wire [4:0] n1763_r = n668_d4[7:3];
     wire [4:0] n1763 = n1763_r[4:0];  // ex
-    reg [7:0] n1764_t;
-    always @* begin  // lookup table
-        case (n1763[4:0])
-            5'h0: n1764_t = 8'h4;
-            5'h1: n1764_t = 8'h6;
-            5'h2: n1764_t = 8'ha;
-            5'h3: n1764_t = 8'h12;
-            5'h4: n1764_t = 8'h1d;
-            5'h5: n1764_t = 8'h30;
-            5'h6: n1764_t = 8'h50;
-            5'h7: n1764_t = 8'h84;
-            5'h8: n1764_t = 8'hda;
-            5'h9: n1764_t = 8'hff;
-            5'ha: n1764_t = 8'hff;
-            5'hb: n1764_t = 8'hff;
-            5'hc: n1764_t = 8'hff;
-            5'hd: n1764_t = 8'hff;
-            5'he: n1764_t = 8'hff;
-            5'hf: n1764_t = 8'hff;
-            5'h10: n1764_t = 8'h0;
-            5'h11: n1764_t = 8'h0;
-            5'h12: n1764_t = 8'h0;
-            5'h13: n1764_t = 8'h0;
-            5'h14: n1764_t = 8'h0;
-            5'h15: n1764_t = 8'h0;
-            5'h16: n1764_t = 8'h0;
-            5'h17: n1764_t = 8'h0;
-            5'h18: n1764_t = 8'h0;
-            5'h19: n1764_t = 8'h0;
-            5'h1a: n1764_t = 8'h0;
-            5'h1b: n1764_t = 8'h0;
-            5'h1c: n1764_t = 8'h0;
-            5'h1d: n1764_t = 8'h1;
-            5'h1e: n1764_t = 8'h1;
-            5'h1f: n1764_t = 8'h2;
-            default: n1764_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1764 = n1764_t;  // ex
+    wire [7:0] n1764 = rom5(n1763[4:0]);  // ex
     wire [4:0] n1765_r = n672_d4[7:3];
     wire [4:0] n1765 = n1765_r[4:0];  // ex
-    reg [7:0] n1766_t;
-    always @* begin  // lookup table
-        case (n1765[4:0])
-            5'h0: n1766_t = 8'h4;
-            5'h1: n1766_t = 8'h6;
-            5'h2: n1766_t = 8'ha;
-            5'h3: n1766_t = 8'h12;
-            5'h4: n1766_t = 8'h1d;
-            5'h5: n1766_t = 8'h30;
-            5'h6: n1766_t = 8'h50;
-            5'h7: n1766_t = 8'h84;
-            5'h8: n1766_t = 8'hda;
-            5'h9: n1766_t = 8'hff;
-            5'ha: n1766_t = 8'hff;
-            5'hb: n1766_t = 8'hff;
-            5'hc: n1766_t = 8'hff;
-            5'hd: n1766_t = 8'hff;
-            5'he: n1766_t = 8'hff;
-            5'hf: n1766_t = 8'hff;
-            5'h10: n1766_t = 8'h0;
-            5'h11: n1766_t = 8'h0;
-            5'h12: n1766_t = 8'h0;
-            5'h13: n1766_t = 8'h0;
-            5'h14: n1766_t = 8'h0;
-            5'h15: n1766_t = 8'h0;
-            5'h16: n1766_t = 8'h0;
-            5'h17: n1766_t = 8'h0;
-            5'h18: n1766_t = 8'h0;
-            5'h19: n1766_t = 8'h0;
-            5'h1a: n1766_t = 8'h0;
-            5'h1b: n1766_t = 8'h0;
-            5'h1c: n1766_t = 8'h0;
-            5'h1d: n1766_t = 8'h1;
-            5'h1e: n1766_t = 8'h1;
-            5'h1f: n1766_t = 8'h2;
-            default: n1766_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1766 = n1766_t;  // ex
+    wire [7:0] n1766 = rom5(n1765[4:0]);  // ex
     wire [4:0] n1767_r = n676_d4[7:3];
     wire [4:0] n1767 = n1767_r[4:0];  // ex
-    reg [7:0] n1768_t;
-    always @* begin  // lookup table
-        case (n1767[4:0])
-            5'h0: n1768_t = 8'h4;
-            5'h1: n1768_t = 8'h6;
-            5'h2: n1768_t = 8'ha;
-            5'h3: n1768_t = 8'h12;
-            5'h4: n1768_t = 8'h1d;
-            5'h5: n1768_t = 8'h30;
-            5'h6: n1768_t = 8'h50;
-            5'h7: n1768_t = 8'h84;
-            5'h8: n1768_t = 8'hda;
-            5'h9: n1768_t = 8'hff;
-            5'ha: n1768_t = 8'hff;
-            5'hb: n1768_t = 8'hff;
-            5'hc: n1768_t = 8'hff;
-            5'hd: n1768_t = 8'hff;
-            5'he: n1768_t = 8'hff;
-            5'hf: n1768_t = 8'hff;
-            5'h10: n1768_t = 8'h0;
-            5'h11: n1768_t = 8'h0;
-            5'h12: n1768_t = 8'h0;
-            5'h13: n1768_t = 8'h0;
-            5'h14: n1768_t = 8'h0;
-            5'h15: n1768_t = 8'h0;
-            5'h16: n1768_t = 8'h0;
-            5'h17: n1768_t = 8'h0;
-            5'h18: n1768_t = 8'h0;
-            5'h19: n1768_t = 8'h0;
-            5'h1a: n1768_t = 8'h0;
-            5'h1b: n1768_t = 8'h0;
-            5'h1c: n1768_t = 8'h0;
-            5'h1d: n1768_t = 8'h1;
-            5'h1e: n1768_t = 8'h1;
-            5'h1f: n1768_t = 8'h2;
-            default: n1768_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1768 = n1768_t;  // ex
+    wire [7:0] n1768 = rom5(n1767[4:0]);  // ex
     wire [4:0] n1769_r = n680_d4[7:3];
     wire [4:0] n1769 = n1769_r[4:0];  // ex
-    reg [7:0] n1770_t;
-    always @* begin  // lookup table
-        case (n1769[4:0])
-            5'h0: n1770_t = 8'h4;
-            5'h1: n1770_t = 8'h6;
-            5'h2: n1770_t = 8'ha;
-            5'h3: n1770_t = 8'h12;
-            5'h4: n1770_t = 8'h1d;
-            5'h5: n1770_t = 8'h30;
-            5'h6: n1770_t = 8'h50;
-            5'h7: n1770_t = 8'h84;
-            5'h8: n1770_t = 8'hda;
-            5'h9: n1770_t = 8'hff;
-            5'ha: n1770_t = 8'hff;
-            5'hb: n1770_t = 8'hff;
-            5'hc: n1770_t = 8'hff;
-            5'hd: n1770_t = 8'hff;
-            5'he: n1770_t = 8'hff;
-            5'hf: n1770_t = 8'hff;
-            5'h10: n1770_t = 8'h0;
-            5'h11: n1770_t = 8'h0;
-            5'h12: n1770_t = 8'h0;
-            5'h13: n1770_t = 8'h0;
-            5'h14: n1770_t = 8'h0;
-            5'h15: n1770_t = 8'h0;
-            5'h16: n1770_t = 8'h0;
-            5'h17: n1770_t = 8'h0;
-            5'h18: n1770_t = 8'h0;
-            5'h19: n1770_t = 8'h0;
-            5'h1a: n1770_t = 8'h0;
-            5'h1b: n1770_t = 8'h0;
-            5'h1c: n1770_t = 8'h0;
-            5'h1d: n1770_t = 8'h1;
-            5'h1e: n1770_t = 8'h1;
-            5'h1f: n1770_t = 8'h2;
-            default: n1770_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1770 = n1770_t;  // ex
+    wire [7:0] n1770 = rom5(n1769[4:0]);  // ex
     wire [4:0] n1771_r = n684_d4[7:3];
     wire [4:0] n1771 = n1771_r[4:0];  // ex
-    reg [7:0] n1772_t;
-    always @* begin  // lookup table
-        case (n1771[4:0])
-            5'h0: n1772_t = 8'h4;
-            5'h1: n1772_t = 8'h6;
-            5'h2: n1772_t = 8'ha;
-            5'h3: n1772_t = 8'h12;
-            5'h4: n1772_t = 8'h1d;
-            5'h5: n1772_t = 8'h30;
-            5'h6: n1772_t = 8'h50;
-            5'h7: n1772_t = 8'h84;
-            5'h8: n1772_t = 8'hda;
-            5'h9: n1772_t = 8'hff;
-            5'ha: n1772_t = 8'hff;
-            5'hb: n1772_t = 8'hff;
-            5'hc: n1772_t = 8'hff;
-            5'hd: n1772_t = 8'hff;
-            5'he: n1772_t = 8'hff;
-            5'hf: n1772_t = 8'hff;
-            5'h10: n1772_t = 8'h0;
-            5'h11: n1772_t = 8'h0;
-            5'h12: n1772_t = 8'h0;
-            5'h13: n1772_t = 8'h0;
-            5'h14: n1772_t = 8'h0;
-            5'h15: n1772_t = 8'h0;
-            5'h16: n1772_t = 8'h0;
-            5'h17: n1772_t = 8'h0;
-            5'h18: n1772_t = 8'h0;
-            5'h19: n1772_t = 8'h0;
-            5'h1a: n1772_t = 8'h0;
-            5'h1b: n1772_t = 8'h0;
-            5'h1c: n1772_t = 8'h0;
-            5'h1d: n1772_t = 8'h1;
-            5'h1e: n1772_t = 8'h1;
-            5'h1f: n1772_t = 8'h2;
-            default: n1772_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1772 = n1772_t;  // ex
+    wire [7:0] n1772 = rom5(n1771[4:0]);  // ex
     wire [4:0] n1773_r = n688_d4[7:3];
     wire [4:0] n1773 = n1773_r[4:0];  // ex
-    reg [7:0] n1774_t;
-    always @* begin  // lookup table
-        case (n1773[4:0])
-            5'h0: n1774_t = 8'h4;
-            5'h1: n1774_t = 8'h6;
-            5'h2: n1774_t = 8'ha;
-            5'h3: n1774_t = 8'h12;
-            5'h4: n1774_t = 8'h1d;
-            5'h5: n1774_t = 8'h30;
-            5'h6: n1774_t = 8'h50;
-            5'h7: n1774_t = 8'h84;
-            5'h8: n1774_t = 8'hda;
-            5'h9: n1774_t = 8'hff;
-            5'ha: n1774_t = 8'hff;
-            5'hb: n1774_t = 8'hff;
-            5'hc: n1774_t = 8'hff;
-            5'hd: n1774_t = 8'hff;
-            5'he: n1774_t = 8'hff;
-            5'hf: n1774_t = 8'hff;
-            5'h10: n1774_t = 8'h0;
-            5'h11: n1774_t = 8'h0;
-            5'h12: n1774_t = 8'h0;
-            5'h13: n1774_t = 8'h0;
-            5'h14: n1774_t = 8'h0;
-            5'h15: n1774_t = 8'h0;
-            5'h16: n1774_t = 8'h0;
-            5'h17: n1774_t = 8'h0;
-            5'h18: n1774_t = 8'h0;
-            5'h19: n1774_t = 8'h0;
-            5'h1a: n1774_t = 8'h0;
-            5'h1b: n1774_t = 8'h0;
-            5'h1c: n1774_t = 8'h0;
-            5'h1d: n1774_t = 8'h1;
-            5'h1e: n1774_t = 8'h1;
-            5'h1f: n1774_t = 8'h2;
-            default: n1774_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1774 = n1774_t;  // ex
+    wire [7:0] n1774 = rom5(n1773[4:0]);  // ex
     wire [4:0] n1775_r = n692_d4[7:3];
     wire [4:0] n1775 = n1775_r[4:0];  // ex
-    reg [7:0] n1776_t;
-    always @* begin  // lookup table
-        case (n1775[4:0])
-            5'h0: n1776_t = 8'h4;
-            5'h1: n1776_t = 8'h6;
-            5'h2: n1776_t = 8'ha;
-            5'h3: n1776_t = 8'h12;
-            5'h4: n1776_t = 8'h1d;
-            5'h5: n1776_t = 8'h30;
-            5'h6: n1776_t = 8'h50;
-            5'h7: n1776_t = 8'h84;
-            5'h8: n1776_t = 8'hda;
-            5'h9: n1776_t = 8'hff;
-            5'ha: n1776_t = 8'hff;
-            5'hb: n1776_t = 8'hff;
-            5'hc: n1776_t = 8'hff;
-            5'hd: n1776_t = 8'hff;
-            5'he: n1776_t = 8'hff;
-            5'hf: n1776_t = 8'hff;
-            5'h10: n1776_t = 8'h0;
-            5'h11: n1776_t = 8'h0;
-            5'h12: n1776_t = 8'h0;
-            5'h13: n1776_t = 8'h0;
-            5'h14: n1776_t = 8'h0;
-            5'h15: n1776_t = 8'h0;
-            5'h16: n1776_t = 8'h0;
-            5'h17: n1776_t = 8'h0;
-            5'h18: n1776_t = 8'h0;
-            5'h19: n1776_t = 8'h0;
-            5'h1a: n1776_t = 8'h0;
-            5'h1b: n1776_t = 8'h0;
-            5'h1c: n1776_t = 8'h0;
-            5'h1d: n1776_t = 8'h1;
-            5'h1e: n1776_t = 8'h1;
-            5'h1f: n1776_t = 8'h2;
-            default: n1776_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1776 = n1776_t;  // ex
+    wire [7:0] n1776 = rom5(n1775[4:0]);  // ex
     wire [4:0] n1777_r = n696_d4[7:3];
     wire [4:0] n1777 = n1777_r[4:0];  // ex
-    reg [7:0] n1778_t;
-    always @* begin  // lookup table
-        case (n1777[4:0])
-            5'h0: n1778_t = 8'h4;
-            5'h1: n1778_t = 8'h6;
-            5'h2: n1778_t = 8'ha;
-            5'h3: n1778_t = 8'h12;
-            5'h4: n1778_t = 8'h1d;
-            5'h5: n1778_t = 8'h30;
-            5'h6: n1778_t = 8'h50;
-            5'h7: n1778_t = 8'h84;
-            5'h8: n1778_t = 8'hda;
-            5'h9: n1778_t = 8'hff;
-            5'ha: n1778_t = 8'hff;
-            5'hb: n1778_t = 8'hff;
-            5'hc: n1778_t = 8'hff;
-            5'hd: n1778_t = 8'hff;
-            5'he: n1778_t = 8'hff;
-            5'hf: n1778_t = 8'hff;
-            5'h10: n1778_t = 8'h0;
-            5'h11: n1778_t = 8'h0;
-            5'h12: n1778_t = 8'h0;
-            5'h13: n1778_t = 8'h0;
-            5'h14: n1778_t = 8'h0;
-            5'h15: n1778_t = 8'h0;
-            5'h16: n1778_t = 8'h0;
-            5'h17: n1778_t = 8'h0;
-            5'h18: n1778_t = 8'h0;
-            5'h19: n1778_t = 8'h0;
-            5'h1a: n1778_t = 8'h0;
-            5'h1b: n1778_t = 8'h0;
-            5'h1c: n1778_t = 8'h0;
-            5'h1d: n1778_t = 8'h1;
-            5'h1e: n1778_t = 8'h1;
-            5'h1f: n1778_t = 8'h2;
-            default: n1778_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1778 = n1778_t;  // ex
+    wire [7:0] n1778 = rom5(n1777[4:0]);  // ex
     wire [4:0] n1779_r = n700_d4[7:3];
     wire [4:0] n1779 = n1779_r[4:0];  // ex
-    reg [7:0] n1780_t;
-    always @* begin  // lookup table
-        case (n1779[4:0])
-            5'h0: n1780_t = 8'h4;
-            5'h1: n1780_t = 8'h6;
-            5'h2: n1780_t = 8'ha;
-            5'h3: n1780_t = 8'h12;
-            5'h4: n1780_t = 8'h1d;
-            5'h5: n1780_t = 8'h30;
-            5'h6: n1780_t = 8'h50;
-            5'h7: n1780_t = 8'h84;
-            5'h8: n1780_t = 8'hda;
-            5'h9: n1780_t = 8'hff;
-            5'ha: n1780_t = 8'hff;
-            5'hb: n1780_t = 8'hff;
-            5'hc: n1780_t = 8'hff;
-            5'hd: n1780_t = 8'hff;
-            5'he: n1780_t = 8'hff;
-            5'hf: n1780_t = 8'hff;
-            5'h10: n1780_t = 8'h0;
-            5'h11: n1780_t = 8'h0;
-            5'h12: n1780_t = 8'h0;
-            5'h13: n1780_t = 8'h0;
-            5'h14: n1780_t = 8'h0;
-            5'h15: n1780_t = 8'h0;
-            5'h16: n1780_t = 8'h0;
-            5'h17: n1780_t = 8'h0;
-            5'h18: n1780_t = 8'h0;
-            5'h19: n1780_t = 8'h0;
-            5'h1a: n1780_t = 8'h0;
-            5'h1b: n1780_t = 8'h0;
-            5'h1c: n1780_t = 8'h0;
-            5'h1d: n1780_t = 8'h1;
-            5'h1e: n1780_t = 8'h1;
-            5'h1f: n1780_t = 8'h2;
-            default: n1780_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1780 = n1780_t;  // ex
+    wire [7:0] n1780 = rom5(n1779[4:0]);  // ex
     wire [4:0] n1781_r = n704_d4[7:3];
     wire [4:0] n1781 = n1781_r[4:0];  // ex
-    reg [7:0] n1782_t;
-    always @* begin  // lookup table
-        case (n1781[4:0])
-            5'h0: n1782_t = 8'h4;
-            5'h1: n1782_t = 8'h6;
-            5'h2: n1782_t = 8'ha;
-            5'h3: n1782_t = 8'h12;
-            5'h4: n1782_t = 8'h1d;
-            5'h5: n1782_t = 8'h30;
-            5'h6: n1782_t = 8'h50;
-            5'h7: n1782_t = 8'h84;
-            5'h8: n1782_t = 8'hda;
-            5'h9: n1782_t = 8'hff;
-            5'ha: n1782_t = 8'hff;
-            5'hb: n1782_t = 8'hff;
-            5'hc: n1782_t = 8'hff;
-            5'hd: n1782_t = 8'hff;
-            5'he: n1782_t = 8'hff;
-            5'hf: n1782_t = 8'hff;
-            5'h10: n1782_t = 8'h0;
-            5'h11: n1782_t = 8'h0;
-            5'h12: n1782_t = 8'h0;
-            5'h13: n1782_t = 8'h0;
-            5'h14: n1782_t = 8'h0;
-            5'h15: n1782_t = 8'h0;
-            5'h16: n1782_t = 8'h0;
-            5'h17: n1782_t = 8'h0;
-            5'h18: n1782_t = 8'h0;
-            5'h19: n1782_t = 8'h0;
-            5'h1a: n1782_t = 8'h0;
-            5'h1b: n1782_t = 8'h0;
-            5'h1c: n1782_t = 8'h0;
-            5'h1d: n1782_t = 8'h1;
-            5'h1e: n1782_t = 8'h1;
-            5'h1f: n1782_t = 8'h2;
-            default: n1782_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1782 = n1782_t;  // ex
+    wire [7:0] n1782 = rom5(n1781[4:0]);  // ex
     wire [4:0] n1783_r = n708_d4[7:3];
     wire [4:0] n1783 = n1783_r[4:0];  // ex
-    reg [7:0] n1784_t;
-    always @* begin  // lookup table
-        case (n1783[4:0])
-            5'h0: n1784_t = 8'h4;
-            5'h1: n1784_t = 8'h6;
-            5'h2: n1784_t = 8'ha;
-            5'h3: n1784_t = 8'h12;
-            5'h4: n1784_t = 8'h1d;
-            5'h5: n1784_t = 8'h30;
-            5'h6: n1784_t = 8'h50;
-            5'h7: n1784_t = 8'h84;
-            5'h8: n1784_t = 8'hda;
-            5'h9: n1784_t = 8'hff;
-            5'ha: n1784_t = 8'hff;
-            5'hb: n1784_t = 8'hff;
-            5'hc: n1784_t = 8'hff;
-            5'hd: n1784_t = 8'hff;
-            5'he: n1784_t = 8'hff;
-            5'hf: n1784_t = 8'hff;
-            5'h10: n1784_t = 8'h0;
-            5'h11: n1784_t = 8'h0;
-            5'h12: n1784_t = 8'h0;
-            5'h13: n1784_t = 8'h0;
-            5'h14: n1784_t = 8'h0;
-            5'h15: n1784_t = 8'h0;
-            5'h16: n1784_t = 8'h0;
-            5'h17: n1784_t = 8'h0;
-            5'h18: n1784_t = 8'h0;
-            5'h19: n1784_t = 8'h0;
-            5'h1a: n1784_t = 8'h0;
-            5'h1b: n1784_t = 8'h0;
-            5'h1c: n1784_t = 8'h0;
-            5'h1d: n1784_t = 8'h1;
-            5'h1e: n1784_t = 8'h1;
-            5'h1f: n1784_t = 8'h2;
-            default: n1784_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1784 = n1784_t;  // ex
+    wire [7:0] n1784 = rom5(n1783[4:0]);  // ex
     wire [4:0] n1785_r = n712_d4[7:3];
     wire [4:0] n1785 = n1785_r[4:0];  // ex
-    reg [7:0] n1786_t;
-    always @* begin  // lookup table
-        case (n1785[4:0])
-            5'h0: n1786_t = 8'h4;
-            5'h1: n1786_t = 8'h6;
-            5'h2: n1786_t = 8'ha;
-            5'h3: n1786_t = 8'h12;
-            5'h4: n1786_t = 8'h1d;
-            5'h5: n1786_t = 8'h30;
-            5'h6: n1786_t = 8'h50;
-            5'h7: n1786_t = 8'h84;
-            5'h8: n1786_t = 8'hda;
-            5'h9: n1786_t = 8'hff;
-            5'ha: n1786_t = 8'hff;
-            5'hb: n1786_t = 8'hff;
-            5'hc: n1786_t = 8'hff;
-            5'hd: n1786_t = 8'hff;
-            5'he: n1786_t = 8'hff;
-            5'hf: n1786_t = 8'hff;
-            5'h10: n1786_t = 8'h0;
-            5'h11: n1786_t = 8'h0;
-            5'h12: n1786_t = 8'h0;
-            5'h13: n1786_t = 8'h0;
-            5'h14: n1786_t = 8'h0;
-            5'h15: n1786_t = 8'h0;
-            5'h16: n1786_t = 8'h0;
-            5'h17: n1786_t = 8'h0;
-            5'h18: n1786_t = 8'h0;
-            5'h19: n1786_t = 8'h0;
-            5'h1a: n1786_t = 8'h0;
-            5'h1b: n1786_t = 8'h0;
-            5'h1c: n1786_t = 8'h0;
-            5'h1d: n1786_t = 8'h1;
-            5'h1e: n1786_t = 8'h1;
-            5'h1f: n1786_t = 8'h2;
-            default: n1786_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1786 = n1786_t;  // ex
+    wire [7:0] n1786 = rom5(n1785[4:0]);  // ex
     wire [4:0] n1787_r = n716_d4[7:3];
     wire [4:0] n1787 = n1787_r[4:0];  // ex
-    reg [7:0] n1788_t;
-    always @* begin  // lookup table
-        case (n1787[4:0])
-            5'h0: n1788_t = 8'h4;
-            5'h1: n1788_t = 8'h6;
-            5'h2: n1788_t = 8'ha;
-            5'h3: n1788_t = 8'h12;
-            5'h4: n1788_t = 8'h1d;
-            5'h5: n1788_t = 8'h30;
-            5'h6: n1788_t = 8'h50;
-            5'h7: n1788_t = 8'h84;
-            5'h8: n1788_t = 8'hda;
-            5'h9: n1788_t = 8'hff;
-            5'ha: n1788_t = 8'hff;
-            5'hb: n1788_t = 8'hff;
-            5'hc: n1788_t = 8'hff;
-            5'hd: n1788_t = 8'hff;
-            5'he: n1788_t = 8'hff;
-            5'hf: n1788_t = 8'hff;
-            5'h10: n1788_t = 8'h0;
-            5'h11: n1788_t = 8'h0;
-            5'h12: n1788_t = 8'h0;
-            5'h13: n1788_t = 8'h0;
-            5'h14: n1788_t = 8'h0;
-            5'h15: n1788_t = 8'h0;
-            5'h16: n1788_t = 8'h0;
-            5'h17: n1788_t = 8'h0;
-            5'h18: n1788_t = 8'h0;
-            5'h19: n1788_t = 8'h0;
-            5'h1a: n1788_t = 8'h0;
-            5'h1b: n1788_t = 8'h0;
-            5'h1c: n1788_t = 8'h0;
-            5'h1d: n1788_t = 8'h1;
-            5'h1e: n1788_t = 8'h1;
-            5'h1f: n1788_t = 8'h2;
-            default: n1788_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1788 = n1788_t;  // ex
+    wire [7:0] n1788 = rom5(n1787[4:0]);  // ex
     wire [4:0] n1789_r = n720_d4[7:3];
     wire [4:0] n1789 = n1789_r[4:0];  // ex
-    reg [7:0] n1790_t;
-    always @* begin  // lookup table
-        case (n1789[4:0])
-            5'h0: n1790_t = 8'h4;
-            5'h1: n1790_t = 8'h6;
-            5'h2: n1790_t = 8'ha;
-            5'h3: n1790_t = 8'h12;
-            5'h4: n1790_t = 8'h1d;
-            5'h5: n1790_t = 8'h30;
-            5'h6: n1790_t = 8'h50;
-            5'h7: n1790_t = 8'h84;
-            5'h8: n1790_t = 8'hda;
-            5'h9: n1790_t = 8'hff;
-            5'ha: n1790_t = 8'hff;
-            5'hb: n1790_t = 8'hff;
-            5'hc: n1790_t = 8'hff;
-            5'hd: n1790_t = 8'hff;
-            5'he: n1790_t = 8'hff;
-            5'hf: n1790_t = 8'hff;
-            5'h10: n1790_t = 8'h0;
-            5'h11: n1790_t = 8'h0;
-            5'h12: n1790_t = 8'h0;
-            5'h13: n1790_t = 8'h0;
-            5'h14: n1790_t = 8'h0;
-            5'h15: n1790_t = 8'h0;
-            5'h16: n1790_t = 8'h0;
-            5'h17: n1790_t = 8'h0;
-            5'h18: n1790_t = 8'h0;
-            5'h19: n1790_t = 8'h0;
-            5'h1a: n1790_t = 8'h0;
-            5'h1b: n1790_t = 8'h0;
-            5'h1c: n1790_t = 8'h0;
-            5'h1d: n1790_t = 8'h1;
-            5'h1e: n1790_t = 8'h1;
-            5'h1f: n1790_t = 8'h2;
-            default: n1790_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1790 = n1790_t;  // ex
+    wire [7:0] n1790 = rom5(n1789[4:0]);  // ex
     wire [4:0] n1791_r = n724_d4[7:3];
     wire [4:0] n1791 = n1791_r[4:0];  // ex
-    reg [7:0] n1792_t;
-    always @* begin  // lookup table
-        case (n1791[4:0])
-            5'h0: n1792_t = 8'h4;
-            5'h1: n1792_t = 8'h6;
-            5'h2: n1792_t = 8'ha;
-            5'h3: n1792_t = 8'h12;
-            5'h4: n1792_t = 8'h1d;
-            5'h5: n1792_t = 8'h30;
-            5'h6: n1792_t = 8'h50;
-            5'h7: n1792_t = 8'h84;
-            5'h8: n1792_t = 8'hda;
-            5'h9: n1792_t = 8'hff;
-            5'ha: n1792_t = 8'hff;
-            5'hb: n1792_t = 8'hff;
-            5'hc: n1792_t = 8'hff;
-            5'hd: n1792_t = 8'hff;
-            5'he: n1792_t = 8'hff;
-            5'hf: n1792_t = 8'hff;
-            5'h10: n1792_t = 8'h0;
-            5'h11: n1792_t = 8'h0;
-            5'h12: n1792_t = 8'h0;
-            5'h13: n1792_t = 8'h0;
-            5'h14: n1792_t = 8'h0;
-            5'h15: n1792_t = 8'h0;
-            5'h16: n1792_t = 8'h0;
-            5'h17: n1792_t = 8'h0;
-            5'h18: n1792_t = 8'h0;
-            5'h19: n1792_t = 8'h0;
-            5'h1a: n1792_t = 8'h0;
-            5'h1b: n1792_t = 8'h0;
-            5'h1c: n1792_t = 8'h0;
-            5'h1d: n1792_t = 8'h1;
-            5'h1e: n1792_t = 8'h1;
-            5'h1f: n1792_t = 8'h2;
-            default: n1792_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1792 = n1792_t;  // ex
+    wire [7:0] n1792 = rom5(n1791[4:0]);  // ex
     wire [4:0] n1793_r = n728_d4[7:3];
     wire [4:0] n1793 = n1793_r[4:0];  // ex
-    reg [7:0] n1794_t;
-    always @* begin  // lookup table
-        case (n1793[4:0])
-            5'h0: n1794_t = 8'h4;
-            5'h1: n1794_t = 8'h6;
-            5'h2: n1794_t = 8'ha;
-            5'h3: n1794_t = 8'h12;
-            5'h4: n1794_t = 8'h1d;
-            5'h5: n1794_t = 8'h30;
-            5'h6: n1794_t = 8'h50;
-            5'h7: n1794_t = 8'h84;
-            5'h8: n1794_t = 8'hda;
-            5'h9: n1794_t = 8'hff;
-            5'ha: n1794_t = 8'hff;
-            5'hb: n1794_t = 8'hff;
-            5'hc: n1794_t = 8'hff;
-            5'hd: n1794_t = 8'hff;
-            5'he: n1794_t = 8'hff;
-            5'hf: n1794_t = 8'hff;
-            5'h10: n1794_t = 8'h0;
-            5'h11: n1794_t = 8'h0;
-            5'h12: n1794_t = 8'h0;
-            5'h13: n1794_t = 8'h0;
-            5'h14: n1794_t = 8'h0;
-            5'h15: n1794_t = 8'h0;
-            5'h16: n1794_t = 8'h0;
-            5'h17: n1794_t = 8'h0;
-            5'h18: n1794_t = 8'h0;
-            5'h19: n1794_t = 8'h0;
-            5'h1a: n1794_t = 8'h0;
-            5'h1b: n1794_t = 8'h0;
-            5'h1c: n1794_t = 8'h0;
-            5'h1d: n1794_t = 8'h1;
-            5'h1e: n1794_t = 8'h1;
-            5'h1f: n1794_t = 8'h2;
-            default: n1794_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1794 = n1794_t;  // ex
+    wire [7:0] n1794 = rom5(n1793[4:0]);  // ex
     wire [4:0] n1795_r = n732_d4[7:3];
     wire [4:0] n1795 = n1795_r[4:0];  // ex
-    reg [7:0] n1796_t;
-    always @* begin  // lookup table
-        case (n1795[4:0])
-            5'h0: n1796_t = 8'h4;
-            5'h1: n1796_t = 8'h6;
-            5'h2: n1796_t = 8'ha;
-            5'h3: n1796_t = 8'h12;
-            5'h4: n1796_t = 8'h1d;
-            5'h5: n1796_t = 8'h30;
-            5'h6: n1796_t = 8'h50;
-            5'h7: n1796_t = 8'h84;
-            5'h8: n1796_t = 8'hda;
-            5'h9: n1796_t = 8'hff;
-            5'ha: n1796_t = 8'hff;
-            5'hb: n1796_t = 8'hff;
-            5'hc: n1796_t = 8'hff;
-            5'hd: n1796_t = 8'hff;
-            5'he: n1796_t = 8'hff;
-            5'hf: n1796_t = 8'hff;
-            5'h10: n1796_t = 8'h0;
-            5'h11: n1796_t = 8'h0;
-            5'h12: n1796_t = 8'h0;
-            5'h13: n1796_t = 8'h0;
-            5'h14: n1796_t = 8'h0;
-            5'h15: n1796_t = 8'h0;
-            5'h16: n1796_t = 8'h0;
-            5'h17: n1796_t = 8'h0;
-            5'h18: n1796_t = 8'h0;
-            5'h19: n1796_t = 8'h0;
-            5'h1a: n1796_t = 8'h0;
-            5'h1b: n1796_t = 8'h0;
-            5'h1c: n1796_t = 8'h0;
-            5'h1d: n1796_t = 8'h1;
-            5'h1e: n1796_t = 8'h1;
-            5'h1f: n1796_t = 8'h2;
-            default: n1796_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1796 = n1796_t;  // ex
+    wire [7:0] n1796 = rom5(n1795[4:0]);  // ex
     wire [4:0] n1797_r = n736_d4[7:3];
     wire [4:0] n1797 = n1797_r[4:0];  // ex
-    reg [7:0] n1798_t;
-    always @* begin  // lookup table
-        case (n1797[4:0])
-            5'h0: n1798_t = 8'h4;
-            5'h1: n1798_t = 8'h6;
-            5'h2: n1798_t = 8'ha;
-            5'h3: n1798_t = 8'h12;
-            5'h4: n1798_t = 8'h1d;
-            5'h5: n1798_t = 8'h30;
-            5'h6: n1798_t = 8'h50;
-            5'h7: n1798_t = 8'h84;
-            5'h8: n1798_t = 8'hda;
-            5'h9: n1798_t = 8'hff;
-            5'ha: n1798_t = 8'hff;
-            5'hb: n1798_t = 8'hff;
-            5'hc: n1798_t = 8'hff;
-            5'hd: n1798_t = 8'hff;
-            5'he: n1798_t = 8'hff;
-            5'hf: n1798_t = 8'hff;
-            5'h10: n1798_t = 8'h0;
-            5'h11: n1798_t = 8'h0;
-            5'h12: n1798_t = 8'h0;
-            5'h13: n1798_t = 8'h0;
-            5'h14: n1798_t = 8'h0;
-            5'h15: n1798_t = 8'h0;
-            5'h16: n1798_t = 8'h0;
-            5'h17: n1798_t = 8'h0;
-            5'h18: n1798_t = 8'h0;
-            5'h19: n1798_t = 8'h0;
-            5'h1a: n1798_t = 8'h0;
-            5'h1b: n1798_t = 8'h0;
-            5'h1c: n1798_t = 8'h0;
-            5'h1d: n1798_t = 8'h1;
-            5'h1e: n1798_t = 8'h1;
-            5'h1f: n1798_t = 8'h2;
-            default: n1798_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1798 = n1798_t;  // ex
+    wire [7:0] n1798 = rom5(n1797[4:0]);  // ex
     wire [4:0] n1799_r = n740_d4[7:3];
     wire [4:0] n1799 = n1799_r[4:0];  // ex
-    reg [7:0] n1800_t;
-    always @* begin  // lookup table
-        case (n1799[4:0])
-            5'h0: n1800_t = 8'h4;
-            5'h1: n1800_t = 8'h6;
-            5'h2: n1800_t = 8'ha;
-            5'h3: n1800_t = 8'h12;
-            5'h4: n1800_t = 8'h1d;
-            5'h5: n1800_t = 8'h30;
-            5'h6: n1800_t = 8'h50;
-            5'h7: n1800_t = 8'h84;
-            5'h8: n1800_t = 8'hda;
-            5'h9: n1800_t = 8'hff;
-            5'ha: n1800_t = 8'hff;
-            5'hb: n1800_t = 8'hff;
-            5'hc: n1800_t = 8'hff;
-            5'hd: n1800_t = 8'hff;
-            5'he: n1800_t = 8'hff;
-            5'hf: n1800_t = 8'hff;
-            5'h10: n1800_t = 8'h0;
-            5'h11: n1800_t = 8'h0;
-            5'h12: n1800_t = 8'h0;
-            5'h13: n1800_t = 8'h0;
-            5'h14: n1800_t = 8'h0;
-            5'h15: n1800_t = 8'h0;
-            5'h16: n1800_t = 8'h0;
-            5'h17: n1800_t = 8'h0;
-            5'h18: n1800_t = 8'h0;
-            5'h19: n1800_t = 8'h0;
-            5'h1a: n1800_t = 8'h0;
-            5'h1b: n1800_t = 8'h0;
-            5'h1c: n1800_t = 8'h0;
-            5'h1d: n1800_t = 8'h1;
-            5'h1e: n1800_t = 8'h1;
-            5'h1f: n1800_t = 8'h2;
-            default: n1800_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1800 = n1800_t;  // ex
+    wire [7:0] n1800 = rom5(n1799[4:0]);  // ex
     wire [4:0] n1801_r = n744_d4[7:3];
     wire [4:0] n1801 = n1801_r[4:0];  // ex
-    reg [7:0] n1802_t;
-    always @* begin  // lookup table
-        case (n1801[4:0])
-            5'h0: n1802_t = 8'h4;
-            5'h1: n1802_t = 8'h6;
-            5'h2: n1802_t = 8'ha;
-            5'h3: n1802_t = 8'h12;
-            5'h4: n1802_t = 8'h1d;
-            5'h5: n1802_t = 8'h30;
-            5'h6: n1802_t = 8'h50;
-            5'h7: n1802_t = 8'h84;
-            5'h8: n1802_t = 8'hda;
-            5'h9: n1802_t = 8'hff;
-            5'ha: n1802_t = 8'hff;
-            5'hb: n1802_t = 8'hff;
-            5'hc: n1802_t = 8'hff;
-            5'hd: n1802_t = 8'hff;
-            5'he: n1802_t = 8'hff;
-            5'hf: n1802_t = 8'hff;
-            5'h10: n1802_t = 8'h0;
-            5'h11: n1802_t = 8'h0;
-            5'h12: n1802_t = 8'h0;
-            5'h13: n1802_t = 8'h0;
-            5'h14: n1802_t = 8'h0;
-            5'h15: n1802_t = 8'h0;
-            5'h16: n1802_t = 8'h0;
-            5'h17: n1802_t = 8'h0;
-            5'h18: n1802_t = 8'h0;
-            5'h19: n1802_t = 8'h0;
-            5'h1a: n1802_t = 8'h0;
-            5'h1b: n1802_t = 8'h0;
-            5'h1c: n1802_t = 8'h0;
-            5'h1d: n1802_t = 8'h1;
-            5'h1e: n1802_t = 8'h1;
-            5'h1f: n1802_t = 8'h2;
-            default: n1802_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1802 = n1802_t;  // ex
+    wire [7:0] n1802 = rom5(n1801[4:0]);  // ex
     wire [4:0] n1803_r = n748_d4[7:3];
     wire [4:0] n1803 = n1803_r[4:0];  // ex
-    reg [7:0] n1804_t;
-    always @* begin  // lookup table
-        case (n1803[4:0])
-            5'h0: n1804_t = 8'h4;
-            5'h1: n1804_t = 8'h6;
-            5'h2: n1804_t = 8'ha;
-            5'h3: n1804_t = 8'h12;
-            5'h4: n1804_t = 8'h1d;
-            5'h5: n1804_t = 8'h30;
-            5'h6: n1804_t = 8'h50;
-            5'h7: n1804_t = 8'h84;
-            5'h8: n1804_t = 8'hda;
-            5'h9: n1804_t = 8'hff;
-            5'ha: n1804_t = 8'hff;
-            5'hb: n1804_t = 8'hff;
-            5'hc: n1804_t = 8'hff;
-            5'hd: n1804_t = 8'hff;
-            5'he: n1804_t = 8'hff;
-            5'hf: n1804_t = 8'hff;
-            5'h10: n1804_t = 8'h0;
-            5'h11: n1804_t = 8'h0;
-            5'h12: n1804_t = 8'h0;
-            5'h13: n1804_t = 8'h0;
-            5'h14: n1804_t = 8'h0;
-            5'h15: n1804_t = 8'h0;
-            5'h16: n1804_t = 8'h0;
-            5'h17: n1804_t = 8'h0;
-            5'h18: n1804_t = 8'h0;
-            5'h19: n1804_t = 8'h0;
-            5'h1a: n1804_t = 8'h0;
-            5'h1b: n1804_t = 8'h0;
-            5'h1c: n1804_t = 8'h0;
-            5'h1d: n1804_t = 8'h1;
-            5'h1e: n1804_t = 8'h1;
-            5'h1f: n1804_t = 8'h2;
-            default: n1804_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1804 = n1804_t;  // ex
+    wire [7:0] n1804 = rom5(n1803[4:0]);  // ex
     wire [4:0] n1805_r = n752_d4[7:3];
     wire [4:0] n1805 = n1805_r[4:0];  // ex
-    reg [7:0] n1806_t;
-    always @* begin  // lookup table
-        case (n1805[4:0])
-            5'h0: n1806_t = 8'h4;
-            5'h1: n1806_t = 8'h6;
-            5'h2: n1806_t = 8'ha;
-            5'h3: n1806_t = 8'h12;
-            5'h4: n1806_t = 8'h1d;
-            5'h5: n1806_t = 8'h30;
-            5'h6: n1806_t = 8'h50;
-            5'h7: n1806_t = 8'h84;
-            5'h8: n1806_t = 8'hda;
-            5'h9: n1806_t = 8'hff;
-            5'ha: n1806_t = 8'hff;
-            5'hb: n1806_t = 8'hff;
-            5'hc: n1806_t = 8'hff;
-            5'hd: n1806_t = 8'hff;
-            5'he: n1806_t = 8'hff;
-            5'hf: n1806_t = 8'hff;
-            5'h10: n1806_t = 8'h0;
-            5'h11: n1806_t = 8'h0;
-            5'h12: n1806_t = 8'h0;
-            5'h13: n1806_t = 8'h0;
-            5'h14: n1806_t = 8'h0;
-            5'h15: n1806_t = 8'h0;
-            5'h16: n1806_t = 8'h0;
-            5'h17: n1806_t = 8'h0;
-            5'h18: n1806_t = 8'h0;
-            5'h19: n1806_t = 8'h0;
-            5'h1a: n1806_t = 8'h0;
-            5'h1b: n1806_t = 8'h0;
-            5'h1c: n1806_t = 8'h0;
-            5'h1d: n1806_t = 8'h1;
-            5'h1e: n1806_t = 8'h1;
-            5'h1f: n1806_t = 8'h2;
-            default: n1806_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1806 = n1806_t;  // ex
+    wire [7:0] n1806 = rom5(n1805[4:0]);  // ex
     wire [4:0] n1807_r = n756_d4[7:3];
     wire [4:0] n1807 = n1807_r[4:0];  // ex
-    reg [7:0] n1808_t;
-    always @* begin  // lookup table
-        case (n1807[4:0])
-            5'h0: n1808_t = 8'h4;
-            5'h1: n1808_t = 8'h6;
-            5'h2: n1808_t = 8'ha;
-            5'h3: n1808_t = 8'h12;
-            5'h4: n1808_t = 8'h1d;
-            5'h5: n1808_t = 8'h30;
-            5'h6: n1808_t = 8'h50;
-            5'h7: n1808_t = 8'h84;
-            5'h8: n1808_t = 8'hda;
-            5'h9: n1808_t = 8'hff;
-            5'ha: n1808_t = 8'hff;
-            5'hb: n1808_t = 8'hff;
-            5'hc: n1808_t = 8'hff;
-            5'hd: n1808_t = 8'hff;
-            5'he: n1808_t = 8'hff;
-            5'hf: n1808_t = 8'hff;
-            5'h10: n1808_t = 8'h0;
-            5'h11: n1808_t = 8'h0;
-            5'h12: n1808_t = 8'h0;
-            5'h13: n1808_t = 8'h0;
-            5'h14: n1808_t = 8'h0;
-            5'h15: n1808_t = 8'h0;
-            5'h16: n1808_t = 8'h0;
-            5'h17: n1808_t = 8'h0;
-            5'h18: n1808_t = 8'h0;
-            5'h19: n1808_t = 8'h0;
-            5'h1a: n1808_t = 8'h0;
-            5'h1b: n1808_t = 8'h0;
-            5'h1c: n1808_t = 8'h0;
-            5'h1d: n1808_t = 8'h1;
-            5'h1e: n1808_t = 8'h1;
-            5'h1f: n1808_t = 8'h2;
-            default: n1808_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1808 = n1808_t;  // ex
+    wire [7:0] n1808 = rom5(n1807[4:0]);  // ex
     wire [4:0] n1809_r = n760_d4[7:3];
     wire [4:0] n1809 = n1809_r[4:0];  // ex
-    reg [7:0] n1810_t;
-    always @* begin  // lookup table
-        case (n1809[4:0])
-            5'h0: n1810_t = 8'h4;
-            5'h1: n1810_t = 8'h6;
-            5'h2: n1810_t = 8'ha;
-            5'h3: n1810_t = 8'h12;
-            5'h4: n1810_t = 8'h1d;
-            5'h5: n1810_t = 8'h30;
-            5'h6: n1810_t = 8'h50;
-            5'h7: n1810_t = 8'h84;
-            5'h8: n1810_t = 8'hda;
-            5'h9: n1810_t = 8'hff;
-            5'ha: n1810_t = 8'hff;
-            5'hb: n1810_t = 8'hff;
-            5'hc: n1810_t = 8'hff;
-            5'hd: n1810_t = 8'hff;
-            5'he: n1810_t = 8'hff;
-            5'hf: n1810_t = 8'hff;
-            5'h10: n1810_t = 8'h0;
-            5'h11: n1810_t = 8'h0;
-            5'h12: n1810_t = 8'h0;
-            5'h13: n1810_t = 8'h0;
-            5'h14: n1810_t = 8'h0;
-            5'h15: n1810_t = 8'h0;
-            5'h16: n1810_t = 8'h0;
-            5'h17: n1810_t = 8'h0;
-            5'h18: n1810_t = 8'h0;
-            5'h19: n1810_t = 8'h0;
-            5'h1a: n1810_t = 8'h0;
-            5'h1b: n1810_t = 8'h0;
-            5'h1c: n1810_t = 8'h0;
-            5'h1d: n1810_t = 8'h1;
-            5'h1e: n1810_t = 8'h1;
-            5'h1f: n1810_t = 8'h2;
-            default: n1810_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1810 = n1810_t;  // ex
+    wire [7:0] n1810 = rom5(n1809[4:0]);  // ex
     wire [4:0] n1811_r = n764_d4[7:3];
     wire [4:0] n1811 = n1811_r[4:0];  // ex
-    reg [7:0] n1812_t;
-    always @* begin  // lookup table
-        case (n1811[4:0])
-            5'h0: n1812_t = 8'h4;
-            5'h1: n1812_t = 8'h6;
-            5'h2: n1812_t = 8'ha;
-            5'h3: n1812_t = 8'h12;
-            5'h4: n1812_t = 8'h1d;
-            5'h5: n1812_t = 8'h30;
-            5'h6: n1812_t = 8'h50;
-            5'h7: n1812_t = 8'h84;
-            5'h8: n1812_t = 8'hda;
-            5'h9: n1812_t = 8'hff;
-            5'ha: n1812_t = 8'hff;
-            5'hb: n1812_t = 8'hff;
-            5'hc: n1812_t = 8'hff;
-            5'hd: n1812_t = 8'hff;
-            5'he: n1812_t = 8'hff;
-            5'hf: n1812_t = 8'hff;
-            5'h10: n1812_t = 8'h0;
-            5'h11: n1812_t = 8'h0;
-            5'h12: n1812_t = 8'h0;
-            5'h13: n1812_t = 8'h0;
-            5'h14: n1812_t = 8'h0;
-            5'h15: n1812_t = 8'h0;
-            5'h16: n1812_t = 8'h0;
-            5'h17: n1812_t = 8'h0;
-            5'h18: n1812_t = 8'h0;
-            5'h19: n1812_t = 8'h0;
-            5'h1a: n1812_t = 8'h0;
-            5'h1b: n1812_t = 8'h0;
-            5'h1c: n1812_t = 8'h0;
-            5'h1d: n1812_t = 8'h1;
-            5'h1e: n1812_t = 8'h1;
-            5'h1f: n1812_t = 8'h2;
-            default: n1812_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1812 = n1812_t;  // ex
+    wire [7:0] n1812 = rom5(n1811[4:0]);  // ex
     wire [4:0] n1813_r = n768_d4[7:3];
     wire [4:0] n1813 = n1813_r[4:0];  // ex
-    reg [7:0] n1814_t;
-    always @* begin  // lookup table
-        case (n1813[4:0])
-            5'h0: n1814_t = 8'h4;
-            5'h1: n1814_t = 8'h6;
-            5'h2: n1814_t = 8'ha;
-            5'h3: n1814_t = 8'h12;
-            5'h4: n1814_t = 8'h1d;
-            5'h5: n1814_t = 8'h30;
-            5'h6: n1814_t = 8'h50;
-            5'h7: n1814_t = 8'h84;
-            5'h8: n1814_t = 8'hda;
-            5'h9: n1814_t = 8'hff;
-            5'ha: n1814_t = 8'hff;
-            5'hb: n1814_t = 8'hff;
-            5'hc: n1814_t = 8'hff;
-            5'hd: n1814_t = 8'hff;
-            5'he: n1814_t = 8'hff;
-            5'hf: n1814_t = 8'hff;
-            5'h10: n1814_t = 8'h0;
-            5'h11: n1814_t = 8'h0;
-            5'h12: n1814_t = 8'h0;
-            5'h13: n1814_t = 8'h0;
-            5'h14: n1814_t = 8'h0;
-            5'h15: n1814_t = 8'h0;
-            5'h16: n1814_t = 8'h0;
-            5'h17: n1814_t = 8'h0;
-            5'h18: n1814_t = 8'h0;
-            5'h19: n1814_t = 8'h0;
-            5'h1a: n1814_t = 8'h0;
-            5'h1b: n1814_t = 8'h0;
-            5'h1c: n1814_t = 8'h0;
-            5'h1d: n1814_t = 8'h1;
-            5'h1e: n1814_t = 8'h1;
-            5'h1f: n1814_t = 8'h2;
-            default: n1814_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1814 = n1814_t;  // ex
+    wire [7:0] n1814 = rom5(n1813[4:0]);  // ex
     wire [4:0] n1815_r = n772_d4[7:3];
     wire [4:0] n1815 = n1815_r[4:0];  // ex
-    reg [7:0] n1816_t;
-    always @* begin  // lookup table
-        case (n1815[4:0])
-            5'h0: n1816_t = 8'h4;
-            5'h1: n1816_t = 8'h6;
-            5'h2: n1816_t = 8'ha;
-            5'h3: n1816_t = 8'h12;
-            5'h4: n1816_t = 8'h1d;
-            5'h5: n1816_t = 8'h30;
-            5'h6: n1816_t = 8'h50;
-            5'h7: n1816_t = 8'h84;
-            5'h8: n1816_t = 8'hda;
-            5'h9: n1816_t = 8'hff;
-            5'ha: n1816_t = 8'hff;
-            5'hb: n1816_t = 8'hff;
-            5'hc: n1816_t = 8'hff;
-            5'hd: n1816_t = 8'hff;
-            5'he: n1816_t = 8'hff;
-            5'hf: n1816_t = 8'hff;
-            5'h10: n1816_t = 8'h0;
-            5'h11: n1816_t = 8'h0;
-            5'h12: n1816_t = 8'h0;
-            5'h13: n1816_t = 8'h0;
-            5'h14: n1816_t = 8'h0;
-            5'h15: n1816_t = 8'h0;
-            5'h16: n1816_t = 8'h0;
-            5'h17: n1816_t = 8'h0;
-            5'h18: n1816_t = 8'h0;
-            5'h19: n1816_t = 8'h0;
-            5'h1a: n1816_t = 8'h0;
-            5'h1b: n1816_t = 8'h0;
-            5'h1c: n1816_t = 8'h0;
-            5'h1d: n1816_t = 8'h1;
-            5'h1e: n1816_t = 8'h1;
-            5'h1f: n1816_t = 8'h2;
-            default: n1816_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1816 = n1816_t;  // ex
+    wire [7:0] n1816 = rom5(n1815[4:0]);  // ex
     wire [4:0] n1817_r = n776_d4[7:3];
     wire [4:0] n1817 = n1817_r[4:0];  // ex
-    reg [7:0] n1818_t;
-    always @* begin  // lookup table
-        case (n1817[4:0])
-            5'h0: n1818_t = 8'h4;
-            5'h1: n1818_t = 8'h6;
-            5'h2: n1818_t = 8'ha;
-            5'h3: n1818_t = 8'h12;
-            5'h4: n1818_t = 8'h1d;
-            5'h5: n1818_t = 8'h30;
-            5'h6: n1818_t = 8'h50;
-            5'h7: n1818_t = 8'h84;
-            5'h8: n1818_t = 8'hda;
-            5'h9: n1818_t = 8'hff;
-            5'ha: n1818_t = 8'hff;
-            5'hb: n1818_t = 8'hff;
-            5'hc: n1818_t = 8'hff;
-            5'hd: n1818_t = 8'hff;
-            5'he: n1818_t = 8'hff;
-            5'hf: n1818_t = 8'hff;
-            5'h10: n1818_t = 8'h0;
-            5'h11: n1818_t = 8'h0;
-            5'h12: n1818_t = 8'h0;
-            5'h13: n1818_t = 8'h0;
-            5'h14: n1818_t = 8'h0;
-            5'h15: n1818_t = 8'h0;
-            5'h16: n1818_t = 8'h0;
-            5'h17: n1818_t = 8'h0;
-            5'h18: n1818_t = 8'h0;
-            5'h19: n1818_t = 8'h0;
-            5'h1a: n1818_t = 8'h0;
-            5'h1b: n1818_t = 8'h0;
-            5'h1c: n1818_t = 8'h0;
-            5'h1d: n1818_t = 8'h1;
-            5'h1e: n1818_t = 8'h1;
-            5'h1f: n1818_t = 8'h2;
-            default: n1818_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1818 = n1818_t;  // ex
+    wire [7:0] n1818 = rom5(n1817[4:0]);  // ex
     wire [4:0] n1819_r = n780_d4[7:3];
     wire [4:0] n1819 = n1819_r[4:0];  // ex
-    reg [7:0] n1820_t;
-    always @* begin  // lookup table
-        case (n1819[4:0])
-            5'h0: n1820_t = 8'h4;
-            5'h1: n1820_t = 8'h6;
-            5'h2: n1820_t = 8'ha;
-            5'h3: n1820_t = 8'h12;
-            5'h4: n1820_t = 8'h1d;
-            5'h5: n1820_t = 8'h30;
-            5'h6: n1820_t = 8'h50;
-            5'h7: n1820_t = 8'h84;
-            5'h8: n1820_t = 8'hda;
-            5'h9: n1820_t = 8'hff;
-            5'ha: n1820_t = 8'hff;
-            5'hb: n1820_t = 8'hff;
-            5'hc: n1820_t = 8'hff;
-            5'hd: n1820_t = 8'hff;
-            5'he: n1820_t = 8'hff;
-            5'hf: n1820_t = 8'hff;
-            5'h10: n1820_t = 8'h0;
-            5'h11: n1820_t = 8'h0;
-            5'h12: n1820_t = 8'h0;
-            5'h13: n1820_t = 8'h0;
-            5'h14: n1820_t = 8'h0;
-            5'h15: n1820_t = 8'h0;
-            5'h16: n1820_t = 8'h0;
-            5'h17: n1820_t = 8'h0;
-            5'h18: n1820_t = 8'h0;
-            5'h19: n1820_t = 8'h0;
-            5'h1a: n1820_t = 8'h0;
-            5'h1b: n1820_t = 8'h0;
-            5'h1c: n1820_t = 8'h0;
-            5'h1d: n1820_t = 8'h1;
-            5'h1e: n1820_t = 8'h1;
-            5'h1f: n1820_t = 8'h2;
-            default: n1820_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1820 = n1820_t;  // ex
+    wire [7:0] n1820 = rom5(n1819[4:0]);  // ex
     wire [4:0] n1821_r = n784_d4[7:3];
     wire [4:0] n1821 = n1821_r[4:0];  // ex
-    reg [7:0] n1822_t;
-    always @* begin  // lookup table
-        case (n1821[4:0])
-            5'h0: n1822_t = 8'h4;
-            5'h1: n1822_t = 8'h6;
-            5'h2: n1822_t = 8'ha;
-            5'h3: n1822_t = 8'h12;
-            5'h4: n1822_t = 8'h1d;
-            5'h5: n1822_t = 8'h30;
-            5'h6: n1822_t = 8'h50;
-            5'h7: n1822_t = 8'h84;
-            5'h8: n1822_t = 8'hda;
-            5'h9: n1822_t = 8'hff;
-            5'ha: n1822_t = 8'hff;
-            5'hb: n1822_t = 8'hff;
-            5'hc: n1822_t = 8'hff;
-            5'hd: n1822_t = 8'hff;
-            5'he: n1822_t = 8'hff;
-            5'hf: n1822_t = 8'hff;
-            5'h10: n1822_t = 8'h0;
-            5'h11: n1822_t = 8'h0;
-            5'h12: n1822_t = 8'h0;
-            5'h13: n1822_t = 8'h0;
-            5'h14: n1822_t = 8'h0;
-            5'h15: n1822_t = 8'h0;
-            5'h16: n1822_t = 8'h0;
-            5'h17: n1822_t = 8'h0;
-            5'h18: n1822_t = 8'h0;
-            5'h19: n1822_t = 8'h0;
-            5'h1a: n1822_t = 8'h0;
-            5'h1b: n1822_t = 8'h0;
-            5'h1c: n1822_t = 8'h0;
-            5'h1d: n1822_t = 8'h1;
-            5'h1e: n1822_t = 8'h1;
-            5'h1f: n1822_t = 8'h2;
-            default: n1822_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1822 = n1822_t;  // ex
+    wire [7:0] n1822 = rom5(n1821[4:0]);  // ex
     wire [4:0] n1823_r = n788_d4[7:3];
     wire [4:0] n1823 = n1823_r[4:0];  // ex
-    reg [7:0] n1824_t;
-    always @* begin  // lookup table
-        case (n1823[4:0])
-            5'h0: n1824_t = 8'h4;
-            5'h1: n1824_t = 8'h6;
-            5'h2: n1824_t = 8'ha;
-            5'h3: n1824_t = 8'h12;
-            5'h4: n1824_t = 8'h1d;
-            5'h5: n1824_t = 8'h30;
-            5'h6: n1824_t = 8'h50;
-            5'h7: n1824_t = 8'h84;
-            5'h8: n1824_t = 8'hda;
-            5'h9: n1824_t = 8'hff;
-            5'ha: n1824_t = 8'hff;
-            5'hb: n1824_t = 8'hff;
-            5'hc: n1824_t = 8'hff;
-            5'hd: n1824_t = 8'hff;
-            5'he: n1824_t = 8'hff;
-            5'hf: n1824_t = 8'hff;
-            5'h10: n1824_t = 8'h0;
-            5'h11: n1824_t = 8'h0;
-            5'h12: n1824_t = 8'h0;
-            5'h13: n1824_t = 8'h0;
-            5'h14: n1824_t = 8'h0;
-            5'h15: n1824_t = 8'h0;
-            5'h16: n1824_t = 8'h0;
-            5'h17: n1824_t = 8'h0;
-            5'h18: n1824_t = 8'h0;
-            5'h19: n1824_t = 8'h0;
-            5'h1a: n1824_t = 8'h0;
-            5'h1b: n1824_t = 8'h0;
-            5'h1c: n1824_t = 8'h0;
-            5'h1d: n1824_t = 8'h1;
-            5'h1e: n1824_t = 8'h1;
-            5'h1f: n1824_t = 8'h2;
-            default: n1824_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1824 = n1824_t;  // ex
+    wire [7:0] n1824 = rom5(n1823[4:0]);  // ex
     wire [4:0] n1825_r = n792_d4[7:3];
     wire [4:0] n1825 = n1825_r[4:0];  // ex
-    reg [7:0] n1826_t;
-    always @* begin  // lookup table
-        case (n1825[4:0])
-            5'h0: n1826_t = 8'h4;
-            5'h1: n1826_t = 8'h6;
-            5'h2: n1826_t = 8'ha;
-            5'h3: n1826_t = 8'h12;
-            5'h4: n1826_t = 8'h1d;
-            5'h5: n1826_t = 8'h30;
-            5'h6: n1826_t = 8'h50;
-            5'h7: n1826_t = 8'h84;
-            5'h8: n1826_t = 8'hda;
-            5'h9: n1826_t = 8'hff;
-            5'ha: n1826_t = 8'hff;
-            5'hb: n1826_t = 8'hff;
-            5'hc: n1826_t = 8'hff;
-            5'hd: n1826_t = 8'hff;
-            5'he: n1826_t = 8'hff;
-            5'hf: n1826_t = 8'hff;
-            5'h10: n1826_t = 8'h0;
-            5'h11: n1826_t = 8'h0;
-            5'h12: n1826_t = 8'h0;
-            5'h13: n1826_t = 8'h0;
-            5'h14: n1826_t = 8'h0;
-            5'h15: n1826_t = 8'h0;
-            5'h16: n1826_t = 8'h0;
-            5'h17: n1826_t = 8'h0;
-            5'h18: n1826_t = 8'h0;
-            5'h19: n1826_t = 8'h0;
-            5'h1a: n1826_t = 8'h0;
-            5'h1b: n1826_t = 8'h0;
-            5'h1c: n1826_t = 8'h0;
-            5'h1d: n1826_t = 8'h1;
-            5'h1e: n1826_t = 8'h1;
-            5'h1f: n1826_t = 8'h2;
-            default: n1826_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1826 = n1826_t;  // ex
+    wire [7:0] n1826 = rom5(n1825[4:0]);  // ex
     wire [4:0] n1827_r = n796_d3[7:3];
     wire [4:0] n1827 = n1827_r[4:0];  // ex
-    reg [7:0] n1828_t;
-    always @* begin  // lookup table
-        case (n1827[4:0])
-            5'h0: n1828_t = 8'h4;
-            5'h1: n1828_t = 8'h6;
-            5'h2: n1828_t = 8'ha;
-            5'h3: n1828_t = 8'h12;
-            5'h4: n1828_t = 8'h1d;
-            5'h5: n1828_t = 8'h30;
-            5'h6: n1828_t = 8'h50;
-            5'h7: n1828_t = 8'h84;
-            5'h8: n1828_t = 8'hda;
-            5'h9: n1828_t = 8'hff;
-            5'ha: n1828_t = 8'hff;
-            5'hb: n1828_t = 8'hff;
-            5'hc: n1828_t = 8'hff;
-            5'hd: n1828_t = 8'hff;
-            5'he: n1828_t = 8'hff;
-            5'hf: n1828_t = 8'hff;
-            5'h10: n1828_t = 8'h0;
-            5'h11: n1828_t = 8'h0;
-            5'h12: n1828_t = 8'h0;
-            5'h13: n1828_t = 8'h0;
-            5'h14: n1828_t = 8'h0;
-            5'h15: n1828_t = 8'h0;
-            5'h16: n1828_t = 8'h0;
-            5'h17: n1828_t = 8'h0;
-            5'h18: n1828_t = 8'h0;
-            5'h19: n1828_t = 8'h0;
-            5'h1a: n1828_t = 8'h0;
-            5'h1b: n1828_t = 8'h0;
-            5'h1c: n1828_t = 8'h0;
-            5'h1d: n1828_t = 8'h1;
-            5'h1e: n1828_t = 8'h1;
-            5'h1f: n1828_t = 8'h2;
-            default: n1828_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1828 = n1828_t;  // ex
+    wire [7:0] n1828 = rom5(n1827[4:0]);  // ex
     wire [4:0] n1829_r = n800_d4[7:3];
     wire [4:0] n1829 = n1829_r[4:0];  // ex
-    reg [7:0] n1830_t;
-    always @* begin  // lookup table
-        case (n1829[4:0])
-            5'h0: n1830_t = 8'h4;
-            5'h1: n1830_t = 8'h6;
-            5'h2: n1830_t = 8'ha;
-            5'h3: n1830_t = 8'h12;
-            5'h4: n1830_t = 8'h1d;
-            5'h5: n1830_t = 8'h30;
-            5'h6: n1830_t = 8'h50;
-            5'h7: n1830_t = 8'h84;
-            5'h8: n1830_t = 8'hda;
-            5'h9: n1830_t = 8'hff;
-            5'ha: n1830_t = 8'hff;
-            5'hb: n1830_t = 8'hff;
-            5'hc: n1830_t = 8'hff;
-            5'hd: n1830_t = 8'hff;
-            5'he: n1830_t = 8'hff;
-            5'hf: n1830_t = 8'hff;
-            5'h10: n1830_t = 8'h0;
-            5'h11: n1830_t = 8'h0;
-            5'h12: n1830_t = 8'h0;
-            5'h13: n1830_t = 8'h0;
-            5'h14: n1830_t = 8'h0;
-            5'h15: n1830_t = 8'h0;
-            5'h16: n1830_t = 8'h0;
-            5'h17: n1830_t = 8'h0;
-            5'h18: n1830_t = 8'h0;
-            5'h19: n1830_t = 8'h0;
-            5'h1a: n1830_t = 8'h0;
-            5'h1b: n1830_t = 8'h0;
-            5'h1c: n1830_t = 8'h0;
-            5'h1d: n1830_t = 8'h1;
-            5'h1e: n1830_t = 8'h1;
-            5'h1f: n1830_t = 8'h2;
-            default: n1830_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1830 = n1830_t;  // ex
+    wire [7:0] n1830 = rom5(n1829[4:0]);  // ex
     wire [4:0] n1831_r = n804_d4[7:3];
     wire [4:0] n1831 = n1831_r[4:0];  // ex
-    reg [7:0] n1832_t;
-    always @* begin  // lookup table
-        case (n1831[4:0])
-            5'h0: n1832_t = 8'h4;
-            5'h1: n1832_t = 8'h6;
-            5'h2: n1832_t = 8'ha;
-            5'h3: n1832_t = 8'h12;
-            5'h4: n1832_t = 8'h1d;
-            5'h5: n1832_t = 8'h30;
-            5'h6: n1832_t = 8'h50;
-            5'h7: n1832_t = 8'h84;
-            5'h8: n1832_t = 8'hda;
-            5'h9: n1832_t = 8'hff;
-            5'ha: n1832_t = 8'hff;
-            5'hb: n1832_t = 8'hff;
-            5'hc: n1832_t = 8'hff;
-            5'hd: n1832_t = 8'hff;
-            5'he: n1832_t = 8'hff;
-            5'hf: n1832_t = 8'hff;
-            5'h10: n1832_t = 8'h0;
-            5'h11: n1832_t = 8'h0;
-            5'h12: n1832_t = 8'h0;
-            5'h13: n1832_t = 8'h0;
-            5'h14: n1832_t = 8'h0;
-            5'h15: n1832_t = 8'h0;
-            5'h16: n1832_t = 8'h0;
-            5'h17: n1832_t = 8'h0;
-            5'h18: n1832_t = 8'h0;
-            5'h19: n1832_t = 8'h0;
-            5'h1a: n1832_t = 8'h0;
-            5'h1b: n1832_t = 8'h0;
-            5'h1c: n1832_t = 8'h0;
-            5'h1d: n1832_t = 8'h1;
-            5'h1e: n1832_t = 8'h1;
-            5'h1f: n1832_t = 8'h2;
-            default: n1832_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1832 = n1832_t;  // ex
+    wire [7:0] n1832 = rom5(n1831[4:0]);  // ex
     wire [4:0] n1833_r = n808_d4[7:3];
     wire [4:0] n1833 = n1833_r[4:0];  // ex
-    reg [7:0] n1834_t;
-    always @* begin  // lookup table
-        case (n1833[4:0])
-            5'h0: n1834_t = 8'h4;
-            5'h1: n1834_t = 8'h6;
-            5'h2: n1834_t = 8'ha;
-            5'h3: n1834_t = 8'h12;
-            5'h4: n1834_t = 8'h1d;
-            5'h5: n1834_t = 8'h30;
-            5'h6: n1834_t = 8'h50;
-            5'h7: n1834_t = 8'h84;
-            5'h8: n1834_t = 8'hda;
-            5'h9: n1834_t = 8'hff;
-            5'ha: n1834_t = 8'hff;
-            5'hb: n1834_t = 8'hff;
-            5'hc: n1834_t = 8'hff;
-            5'hd: n1834_t = 8'hff;
-            5'he: n1834_t = 8'hff;
-            5'hf: n1834_t = 8'hff;
-            5'h10: n1834_t = 8'h0;
-            5'h11: n1834_t = 8'h0;
-            5'h12: n1834_t = 8'h0;
-            5'h13: n1834_t = 8'h0;
-            5'h14: n1834_t = 8'h0;
-            5'h15: n1834_t = 8'h0;
-            5'h16: n1834_t = 8'h0;
-            5'h17: n1834_t = 8'h0;
-            5'h18: n1834_t = 8'h0;
-            5'h19: n1834_t = 8'h0;
-            5'h1a: n1834_t = 8'h0;
-            5'h1b: n1834_t = 8'h0;
-            5'h1c: n1834_t = 8'h0;
-            5'h1d: n1834_t = 8'h1;
-            5'h1e: n1834_t = 8'h1;
-            5'h1f: n1834_t = 8'h2;
-            default: n1834_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1834 = n1834_t;  // ex
+    wire [7:0] n1834 = rom5(n1833[4:0]);  // ex
     wire [4:0] n1835_r = n812_d4[7:3];
     wire [4:0] n1835 = n1835_r[4:0];  // ex
-    reg [7:0] n1836_t;
-    always @* begin  // lookup table
-        case (n1835[4:0])
-            5'h0: n1836_t = 8'h4;
-            5'h1: n1836_t = 8'h6;
-            5'h2: n1836_t = 8'ha;
-            5'h3: n1836_t = 8'h12;
-            5'h4: n1836_t = 8'h1d;
-            5'h5: n1836_t = 8'h30;
-            5'h6: n1836_t = 8'h50;
-            5'h7: n1836_t = 8'h84;
-            5'h8: n1836_t = 8'hda;
-            5'h9: n1836_t = 8'hff;
-            5'ha: n1836_t = 8'hff;
-            5'hb: n1836_t = 8'hff;
-            5'hc: n1836_t = 8'hff;
-            5'hd: n1836_t = 8'hff;
-            5'he: n1836_t = 8'hff;
-            5'hf: n1836_t = 8'hff;
-            5'h10: n1836_t = 8'h0;
-            5'h11: n1836_t = 8'h0;
-            5'h12: n1836_t = 8'h0;
-            5'h13: n1836_t = 8'h0;
-            5'h14: n1836_t = 8'h0;
-            5'h15: n1836_t = 8'h0;
-            5'h16: n1836_t = 8'h0;
-            5'h17: n1836_t = 8'h0;
-            5'h18: n1836_t = 8'h0;
-            5'h19: n1836_t = 8'h0;
-            5'h1a: n1836_t = 8'h0;
-            5'h1b: n1836_t = 8'h0;
-            5'h1c: n1836_t = 8'h0;
-            5'h1d: n1836_t = 8'h1;
-            5'h1e: n1836_t = 8'h1;
-            5'h1f: n1836_t = 8'h2;
-            default: n1836_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1836 = n1836_t;  // ex
+    wire [7:0] n1836 = rom5(n1835[4:0]);  // ex
     wire [4:0] n1837_r = n816_d4[7:3];
     wire [4:0] n1837 = n1837_r[4:0];  // ex
-    reg [7:0] n1838_t;
-    always @* begin  // lookup table
-        case (n1837[4:0])
-            5'h0: n1838_t = 8'h4;
-            5'h1: n1838_t = 8'h6;
-            5'h2: n1838_t = 8'ha;
-            5'h3: n1838_t = 8'h12;
-            5'h4: n1838_t = 8'h1d;
-            5'h5: n1838_t = 8'h30;
-            5'h6: n1838_t = 8'h50;
-            5'h7: n1838_t = 8'h84;
-            5'h8: n1838_t = 8'hda;
-            5'h9: n1838_t = 8'hff;
-            5'ha: n1838_t = 8'hff;
-            5'hb: n1838_t = 8'hff;
-            5'hc: n1838_t = 8'hff;
-            5'hd: n1838_t = 8'hff;
-            5'he: n1838_t = 8'hff;
-            5'hf: n1838_t = 8'hff;
-            5'h10: n1838_t = 8'h0;
-            5'h11: n1838_t = 8'h0;
-            5'h12: n1838_t = 8'h0;
-            5'h13: n1838_t = 8'h0;
-            5'h14: n1838_t = 8'h0;
-            5'h15: n1838_t = 8'h0;
-            5'h16: n1838_t = 8'h0;
-            5'h17: n1838_t = 8'h0;
-            5'h18: n1838_t = 8'h0;
-            5'h19: n1838_t = 8'h0;
-            5'h1a: n1838_t = 8'h0;
-            5'h1b: n1838_t = 8'h0;
-            5'h1c: n1838_t = 8'h0;
-            5'h1d: n1838_t = 8'h1;
-            5'h1e: n1838_t = 8'h1;
-            5'h1f: n1838_t = 8'h2;
-            default: n1838_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1838 = n1838_t;  // ex
+    wire [7:0] n1838 = rom5(n1837[4:0]);  // ex
     wire [4:0] n1839_r = n820_d4[7:3];
     wire [4:0] n1839 = n1839_r[4:0];  // ex
-    reg [7:0] n1840_t;
-    always @* begin  // lookup table
-        case (n1839[4:0])
-            5'h0: n1840_t = 8'h4;
-            5'h1: n1840_t = 8'h6;
-            5'h2: n1840_t = 8'ha;
-            5'h3: n1840_t = 8'h12;
-            5'h4: n1840_t = 8'h1d;
-            5'h5: n1840_t = 8'h30;
-            5'h6: n1840_t = 8'h50;
-            5'h7: n1840_t = 8'h84;
-            5'h8: n1840_t = 8'hda;
-            5'h9: n1840_t = 8'hff;
-            5'ha: n1840_t = 8'hff;
-            5'hb: n1840_t = 8'hff;
-            5'hc: n1840_t = 8'hff;
-            5'hd: n1840_t = 8'hff;
-            5'he: n1840_t = 8'hff;
-            5'hf: n1840_t = 8'hff;
-            5'h10: n1840_t = 8'h0;
-            5'h11: n1840_t = 8'h0;
-            5'h12: n1840_t = 8'h0;
-            5'h13: n1840_t = 8'h0;
-            5'h14: n1840_t = 8'h0;
-            5'h15: n1840_t = 8'h0;
-            5'h16: n1840_t = 8'h0;
-            5'h17: n1840_t = 8'h0;
-            5'h18: n1840_t = 8'h0;
-            5'h19: n1840_t = 8'h0;
-            5'h1a: n1840_t = 8'h0;
-            5'h1b: n1840_t = 8'h0;
-            5'h1c: n1840_t = 8'h0;
-            5'h1d: n1840_t = 8'h1;
-            5'h1e: n1840_t = 8'h1;
-            5'h1f: n1840_t = 8'h2;
-            default: n1840_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1840 = n1840_t;  // ex
+    wire [7:0] n1840 = rom5(n1839[4:0]);  // ex
     wire [4:0] n1841_r = n824_d4[7:3];
     wire [4:0] n1841 = n1841_r[4:0];  // ex
-    reg [7:0] n1842_t;
-    always @* begin  // lookup table
-        case (n1841[4:0])
-            5'h0: n1842_t = 8'h4;
-            5'h1: n1842_t = 8'h6;
-            5'h2: n1842_t = 8'ha;
-            5'h3: n1842_t = 8'h12;
-            5'h4: n1842_t = 8'h1d;
-            5'h5: n1842_t = 8'h30;
-            5'h6: n1842_t = 8'h50;
-            5'h7: n1842_t = 8'h84;
-            5'h8: n1842_t = 8'hda;
-            5'h9: n1842_t = 8'hff;
-            5'ha: n1842_t = 8'hff;
-            5'hb: n1842_t = 8'hff;
-            5'hc: n1842_t = 8'hff;
-            5'hd: n1842_t = 8'hff;
-            5'he: n1842_t = 8'hff;
-            5'hf: n1842_t = 8'hff;
-            5'h10: n1842_t = 8'h0;
-            5'h11: n1842_t = 8'h0;
-            5'h12: n1842_t = 8'h0;
-            5'h13: n1842_t = 8'h0;
-            5'h14: n1842_t = 8'h0;
-            5'h15: n1842_t = 8'h0;
-            5'h16: n1842_t = 8'h0;
-            5'h17: n1842_t = 8'h0;
-            5'h18: n1842_t = 8'h0;
-            5'h19: n1842_t = 8'h0;
-            5'h1a: n1842_t = 8'h0;
-            5'h1b: n1842_t = 8'h0;
-            5'h1c: n1842_t = 8'h0;
-            5'h1d: n1842_t = 8'h1;
-            5'h1e: n1842_t = 8'h1;
-            5'h1f: n1842_t = 8'h2;
-            default: n1842_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1842 = n1842_t;  // ex
+    wire [7:0] n1842 = rom5(n1841[4:0]);  // ex
     wire [4:0] n1843_r = n828_d4[7:3];
     wire [4:0] n1843 = n1843_r[4:0];  // ex
-    reg [7:0] n1844_t;
-    always @* begin  // lookup table
-        case (n1843[4:0])
-            5'h0: n1844_t = 8'h4;
-            5'h1: n1844_t = 8'h6;
-            5'h2: n1844_t = 8'ha;
-            5'h3: n1844_t = 8'h12;
-            5'h4: n1844_t = 8'h1d;
-            5'h5: n1844_t = 8'h30;
-            5'h6: n1844_t = 8'h50;
-            5'h7: n1844_t = 8'h84;
-            5'h8: n1844_t = 8'hda;
-            5'h9: n1844_t = 8'hff;
-            5'ha: n1844_t = 8'hff;
-            5'hb: n1844_t = 8'hff;
-            5'hc: n1844_t = 8'hff;
-            5'hd: n1844_t = 8'hff;
-            5'he: n1844_t = 8'hff;
-            5'hf: n1844_t = 8'hff;
-            5'h10: n1844_t = 8'h0;
-            5'h11: n1844_t = 8'h0;
-            5'h12: n1844_t = 8'h0;
-            5'h13: n1844_t = 8'h0;
-            5'h14: n1844_t = 8'h0;
-            5'h15: n1844_t = 8'h0;
-            5'h16: n1844_t = 8'h0;
-            5'h17: n1844_t = 8'h0;
-            5'h18: n1844_t = 8'h0;
-            5'h19: n1844_t = 8'h0;
-            5'h1a: n1844_t = 8'h0;
-            5'h1b: n1844_t = 8'h0;
-            5'h1c: n1844_t = 8'h0;
-            5'h1d: n1844_t = 8'h1;
-            5'h1e: n1844_t = 8'h1;
-            5'h1f: n1844_t = 8'h2;
-            default: n1844_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1844 = n1844_t;  // ex
+    wire [7:0] n1844 = rom5(n1843[4:0]);  // ex
     wire [4:0] n1845_r = n832_d4[7:3];
     wire [4:0] n1845 = n1845_r[4:0];  // ex
-    reg [7:0] n1846_t;
-    always @* begin  // lookup table
-        case (n1845[4:0])
-            5'h0: n1846_t = 8'h4;
-            5'h1: n1846_t = 8'h6;
-            5'h2: n1846_t = 8'ha;
-            5'h3: n1846_t = 8'h12;
-            5'h4: n1846_t = 8'h1d;
-            5'h5: n1846_t = 8'h30;
-            5'h6: n1846_t = 8'h50;
-            5'h7: n1846_t = 8'h84;
-            5'h8: n1846_t = 8'hda;
-            5'h9: n1846_t = 8'hff;
-            5'ha: n1846_t = 8'hff;
-            5'hb: n1846_t = 8'hff;
-            5'hc: n1846_t = 8'hff;
-            5'hd: n1846_t = 8'hff;
-            5'he: n1846_t = 8'hff;
-            5'hf: n1846_t = 8'hff;
-            5'h10: n1846_t = 8'h0;
-            5'h11: n1846_t = 8'h0;
-            5'h12: n1846_t = 8'h0;
-            5'h13: n1846_t = 8'h0;
-            5'h14: n1846_t = 8'h0;
-            5'h15: n1846_t = 8'h0;
-            5'h16: n1846_t = 8'h0;
-            5'h17: n1846_t = 8'h0;
-            5'h18: n1846_t = 8'h0;
-            5'h19: n1846_t = 8'h0;
-            5'h1a: n1846_t = 8'h0;
-            5'h1b: n1846_t = 8'h0;
-            5'h1c: n1846_t = 8'h0;
-            5'h1d: n1846_t = 8'h1;
-            5'h1e: n1846_t = 8'h1;
-            5'h1f: n1846_t = 8'h2;
-            default: n1846_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1846 = n1846_t;  // ex
+    wire [7:0] n1846 = rom5(n1845[4:0]);  // ex
     wire [4:0] n1847_r = n836_d4[7:3];
     wire [4:0] n1847 = n1847_r[4:0];  // ex
-    reg [7:0] n1848_t;
-    always @* begin  // lookup table
-        case (n1847[4:0])
-            5'h0: n1848_t = 8'h4;
-            5'h1: n1848_t = 8'h6;
-            5'h2: n1848_t = 8'ha;
-            5'h3: n1848_t = 8'h12;
-            5'h4: n1848_t = 8'h1d;
-            5'h5: n1848_t = 8'h30;
-            5'h6: n1848_t = 8'h50;
-            5'h7: n1848_t = 8'h84;
-            5'h8: n1848_t = 8'hda;
-            5'h9: n1848_t = 8'hff;
-            5'ha: n1848_t = 8'hff;
-            5'hb: n1848_t = 8'hff;
-            5'hc: n1848_t = 8'hff;
-            5'hd: n1848_t = 8'hff;
-            5'he: n1848_t = 8'hff;
-            5'hf: n1848_t = 8'hff;
-            5'h10: n1848_t = 8'h0;
-            5'h11: n1848_t = 8'h0;
-            5'h12: n1848_t = 8'h0;
-            5'h13: n1848_t = 8'h0;
-            5'h14: n1848_t = 8'h0;
-            5'h15: n1848_t = 8'h0;
-            5'h16: n1848_t = 8'h0;
-            5'h17: n1848_t = 8'h0;
-            5'h18: n1848_t = 8'h0;
-            5'h19: n1848_t = 8'h0;
-            5'h1a: n1848_t = 8'h0;
-            5'h1b: n1848_t = 8'h0;
-            5'h1c: n1848_t = 8'h0;
-            5'h1d: n1848_t = 8'h1;
-            5'h1e: n1848_t = 8'h1;
-            5'h1f: n1848_t = 8'h2;
-            default: n1848_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1848 = n1848_t;  // ex
+    wire [7:0] n1848 = rom5(n1847[4:0]);  // ex
     wire [4:0] n1849_r = n840_d4[7:3];
     wire [4:0] n1849 = n1849_r[4:0];  // ex
-    reg [7:0] n1850_t;
-    always @* begin  // lookup table
-        case (n1849[4:0])
-            5'h0: n1850_t = 8'h4;
-            5'h1: n1850_t = 8'h6;
-            5'h2: n1850_t = 8'ha;
-            5'h3: n1850_t = 8'h12;
-            5'h4: n1850_t = 8'h1d;
-            5'h5: n1850_t = 8'h30;
-            5'h6: n1850_t = 8'h50;
-            5'h7: n1850_t = 8'h84;
-            5'h8: n1850_t = 8'hda;
-            5'h9: n1850_t = 8'hff;
-            5'ha: n1850_t = 8'hff;
-            5'hb: n1850_t = 8'hff;
-            5'hc: n1850_t = 8'hff;
-            5'hd: n1850_t = 8'hff;
-            5'he: n1850_t = 8'hff;
-            5'hf: n1850_t = 8'hff;
-            5'h10: n1850_t = 8'h0;
-            5'h11: n1850_t = 8'h0;
-            5'h12: n1850_t = 8'h0;
-            5'h13: n1850_t = 8'h0;
-            5'h14: n1850_t = 8'h0;
-            5'h15: n1850_t = 8'h0;
-            5'h16: n1850_t = 8'h0;
-            5'h17: n1850_t = 8'h0;
-            5'h18: n1850_t = 8'h0;
-            5'h19: n1850_t = 8'h0;
-            5'h1a: n1850_t = 8'h0;
-            5'h1b: n1850_t = 8'h0;
-            5'h1c: n1850_t = 8'h0;
-            5'h1d: n1850_t = 8'h1;
-            5'h1e: n1850_t = 8'h1;
-            5'h1f: n1850_t = 8'h2;
-            default: n1850_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1850 = n1850_t;  // ex
+    wire [7:0] n1850 = rom5(n1849[4:0]);  // ex
     wire [4:0] n1851_r = n844_d4[7:3];
     wire [4:0] n1851 = n1851_r[4:0];  // ex
-    reg [7:0] n1852_t;
-    always @* begin  // lookup table
-        case (n1851[4:0])
-            5'h0: n1852_t = 8'h4;
-            5'h1: n1852_t = 8'h6;
-            5'h2: n1852_t = 8'ha;
-            5'h3: n1852_t = 8'h12;
-            5'h4: n1852_t = 8'h1d;
-            5'h5: n1852_t = 8'h30;
-            5'h6: n1852_t = 8'h50;
-            5'h7: n1852_t = 8'h84;
-            5'h8: n1852_t = 8'hda;
-            5'h9: n1852_t = 8'hff;
-            5'ha: n1852_t = 8'hff;
-            5'hb: n1852_t = 8'hff;
-            5'hc: n1852_t = 8'hff;
-            5'hd: n1852_t = 8'hff;
-            5'he: n1852_t = 8'hff;
-            5'hf: n1852_t = 8'hff;
-            5'h10: n1852_t = 8'h0;
-            5'h11: n1852_t = 8'h0;
-            5'h12: n1852_t = 8'h0;
-            5'h13: n1852_t = 8'h0;
-            5'h14: n1852_t = 8'h0;
-            5'h15: n1852_t = 8'h0;
-            5'h16: n1852_t = 8'h0;
-            5'h17: n1852_t = 8'h0;
-            5'h18: n1852_t = 8'h0;
-            5'h19: n1852_t = 8'h0;
-            5'h1a: n1852_t = 8'h0;
-            5'h1b: n1852_t = 8'h0;
-            5'h1c: n1852_t = 8'h0;
-            5'h1d: n1852_t = 8'h1;
-            5'h1e: n1852_t = 8'h1;
-            5'h1f: n1852_t = 8'h2;
-            default: n1852_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1852 = n1852_t;  // ex
+    wire [7:0] n1852 = rom5(n1851[4:0]);  // ex
     wire [4:0] n1853_r = n848_d4[7:3];
     wire [4:0] n1853 = n1853_r[4:0];  // ex
-    reg [7:0] n1854_t;
-    always @* begin  // lookup table
-        case (n1853[4:0])
-            5'h0: n1854_t = 8'h4;
-            5'h1: n1854_t = 8'h6;
-            5'h2: n1854_t = 8'ha;
-            5'h3: n1854_t = 8'h12;
-            5'h4: n1854_t = 8'h1d;
-            5'h5: n1854_t = 8'h30;
-            5'h6: n1854_t = 8'h50;
-            5'h7: n1854_t = 8'h84;
-            5'h8: n1854_t = 8'hda;
-            5'h9: n1854_t = 8'hff;
-            5'ha: n1854_t = 8'hff;
-            5'hb: n1854_t = 8'hff;
-            5'hc: n1854_t = 8'hff;
-            5'hd: n1854_t = 8'hff;
-            5'he: n1854_t = 8'hff;
-            5'hf: n1854_t = 8'hff;
-            5'h10: n1854_t = 8'h0;
-            5'h11: n1854_t = 8'h0;
-            5'h12: n1854_t = 8'h0;
-            5'h13: n1854_t = 8'h0;
-            5'h14: n1854_t = 8'h0;
-            5'h15: n1854_t = 8'h0;
-            5'h16: n1854_t = 8'h0;
-            5'h17: n1854_t = 8'h0;
-            5'h18: n1854_t = 8'h0;
-            5'h19: n1854_t = 8'h0;
-            5'h1a: n1854_t = 8'h0;
-            5'h1b: n1854_t = 8'h0;
-            5'h1c: n1854_t = 8'h0;
-            5'h1d: n1854_t = 8'h1;
-            5'h1e: n1854_t = 8'h1;
-            5'h1f: n1854_t = 8'h2;
-            default: n1854_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1854 = n1854_t;  // ex
+    wire [7:0] n1854 = rom5(n1853[4:0]);  // ex
     wire [4:0] n1855_r = n852_d4[7:3];
     wire [4:0] n1855 = n1855_r[4:0];  // ex
-    reg [7:0] n1856_t;
-    always @* begin  // lookup table
-        case (n1855[4:0])
-            5'h0: n1856_t = 8'h4;
-            5'h1: n1856_t = 8'h6;
-            5'h2: n1856_t = 8'ha;
-            5'h3: n1856_t = 8'h12;
-            5'h4: n1856_t = 8'h1d;
-            5'h5: n1856_t = 8'h30;
-            5'h6: n1856_t = 8'h50;
-            5'h7: n1856_t = 8'h84;
-            5'h8: n1856_t = 8'hda;
-            5'h9: n1856_t = 8'hff;
-            5'ha: n1856_t = 8'hff;
-            5'hb: n1856_t = 8'hff;
-            5'hc: n1856_t = 8'hff;
-            5'hd: n1856_t = 8'hff;
-            5'he: n1856_t = 8'hff;
-            5'hf: n1856_t = 8'hff;
-            5'h10: n1856_t = 8'h0;
-            5'h11: n1856_t = 8'h0;
-            5'h12: n1856_t = 8'h0;
-            5'h13: n1856_t = 8'h0;
-            5'h14: n1856_t = 8'h0;
-            5'h15: n1856_t = 8'h0;
-            5'h16: n1856_t = 8'h0;
-            5'h17: n1856_t = 8'h0;
-            5'h18: n1856_t = 8'h0;
-            5'h19: n1856_t = 8'h0;
-            5'h1a: n1856_t = 8'h0;
-            5'h1b: n1856_t = 8'h0;
-            5'h1c: n1856_t = 8'h0;
-            5'h1d: n1856_t = 8'h1;
-            5'h1e: n1856_t = 8'h1;
-            5'h1f: n1856_t = 8'h2;
-            default: n1856_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1856 = n1856_t;  // ex
+    wire [7:0] n1856 = rom5(n1855[4:0]);  // ex
     wire [4:0] n1857_r = n856_d4[7:3];
     wire [4:0] n1857 = n1857_r[4:0];  // ex
-    reg [7:0] n1858_t;
-    always @* begin  // lookup table
-        case (n1857[4:0])
-            5'h0: n1858_t = 8'h4;
-            5'h1: n1858_t = 8'h6;
-            5'h2: n1858_t = 8'ha;
-            5'h3: n1858_t = 8'h12;
-            5'h4: n1858_t = 8'h1d;
-            5'h5: n1858_t = 8'h30;
-            5'h6: n1858_t = 8'h50;
-            5'h7: n1858_t = 8'h84;
-            5'h8: n1858_t = 8'hda;
-            5'h9: n1858_t = 8'hff;
-            5'ha: n1858_t = 8'hff;
-            5'hb: n1858_t = 8'hff;
-            5'hc: n1858_t = 8'hff;
-            5'hd: n1858_t = 8'hff;
-            5'he: n1858_t = 8'hff;
-            5'hf: n1858_t = 8'hff;
-            5'h10: n1858_t = 8'h0;
-            5'h11: n1858_t = 8'h0;
-            5'h12: n1858_t = 8'h0;
-            5'h13: n1858_t = 8'h0;
-            5'h14: n1858_t = 8'h0;
-            5'h15: n1858_t = 8'h0;
-            5'h16: n1858_t = 8'h0;
-            5'h17: n1858_t = 8'h0;
-            5'h18: n1858_t = 8'h0;
-            5'h19: n1858_t = 8'h0;
-            5'h1a: n1858_t = 8'h0;
-            5'h1b: n1858_t = 8'h0;
-            5'h1c: n1858_t = 8'h0;
-            5'h1d: n1858_t = 8'h1;
-            5'h1e: n1858_t = 8'h1;
-            5'h1f: n1858_t = 8'h2;
-            default: n1858_t = 8'd0;
-        endcase
-    end
-    wire [7:0] n1858 = n1858_t;  // ex
+    wire [7:0] n1858 = rom5(n1857[4:0]);  // ex
     wire [6:0] n1859 = {{1{1'b0}}, n603_d1[5:0]} + {{1{1'b0}}, n651_d1[5:0]};  // dw
     wire [6:0] n1860 = {{1{1'b0}}, n609_d1[5:0]} - {{1{1'b0}}, n657_d1[5:0]};  // dw
     wire [6:0] n1861 = {{1{1'b0}}, n615_d1[5:0]} + {{1{1'b0}}, n663_d1[5:0]};  // dw

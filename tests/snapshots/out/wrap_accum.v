@@ -180,7 +180,7 @@ module wrap_accum (
     wire [13:0] n124 = n124_r[13:0];  // dense/1 (wrap)
     wire n125_r_inc = n124[2] & ((|n124[1:0]) | n124[13]);
     wire [11:0] n125_r = {{1{n124[13]}}, n124[13:3]} + {11'd0, n125_r_inc};
-    wire [9:0] n125 = ($signed(n125_r) > 12'sh1ff) ? 10'h1ff : (($signed(n125_r) < 12'she00) ? 10'h201 : n125_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n125 = ($signed(n125_r) > 12'sh1ff) ? 10'h1ff : (($signed(n125_r) < 12'she01) ? 10'h201 : n125_r[9:0]);  // dense/1 (wrap)
     wire [11:0] n126 = 12'hcc0 + n43[11:0];  // dense/1 (wrap)
     wire [13:0] n127 = {{2{n45[11]}}, n45[11:0]} + {{1{n47[12]}}, n47[12:0]};  // dense/1 (wrap)
     wire [12:0] n128 = {{1{n49[11]}}, n49[11:0]} + {{1{n52[11]}}, n52[11:0]};  // dense/1 (wrap)
@@ -191,7 +191,7 @@ module wrap_accum (
     wire [13:0] n132 = n132_r[13:0];  // dense/1 (wrap)
     wire n133_r_inc = n132[2] & ((|n132[1:0]) | n132[13]);
     wire [11:0] n133_r = {{1{n132[13]}}, n132[13:3]} + {11'd0, n133_r_inc};
-    wire [9:0] n133 = ($signed(n133_r) > 12'sh1ff) ? 10'h1ff : (($signed(n133_r) < 12'she00) ? 10'h201 : n133_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n133 = ($signed(n133_r) > 12'sh1ff) ? 10'h1ff : (($signed(n133_r) < 12'she01) ? 10'h201 : n133_r[9:0]);  // dense/1 (wrap)
     wire [13:0] n134 = 14'h3e80 + {{1{n56[12]}}, n56[12:0]};  // dense/1 (wrap)
     wire [13:0] n135 = {{1{n55[12]}}, n55[12:0]} + {{1{n57[12]}}, n57[12:0]};  // dense/1 (wrap)
     wire [13:0] n136 = {{1{n59[12]}}, n59[12:0]} + {{2{n61[11]}}, n61[11:0]};  // dense/1 (wrap)
@@ -209,7 +209,7 @@ module wrap_accum (
     wire [13:0] n149 = n149_r[13:0];  // dense/1 (wrap)
     wire n150_r_inc = n149[2] & ((|n149[1:0]) | n149[13]);
     wire [11:0] n150_r = {{1{n149[13]}}, n149[13:3]} + {11'd0, n150_r_inc};
-    wire [9:0] n150 = ($signed(n150_r) > 12'sh1ff) ? 10'h1ff : (($signed(n150_r) < 12'she00) ? 10'h201 : n150_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n150 = ($signed(n150_r) > 12'sh1ff) ? 10'h1ff : (($signed(n150_r) < 12'she01) ? 10'h201 : n150_r[9:0]);  // dense/1 (wrap)
     wire [11:0] n151 = 12'hdc0 + n75[11:0];  // dense/1 (wrap)
     wire [12:0] n152 = {{1{n68[11]}}, n68[11:0]} + {{1{1'b0}}, n77[11:0]};  // dense/1 (wrap)
     wire [12:0] n153 = {{1{1'b0}}, n79[11:0]} + {{1{1'b0}}, n81[11:0]};  // dense/1 (wrap)
@@ -237,7 +237,7 @@ module wrap_accum (
     wire [13:0] n178 = n178_r[13:0];  // dense/1 (wrap)
     wire n179_r_inc = n178[2] & ((|n178[1:0]) | n178[13]);
     wire [11:0] n179_r = {{1{n178[13]}}, n178[13:3]} + {11'd0, n179_r_inc};
-    wire [9:0] n179 = ($signed(n179_r) > 12'sh1ff) ? 10'h1ff : (($signed(n179_r) < 12'she00) ? 10'h201 : n179_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n179 = ($signed(n179_r) > 12'sh1ff) ? 10'h1ff : (($signed(n179_r) < 12'she01) ? 10'h201 : n179_r[9:0]);  // dense/1 (wrap)
     reg [13:0] n114_d1;
     reg [9:0] n125_d1;
     reg [9:0] n133_d1;
@@ -262,22 +262,22 @@ module wrap_accum (
     wire [13:0] n115 = n115_r[13:0];  // dense/1 (wrap)
     wire n116_r_inc = n115[2] & ((|n115[1:0]) | n115[13]);
     wire [11:0] n116_r = {{1{n115[13]}}, n115[13:3]} + {11'd0, n116_r_inc};
-    wire [9:0] n116 = ($signed(n116_r) > 12'sh1ff) ? 10'h1ff : (($signed(n116_r) < 12'she00) ? 10'h201 : n116_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n116 = ($signed(n116_r) > 12'sh1ff) ? 10'h1ff : (($signed(n116_r) < 12'she01) ? 10'h201 : n116_r[9:0]);  // dense/1 (wrap)
     wire [13:0] n141_r = n140_d1[13:0];
     wire [13:0] n141 = n141_r[13:0];  // dense/1 (wrap)
     wire n142_r_inc = n141[2] & ((|n141[1:0]) | n141[13]);
     wire [11:0] n142_r = {{1{n141[13]}}, n141[13:3]} + {11'd0, n142_r_inc};
-    wire [9:0] n142 = ($signed(n142_r) > 12'sh1ff) ? 10'h1ff : (($signed(n142_r) < 12'she00) ? 10'h201 : n142_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n142 = ($signed(n142_r) > 12'sh1ff) ? 10'h1ff : (($signed(n142_r) < 12'she01) ? 10'h201 : n142_r[9:0]);  // dense/1 (wrap)
     wire [13:0] n158_r = n157_d1[13:0];
     wire [13:0] n158 = n158_r[13:0];  // dense/1 (wrap)
     wire n159_r_inc = n158[2] & ((|n158[1:0]) | n158[13]);
     wire [11:0] n159_r = {{1{n158[13]}}, n158[13:3]} + {11'd0, n159_r_inc};
-    wire [9:0] n159 = ($signed(n159_r) > 12'sh1ff) ? 10'h1ff : (($signed(n159_r) < 12'she00) ? 10'h201 : n159_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n159 = ($signed(n159_r) > 12'sh1ff) ? 10'h1ff : (($signed(n159_r) < 12'she01) ? 10'h201 : n159_r[9:0]);  // dense/1 (wrap)
     wire [13:0] n170_r = n169_d1[13:0];
     wire [13:0] n170 = n170_r[13:0];  // dense/1 (wrap)
     wire n171_r_inc = n170[2] & ((|n170[1:0]) | n170[13]);
     wire [11:0] n171_r = {{1{n170[13]}}, n170[13:3]} + {11'd0, n171_r_inc};
-    wire [9:0] n171 = ($signed(n171_r) > 12'sh1ff) ? 10'h1ff : (($signed(n171_r) < 12'she00) ? 10'h201 : n171_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n171 = ($signed(n171_r) > 12'sh1ff) ? 10'h1ff : (($signed(n171_r) < 12'she01) ? 10'h201 : n171_r[9:0]);  // dense/1 (wrap)
     wire [8:0] n180 = n116[9] ? 9'd0 : n116[8:0];  // relu-2
     wire n181_r_inc = n180[2] & ((|n180[1:0]) | ~1'b0);
     wire [6:0] n181_r = {1'd0, n180[8:3]} + {6'd0, n181_r_inc};

@@ -179,7 +179,7 @@ module wrap_accum (
     wire [13:0] n123 = n123_r[13:0];  // dense/1 (wrap)
     wire n124_r_inc = n123[2] & ((|n123[1:0]) | n123[13]);
     wire [11:0] n124_r = {{1{n123[13]}}, n123[13:3]} + {11'd0, n124_r_inc};
-    wire [9:0] n124 = ($signed(n124_r) > 12'sh1ff) ? 10'h1ff : (($signed(n124_r) < 12'she00) ? 10'h201 : n124_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n124 = ($signed(n124_r) > 12'sh1ff) ? 10'h1ff : (($signed(n124_r) < 12'she01) ? 10'h201 : n124_r[9:0]);  // dense/1 (wrap)
     wire [11:0] n125 = 12'hcc0 + {{1{1'b0}}, n50[10:0]};  // dense/1 (wrap)
     wire [12:0] n126 = {{1{1'b0}}, n41[11:0]} + {{1{1'b0}}, n43[11:0]};  // dense/1 (wrap)
     wire [13:0] n127 = {{2{n45[11]}}, n45[11:0]} + {{1{n47[12]}}, n47[12:0]};  // dense/1 (wrap)
@@ -191,7 +191,7 @@ module wrap_accum (
     wire [13:0] n132 = n132_r[13:0];  // dense/1 (wrap)
     wire n133_r_inc = n132[2] & ((|n132[1:0]) | n132[13]);
     wire [11:0] n133_r = {{1{n132[13]}}, n132[13:3]} + {11'd0, n133_r_inc};
-    wire [9:0] n133 = ($signed(n133_r) > 12'sh1ff) ? 10'h1ff : (($signed(n133_r) < 12'she00) ? 10'h201 : n133_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n133 = ($signed(n133_r) > 12'sh1ff) ? 10'h1ff : (($signed(n133_r) < 12'she01) ? 10'h201 : n133_r[9:0]);  // dense/1 (wrap)
     wire [13:0] n134 = 14'h3e80 + {{1{n56[12]}}, n56[12:0]};  // dense/1 (wrap)
     wire [12:0] n135 = {{2{1'b0}}, n50[10:0]} + n57[12:0];  // dense/1 (wrap)
     wire [12:0] n136 = {{1{1'b0}}, n41[11:0]} + n55[12:0];  // dense/1 (wrap)
@@ -210,7 +210,7 @@ module wrap_accum (
     wire [13:0] n150 = n150_r[13:0];  // dense/1 (wrap)
     wire n151_r_inc = n150[2] & ((|n150[1:0]) | n150[13]);
     wire [11:0] n151_r = {{1{n150[13]}}, n150[13:3]} + {11'd0, n151_r_inc};
-    wire [9:0] n151 = ($signed(n151_r) > 12'sh1ff) ? 10'h1ff : (($signed(n151_r) < 12'she00) ? 10'h201 : n151_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n151 = ($signed(n151_r) > 12'sh1ff) ? 10'h1ff : (($signed(n151_r) < 12'she01) ? 10'h201 : n151_r[9:0]);  // dense/1 (wrap)
     wire [11:0] n152 = 12'hdc0 + n75[11:0];  // dense/1 (wrap)
     wire [12:0] n153 = {{1{n68[11]}}, n68[11:0]} + {{1{1'b0}}, n77[11:0]};  // dense/1 (wrap)
     wire [12:0] n154 = {{1{1'b0}}, n79[11:0]} + {{1{1'b0}}, n81[11:0]};  // dense/1 (wrap)
@@ -238,7 +238,7 @@ module wrap_accum (
     wire [13:0] n179 = n179_r[13:0];  // dense/1 (wrap)
     wire n180_r_inc = n179[2] & ((|n179[1:0]) | n179[13]);
     wire [11:0] n180_r = {{1{n179[13]}}, n179[13:3]} + {11'd0, n180_r_inc};
-    wire [9:0] n180 = ($signed(n180_r) > 12'sh1ff) ? 10'h1ff : (($signed(n180_r) < 12'she00) ? 10'h201 : n180_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n180 = ($signed(n180_r) > 12'sh1ff) ? 10'h1ff : (($signed(n180_r) < 12'she01) ? 10'h201 : n180_r[9:0]);  // dense/1 (wrap)
     reg [13:0] n113_d1;
     reg [9:0] n124_d1;
     reg [9:0] n133_d1;
@@ -263,22 +263,22 @@ module wrap_accum (
     wire [13:0] n114 = n114_r[13:0];  // dense/1 (wrap)
     wire n115_r_inc = n114[2] & ((|n114[1:0]) | n114[13]);
     wire [11:0] n115_r = {{1{n114[13]}}, n114[13:3]} + {11'd0, n115_r_inc};
-    wire [9:0] n115 = ($signed(n115_r) > 12'sh1ff) ? 10'h1ff : (($signed(n115_r) < 12'she00) ? 10'h201 : n115_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n115 = ($signed(n115_r) > 12'sh1ff) ? 10'h1ff : (($signed(n115_r) < 12'she01) ? 10'h201 : n115_r[9:0]);  // dense/1 (wrap)
     wire [13:0] n142_r = n141_d1[13:0];
     wire [13:0] n142 = n142_r[13:0];  // dense/1 (wrap)
     wire n143_r_inc = n142[2] & ((|n142[1:0]) | n142[13]);
     wire [11:0] n143_r = {{1{n142[13]}}, n142[13:3]} + {11'd0, n143_r_inc};
-    wire [9:0] n143 = ($signed(n143_r) > 12'sh1ff) ? 10'h1ff : (($signed(n143_r) < 12'she00) ? 10'h201 : n143_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n143 = ($signed(n143_r) > 12'sh1ff) ? 10'h1ff : (($signed(n143_r) < 12'she01) ? 10'h201 : n143_r[9:0]);  // dense/1 (wrap)
     wire [13:0] n159_r = n158_d1[13:0];
     wire [13:0] n159 = n159_r[13:0];  // dense/1 (wrap)
     wire n160_r_inc = n159[2] & ((|n159[1:0]) | n159[13]);
     wire [11:0] n160_r = {{1{n159[13]}}, n159[13:3]} + {11'd0, n160_r_inc};
-    wire [9:0] n160 = ($signed(n160_r) > 12'sh1ff) ? 10'h1ff : (($signed(n160_r) < 12'she00) ? 10'h201 : n160_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n160 = ($signed(n160_r) > 12'sh1ff) ? 10'h1ff : (($signed(n160_r) < 12'she01) ? 10'h201 : n160_r[9:0]);  // dense/1 (wrap)
     wire [13:0] n171_r = n170_d1[13:0];
     wire [13:0] n171 = n171_r[13:0];  // dense/1 (wrap)
     wire n172_r_inc = n171[2] & ((|n171[1:0]) | n171[13]);
     wire [11:0] n172_r = {{1{n171[13]}}, n171[13:3]} + {11'd0, n172_r_inc};
-    wire [9:0] n172 = ($signed(n172_r) > 12'sh1ff) ? 10'h1ff : (($signed(n172_r) < 12'she00) ? 10'h201 : n172_r[9:0]);  // dense/1 (wrap)
+    wire [9:0] n172 = ($signed(n172_r) > 12'sh1ff) ? 10'h1ff : (($signed(n172_r) < 12'she01) ? 10'h201 : n172_r[9:0]);  // dense/1 (wrap)
     wire [8:0] n181 = n115[9] ? 9'd0 : n115[8:0];  // relu-2
     wire n182_r_inc = n181[2] & ((|n181[1:0]) | ~1'b0);
     wire [6:0] n182_r = {1'd0, n181[8:3]} + {6'd0, n182_r_inc};
