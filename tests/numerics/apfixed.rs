@@ -341,3 +341,138 @@ fn saturating_accumulators_verify_in_verilator() {
         );
     }
 }
+
+/// hls4ml's Latency dense with a saturating accumulator, written with the real ap_types
+/// headers the way `nnet::dense_latency` does it (`mult = accum_t(x·w)`, `acc = accum_t(bias)`,
+/// then `acc += mult` in input order, `res = res_t(acc)`), compiled with g++: the compiled
+/// rtl4ml design gives the same result mantissas on corner and random inputs, for every
+/// ap_fixed saturating mode (SAT_NARROW is QONNX's, not ap_fixed's).
+#[test]
+fn saturating_dense_matches_the_ap_types_headers() {
+    if !gxx() {
+        return;
+    }
+    let (n_in, n_out) = (16usize, 4usize);
+    let accums = [
+        "fixed<10,4,TRN,SAT>",
+        "fixed<8,3,RND,SAT>",
+        "fixed<7,3,TRN,SAT_ZERO>",
+        "fixed<9,3,RND_CONV,SAT_SYM>",
+        "ufixed<8,3,TRN,SAT>",
+    ];
+    let input: FixedType = "fixed<8,3,RND,SAT>".parse().unwrap();
+    let mut cpp = String::new();
+    let mut expected_rows = Vec::new();
+    for (k, accum) in accums.iter().enumerate() {
+        let text = sat_model("sat", k as u64, n_in, n_out, "fixed<8,3,RND,SAT>", accum);
+        let g = native::parse(&text, "sat.json").unwrap();
+        let rtl4ml::ir::layers::LayerKind::Dense { weight, bias, .. } = &g.layers[0].kind else {
+            panic!("layer 0 is the dense layer");
+        };
+        let acc_t: FixedType = accum.parse().unwrap();
+        let res_t = g.layers[0].output.ty;
+        let mut rng = Rng(500 + k as u64);
+        let mut rows: Vec<Vec<i64>> = vec![vec![-128; n_in], vec![127; n_in], vec![0; n_in]];
+        for _ in 0..300 {
+            let hot = rng.range(0, 3);
+            rows.push(
+                (0..n_in)
+                    .map(|_| match hot {
+                        0 => [-128, 127][rng.range(0, 1) as usize],
+                        _ => rng.range(-128, 127),
+                    })
+                    .collect(),
+            );
+        }
+        let design = compile(g.clone(), &sat_options(SatAccum::Chain, 4.0)).unwrap();
+        let x = Array2::from_shape_vec((rows.len(), n_in), rows.concat()).unwrap();
+        let y = Simulator::new(&design.net).run(x.view());
+        for r in 0..rows.len() {
+            expected_rows.push((k, r, y.row(r).to_vec()[..n_out].to_vec()));
+        }
+        let list = |v: &[i64]| {
+            v.iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let w: Vec<i64> = weight.data.iter().copied().collect();
+        let _ = write!(
+            cpp,
+            r#"  {{
+    typedef {acc} acc_t; typedef {res} res_t; typedef {inp} in_t;
+    typedef {wt} w_t; typedef {bt} b_t;
+    static const long w[] = {{{w}}}; static const long b[] = {{{b}}};
+    static const long xs[] = {{{xs}}};
+    for (int r = 0; r < {rows}; r++) {{
+      acc_t acc[{n_out}];
+      for (int j = 0; j < {n_out}; j++) acc[j] = (acc_t)(b_t)std::ldexp((double)b[j], -{bf});
+      for (int i = 0; i < {n_in}; i++) {{
+        in_t x = std::ldexp((double)xs[r * {n_in} + i], -{xf});
+        for (int j = 0; j < {n_out}; j++) {{
+          w_t wv = std::ldexp((double)w[i * {n_out} + j], -{wf});
+          acc_t mult = x * wv;
+          acc[j] += mult;
+        }}
+      }}
+      std::printf("{k} %d", r);
+      for (int j = 0; j < {n_out}; j++) std::printf(" %ld", (long)std::ldexp(((res_t)acc[j]).to_double(), {rf}));
+      std::printf("\n");
+    }}
+  }}
+"#,
+            acc = cxx_type(&acc_t),
+            res = cxx_type(&res_t),
+            inp = cxx_type(&input),
+            wt = cxx_type(&weight.ty),
+            bt = cxx_type(&bias.ty),
+            w = list(&w),
+            b = list(&bias.data),
+            xs = list(&rows.concat()),
+            rows = rows.len(),
+            bf = bias.ty.frac(),
+            xf = input.frac(),
+            wf = weight.ty.frac(),
+            rf = res_t.frac(),
+        );
+    }
+    let src = format!(
+        "#include <ap_fixed.h>\n#include <cmath>\n#include <cstdio>\nint main() {{\n{cpp}  return 0;\n}}\n"
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("apfixed_dense_oracle");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dense.cpp"), src).unwrap();
+    let headers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ap_types");
+    let out = Command::new("g++")
+        .args(["-O0", "-w", "-DNDEBUG"])
+        .arg(format!("-I{}", headers.display()))
+        .args(["dense.cpp", "-o", "dense"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "g++ failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(dir.join("dense")).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), expected_rows.len(), "one line per row");
+    for (line, (k, r, ours)) in lines.iter().zip(&expected_rows) {
+        let v: Vec<i64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+        assert_eq!((v[0], v[1]), (*k as i64, *r as i64));
+        assert_eq!(
+            &v[2..],
+            &ours[..],
+            "accumulator {}, row {r}: ap_fixed vs rtl4ml",
+            accums[*k]
+        );
+    }
+    eprintln!(
+        "{} dense rows over {} saturating accumulators agree with the ap_types headers",
+        lines.len(),
+        accums.len()
+    );
+}
