@@ -10,6 +10,7 @@
 pub mod backends;
 pub mod cli;
 pub mod error;
+pub mod external;
 pub mod flow;
 pub mod frontend;
 pub mod input;

@@ -117,6 +117,10 @@ pub enum Command {
         /// Skip `verilator --lint-only -Wall`.
         #[arg(long)]
         no_lint: bool,
+        /// No progress spinner for the Verilator and Icarus steps (none is drawn when
+        /// stderr is not a terminal either).
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Choose fixed-point widths: least estimated LUT + FF within an accuracy tolerance on
     /// calibration data and a latency budget (docs/optimize.md).
@@ -213,6 +217,10 @@ pub enum Command {
         /// against.
         #[arg(long, value_enum)]
         target: Option<crate::passes::schedule::Target>,
+        /// No progress spinner for the Yosys and nextpnr steps (none is drawn when stderr is
+        /// not a terminal either).
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -371,7 +379,9 @@ pub fn run(cli: Cli) -> Result<()> {
             icarus,
             seed,
             no_lint,
+            quiet,
         } => {
+            crate::external::set_quiet(quiet);
             let b = flow::read_dir(&dir)?;
             let r = verify::verify(
                 &b,
@@ -606,7 +616,9 @@ pub fn run(cli: Cli) -> Result<()> {
             tool,
             pnr,
             target,
+            quiet,
         } => {
+            crate::external::set_quiet(quiet);
             let t0 = Instant::now();
             let run = crate::synth::synth(&dir, &crate::synth::SynthOptions { tool, target, pnr })?;
             print!("{}", crate::report::format_table(&run.report));

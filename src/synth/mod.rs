@@ -336,11 +336,13 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
     }
     let script = yosys_script(&b.manifest.rtl, &b.manifest.top, target, nextpnr.is_some());
     let log = format!("{sub}/yosys.log");
-    let out = Command::new("yosys")
-        .args(["-q", "-l", &log, "-p", &script])
-        .current_dir(&b.dir)
-        .output()
-        .map_err(|e| Error::tool("yosys", format!("cannot run yosys: {e}; {YOSYS_HINT}")))?;
+    let out = crate::external::output(
+        Command::new("yosys")
+            .args(["-q", "-l", &log, "-p", &script])
+            .current_dir(&b.dir),
+        &format!("yosys: synthesis for {}", target.name()),
+    )
+    .map_err(|e| Error::tool("yosys", format!("cannot run yosys: {e}; {YOSYS_HINT}")))?;
     if !out.status.success() {
         return Err(Error::tool(
             "yosys",
@@ -430,16 +432,16 @@ fn place_and_route(b: &BuildDir, program: &str, sub: &str, luts: u64) -> Result<
     .collect();
     let report_path = b.dir.join(sub).join("pnr.json");
     let _ = std::fs::remove_file(&report_path);
-    let out = Command::new(program)
-        .args(&args)
-        .current_dir(&b.dir)
-        .output()
-        .map_err(|e| {
-            Error::tool(
-                "nextpnr-ecp5",
-                format!("cannot run {program}: {e}; {NEXTPNR_HINT}"),
-            )
-        })?;
+    let out = crate::external::output(
+        Command::new(program).args(&args).current_dir(&b.dir),
+        "nextpnr-ecp5: place and route",
+    )
+    .map_err(|e| {
+        Error::tool(
+            "nextpnr-ecp5",
+            format!("cannot run {program}: {e}; {NEXTPNR_HINT}"),
+        )
+    })?;
     if !out.status.success() {
         return Err(Error::tool(
             "nextpnr-ecp5",

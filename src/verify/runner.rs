@@ -220,7 +220,7 @@ pub fn lint(rtl_files: &[PathBuf], top: &str) -> Result<()> {
     let mut cmd = Command::new("verilator");
     cmd.args(["--lint-only", "-Wall", "--top-module", top])
         .args(rtl_files);
-    let out = run_command(&mut cmd, "verilator")?;
+    let out = run_command(&mut cmd, "verilator", "lint")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let mut text = String::new();
@@ -303,7 +303,7 @@ pub fn run_verilator(job: &SimJob) -> Result<SimOutcome> {
         .arg(&harness_path)
         .args(&prep.rtl_files);
     let start = Instant::now();
-    let out = run_command(&mut cmd, TOOL)?;
+    let out = run_command(&mut cmd, TOOL, "build")?;
     let build_seconds = start.elapsed().as_secs_f64();
     check_status(&out, TOOL, "build (verilator --build)")?;
 
@@ -319,7 +319,7 @@ pub fn run_verilator(job: &SimJob) -> Result<SimOutcome> {
     let mut cmd = Command::new(&exe);
     cmd.current_dir(&prep.work_dir);
     let start = Instant::now();
-    let out = run_command(&mut cmd, TOOL)?;
+    let out = run_command(&mut cmd, TOOL, "simulation")?;
     let run_seconds = start.elapsed().as_secs_f64();
     check_status(&out, TOOL, "simulation")?;
     finish(TOOL, job, &result_path, &out, build_seconds, run_seconds)
@@ -395,7 +395,7 @@ pub fn run_icarus(job: &SimJob) -> Result<SimOutcome> {
         .arg(&tb_path)
         .args(&prep.rtl_files);
     let start = Instant::now();
-    let out = run_command(&mut cmd, TOOL)?;
+    let out = run_command(&mut cmd, TOOL, "compile")?;
     let build_seconds = start.elapsed().as_secs_f64();
     check_status(&out, TOOL, "compile (iverilog)")?;
 
@@ -404,7 +404,7 @@ pub fn run_icarus(job: &SimJob) -> Result<SimOutcome> {
     let mut cmd = Command::new("vvp");
     cmd.current_dir(&prep.work_dir).arg("-n").arg(&vvp_path);
     let start = Instant::now();
-    let out = run_command(&mut cmd, TOOL)?;
+    let out = run_command(&mut cmd, TOOL, "simulation")?;
     let run_seconds = start.elapsed().as_secs_f64();
     check_status(&out, TOOL, "simulation (vvp)")?;
     finish(TOOL, job, &result_path, &out, build_seconds, run_seconds)
@@ -771,8 +771,8 @@ fn require_program(tool: &str, program: &str) -> Result<()> {
     }
 }
 
-fn run_command(cmd: &mut Command, tool: &str) -> Result<Output> {
-    cmd.output().map_err(|e| {
+fn run_command(cmd: &mut Command, tool: &str, step: &str) -> Result<Output> {
+    crate::external::output(cmd, &format!("{tool}: {step}")).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             format!("; {INSTALL_HINT}")
         } else {
