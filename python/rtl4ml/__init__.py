@@ -133,7 +133,7 @@ def from_keras(model, name=None, description=None):
 
 
 def compile(model, clock_ns=None, latency_cycles=None, target='xilinx-ultrascale-plus', top=None,
-            max_fanout=DEFAULT_MAX_FANOUT, dsp='never', share=True):  # noqa: A001 (the CLI's verb)
+            max_fanout=DEFAULT_MAX_FANOUT, dsp='never', share=True, sat_accum='chain'):  # noqa: A001 (the CLI's verb)
     """Compiles a model to a pipelined design, as `rtl4ml compile` does.
 
     model: a `Model` (or a path, loaded with `load`).
@@ -145,12 +145,15 @@ def compile(model, clock_ns=None, latency_cycles=None, target='xilinx-ultrascale
     max_fanout: duplicate a pipeline register read by more than this many cells (0: never).
     dsp: `never`, `auto` or `always` (hard multipliers for products of two variables).
     share: share shift-and-add subexpressions between outputs (`--no-share` is False).
+    sat_accum: `chain` or `tree`, how saturating accumulators that may saturate are built
+        (`--sat-accum`; same values, see docs/model-format.md).
 
     Returns a `Design`: `predict`, `report`, `write`, `verify`, `synth`, `html`.
     """
     if not isinstance(model, Model):
         model = load(model)
-    return _native._compile(model, clock_ns, latency_cycles, target, top, max_fanout, dsp, share)
+    return _native._compile(model, clock_ns, latency_cycles, target, top, max_fanout, dsp, share,
+                            sat_accum)
 
 
 def _labels(labels):

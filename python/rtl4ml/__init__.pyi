@@ -175,6 +175,7 @@ def compile(
     max_fanout: int = ...,
     dsp: Dsp | str = "never",
     share: bool = True,
+    sat_accum: str = "chain",
 ) -> Design:
     """Compiles a model, as `rtl4ml compile` does."""
 

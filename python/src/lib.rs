@@ -228,8 +228,8 @@ impl Model {
 #[pyfunction]
 fn _load(path: PathBuf) -> PyResult<Model> {
     // The command line's bounded reader: the same size limit and the same messages.
-    let bytes = rtl4ml::input::read(&path, rtl4ml::input::MAX_MODEL_BYTES, "model file")
-        .map_err(err)?;
+    let bytes =
+        rtl4ml::input::read(&path, rtl4ml::input::MAX_MODEL_BYTES, "model file").map_err(err)?;
     parse(&path, bytes, path.display().to_string())
 }
 
@@ -647,7 +647,7 @@ impl Design {
 
 /// Compiles a model (see `rtl4ml.compile`).
 #[pyfunction]
-#[pyo3(signature = (model, clock_ns=None, latency_cycles=None, target="xilinx-ultrascale-plus", top=None, max_fanout=DEFAULT_MAX_FANOUT, dsp="never", share=true))]
+#[pyo3(signature = (model, clock_ns=None, latency_cycles=None, target="xilinx-ultrascale-plus", top=None, max_fanout=DEFAULT_MAX_FANOUT, dsp="never", share=true, sat_accum="chain"))]
 #[allow(clippy::too_many_arguments)]
 fn _compile(
     py: Python<'_>,
@@ -659,6 +659,7 @@ fn _compile(
     max_fanout: u32,
     dsp: &str,
     share: bool,
+    sat_accum: &str,
 ) -> PyResult<Design> {
     let opts = Options {
         clock_ns: clock_ns.unwrap_or(4.0),
@@ -669,6 +670,7 @@ fn _compile(
         lower: LowerOptions {
             share,
             dsp: choice::<DspPolicy>("dsp", dsp)?,
+            sat_accum: choice::<rtl4ml::passes::lower::SatAccum>("sat_accum", sat_accum)?,
         },
         max_fanout,
     };
