@@ -19,6 +19,7 @@ pub mod passes;
 pub mod report;
 pub mod sim;
 pub mod synth;
+pub mod text;
 pub mod verify;
 
 pub use error::{Error, Result};

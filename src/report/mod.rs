@@ -221,7 +221,8 @@ pub fn format_table(r: &Report) -> String {
     let _ = writeln!(
         s,
         "rtl4ml report: model `{}`, top module `{}`",
-        r.model, r.top
+        crate::text::escape(&r.model),
+        crate::text::escape(&r.top)
     );
     let _ = writeln!(
         s,
@@ -255,7 +256,7 @@ pub fn format_table(r: &Report) -> String {
         .iter()
         .map(|l| {
             [
-                l.name.clone(),
+                crate::text::escape(&l.name),
                 l.adders.to_string(),
                 l.adder_bits.to_string(),
                 l.casts.to_string(),

@@ -13,5 +13,6 @@ mod atomic;
 mod cli_tests;
 mod errors;
 mod golden_errors;
+mod hostile_output;
 mod limits;
 mod untrusted;
