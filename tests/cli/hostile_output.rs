@@ -184,3 +184,178 @@ fn error_messages_hold_one_error_line_and_no_control_characters() {
         "{err}"
     );
 }
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn refused(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(if err.contains("invalid value") { 2 } else { 1 }),
+        "{err}"
+    );
+    assert!(err.contains(needle), "expected `{needle}` in:\n{err}");
+    assert_output_clean("refusal", o);
+}
+
+#[test]
+fn clocks_the_design_cannot_meet_and_nonsense_numbers_are_refused() {
+    let t = Tmp::new("clock");
+    std::fs::write(t.path("m.json"), model("m", "d", "r").to_string()).unwrap();
+    for c in ["1e-300", "0.05"] {
+        let o = run(&["compile", "m.json", "-o", "b", "--clock-ns", c], &t.0);
+        refused(
+            &o,
+            &format!("--clock-ns: a {c} ns clock cannot be met: the slowest pipeline stage needs"),
+        );
+        assert!(stderr(&o).contains("the fastest clock this design can meet is --clock-ns "));
+        assert!(!t.path("b").exists());
+    }
+    for (flag, v, msg) in [
+        ("--clock-ns", "NaN", "--clock-ns NaN is not a number of ns"),
+        ("--clock-ns", "inf", "--clock-ns inf is not a number of ns"),
+        (
+            "--clock-ns",
+            "-1",
+            "--clock-ns -1 must be a positive number of ns",
+        ),
+        (
+            "--clock-ns",
+            "0",
+            "--clock-ns 0 must be a positive number of ns",
+        ),
+    ] {
+        refused(&run(&["compile", "m.json", "-o", "b", flag, v], &t.0), msg);
+    }
+    npy(&t.path("c.npy"), 2, 3, &[0.5, -1.0, 2.0, 1.5, 0.25, -3.0]);
+    for (flag, v, msg) in [
+        (
+            "--budget-ns",
+            "NaN",
+            "--budget-ns NaN is not a number of ns",
+        ),
+        (
+            "--budget-ns",
+            "-3",
+            "--budget-ns -3 must be a positive number of ns",
+        ),
+        ("--clock-ns", "nan", "--clock-ns nan is not a number of ns"),
+        ("--tolerance", "NaN", "bad tolerance `NaN`"),
+        ("--tolerance", "-1%", "bad tolerance `-1%`"),
+    ] {
+        refused(
+            &run(
+                &[
+                    "optimize",
+                    "m.json",
+                    "--calib",
+                    "c.npy",
+                    "-o",
+                    "o.json",
+                    &format!("{flag}={v}"),
+                ],
+                &t.0,
+            ),
+            msg,
+        );
+    }
+}
+
+#[test]
+fn optimize_refuses_empty_calibration_wild_labels_and_tolerances() {
+    let t = Tmp::new("calib");
+    std::fs::write(t.path("m.json"), model("m", "d", "r").to_string()).unwrap();
+    npy(&t.path("empty.npy"), 0, 3, &[]);
+    npy(&t.path("c.npy"), 2, 3, &[0.5, -1.0, 2.0, 1.5, 0.25, -3.0]);
+    npy(&t.path("big.npy"), 2, 1, &[0.0, 1e15]);
+    npy(&t.path("two.npy"), 2, 1, &[0.0, 2.0]);
+    let opt = |extra: &[&str]| {
+        let mut a = vec!["optimize", "m.json", "-o", "o.json"];
+        a.extend_from_slice(extra);
+        run(&a, &t.0)
+    };
+    refused(
+        &opt(&["--calib", "empty.npy"]),
+        "empty.npy: no calibration samples (0 rows)",
+    );
+    refused(
+        &opt(&["--calib", "c.npy", "--labels", "big.npy"]),
+        "label 1 is 1000000000000000, but the model's first output has 2 classes",
+    );
+    // The model's first output has 2 elements: class 2 does not exist.
+    refused(
+        &opt(&["--calib", "c.npy", "--labels", "two.npy"]),
+        "label 1 is 2, but the model's first output has 2 classes (expected a class index, 0 to 1)",
+    );
+    refused(
+        &opt(&["--calib", "c.npy", "--tolerance", "1000%"]),
+        "a percentage is 0% to 100%",
+    );
+    refused(
+        &opt(&["--calib", "c.npy", "--tolerance", "10"]),
+        "--tolerance 10: an argmax tolerance is a fraction of the samples, 0 to 1",
+    );
+    assert!(!t.path("o.json").exists());
+}
+
+#[test]
+fn latencies_are_bounded_at_every_entry() {
+    let t = Tmp::new("latency");
+    std::fs::write(t.path("m.json"), model("m", "d", "r").to_string()).unwrap();
+    for n in ["0", "1025", "100000", "1000000000"] {
+        refused(
+            &run(
+                &["compile", "m.json", "-o", "b", "--latency-cycles", n],
+                &t.0,
+            ),
+            &format!("{n} is not in 1..=1024"),
+        );
+    }
+    npy(&t.path("c.npy"), 2, 3, &[0.5, -1.0, 2.0, 1.5, 0.25, -3.0]);
+    refused(
+        &run(
+            &[
+                "optimize",
+                "m.json",
+                "--calib",
+                "c.npy",
+                "-o",
+                "o.json",
+                "--budget-cycles",
+                "5000",
+            ],
+            &t.0,
+        ),
+        "5000 is not in 1..=1024",
+    );
+    let o = run(&["compile", "m.json", "-o", "b", "-q"], &t.0);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A tampered report.json: one SVG bar per cycle must not be drawn 2^32 times.
+    let rpath = t.path("b").join("report.json");
+    let good = std::fs::read_to_string(&rpath).unwrap();
+    let mut r: Value = serde_json::from_str(&good).unwrap();
+    r["latency_cycles"] = json!(u32::MAX);
+    std::fs::write(&rpath, r.to_string()).unwrap();
+    for extra in [&[][..], &["--html"][..]] {
+        let mut a = vec!["report", "b"];
+        a.extend_from_slice(extra);
+        refused(
+            &run(&a, &t.0),
+            "`latency_cycles` is 4294967295, not 1 to 1024 cycles",
+        );
+    }
+    assert!(!t.path("b").join("report.html").exists());
+    // A tampered manifest: `verify` recompiles at its latency, which is refused before any
+    // tool runs.
+    std::fs::write(&rpath, good).unwrap();
+    let mpath = t.path("b").join("rtl4ml.json");
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["latency_cycles"] = json!(1_000_000_000u32);
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    refused(
+        &run(&["verify", "b", "--vectors", "4"], &t.0),
+        "a latency of 1000000000 cycles is more than the 1024 cycles rtl4ml builds",
+    );
+}
