@@ -493,7 +493,7 @@ mod tests {
             escape("<script>\"a\" & 'b'</script>"),
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
-        assert_eq!(escape("a\u{0}b"), "a\u{fffd}b");
+        assert_eq!(escape("a\u{0}b\nc"), "a\\u{0}b\\u{a}c");
     }
 
     #[test]
