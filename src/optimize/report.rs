@@ -282,7 +282,7 @@ pub fn to_csv(o: &Outcome) -> String {
         let _ = writeln!(
             s,
             "{i},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            p.label.replace('"', "\"\""),
+            crate::text::escape(&p.label).replace('"', "\"\""),
             p.lut,
             p.ff,
             r.cost,
