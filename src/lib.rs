@@ -20,6 +20,7 @@ pub mod passes;
 pub mod report;
 pub mod sim;
 pub mod synth;
+pub mod text;
 pub mod verify;
 
 pub use error::{Error, Result};

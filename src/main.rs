@@ -5,7 +5,7 @@ fn main() -> std::process::ExitCode {
     match rtl4ml::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", rtl4ml::text::escape_message(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }

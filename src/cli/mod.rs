@@ -30,10 +30,11 @@ pub enum Command {
         output: PathBuf,
         /// Target clock period in ns (default 4.0; with --latency-cycles alone, the shortest
         /// period that fits is chosen).
-        #[arg(long, allow_negative_numbers = true)]
+        #[arg(long, allow_negative_numbers = true, value_parser = clock_ns_arg)]
         clock_ns: Option<f64>,
-        /// Exact latency in cycles (an error when the clock cannot be met in that many).
-        #[arg(long)]
+        /// Exact latency in cycles, 1 to 1024 (an error when the clock cannot be met in that
+        /// many).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::passes::schedule::MAX_LATENCY_CYCLES as i64))]
         latency_cycles: Option<u32>,
         /// FPGA family whose delay model places the pipeline registers.
         #[arg(long, value_enum, default_value_t = crate::passes::schedule::Target::XilinxUltrascalePlus)]
@@ -136,13 +137,13 @@ pub enum Command {
         #[arg(short, long)]
         output: PathBuf,
         /// Clock period in ns the designs are scheduled for.
-        #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
+        #[arg(long, default_value_t = 4.0, allow_negative_numbers = true, value_parser = clock_ns_arg)]
         clock_ns: f64,
         /// Latency budget in ns (rounded down to whole cycles of --clock-ns).
-        #[arg(long, conflicts_with = "budget_cycles", allow_negative_numbers = true)]
+        #[arg(long, conflicts_with = "budget_cycles", allow_negative_numbers = true, value_parser = budget_ns_arg)]
         budget_ns: Option<f64>,
-        /// Latency budget in cycles.
-        #[arg(long)]
+        /// Latency budget in cycles, 1 to 1024.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::passes::schedule::MAX_LATENCY_CYCLES as i64))]
         budget_cycles: Option<u32>,
         /// Accuracy tolerance against the original model: a number or a percentage.
         #[arg(long, default_value = "0.5%")]
@@ -425,8 +426,25 @@ pub fn run(cli: Cli) -> Result<()> {
                 &calib.display().to_string(),
                 false,
             )?;
+            anyhow::ensure!(
+                inputs.nrows() >= 1,
+                "{}: no calibration samples (0 rows); the optimizer needs at least one sample",
+                calib.display()
+            );
+            if let (optimize::metric::Metric::Argmax, optimize::metric::Tolerance::Absolute(t)) =
+                (metric, tolerance)
+            {
+                anyhow::ensure!(
+                    t <= 1.0,
+                    "--tolerance {t}: an argmax tolerance is a fraction of the samples, 0 to 1 \
+                     (or a percentage, 0% to 100%)"
+                );
+            }
             let labels = match &labels_file {
-                Some(path) => Some(read_labels(path, inputs.nrows())?),
+                Some(path) => {
+                    let classes = graph.outputs.first().map_or(0, |&t| graph.tensor(t).len());
+                    Some(read_labels(path, inputs.nrows(), classes)?)
+                }
                 None => None,
             };
             // The held-out validation split: the last samples, never seen by the search.
@@ -593,6 +611,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let text = crate::input::read_text(&path, crate::input::MAX_MODEL_BYTES, "report")?;
             let r: crate::report::Report = serde_json::from_str(&text)
                 .with_context(|| format!("parsing {}", path.display()))?;
+            crate::report::check(&r, &path)?;
             if html {
                 let mpath = dir.join(flow::MANIFEST);
                 let m: flow::Manifest = serde_json::from_str(&crate::input::read_text(
@@ -649,7 +668,9 @@ fn load_precision(
 
 /// The class labels of `samples` calibration samples: an .npy of that many integers (any
 /// shape; floats must hold whole numbers), each at least 0.
-fn read_labels(path: &Path, samples: usize) -> Result<Vec<i64>> {
+/// Class labels, one per sample, each a class of the model's first output: below its number of
+/// elements, or (an output of one element, such as an `argmax` index) below 2^24.
+fn read_labels(path: &Path, samples: usize, classes: usize) -> Result<Vec<i64>> {
     let file = path.display();
     let values: Vec<i64> = match io::read_npy(path)? {
         io::NpyData::Int(a) => a.iter().copied().collect(),
@@ -672,5 +693,35 @@ fn read_labels(path: &Path, samples: usize) -> Result<Vec<i64>> {
     if let Some((i, v)) = values.iter().enumerate().find(|(_, &v)| v < 0) {
         anyhow::bail!("{file}: label {i} is {v} (expected a class index, 0 or more)");
     }
+    let limit = if classes > 1 { classes as i64 } else { 1 << 24 };
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, &v)| v >= limit) {
+        anyhow::bail!(
+            "{file}: label {i} is {v}, but the model's first output has {} classes (expected a \
+             class index, 0 to {})",
+            limit,
+            limit - 1
+        );
+    }
     Ok(values)
+}
+
+/// A duration in ns given on the command line: a finite, positive number.
+fn ns_arg(flag: &str, s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) if v.is_finite() => Err(format!("{flag} {s} must be a positive number of ns")),
+        _ => Err(format!(
+            "{flag} {s} is not a number of ns (expected a positive, finite number)"
+        )),
+    }
+}
+
+/// `--clock-ns`: a positive, finite number of ns.
+fn clock_ns_arg(s: &str) -> std::result::Result<f64, String> {
+    ns_arg("--clock-ns", s)
+}
+
+/// `--budget-ns`: a positive, finite number of ns.
+fn budget_ns_arg(s: &str) -> std::result::Result<f64, String> {
+    ns_arg("--budget-ns", s)
 }

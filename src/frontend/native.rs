@@ -467,19 +467,22 @@ impl Loader<'_> {
     /// Why `n` is not a tensor a layer may read: itself, a later layer (which would make a
     /// cycle), or no name at all.
     fn unknown_input(&self, n: &str, layer: &str) -> String {
+        let shown = crate::text::escape(n);
         if n == layer {
+            let n = shown;
             format!(
                 "no input or earlier layer is named `{n}`: a layer cannot read its own \
                  output (the graph must have no cycles); name the layer it reads"
             )
         } else if let Some(k) = self.layer_names.iter().position(|&l| l == n) {
+            let n = shown;
             format!(
                 "no input or earlier layer is named `{n}`: `{n}` is layers[{k}], which comes \
                  later; layers must be listed after the layers they read (the graph must have \
                  no cycles)"
             )
         } else {
-            format!("no input or earlier layer is named `{n}`; check the spelling")
+            format!("no input or earlier layer is named `{shown}`; check the spelling")
         }
     }
 

@@ -64,6 +64,12 @@ impl std::str::FromStr for Tolerance {
             .ok_or_else(|| {
                 format!("bad tolerance `{s}` (expected a non-negative number or percentage, e.g. 0.5% or 0.01)")
             })?;
+        if pct && v > 100.0 {
+            return Err(format!(
+                "bad tolerance `{s}` (a percentage is 0% to 100%; a number is a fraction of \
+                 the samples for argmax, or in output units for mse and max-abs)"
+            ));
+        }
         Ok(if pct {
             Tolerance::Percent(v)
         } else {

@@ -282,7 +282,7 @@ pub fn to_csv(o: &Outcome) -> String {
         let _ = writeln!(
             s,
             "{i},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            p.label.replace('"', "\"\""),
+            crate::text::escape(&p.label).replace('"', "\"\""),
             p.lut,
             p.ff,
             r.cost,
@@ -302,10 +302,16 @@ pub fn to_csv(o: &Outcome) -> String {
     s
 }
 
+/// Text for SVG (XML) content: names from the model have their control characters written as
+/// `\u{..}` first (XML forbids most C0 controls even as character references), then `&<>"'`
+/// are escaped.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+    crate::text::escape(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// Cost (LUT + FF) against error; the tolerance as a dashed line, points over the latency
@@ -534,7 +540,7 @@ pub fn summary(o: &Outcome) -> String {
     let _ = writeln!(
         s,
         "rtl4ml optimize: `{}` on {} calibration samples, {} ≤ {}{budget}",
-        o.optimized.name,
+        crate::text::escape(&o.optimized.name),
         o.samples,
         m.name(),
         m.show(o.limit)
@@ -548,7 +554,7 @@ pub fn summary(o: &Outcome) -> String {
     ]];
     for c in &o.changes {
         table.push([
-            c.layer.clone(),
+            crate::text::escape(&c.layer),
             c.field.clone(),
             c.before.clone().unwrap_or_else(|| "(inserted)".into()),
             format!(

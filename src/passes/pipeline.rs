@@ -111,6 +111,20 @@ fn run_until(
         )
         .map_err(|m| Error::unsupported("--latency-cycles", m))?,
     };
+    // A stage slower than the clock asked for (one operation longer than the period): refuse
+    // with the clock the design can meet instead of reporting a latency it cannot have.
+    if !opts.auto_clock && sched.critical_ns > opts.clock_ns * (1.0 + 1e-9) {
+        return Err(Error::unsupported(
+            "--clock-ns",
+            format!(
+                "a {:?} ns clock cannot be met: the slowest pipeline stage needs {:.3} ns; the \
+                 fastest clock this design can meet is --clock-ns {:.3}",
+                opts.clock_ns,
+                sched.critical_ns,
+                (sched.critical_ns * 1000.0 - 1e-6).ceil() / 1000.0
+            ),
+        ));
+    }
     validate_schedule(&net, &sched).map_err(|m| internal(Pass::Schedule, m))?;
     observe(Pass::Schedule, &net, Some(&sched));
     sched.max_fanout = opts.max_fanout;

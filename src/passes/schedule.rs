@@ -212,6 +212,11 @@ pub struct Schedule {
     pub max_fanout: u32,
 }
 
+/// Longest pipeline rtl4ml builds, in cycles (`--latency-cycles`, `--budget-cycles`, a manifest
+/// or a report.json): every register rank costs a copy of the live values, and a Level-1
+/// trigger design never needs more.
+pub const MAX_LATENCY_CYCLES: u32 = 1024;
+
 /// Default fan-out limit of a pipeline register (`--max-fanout`).
 pub const DEFAULT_MAX_FANOUT: u32 = 32;
 
@@ -316,6 +321,12 @@ pub fn schedule_for_latency(
 ) -> Result<Schedule, String> {
     if cycles == 0 {
         return Err("the latency must be at least 1 cycle (the output register)".into());
+    }
+    if cycles > MAX_LATENCY_CYCLES {
+        return Err(format!(
+            "a latency of {cycles} cycles is more than the {MAX_LATENCY_CYCLES} cycles rtl4ml \
+             builds (a trigger-path design needs far fewer; use a slower clock instead)"
+        ));
     }
     let timing = model.timing(net);
     let fewest = |clock: f64| {

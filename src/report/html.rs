@@ -11,15 +11,15 @@ use std::fmt::Write;
 /// Escapes text for HTML element content and double- or single-quoted attribute values.
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
+    // Control characters (newline and tab included) first become `\u{..}` text, as in every
+    // other output (`crate::text`); XML forbids most of them even as character references.
+    for c in crate::text::escape(s).chars() {
         match c {
             '&' => o.push_str("&amp;"),
             '<' => o.push_str("&lt;"),
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
-            // Control characters (other than tab/newline) have no place in a page.
-            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{fffd}'),
             c => o.push(c),
         }
     }
@@ -493,7 +493,7 @@ mod tests {
             escape("<script>\"a\" & 'b'</script>"),
             "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
         );
-        assert_eq!(escape("a\u{0}b"), "a\u{fffd}b");
+        assert_eq!(escape("a\u{0}b\nc"), "a\\u{0}b\\u{a}c");
     }
 
     #[test]

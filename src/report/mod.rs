@@ -214,6 +214,49 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
     }
 }
 
+/// Checks a report read back from a build directory (`report.json` may have been edited):
+/// the latency within 1..=[`MAX_LATENCY_CYCLES`](crate::passes::schedule::MAX_LATENCY_CYCLES)
+/// cycles, a finite positive clock and every layer's stages inside the pipeline, so that
+/// neither the table nor the HTML timeline (one bar per cycle) can be driven by a forged number.
+pub fn check(r: &Report, file: &std::path::Path) -> crate::Result<()> {
+    let max = crate::passes::schedule::MAX_LATENCY_CYCLES;
+    let bad = |message: String| {
+        Err(crate::Error::Data {
+            file: file.display().to_string(),
+            message: format!("{message}; recompile the directory with `rtl4ml compile`"),
+        })
+    };
+    if !(1..=max).contains(&r.latency_cycles) {
+        return bad(format!(
+            "`latency_cycles` is {}, not 1 to {max} cycles",
+            r.latency_cycles
+        ));
+    }
+    for (what, v) in [
+        ("clock_ns", r.clock_ns),
+        ("latency_ns", r.latency_ns),
+        ("critical_path_ns", r.critical_path_ns),
+    ] {
+        if !(v.is_finite() && v >= 0.0) || (what == "clock_ns" && v == 0.0) {
+            return bad(format!("`{what}` is {v:?}, not a positive number of ns"));
+        }
+    }
+    if let Some(l) = r
+        .layers
+        .iter()
+        .find(|l| l.first_stage > l.last_stage || l.last_stage > r.latency_cycles)
+    {
+        return bad(format!(
+            "layer `{}` spans stages {}-{}, outside the {}-cycle pipeline",
+            crate::text::escape(&l.name),
+            l.first_stage,
+            l.last_stage,
+            r.latency_cycles
+        ));
+    }
+    Ok(())
+}
+
 /// The report as a table a person can read.
 pub fn format_table(r: &Report) -> String {
     let mut s = String::new();
@@ -221,7 +264,8 @@ pub fn format_table(r: &Report) -> String {
     let _ = writeln!(
         s,
         "rtl4ml report: model `{}`, top module `{}`",
-        r.model, r.top
+        crate::text::escape(&r.model),
+        crate::text::escape(&r.top)
     );
     let _ = writeln!(
         s,
@@ -255,7 +299,7 @@ pub fn format_table(r: &Report) -> String {
         .iter()
         .map(|l| {
             [
-                l.name.clone(),
+                crate::text::escape(&l.name),
                 l.adders.to_string(),
                 l.adder_bits.to_string(),
                 l.casts.to_string(),

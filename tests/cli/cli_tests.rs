@@ -263,7 +263,8 @@ fn clock_period_is_recorded_and_a_tighter_clock_never_shortens_latency() {
     let t = Tmp::new("clock");
     let model = bundled("jet_tagger.json");
     let mut last = 0;
-    for clk in ["8", "4", "2.5", "1"] {
+    // (1 ns is refused: the model's slowest operation needs 1.4 ns, see hostile_output.rs.)
+    for clk in ["8", "4", "2.5", "1.5"] {
         let d = t.path(&format!("c{clk}"));
         compile(&model, &d, &["-q", "--clock-ns", clk]);
         let r = read_json(&d.join("report.json"));

@@ -13,6 +13,7 @@ mod atomic;
 mod cli_tests;
 mod errors;
 mod golden_errors;
+mod hostile_output;
 mod limits;
 mod reliability_parse;
 mod untrusted;

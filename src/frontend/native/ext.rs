@@ -694,7 +694,13 @@ impl Loader<'_> {
             let at = Self::fp(place, &format!("inputs[{j}]"));
             let n = n.as_str().ok_or_else(|| self.err(&at, "expected a name"))?;
             let t = *names.get(n).ok_or_else(|| {
-                self.err(&at, format!("no input or earlier layer is named `{n}`"))
+                self.err(
+                    &at,
+                    format!(
+                        "no input or earlier layer is named `{}`",
+                        crate::text::escape(n)
+                    ),
+                )
             })?;
             srcs.push(t);
         }
