@@ -27,6 +27,10 @@ pub struct Options {
     /// Most loads per pipeline register before it is duplicated (0: no limit); see
     /// [`schedule::Schedule::fanout_plan`].
     pub max_fanout: u32,
+    /// Keep a schedule whose slowest stage is longer than `clock_ns` instead of refusing it
+    /// (the optimizer explores such designs and reports the clock they need; everything a
+    /// user compiles is refused with the clock it can meet).
+    pub allow_slow_stages: bool,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
             latency_cycles: None,
             auto_clock: false,
             max_fanout: schedule::DEFAULT_MAX_FANOUT,
+            allow_slow_stages: false,
         }
     }
 }
@@ -120,6 +125,7 @@ pub fn compile_observed(
             auto_clock: opts.auto_clock,
             target: opts.target,
             max_fanout: opts.max_fanout,
+            allow_slow_stages: opts.allow_slow_stages,
         },
         observe,
     )?;

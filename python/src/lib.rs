@@ -673,6 +673,7 @@ fn _compile(
             sat_accum: choice::<rtl4ml::passes::lower::SatAccum>("sat_accum", sat_accum)?,
         },
         max_fanout,
+        allow_slow_stages: false,
     };
     let graph = model.graph.clone();
     let design = py

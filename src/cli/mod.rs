@@ -301,6 +301,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         sat_accum,
                     },
                     max_fanout,
+                    allow_slow_stages: false,
                 },
                 &mut dump,
             )

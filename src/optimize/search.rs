@@ -193,6 +193,12 @@ impl Problem {
         budget: Option<u32>,
         weights: bool,
     ) -> Result<Problem> {
+        // Candidates slower than the clock are explored and reported with the clock they
+        // need, not refused.
+        let options = Options {
+            allow_slow_stages: true,
+            ..options
+        };
         let base = with_input_quantizers(start);
         let analysis = analyze(&base);
         let n_in = base.inputs.len();

@@ -62,6 +62,8 @@ pub struct PipelineOptions {
     pub auto_clock: bool,
     pub target: Target,
     pub max_fanout: u32,
+    /// Keep a schedule whose slowest stage exceeds the clock (see `flow::Options`).
+    pub allow_slow_stages: bool,
 }
 
 /// Runs every pass; `observe` sees the netlist (and the schedule, once made) after each one
@@ -113,7 +115,10 @@ fn run_until(
     };
     // A stage slower than the clock asked for (one operation longer than the period): refuse
     // with the clock the design can meet instead of reporting a latency it cannot have.
-    if !opts.auto_clock && sched.critical_ns > opts.clock_ns * (1.0 + 1e-9) {
+    if !opts.auto_clock
+        && !opts.allow_slow_stages
+        && sched.critical_ns > opts.clock_ns * (1.0 + 1e-9)
+    {
         return Err(Error::unsupported(
             "--clock-ns",
             format!(
@@ -142,6 +147,7 @@ pub fn netlist(graph: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
         auto_clock: false,
         target: Target::default(),
         max_fanout: 0,
+        allow_slow_stages: true,
     };
     let (net, _) = run_until(graph, &opts, Pass::Trim, &mut |_, _, _| {})?;
     Ok(net)
@@ -207,6 +213,7 @@ mod tests {
             auto_clock: false,
             target: Target::default(),
             max_fanout: 32,
+            allow_slow_stages: false,
         }
     }
 
