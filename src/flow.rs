@@ -227,17 +227,14 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    if out.exists() {
-        if !out.join(MANIFEST).exists()
-            && std::fs::read_dir(out)
-                .map(|mut r| r.next().is_some())
-                .unwrap_or(true)
-        {
+    if out.symlink_metadata().is_ok() {
+        if let Err(why) = replaceable_build(out) {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(Error::Data {
                 file: out.display().to_string(),
-                message: "exists and is not an rtl4ml build directory; refusing to overwrite it"
-                    .into(),
+                message: format!(
+                    "{why}; refusing to replace it (choose another output directory, or remove this one yourself)"
+                ),
             });
         }
         // Move the old build aside, put the new one in place, then delete the old one: an
@@ -260,6 +257,74 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
         let _ = std::fs::remove_dir_all(&tmp);
         Error::io(out, e)
     })
+}
+
+/// Why an existing `out` may not be replaced by a new build, if it may not. Only an empty
+/// directory or one that is provably an rtl4ml build is replaced: a real directory (not a
+/// link) whose manifest parses as one, holding nothing but what rtl4ml writes there — the
+/// manifest's RTL and model files, the reports, and the `vivado/`, `quartus/`, `verify/` and
+/// `synth/` directories (real directories, not links) — so replacing it never deletes a
+/// user's file.
+fn replaceable_build(out: &Path) -> std::result::Result<(), String> {
+    let meta = out
+        .symlink_metadata()
+        .map_err(|e| format!("cannot be inspected ({e})"))?;
+    if meta.file_type().is_symlink() {
+        return Err("is a symbolic link".into());
+    }
+    if !meta.is_dir() {
+        return Err("exists and is not a directory".into());
+    }
+    let entries: Vec<(String, std::fs::FileType)> = std::fs::read_dir(out)
+        .map_err(|e| format!("cannot be read ({e})"))?
+        .map(|e| {
+            let e = e.map_err(|e| format!("cannot be read ({e})"))?;
+            let kind = e.file_type().map_err(|e| format!("cannot be read ({e})"))?;
+            Ok((e.file_name().to_string_lossy().into_owned(), kind))
+        })
+        .collect::<std::result::Result<_, String>>()?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let text = crate::input::read_text(
+        &out.join(MANIFEST),
+        crate::input::MAX_MODEL_BYTES,
+        "build manifest",
+    )
+    .map_err(|_| format!("exists, is not empty and has no readable {MANIFEST}: it is not an rtl4ml build directory"))?;
+    let m: Manifest = serde_json::from_str(&text)
+        .map_err(|e| format!("exists, but its {MANIFEST} is not an rtl4ml manifest ({e})"))?;
+    if m.tool != "rtl4ml" {
+        return Err(format!(
+            "exists, but its {MANIFEST} was not written by rtl4ml"
+        ));
+    }
+    let files: Vec<&str> = m
+        .rtl
+        .iter()
+        .map(String::as_str)
+        .chain([
+            m.model.as_str(),
+            MANIFEST,
+            "report.json",
+            "report.txt",
+            "report.html",
+        ])
+        .collect();
+    for (name, kind) in &entries {
+        let ok = if ["vivado", "quartus", "verify", "synth"].contains(&name.as_str()) {
+            kind.is_dir()
+        } else {
+            kind.is_file() && files.contains(&name.as_str())
+        };
+        if !ok {
+            return Err(format!(
+                "is an rtl4ml build but also holds `{}`, which rtl4ml did not write",
+                crate::text::escape(name)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Removes a temporary directory when dropped (if it still exists).

@@ -16,4 +16,5 @@ mod golden_errors;
 mod hostile_output;
 mod limits;
 mod reliability_parse;
+mod replace_safety;
 mod untrusted;
