@@ -736,7 +736,7 @@ fn fixtures_are_bit_exact_in_verilator() {
     if !tools() {
         return;
     }
-    verilate_fixtures(&FIXTURES[..6], &[4.0, 2.0, 1.5, 2.5, 3.0, 1.0]);
+    verilate_fixtures(&FIXTURES[..6], &[4.0, 2.0, 1.5, 2.5, 3.0, 1.5]);
 }
 
 /// The convolutional fixtures in Verilator. Their C++ takes minutes to compile, so this runs
@@ -815,7 +815,7 @@ fn new_core_modes_are_bit_exact_in_verilator() {
     let design = compile(
         g,
         &Options {
-            clock_ns: 1.0,
+            clock_ns: 1.5,
             ..Default::default()
         },
     )
