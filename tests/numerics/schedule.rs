@@ -248,7 +248,7 @@ fn duplicated_registers_are_bit_exact_in_verilator() {
         cases.push((
             format!("fanout_random_{seed}"),
             common::random_model(seed).to_string(),
-            1.2,
+            2.0,
         ));
     }
     let mut duplicated = 0;
