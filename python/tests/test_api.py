@@ -184,7 +184,7 @@ def test_html(jet, tmp_path):
 def test_write_refuses_a_foreign_directory(jet, tmp_path):
     (tmp_path / 'mine').mkdir()
     (tmp_path / 'mine' / 'notes.txt').write_text('keep')
-    with pytest.raises(rtl4ml.DataError, match='is not an rtl4ml build directory; refusing to overwrite it'):
+    with pytest.raises(rtl4ml.DataError, match='is not an rtl4ml build directory; refusing to replace it'):
         jet.write(tmp_path / 'mine')
     assert (tmp_path / 'mine' / 'notes.txt').read_text() == 'keep'
 
