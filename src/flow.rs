@@ -122,7 +122,7 @@ pub fn compile_observed(
     )?;
     let top = namer::sanitize(opts.top.as_deref().unwrap_or(&graph.name));
     let verilog = verilog::write_verilog(&net, &sched, &top)?;
-    let report = report::build(&net, &sched, &top);
+    let report = report::build(&net, &sched, &top, opts.target);
     Ok(Design {
         options: opts.clone(),
         graph,

