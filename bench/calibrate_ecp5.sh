@@ -29,10 +29,15 @@ python3 $PY list | while read -r design src clock extra; do
     fi
     [ "$extra" = "-" ] && extra=""
     case "$src" in gen:*) model="$WORK/models/$design.json" ;; *) model="$src" ;; esac
-    out="$WORK/builds/${design}_${clock}"
+    new="$WORK/builds/${design}_${clock}.new"
     # shellcheck disable=SC2086
-    "$RTL4ML" compile "$model" -o "$out" --target lattice-ecp5 --clock-ns "$clock" $extra -q 2>&1 >/dev/null | grep -v "^wrote " >&2 || true
-    tag=$(python3 -c "import json,sys; print((json.load(open(sys.argv[1])).get('timing_model') or {}).get('version','v0-uncalibrated'))" "$out/report.json")
+    if ! "$RTL4ML" compile "$model" -o "$new" --target lattice-ecp5 --clock-ns "$clock" $extra -q >/dev/null 2>"$new.log"; then
+        echo "     compile FAILED: $(cat "$new.log")" >&2
+        continue
+    fi
+    tag=$(python3 -c "import json,sys; print((json.load(open(sys.argv[1])).get('timing_model') or {}).get('version','v0-uncalibrated'))" "$new/report.json")
+    # One build directory per delay model, kept for inspection (nextpnr's log and report).
+    out="$WORK/builds/${design}_${clock}_$tag"
     if python3 - "$CSV" "$design" "$clock" "$tag" <<'PYEOF'
 import csv, sys
 rows = csv.DictReader(open(sys.argv[1]))
@@ -41,8 +46,10 @@ sys.exit(0 if any(r["design"] == sys.argv[2] and float(r["clock_ns"]) == float(s
 PYEOF
     then
         echo "skip $design @ ${clock} ns ($tag): already in $CSV"
+        rm -rf "$new" "$new.log"
         continue
     fi
+    rm -rf "$out" && mv "$new" "$out" && rm -f "$new.log"
     echo "run  $design @ ${clock} ns ($tag) ..."
     t0=$(date +%s)
     if ! nice -n 19 "$RTL4ML" synth "$out" --pnr ecp5 > "$out.synth.log" 2>&1; then

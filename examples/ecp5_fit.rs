@@ -28,8 +28,10 @@ fn v0() -> DelayModel {
         adder_base_ns: 1.2,
         adder_per_bit_ns: 0.05,
         mux_ns: 0.9,
+        saturate_ns: 0.9,
+        saturate_narrow_bits: 0,
+        cmp_extra_ns: 0.0,
         dsp_ns: 5.0,
-        ..Target::XilinxUltrascalePlus.delay_model()
     }
 }
 
@@ -50,6 +52,8 @@ struct PathFeatures {
     selects: f64,
     /// Comparisons (also counted in `adders`).
     cmps: f64,
+    /// Saturating casts (also counted in `selects`).
+    sats: f64,
     /// Carry bits paid along the path.
     carry_bits: f64,
     /// Table levels (own delay / mux_ns).
@@ -143,6 +147,7 @@ fn features(net: &Netlist, stage: &[u32], m: &DelayModel) -> PathFeatures {
                 }
                 if plan.saturates() {
                     f.selects += 1.0;
+                    f.sats += 1.0;
                 }
             }
             Op::Input { .. } | Op::Const { .. } => {}
@@ -160,6 +165,9 @@ fn features(net: &Netlist, stage: &[u32], m: &DelayModel) -> PathFeatures {
 
 fn main() {
     let mut args = std::env::args().skip(1);
+    let mut cur = Target::LatticeEcp5.delay_model();
+    let mut search: Option<f64> = None;
+    let mut fixed: Vec<String> = vec![];
     let (mut csv, mut models, mut tag) = (
         "bench/calibration/ecp5.csv".to_string(),
         "/tmp/rtl4ml-calibration/models".to_string(),
@@ -171,18 +179,38 @@ fn main() {
             "--csv" => csv = v,
             "--models" => models = v,
             "--tag" => tag = Some(v),
+            // Fit the constants: every routed delay predicted with margin 1 − GOAL.
+            "--search" => search = Some(v.parse().expect("a number")),
+            // Keep a constant (as given with --set) during the search: --fix adder_per_bit_ns
+            "--fix" => fixed.push(v),
+            // Try constants before writing them into the source: --set adder_base_ns=2.0
+            "--set" => {
+                let (k, x) = v.split_once('=').expect("--set NAME=VALUE");
+                let x: f64 = x.parse().expect("a number");
+                match k {
+                    "register_overhead_ns" => cur.register_overhead_ns = x,
+                    "adder_base_ns" => cur.adder_base_ns = x,
+                    "adder_per_bit_ns" => cur.adder_per_bit_ns = x,
+                    "mux_ns" => cur.mux_ns = x,
+                    "saturate_ns" => cur.saturate_ns = x,
+                    "cmp_extra_ns" => cur.cmp_extra_ns = x,
+                    "dsp_ns" => cur.dsp_ns = x,
+                    "saturate_narrow_bits" => cur.saturate_narrow_bits = x as u32,
+                    _ => panic!("no constant {k}"),
+                }
+            }
             _ => panic!("unknown option {a}"),
         }
     }
     let text = std::fs::read_to_string(&csv).expect("the calibration CSV");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let cur = Target::LatticeEcp5.delay_model();
     println!(
         "design,clock_ns,delay_model,cycles,predicted_ns,routed_ns,path_hops,path_luts,\
-         adders,selects,cmps,carry_bits,tables,dsps,nodes,max_fanout,log_fanout,current_model_ns"
+         adders,selects,cmps,sats,carry_bits,tables,dsps,nodes,max_fanout,log_fanout,current_model_ns"
     );
     let mut cache: HashMap<String, rtl4ml::ir::layers::LayerGraph> = HashMap::new();
+    let mut runs: Vec<(Netlist, Vec<u32>, f64)> = vec![];
     for line in lines {
         let row: HashMap<&str, &str> = header.iter().copied().zip(line.split(',')).collect();
         if tag.as_deref().is_some_and(|t| t != row["delay_model"]) {
@@ -223,6 +251,7 @@ fn main() {
         let s = schedule::schedule(&net, clock, &m);
         // The path the current model finds slowest in the routed schedule, and its elements.
         let f = features(&net, &s.stage, &cur);
+        let routed: f64 = row["routed_ns"].parse().unwrap();
         let then = features(&net, &s.stage, &m);
         if s.latency.to_string() != row["cycles"] {
             eprintln!(
@@ -231,7 +260,7 @@ fn main() {
             );
         }
         println!(
-            "{design},{clock},{},{},{:.3},{},{},{},{},{},{},{:.1},{:.2},{},{},{},{:.2},{:.3}",
+            "{design},{clock},{},{},{:.3},{},{},{},{},{},{},{},{:.1},{:.2},{},{},{},{:.2},{:.3}",
             row["delay_model"],
             s.latency,
             then.predicted,
@@ -241,6 +270,7 @@ fn main() {
             f.adders,
             f.selects,
             f.cmps,
+            f.sats,
             f.carry_bits,
             f.tables,
             f.dsps,
@@ -249,5 +279,102 @@ fn main() {
             f.log_fanout,
             f.predicted
         );
+        runs.push((net, s.stage, routed));
+    }
+    if let Some(goal) = search {
+        let names = [
+            "register_overhead_ns",
+            "adder_base_ns",
+            "adder_per_bit_ns",
+            "mux_ns",
+            "saturate_ns",
+            "cmp_extra_ns",
+            "dsp_ns",
+        ];
+        let free: Vec<usize> = (0..7).filter(|&k| !fixed.iter().any(|f| f == names[k])).collect();
+        fit(&runs, cur, goal, &free);
+    }
+}
+
+fn set(m: &mut DelayModel, k: usize, x: f64) {
+    match k {
+        0 => m.register_overhead_ns = x,
+        1 => m.adder_base_ns = x,
+        2 => m.adder_per_bit_ns = x,
+        3 => m.mux_ns = x,
+        4 => m.saturate_ns = x,
+        5 => m.cmp_extra_ns = x,
+        _ => m.dsp_ns = x,
+    }
+}
+
+fn get(m: &DelayModel, k: usize) -> f64 {
+    [
+        m.register_overhead_ns,
+        m.adder_base_ns,
+        m.adder_per_bit_ns,
+        m.mux_ns,
+        m.saturate_ns,
+        m.cmp_extra_ns,
+        m.dsp_ns,
+    ][k]
+}
+
+/// Predicted critical delay of every routed schedule under `m`.
+fn predict(runs: &[(Netlist, Vec<u32>, f64)], m: &DelayModel) -> Vec<f64> {
+    runs.iter()
+        .map(|(net, stage, _)| {
+            schedule::critical(net, &m.timing(net), stage).unwrap() + m.register_overhead_ns
+        })
+        .collect()
+}
+
+/// Coordinate descent on the constants: least squares of ln(routed / predicted) − ln(goal),
+/// i.e. every routed schedule's delay predicted with a margin `1 − goal`.
+fn fit(runs: &[(Netlist, Vec<u32>, f64)], start: DelayModel, goal: f64, free: &[usize]) {
+    let cost = |m: &DelayModel| -> f64 {
+        predict(runs, m)
+            .iter()
+            .zip(runs)
+            .map(|(p, r)| ((r.2 / p).ln() - goal.ln()).powi(2))
+            .sum()
+    };
+    let mut m = start;
+    let mut best = cost(&m);
+    let mut step = 0.3;
+    while step > 0.003 {
+        let mut improved = false;
+        for &k in free {
+            for dir in [1.0 + step, 1.0 / (1.0 + step)] {
+                let mut t = m;
+                let x = get(&m, k).max(0.01) * dir;
+                set(&mut t, k, x);
+                let c = cost(&t);
+                if c < best {
+                    (m, best) = (t, c);
+                    improved = true;
+                }
+            }
+        }
+        if !improved {
+            step /= 2.0;
+        }
+    }
+    let p = predict(runs, &m);
+    let met = p.iter().zip(runs).filter(|(p, r)| r.2 <= **p).count();
+    let worst = p
+        .iter()
+        .zip(runs)
+        .map(|(p, r)| (p / r.2 - 1.0).abs())
+        .fold(0.0, f64::max);
+    eprintln!(
+        "fit (goal {goal}): {m:?}\n  rms ln error {:.3}; routed within the prediction in {met}/{} \
+         runs; worst |Fmax error| {:.1}%",
+        (best / runs.len() as f64).sqrt(),
+        runs.len(),
+        100.0 * worst
+    );
+    for (pr, r) in p.iter().zip(runs) {
+        eprintln!("  predicted {pr:7.2}  routed {:7.2}  ratio {:.2}", r.2, r.2 / pr);
     }
 }

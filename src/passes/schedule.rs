@@ -15,8 +15,17 @@ pub struct DelayModel {
     pub adder_base_ns: f64,
     /// Carry propagation per bit.
     pub adder_per_bit_ns: f64,
-    /// A comparison-and-select level (saturation, ReLU).
+    /// A select level (ReLU, multiplexer).
     pub mux_ns: f64,
+    /// A saturation: the overflow test on the rounded value's top bits and the select.
+    pub saturate_ns: f64,
+    /// A saturation whose rounded value is at most this many bits wider than the result
+    /// costs a select (`mux_ns`), not `saturate_ns`: its overflow test is a LUT on a few top
+    /// bits, where a wide one is a comparison (a carry chain on ECP5).
+    pub saturate_narrow_bits: u32,
+    /// A comparison's delay beyond an adder of its width (ECP5: the result is the carry out,
+    /// which nextpnr brings out of the chain through one more CCU2C and a net).
+    pub cmp_extra_ns: f64,
     /// A hard multiplier (`--dsp`), combinational, operands and product through general
     /// routing: DSP48E2 (UltraScale+ -2 data sheet: ~2.0 ns with no internal register) plus
     /// routing in and out; MULT18X18D (ECP5, unregistered) ~4.5 ns.
@@ -30,6 +39,9 @@ impl Default for DelayModel {
             adder_base_ns: 0.55,
             adder_per_bit_ns: 0.015,
             mux_ns: 0.4,
+            saturate_ns: 0.4,
+            saturate_narrow_bits: 0,
+            cmp_extra_ns: 0.0,
             dsp_ns: 2.4,
         }
     }
@@ -60,13 +72,19 @@ impl Target {
     pub fn delay_model(self) -> DelayModel {
         match self {
             Target::XilinxUltrascalePlus => DelayModel::default(),
-            // LUT4 plus a longer average net; the CCU2C chain is ~0.05 ns per bit.
+            // Fitted to routed designs (Yosys synth_ecp5 + nextpnr-ecp5, LFE5U, router2):
+            // bench/calibration/ecp5.csv, docs/timing-model.md. A net between two cells is
+            // ~0.6–2.2 ns there (mean ~1.2 ns), more than the logic: a CCU2C adder level is a
+            // net + 0.45 ns into the chain + 0.44 ns out, its carry 0.071 ns per 2 bits.
             Target::LatticeEcp5 => DelayModel {
-                register_overhead_ns: 0.7,
-                adder_base_ns: 1.2,
+                register_overhead_ns: 1.45,
+                adder_base_ns: 2.5,
                 adder_per_bit_ns: 0.05,
-                mux_ns: 0.9,
-                dsp_ns: 5.0,
+                mux_ns: 1.05,
+                saturate_ns: 7.1,
+                saturate_narrow_bits: 1,
+                cmp_extra_ns: 4.05,
+                dsp_ns: 8.3,
             },
         }
     }
@@ -141,6 +159,15 @@ pub struct TimingModelInfo {
 }
 
 impl DelayModel {
+    /// Delay of a saturating cast's overflow test and select, for a result of `width` bits.
+    fn saturation(&self, plan: &crate::ir::netlist::CastPlan, width: u32) -> f64 {
+        if plan.rounded.width() <= width + self.saturate_narrow_bits {
+            self.mux_ns
+        } else {
+            self.saturate_ns
+        }
+    }
+
     fn adder(&self, width: u32) -> f64 {
         self.adder_base_ns + self.adder_per_bit_ns * width as f64
     }
@@ -161,7 +188,11 @@ impl DelayModel {
                     self.adder(n.width() + 1)
                 } else {
                     0.0
-                }) + if plan.saturates() { self.mux_ns } else { 0.0 }
+                }) + if plan.saturates() {
+                    self.saturation(&plan, n.width())
+                } else {
+                    0.0
+                }
             }
         }
     }
@@ -196,7 +227,7 @@ impl DelayModel {
                         0.0
                     };
                     if plan.saturates() {
-                        (inc + self.mux_ns, false, true)
+                        (inc + self.saturation(&plan, node.width()), false, true)
                     } else {
                         (inc, plan.round_inc || t.diag[a.node.index()], false)
                     }
