@@ -9,7 +9,8 @@
 //!
 //! For each row (of the delay-model tag `TAG`, default: every row), the design is rebuilt and
 //! scheduled with the delay model that made it (the rows' tag names it: `v0-uncalibrated` is
-//! the first, hand-set ECP5 model; otherwise the current `Target::LatticeEcp5` model), so the
+//! the first, hand-set ECP5 model, `ecp5-v1` the first fit; otherwise the current
+//! `Target::LatticeEcp5` model), so the
 //! stage assignment is the one that was routed. Printed, one CSV line per row: the critical
 //! path the current ECP5 model finds in that schedule, its elements (adder levels, select
 //! levels, carry bits, table levels, DSPs, fan-out), its predicted delay with the stages
@@ -35,11 +36,26 @@ fn v0() -> DelayModel {
     }
 }
 
+/// The first fitted model (`ecp5-v1`).
+fn v1() -> DelayModel {
+    DelayModel {
+        register_overhead_ns: 1.45,
+        adder_base_ns: 2.5,
+        adder_per_bit_ns: 0.05,
+        mux_ns: 1.05,
+        saturate_ns: 7.1,
+        saturate_narrow_bits: 1,
+        cmp_extra_ns: 4.05,
+        dsp_ns: 8.3,
+    }
+}
+
+/// The model that scheduled the rows of a tag.
 fn model_for(tag: &str) -> DelayModel {
-    if tag == "v0-uncalibrated" {
-        v0()
-    } else {
-        Target::LatticeEcp5.delay_model()
+    match tag {
+        "v0-uncalibrated" => v0(),
+        "ecp5-v1" => v1(),
+        _ => Target::LatticeEcp5.delay_model(),
     }
 }
 
@@ -291,7 +307,9 @@ fn main() {
             "cmp_extra_ns",
             "dsp_ns",
         ];
-        let free: Vec<usize> = (0..7).filter(|&k| !fixed.iter().any(|f| f == names[k])).collect();
+        let free: Vec<usize> = (0..7)
+            .filter(|&k| !fixed.iter().any(|f| f == names[k]))
+            .collect();
         fit(&runs, cur, goal, &free);
     }
 }
@@ -375,6 +393,10 @@ fn fit(runs: &[(Netlist, Vec<u32>, f64)], start: DelayModel, goal: f64, free: &[
         100.0 * worst
     );
     for (pr, r) in p.iter().zip(runs) {
-        eprintln!("  predicted {pr:7.2}  routed {:7.2}  ratio {:.2}", r.2, r.2 / pr);
+        eprintln!(
+            "  predicted {pr:7.2}  routed {:7.2}  ratio {:.2}",
+            r.2,
+            r.2 / pr
+        );
     }
 }

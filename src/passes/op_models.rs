@@ -38,7 +38,9 @@ impl DelayModel {
         match &n.op {
             // A comparison is a carry chain over its width.
             Op::Cmp { .. } => {
-                self.adder_base_ns + self.cmp_extra_ns + self.adder_per_bit_ns * cmp_width(net, i) as f64
+                self.adder_base_ns
+                    + self.cmp_extra_ns
+                    + self.adder_per_bit_ns * cmp_width(net, i) as f64
             }
             Op::Mux { .. } => self.mux_ns,
             // A LUT multiplier: k rows of partial products reduced by a tree of ⌈log2 k⌉ adders

@@ -192,7 +192,8 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     compile(
         &tiny_model(&w),
         &dir,
-        &["--clock-ns", "5", "--target", "lattice-ecp5"],
+        // A clock the calibrated ECP5 model can promise for it (1 cycle, ~10.5 ns predicted).
+        &["--clock-ns", "12.5", "--target", "lattice-ecp5"],
     );
     let table = ok(&[
         OsStr::new("synth"),
@@ -218,10 +219,10 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     assert!(m.get("lut_error_pct").is_none());
     let p = &m["pnr"];
     assert_eq!(p["device"], "LFE5U-25F-CABGA381");
-    assert_eq!(p["constraint_mhz"].as_f64(), Some(200.0));
+    assert_eq!(p["constraint_mhz"].as_f64(), Some(80.0));
     let fmax = p["fmax_mhz"].as_f64().unwrap();
     assert!(fmax > 10.0 && fmax < 1000.0, "fmax {fmax}");
-    assert_eq!(p["met"].as_bool(), Some(fmax >= 200.0));
+    assert_eq!(p["met"].as_bool(), Some(fmax >= 80.0));
     let cycles = r["latency_cycles"].as_f64().unwrap();
     let ns = p["achieved_latency_ns"].as_f64().unwrap();
     assert!(
