@@ -23,6 +23,9 @@ pub struct DelayModel {
     /// costs a select (`mux_ns`), not `saturate_ns`: its overflow test is a LUT on a few top
     /// bits, where a wide one is a comparison (a carry chain on ECP5).
     pub saturate_narrow_bits: u32,
+    /// Routing per doubling of fan-out: a cell reading a net that drives `f` cells waits
+    /// `fanout_ns_per_log2 · log2(f)` more (ECP5: nets to many loads are the long ones).
+    pub fanout_ns_per_log2: f64,
     /// A comparison's delay beyond an adder of its width (ECP5: the result is the carry out,
     /// which nextpnr brings out of the chain through one more CCU2C and a net).
     pub cmp_extra_ns: f64,
@@ -41,6 +44,7 @@ impl Default for DelayModel {
             mux_ns: 0.4,
             saturate_ns: 0.4,
             saturate_narrow_bits: 0,
+            fanout_ns_per_log2: 0.0,
             cmp_extra_ns: 0.0,
             dsp_ns: 2.4,
         }
@@ -77,14 +81,15 @@ impl Target {
             // ~0.6–2.2 ns there (mean ~1.2 ns), more than the logic: a CCU2C adder level is a
             // net + 0.45 ns into the chain + 0.44 ns out, its carry 0.071 ns per 2 bits.
             Target::LatticeEcp5 => DelayModel {
-                register_overhead_ns: 1.45,
-                adder_base_ns: 2.5,
+                register_overhead_ns: 2.35,
+                adder_base_ns: 2.1,
                 adder_per_bit_ns: 0.05,
-                mux_ns: 1.05,
-                saturate_ns: 7.1,
+                mux_ns: 0.2,
+                saturate_ns: 7.25,
                 saturate_narrow_bits: 1,
-                cmp_extra_ns: 4.05,
-                dsp_ns: 8.3,
+                fanout_ns_per_log2: 0.75,
+                cmp_extra_ns: 3.7,
+                dsp_ns: 9.35,
             },
         }
     }
@@ -126,7 +131,7 @@ impl Target {
 }
 
 /// Tag of the ECP5 delay model (the calibration CSV's `delay_model` column).
-pub const ECP5_MODEL_VERSION: &str = "ecp5-v1";
+pub const ECP5_MODEL_VERSION: &str = "ecp5-v2";
 /// Tag of the UltraScale+ delay model.
 pub const XILINX_MODEL_VERSION: &str = "xilinx-v0-estimate";
 /// Share of the calibration corpus' runs (at `ECP5_MODEL_VERSION`) whose routed Fmax meets
@@ -209,6 +214,20 @@ impl DelayModel {
             dropped: vec![0; n],
             per_bit: c,
         };
+        // Cells reading each node (constants are not nets).
+        let mut fanout = vec![0u32; n];
+        if self.fanout_ns_per_log2 > 0.0 {
+            for node in &net.nodes {
+                let mut seen: Vec<usize> = vec![];
+                for a in Netlist::args(&node.op) {
+                    let a = a.index();
+                    if !seen.contains(&a) && !matches!(net.nodes[a].op, Op::Const { .. }) {
+                        seen.push(a);
+                        fanout[a] += 1;
+                    }
+                }
+            }
+        }
         for i in 0..n {
             let node = &net.nodes[i];
             let (own, diag, select) = match &node.op {
@@ -232,6 +251,15 @@ impl DelayModel {
                         (inc, plan.round_inc || t.diag[a.node.index()], false)
                     }
                 }
+            };
+            // The cell waits for its slowest-routed operand net.
+            let own = if own > 0.0 && self.fanout_ns_per_log2 > 0.0 {
+                own + self.fanout_ns_per_log2
+                    * Netlist::args(&node.op)
+                        .map(|a| (fanout[a.index()].max(1) as f64).log2())
+                        .fold(0.0, f64::max)
+            } else {
+                own
             };
             t.own[i] = own;
             t.diag[i] = diag;
