@@ -131,7 +131,7 @@ pub fn compile_observed(
     )?;
     let top = namer::sanitize(opts.top.as_deref().unwrap_or(&graph.name));
     let verilog = verilog::write_verilog(&net, &sched, &top)?;
-    let report = report::build(&net, &sched, &top);
+    let report = report::build(&net, &sched, &top, opts.target);
     Ok(Design {
         options: opts.clone(),
         graph,
@@ -142,6 +142,73 @@ pub fn compile_observed(
         report,
     })
 }
+
+/// Compiles for a latency budget in ns (`compile --latency-ns`): the fewest cycles `n` whose
+/// shortest clock (from the delay model) fits, `n × clock ≤ latency_ns`, built at the most
+/// relaxed clock that still fits, `latency_ns / n` (the slack is margin for routing). An error
+/// names the shortest latency the design can have when none fits. `opts.clock_ns`,
+/// `latency_cycles` and `auto_clock` are ignored.
+pub fn compile_for_latency_ns(
+    graph: LayerGraph,
+    opts: &Options,
+    latency_ns: f64,
+    observe: &mut dyn FnMut(pipeline::Pass, &Netlist, Option<&schedule::Schedule>),
+) -> Result<Design> {
+    if !(latency_ns > 0.0 && latency_ns.is_finite()) {
+        return Err(Error::unsupported(
+            "--latency-ns",
+            format!("the latency must be a positive number of ns, got {latency_ns}"),
+        ));
+    }
+    let mut best: Option<(u32, f64)> = None;
+    let mut previous = f64::INFINITY;
+    for n in 1..=MAX_LATENCY_SEARCH {
+        let fastest = compile(
+            graph.clone(),
+            &Options {
+                latency_cycles: Some(n),
+                auto_clock: true,
+                ..opts.clone()
+            },
+        )?;
+        let clock = fastest.schedule.clock_ns;
+        if best.is_none_or(|(m, c)| n as f64 * clock < m as f64 * c) {
+            best = Some((n, clock));
+        }
+        if n as f64 * clock <= latency_ns * (1.0 + 1e-9) {
+            return compile_observed(
+                graph,
+                &Options {
+                    clock_ns: latency_ns / n as f64,
+                    latency_cycles: Some(n),
+                    auto_clock: false,
+                    ..opts.clone()
+                },
+                observe,
+            );
+        }
+        // Once more stages no longer shorten the clock (a single slow element sets it), the
+        // latency only grows.
+        if clock >= previous - 1e-9 {
+            break;
+        }
+        previous = clock;
+    }
+    let (n, clock) = best.expect("at least one cycle count was tried");
+    Err(Error::unsupported(
+        "--latency-ns",
+        format!(
+            "the design cannot finish within {latency_ns} ns on {}: its shortest latency under \
+             the delay model is {:.2} ns ({n} cycle{} at a {clock:.3} ns clock)",
+            opts.target.name(),
+            n as f64 * clock,
+            if n == 1 { "" } else { "s" }
+        ),
+    ))
+}
+
+/// Most cycles `compile --latency-ns` tries.
+const MAX_LATENCY_SEARCH: u32 = 64;
 
 /// Writes a design into `out` atomically: everything goes to a temporary directory that is
 /// renamed into place only when complete, so a failure never leaves a valid-looking result.
@@ -475,4 +542,46 @@ pub fn read_dir(dir: &Path) -> Result<BuildDir> {
         manifest,
         design,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrap_accum() -> LayerGraph {
+        let text = include_str!("../models/wrap_accum.json");
+        crate::frontend::native::parse(text, "wrap_accum.json").unwrap()
+    }
+
+    #[test]
+    fn latency_ns_takes_the_fewest_cycles_that_fit() {
+        let opts = Options::default();
+        // The shortest latency: one cycle at the shortest clock that holds the whole design.
+        let one = compile(
+            wrap_accum(),
+            &Options {
+                latency_cycles: Some(1),
+                auto_clock: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let shortest = one.schedule.clock_ns;
+        let d =
+            compile_for_latency_ns(wrap_accum(), &opts, shortest * 1.5, &mut |_, _, _| {}).unwrap();
+        assert_eq!(d.schedule.latency, 1);
+        assert!((d.schedule.clock_ns - shortest * 1.5).abs() < 1e-9);
+        assert!(d.report.critical_path_ns <= d.schedule.clock_ns + 1e-9);
+        // Under the shortest latency: an error that names it.
+        let e = compile_for_latency_ns(wrap_accum(), &opts, shortest * 0.9, &mut |_, _, _| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("shortest latency under the delay model is"),
+            "{e}"
+        );
+        assert!(e.contains("(1 cycle at"), "{e}");
+        assert!(compile_for_latency_ns(wrap_accum(), &opts, -1.0, &mut |_, _, _| {}).is_err());
+    }
 }

@@ -36,6 +36,10 @@ pub enum Command {
         /// many).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::passes::schedule::MAX_LATENCY_CYCLES as i64))]
         latency_cycles: Option<u32>,
+        /// Latency budget in ns: the fewest cycles whose clock fits, at the clock budget/cycles
+        /// (docs/timing-model.md).
+        #[arg(long, conflicts_with_all = ["clock_ns", "latency_cycles"])]
+        latency_ns: Option<f64>,
         /// FPGA family whose delay model places the pipeline registers.
         #[arg(long, value_enum, default_value_t = crate::passes::schedule::Target::XilinxUltrascalePlus)]
         target: crate::passes::schedule::Target,
@@ -244,6 +248,7 @@ pub fn run(cli: Cli) -> Result<()> {
             quiet,
             no_share,
             latency_cycles,
+            latency_ns,
             target,
             max_fanout,
             dsp,
@@ -287,24 +292,24 @@ pub fn run(cli: Cli) -> Result<()> {
                     );
                 }
             };
-            let design = flow::compile_observed(
-                graph,
-                &Options {
-                    clock_ns: clock_ns.unwrap_or(4.0),
-                    auto_clock: clock_ns.is_none(),
-                    latency_cycles,
-                    target,
-                    top,
-                    lower: crate::passes::lower::LowerOptions {
-                        share: !no_share,
-                        dsp,
-                        sat_accum,
-                    },
-                    max_fanout,
-                    allow_slow_stages: false,
+            let opts = Options {
+                clock_ns: clock_ns.unwrap_or(4.0),
+                auto_clock: clock_ns.is_none(),
+                latency_cycles,
+                target,
+                top,
+                lower: crate::passes::lower::LowerOptions {
+                    share: !no_share,
+                    dsp,
+                    sat_accum,
                 },
-                &mut dump,
-            )
+                max_fanout,
+                allow_slow_stages: false,
+            };
+            let design = match latency_ns {
+                Some(t) => flow::compile_for_latency_ns(graph, &opts, t, &mut dump),
+                None => flow::compile_observed(graph, &opts, &mut dump),
+            }
             .with_context(|| format!("compiling {}", model.display()))?;
             match &quantized {
                 Some(text) => flow::write_dir_with_model(

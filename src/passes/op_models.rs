@@ -37,7 +37,11 @@ impl DelayModel {
         let n = &net.nodes[i];
         match &n.op {
             // A comparison is a carry chain over its width.
-            Op::Cmp { .. } => self.adder_base_ns + self.adder_per_bit_ns * cmp_width(net, i) as f64,
+            Op::Cmp { .. } => {
+                self.adder_base_ns
+                    + self.cmp_extra_ns
+                    + self.adder_per_bit_ns * cmp_width(net, i) as f64
+            }
             Op::Mux { .. } => self.mux_ns,
             // A LUT multiplier: k rows of partial products reduced by a tree of ⌈log2 k⌉ adders
             // (the partial-product ANDs share the adders' LUTs).

@@ -115,6 +115,20 @@ fn summary(h: &mut String, r: &Report, target: &str) {
         ),
     );
     kv("target", escape(target));
+    if let Some(t) = &r.timing_model {
+        kv(
+            "timing model",
+            format!(
+                "<span class=\"{}\">{}</span>",
+                if t.status == "calibrated" {
+                    "good"
+                } else {
+                    "bad"
+                },
+                escape(&super::timing_model_line(t))
+            ),
+        );
+    }
     kv(
         "buses",
         format!("in {} bits, out {} bits", r.in_width, r.out_width),
@@ -133,6 +147,10 @@ fn summary(h: &mut String, r: &Report, target: &str) {
                     if p.met { "met" } else { "not met" },
                     p.achieved_latency_ns
                 ),
+            );
+            kv(
+                "routed vs predicted",
+                escape(&super::routed_vs_predicted(r, p)),
             );
         }
     }

