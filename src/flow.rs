@@ -144,6 +144,9 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
 /// [`write_dir`] for a model file of any format: its copy is kept as `model_file`
 /// (`model.json`, `model.onnx`), which the manifest records and [`read_dir`] loads.
 pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Path) -> Result<()> {
+    // Only an earlier build (or an empty directory) is ever replaced: checked before any
+    // work, and again just before the swap.
+    crate::safe_fs::check_replaceable_build(out)?;
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -217,19 +220,11 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
+    if let Err(e) = crate::safe_fs::check_replaceable_build(out) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     if out.exists() {
-        if !out.join(MANIFEST).exists()
-            && std::fs::read_dir(out)
-                .map(|mut r| r.next().is_some())
-                .unwrap_or(true)
-        {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(Error::Data {
-                file: out.display().to_string(),
-                message: "exists and is not an rtl4ml build directory; refusing to overwrite it"
-                    .into(),
-            });
-        }
         // Move the old build aside, put the new one in place, then delete the old one: an
         // interruption at any point leaves `out` either absent, the old build or the new one.
         let old = parent.join(format!(".{name}.rtl4ml-old-{}", std::process::id()));

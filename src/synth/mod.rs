@@ -299,6 +299,19 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         (None, None) => b.manifest.target,
     };
     let Tool::Yosys = opts.tool;
+    let sub = work_subdir(target);
+    // Checked before any tool runs: a real directory of the build, never a link; nor are the files the tools write there.
+    let work = crate::safe_fs::build_subdir(&b.dir, &sub)?;
+    for f in [
+        "stat.json".to_string(),
+        "yosys.log".into(),
+        "netlist.json".into(),
+        "pnr.json".into(),
+        "nextpnr.log".into(),
+        format!("{PNR_WRAPPER}.v"),
+    ] {
+        crate::safe_fs::check_not_link(&work.join(f))?;
+    }
     if !runner::tool_available("yosys") {
         return Err(Error::tool(
             "yosys",
@@ -321,18 +334,14 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         ),
         None => None,
     };
-    let sub = work_subdir(target);
-    let work = b.dir.join(&sub);
-    std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let stat = work.join("stat.json");
     let _ = std::fs::remove_file(&stat);
     if nextpnr.is_some() {
         let w = work.join(format!("{PNR_WRAPPER}.v"));
-        std::fs::write(
+        crate::safe_fs::write_atomic(
             &w,
-            pnr_wrapper(&b.manifest.top, b.manifest.in_width, b.manifest.out_width),
-        )
-        .map_err(|e| Error::io(&w, e))?;
+            pnr_wrapper(&b.manifest.top, b.manifest.in_width, b.manifest.out_width).as_bytes(),
+        )?;
     }
     let script = yosys_script(&b.manifest.rtl, &b.manifest.top, target, nextpnr.is_some());
     let log = format!("{sub}/yosys.log");
