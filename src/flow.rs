@@ -220,6 +220,9 @@ pub fn write_dir(d: &Design, model_text: &str, out: &Path) -> Result<()> {
 /// [`write_dir`] for a model file of any format: its copy is kept as `model_file`
 /// (`model.json`, `model.onnx`), which the manifest records and [`read_dir`] loads.
 pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Path) -> Result<()> {
+    // Only an earlier build (or an empty directory) is ever replaced: checked before any
+    // work, and again just before the swap.
+    check_replaceable_build(out)?;
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -295,14 +298,9 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
         return Err(e);
     }
     if out.symlink_metadata().is_ok() {
-        if let Err(why) = replaceable_build(out) {
+        if let Err(e) = check_replaceable_build(out) {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(Error::Data {
-                file: out.display().to_string(),
-                message: format!(
-                    "{why}; refusing to replace it (choose another output directory, or remove this one yourself)"
-                ),
-            });
+            return Err(e);
         }
         // Move the old build aside, put the new one in place, then delete the old one: an
         // interruption at any point leaves `out` either absent, the old build or the new one.
@@ -323,6 +321,21 @@ pub fn write_dir_with_model(d: &Design, model_file: &str, model: &[u8], out: &Pa
     std::fs::rename(&tmp, out).map_err(|e| {
         let _ = std::fs::remove_dir_all(&tmp);
         Error::io(out, e)
+    })
+}
+
+/// Fails unless `out` may be replaced by a new build (see [`replaceable_build`]); absent is
+/// fine. `compile` checks this before any work, and the writer again just before the swap.
+pub fn check_replaceable_build(out: &Path) -> Result<()> {
+    if out.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    replaceable_build(out).map_err(|why| Error::Data {
+        file: out.display().to_string(),
+        message: format!(
+            "{why}; refusing to replace it (choose another output directory, or remove this \
+             one yourself)"
+        ),
     })
 }
 
@@ -382,7 +395,7 @@ fn replaceable_build(out: &Path) -> std::result::Result<(), String> {
         let ok = if ["vivado", "quartus", "verify", "synth"].contains(&name.as_str()) {
             kind.is_dir()
         } else {
-            kind.is_file() && files.contains(&name.as_str())
+            kind.is_file() && (files.contains(&name.as_str()) || crate::safe_fs::is_temporary(name))
         };
         if !ok {
             return Err(format!(

@@ -18,6 +18,7 @@ pub mod ir;
 pub mod optimize;
 pub mod passes;
 pub mod report;
+pub mod safe_fs;
 pub mod sim;
 pub mod synth;
 pub mod text;

@@ -622,8 +622,8 @@ impl Design {
             self.design.options.target.name(),
         );
         if let Some(p) = path {
-            std::fs::write(&p, &page)
-                .map_err(|e| FileError::new_err(format!("writing {}: {e}", p.display())))?;
+            rtl4ml::safe_fs::write_atomic(&p, page.as_bytes())
+                .map_err(|e| FileError::new_err(e.to_string()))?;
         }
         Ok(page)
     }

@@ -8,6 +8,53 @@ use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The reader of stdout went away (`rtl4ml report --json | head`): the command stops quietly
+/// and exits 0 (`main` says nothing); see docs/reliability.md "Round 2: files".
+#[derive(Debug)]
+pub struct BrokenPipe;
+
+impl std::fmt::Display for BrokenPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed by its reader")
+    }
+}
+
+impl std::error::Error for BrokenPipe {}
+
+/// Writes to stdout; a closed pipe becomes [`BrokenPipe`] instead of a panic.
+pub fn write_stdout(args: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match o.write_fmt(args).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(BrokenPipe.into()),
+        Err(e) => Err(anyhow::anyhow!("writing to stdout: {e}")),
+    }
+}
+
+/// Writes to stderr, ignoring a closed pipe (a message nobody can read is not an error).
+pub fn write_stderr(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
+/// `print!` that never panics on a closed pipe (returns [`BrokenPipe`] from the command).
+macro_rules! out {
+    ($($t:tt)*) => { write_stdout(format_args!($($t)*))? };
+}
+/// `println!` that never panics on a closed pipe.
+macro_rules! outln {
+    ($($t:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($t)*)))? };
+}
+/// `eprintln!` that never panics on a closed pipe.
+macro_rules! note {
+    ($($t:tt)*) => { write_stderr(format_args!("{}\n", format_args!($($t)*))) };
+}
+/// `eprint!` that never panics on a closed pipe.
+macro_rules! note_raw {
+    ($($t:tt)*) => { write_stderr(format_args!($($t)*)) };
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "rtl4ml",
@@ -259,6 +306,7 @@ pub fn run(cli: Cli) -> Result<()> {
             sat_accum,
         } => {
             let t0 = Instant::now();
+            flow::check_replaceable_build(&output)?;
             let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
             let format = crate::frontend::Format::detect(&model, &bytes);
             let ptq = load_precision(&precision, &precision_file)?;
@@ -285,7 +333,7 @@ pub fn run(cli: Cli) -> Result<()> {
             });
             let mut dump = |pass, net: &crate::ir::netlist::Netlist, sched: Option<&_>| {
                 if dump_after == Some(pass) {
-                    eprint!(
+                    note_raw!(
                         "; after pass {}\n{}",
                         pass.name(),
                         crate::backends::netlist_text::write(net, sched)
@@ -323,14 +371,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             }
             if emit == Emit::Netlist {
-                print!(
+                out!(
                     "{}",
                     crate::backends::netlist_text::write(&design.net, Some(&design.schedule))
                 );
             } else if !quiet {
-                print!("{}", crate::report::format_table(&design.report));
+                out!("{}", crate::report::format_table(&design.report));
             }
-            eprintln!(
+            note!(
                 "wrote {} in {:.1} ms",
                 output.display(),
                 t0.elapsed().as_secs_f64() * 1e3
@@ -344,6 +392,14 @@ pub fn run(cli: Cli) -> Result<()> {
             precision,
             precision_file,
         } => {
+            check_outputs(
+                &[("--output", &output)],
+                &[
+                    ("MODEL", Some(&model)),
+                    ("--input", Some(&input)),
+                    ("--precision-file", precision_file.as_deref()),
+                ],
+            )?;
             let ptq = load_precision(&precision, &precision_file)?;
             let bytes =
                 std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
@@ -373,7 +429,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     .collect();
                 io::write_npy(&output, &io::to_values(&out, &types))?;
             }
-            eprintln!(
+            note!(
                 "simulated {} samples in {:.3} s ({:.0} samples/s)",
                 out.nrows(),
                 dt,
@@ -399,8 +455,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     lint: !no_lint,
                 },
             )?;
-            print!("{}", r.text);
-            println!("PASS: {} vectors bit-exact", r.vectors);
+            out!("{}", r.text);
+            outln!("PASS: {} vectors bit-exact", r.vectors);
         }
         Command::Optimize {
             model,
@@ -422,6 +478,23 @@ pub fn run(cli: Cli) -> Result<()> {
             precision_file,
         } => {
             use crate::optimize::{self, report, OptimizeOptions};
+            // Every output is checked before the search: none may be a directory, lack its
+            // parent directory or be one of the inputs.
+            let [pj, pc, ps] = report::report_paths(&output);
+            check_outputs(
+                &[
+                    ("--output", &output),
+                    ("the Pareto report", &pj),
+                    ("the Pareto report", &pc),
+                    ("the Pareto report", &ps),
+                ],
+                &[
+                    ("MODEL", Some(&model)),
+                    ("--calib", Some(&calib)),
+                    ("--labels", labels_file.as_deref()),
+                    ("--precision-file", precision_file.as_deref()),
+                ],
+            )?;
             let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
             let ptq = load_precision(&precision, &precision_file)?;
             let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
@@ -527,9 +600,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             if !quiet {
-                print!("{}", report::summary(&out));
+                out!("{}", report::summary(&out));
                 if let Some((n, e, agree)) = held_out {
-                    println!(
+                    outln!(
                         "held-out validation ({n} samples the search did not see): {} {}, argmax \
                          agreement {:.2}%",
                         out.metric.name(),
@@ -538,7 +611,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 if let Some((before, after)) = accuracy {
-                    println!(
+                    outln!(
                         "accuracy against {}: {:.2}% → {:.2}% ({} samples)",
                         labels_file.as_deref().unwrap_or(Path::new("")).display(),
                         before * 100.0,
@@ -594,9 +667,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     .map_or(String::new(), |d| format!(" Original description: {d}"))
             );
             let written = crate::frontend::native_write::write(&out.optimized, Some(&description));
-            std::fs::write(&output, written)
-                .with_context(|| format!("writing {}", output.display()))?;
-            eprintln!(
+            crate::safe_fs::write_atomic(&output, written.as_bytes())?;
+            note!(
                 "wrote {} and {}",
                 output.display(),
                 reports
@@ -626,14 +698,28 @@ pub fn run(cli: Cli) -> Result<()> {
                     "manifest",
                 )?)
                 .with_context(|| format!("parsing {}", mpath.display()))?;
-                let out = output.unwrap_or_else(|| dir.join("report.html"));
-                std::fs::write(&out, crate::report::html::render(&r, m.target.name()))
-                    .with_context(|| format!("writing {}", out.display()))?;
-                eprintln!("wrote {}", out.display());
+                let out = match output {
+                    // Never through a link inside the build directory.
+                    None => {
+                        let out = dir.join("report.html");
+                        crate::safe_fs::check_not_link(&out)?;
+                        out
+                    }
+                    Some(out) => {
+                        check_outputs(
+                            &[("--output", &out)],
+                            &[("report.json", Some(&path)), ("rtl4ml.json", Some(&mpath))],
+                        )?;
+                        out
+                    }
+                };
+                let page = crate::report::html::render(&r, m.target.name());
+                crate::safe_fs::write_atomic(&out, page.as_bytes())?;
+                note!("wrote {}", out.display());
             } else if json {
-                println!("{text}");
+                outln!("{text}");
             } else {
-                print!("{}", crate::report::format_table(&r));
+                out!("{}", crate::report::format_table(&r));
             }
         }
         Command::Synth {
@@ -646,8 +732,8 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::external::set_quiet(quiet);
             let t0 = Instant::now();
             let run = crate::synth::synth(&dir, &crate::synth::SynthOptions { tool, target, pnr })?;
-            print!("{}", crate::report::format_table(&run.report));
-            eprintln!(
+            out!("{}", crate::report::format_table(&run.report));
+            note!(
                 "synthesised {} in {:.1} s; tool files in {}; figures recorded in {}",
                 dir.display(),
                 t0.elapsed().as_secs_f64(),
@@ -655,6 +741,19 @@ pub fn run(cli: Cli) -> Result<()> {
                 dir.join("report.json").display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Fails before any work if an output file is a directory, has no parent directory, or is
+/// the same file as an input (or as another output).
+fn check_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, Option<&Path>)]) -> Result<()> {
+    let inputs: Vec<(&str, &Path)> = inputs
+        .iter()
+        .filter_map(|(f, p)| p.map(|p| (*f, p)))
+        .collect();
+    for (what, out) in outputs {
+        crate::safe_fs::check_output_file(what, out, &inputs)?;
     }
     Ok(())
 }

@@ -520,7 +520,7 @@ pub fn write_reports(o: &Outcome, out: &Path) -> Result<[PathBuf; 3]> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     for (p, text) in paths.iter().zip([to_json(o), to_csv(o), to_svg(o)]) {
-        std::fs::write(p, text).map_err(|e| Error::io(p, e))?;
+        crate::safe_fs::write_atomic(p, text.as_bytes())?;
     }
     Ok(paths)
 }

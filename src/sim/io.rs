@@ -760,12 +760,14 @@ pub fn to_values(m: &Array2<i64>, types: &[FixedType]) -> Array2<f64> {
 }
 
 pub fn write_npy<T: ndarray_npy::WritableElement>(path: &Path, a: &Array2<T>) -> Result<()> {
-    let f = File::create(path).map_err(|e| Error::io(path, e))?;
-    a.write_npy(std::io::BufWriter::new(f))
-        .map_err(|e| Error::Data {
-            file: path.display().to_string(),
-            message: e.to_string(),
-        })
+    // Written whole, then renamed into place: a link at `path` is replaced, never written
+    // through, and a failure leaves no partial file.
+    let mut bytes = Vec::new();
+    a.write_npy(&mut bytes).map_err(|e| Error::Data {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    crate::safe_fs::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

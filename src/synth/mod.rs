@@ -239,20 +239,6 @@ pub fn parse_pnr_fmax(json: &str, file: &str) -> Result<f64> {
         .ok_or_else(|| bad("reports no clock (the design has no registers on `clk`?)".into()))
 }
 
-/// Writes `text` to `path` atomically (temporary file in the same directory, then rename).
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.rtl4ml-tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
 /// The report of a build directory with `m` recorded: the estimates are this compiler's for
 /// the design, measurements of other targets already in `report.json` are kept, one of the
 /// same target is replaced.
@@ -267,11 +253,14 @@ pub fn record(b: &BuildDir, m: Measured) -> Result<Report> {
     r.measured.retain(|x| x.target != m.target);
     r.measured.push(m);
     r.measured.sort_by(|a, b| a.target.cmp(&b.target));
-    write_atomic(
+    crate::safe_fs::write_atomic(
         &path,
-        &(serde_json::to_string_pretty(&r).expect("serialisable") + "\n"),
+        (serde_json::to_string_pretty(&r).expect("serialisable") + "\n").as_bytes(),
     )?;
-    write_atomic(&b.dir.join("report.txt"), &report::format_table(&r))?;
+    crate::safe_fs::write_atomic(
+        &b.dir.join("report.txt"),
+        report::format_table(&r).as_bytes(),
+    )?;
     Ok(r)
 }
 
@@ -299,6 +288,8 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         (None, None) => b.manifest.target,
     };
     let Tool::Yosys = opts.tool;
+    // Links are refused before the tools are even looked for.
+    crate::safe_fs::check_subdir(&b.dir, &work_subdir(target))?;
     if !runner::tool_available("yosys") {
         return Err(Error::tool(
             "yosys",
@@ -322,17 +313,27 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         None => None,
     };
     let sub = work_subdir(target);
-    let work = b.dir.join(&sub);
-    std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    // Checked before any tool runs: a real directory of the build, never a link; nor are
+    // the files the tools write there.
+    let work = crate::safe_fs::build_subdir(&b.dir, &sub)?;
+    for f in [
+        "stat.json".to_string(),
+        "yosys.log".into(),
+        "netlist.json".into(),
+        "pnr.json".into(),
+        "nextpnr.log".into(),
+        format!("{PNR_WRAPPER}.v"),
+    ] {
+        crate::safe_fs::check_not_link(&work.join(f))?;
+    }
     let stat = work.join("stat.json");
     let _ = std::fs::remove_file(&stat);
     if nextpnr.is_some() {
         let w = work.join(format!("{PNR_WRAPPER}.v"));
-        std::fs::write(
+        crate::safe_fs::write_atomic(
             &w,
-            pnr_wrapper(&b.manifest.top, b.manifest.in_width, b.manifest.out_width),
-        )
-        .map_err(|e| Error::io(&w, e))?;
+            pnr_wrapper(&b.manifest.top, b.manifest.in_width, b.manifest.out_width).as_bytes(),
+        )?;
     }
     let script = yosys_script(&b.manifest.rtl, &b.manifest.top, target, nextpnr.is_some());
     let log = format!("{sub}/yosys.log");

@@ -11,6 +11,7 @@ use crate::sim::Simulator;
 use ndarray::Array2;
 use runner::{SimJob, SimOutcome};
 use std::fmt::Write;
+use std::path::PathBuf;
 
 #[derive(Clone, Debug)]
 pub struct VerifyOptions {
@@ -116,6 +117,15 @@ pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
             b.dir.join(&b.manifest.model).display()
         )));
     }
+    // Real directories of the build, never links: the harness files are written there.
+    // Checked before any tool runs.
+    let work = |sub: &str| crate::safe_fs::build_subdir(&b.dir, &format!("verify/{sub}"));
+    let verilator_dir = work("verilator")?;
+    let icarus_dir = if opts.icarus > 0 {
+        Some(work("icarus")?)
+    } else {
+        None
+    };
     let rtl: Vec<_> = b.manifest.rtl.iter().map(|f| b.dir.join(f)).collect();
     if opts.lint {
         runner::lint(&rtl, &b.manifest.top)?;
@@ -135,8 +145,7 @@ pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
         .into_iter()
         .map(|r| pack(r.as_slice().unwrap(), &out_types))
         .collect();
-    let work = b.dir.join("verify");
-    let job = |n: usize, sub: &str| SimJob {
+    let job = |n: usize, work_dir: PathBuf| SimJob {
         rtl_files: rtl.clone(),
         top: b.manifest.top.clone(),
         in_width: b.manifest.in_width,
@@ -144,16 +153,15 @@ pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
         latency: b.manifest.latency_cycles,
         inputs: &in_bus[..n],
         expected: &out_bus[..n],
-        work_dir: work.join(sub),
+        work_dir,
     };
-    let verilator = runner::run_verilator(&job(in_bus.len(), "verilator"))?;
-    let icarus = if opts.icarus > 0 {
-        Some(runner::run_icarus(&job(
+    let verilator = runner::run_verilator(&job(in_bus.len(), verilator_dir))?;
+    let icarus = match icarus_dir {
+        Some(dir) => Some(runner::run_icarus(&job(
             opts.icarus.min(in_bus.len()),
-            "icarus",
-        ))?)
-    } else {
-        None
+            dir,
+        ))?),
+        None => None,
     };
     let mut text = String::new();
     let _ = writeln!(

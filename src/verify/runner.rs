@@ -584,6 +584,28 @@ fn validate(job: &SimJob, tool: &str) -> Result<()> {
 fn prepare(job: &SimJob, tool: &str) -> Result<Prepared> {
     validate(job, tool)?;
     std::fs::create_dir_all(&job.work_dir).map_err(|e| Error::io(&job.work_dir, e))?;
+    // The files and directories written here (by rtl4ml or by the tools it runs) are never
+    // links: a link would make them write wherever it points.
+    for f in [
+        IN_FILE,
+        EXP_FILE,
+        "harness.cpp",
+        "obj",
+        VERILATOR_RESULT,
+        "tb_icarus.v",
+        "icarus_sim.vvp",
+        ICARUS_RESULT,
+    ] {
+        let p = job.work_dir.join(f);
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Data {
+                file: p.display().to_string(),
+                message: "is a symbolic link; rtl4ml never writes through a link inside a \
+                          build directory (remove it and run again)"
+                    .into(),
+            });
+        }
+    }
     let work_dir = std::fs::canonicalize(&job.work_dir).map_err(|e| Error::io(&job.work_dir, e))?;
     let rtl_files = job
         .rtl_files
@@ -830,7 +852,7 @@ fn write_if_changed(path: &Path, contents: &str) -> Result<()> {
             return Ok(());
         }
     }
-    std::fs::write(path, contents).map_err(|e| Error::io(path, e))
+    crate::safe_fs::write_atomic(path, contents.as_bytes())
 }
 
 fn remove_if_exists(path: &Path) -> Result<()> {

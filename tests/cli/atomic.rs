@@ -310,6 +310,8 @@ fn optimize_results_do_not_depend_on_the_thread_count() {
     let mut outs = vec![];
     for threads in ["1", "4"] {
         let out = t.path(&format!("t{threads}/jet.json"));
+        // optimize refuses an output whose directory does not exist (docs/reliability.md).
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
         let o = Command::new(BIN)
             .args(["optimize"])
             .arg(root().join("models/jet_tagger.json"))

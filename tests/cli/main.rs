@@ -12,6 +12,7 @@ mod hw;
 mod atomic;
 mod cli_tests;
 mod errors;
+mod file_safety;
 mod golden_errors;
 mod hostile_output;
 mod limits;
