@@ -157,6 +157,91 @@ fn generated_cases() -> Vec<Case> {
             "gen_sim_npy_huge_header",
             b"\x93NUMPY\x03\x00\x97\xf8\x00\x93N ".to_vec(),
         ),
+        // Round 2 (issue 14): outputs checked before any work, clocks and latencies bounded,
+        // names from the model escaped, .npy headers parsed strictly, empty calibration.
+        Case {
+            args: ["sim", "model.json", "--input", "x.npy", "--output", "x.npy"]
+                .map(String::from)
+                .to_vec(),
+            ..sim("gen_sim_output_is_its_input", npy_f64(&[1, 6], &[0.5; 6]))
+        },
+        Case {
+            args: [
+                "optimize",
+                "model.json",
+                "--calib",
+                "x.npy",
+                "-o",
+                "model.json",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..sim(
+                "gen_optimize_output_is_its_model",
+                npy_f64(&[4, 6], &[0.5; 24]),
+            )
+        },
+        Case {
+            args: ["optimize", "model.json", "--calib", "x.npy", "-o", "x.npy"]
+                .map(String::from)
+                .to_vec(),
+            ..sim(
+                "gen_optimize_output_is_its_calibration",
+                npy_f64(&[4, 6], &[0.5; 24]),
+            )
+        },
+        Case {
+            args: [
+                "optimize",
+                "model.json",
+                "--calib",
+                "x.npy",
+                "-o",
+                "opt.json",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..sim("gen_optimize_empty_calibration", npy_f64(&[0, 6], &[]))
+        },
+        sim("gen_sim_npy_hex_shape", {
+            let mut b = npy_f64(&[1, 6], &[0.5; 6]);
+            let at = b.windows(4).position(|w| w == b"(1, ").unwrap();
+            b.splice(at..at + 4, b"(0x1".iter().copied());
+            b
+        }),
+        Case {
+            args: ["compile", "model.json", "-o", "out", "--clock-ns", "0.05"]
+                .map(String::from)
+                .to_vec(),
+            ..sim("gen_clock_cannot_be_met", vec![])
+        },
+        Case {
+            args: [
+                "compile",
+                "model.json",
+                "-o",
+                "out",
+                "--latency-cycles",
+                "100000",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..sim("gen_latency_cycles_unbounded", vec![])
+        },
+        Case::compile(
+            "gen_control_characters_in_a_name",
+            vec![(
+                "gen_control_characters_in_a_name.json".into(),
+                String::from_utf8(good_model())
+                    .unwrap()
+                    .replacen(
+                        "\"input\": \"x\"",
+                        "\"input\": \"\\u001b]0;pwn\\u0007\\nerror: forged\"",
+                        1,
+                    )
+                    .into_bytes(),
+            )],
+        ),
         sim("gen_sim_truncated_npy", {
             let mut b = npy_f64(&[100, 6], &[0.25; 600]);
             b.truncate(200);
