@@ -17,9 +17,10 @@
 //! fixed, and the routed delay. `bench/calibration/fit.py` fits the constants to them.
 
 use rtl4ml::ir::netlist::{Netlist, Op};
+use rtl4ml::ir::schedule;
 use rtl4ml::passes::lower::{DspPolicy, LowerOptions};
 use rtl4ml::passes::pipeline::{self, PipelineOptions};
-use rtl4ml::passes::schedule::{self, DelayModel, Target};
+use rtl4ml::target::{DelayModel, Target};
 use std::collections::HashMap;
 
 /// The first ECP5 model (before calibration), to reproduce the schedules it made.
@@ -287,7 +288,7 @@ fn main() {
         )
         .unwrap();
         let m = model_for(row["delay_model"]);
-        let s = schedule::schedule(&net, clock, &m);
+        let s = rtl4ml::passes::schedule::schedule(&net, clock, &m);
         // The path the current model finds slowest in the routed schedule, and its elements.
         let f = features(&net, &s.stage, &cur);
         let routed: f64 = row["routed_ns"].parse().unwrap();
@@ -368,7 +369,8 @@ fn get(m: &DelayModel, k: usize) -> f64 {
 fn predict(runs: &[(Netlist, Vec<u32>, f64)], m: &DelayModel) -> Vec<f64> {
     runs.iter()
         .map(|(net, stage, _)| {
-            schedule::critical(net, &m.timing(net), stage).unwrap() + m.register_overhead_ns
+            rtl4ml::target::timing::critical(net, &m.timing(net), stage).unwrap()
+                + m.register_overhead_ns
         })
         .collect()
 }

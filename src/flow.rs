@@ -5,7 +5,7 @@ use crate::backends::{namer, verilog};
 use crate::error::{Error, Result};
 use crate::ir::layers::LayerGraph;
 use crate::ir::netlist::Netlist;
-use crate::passes::{lower, pipeline, schedule};
+use crate::passes::{lower, pipeline};
 use crate::report::{self, Report};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ pub struct Options {
     /// Top module name (sanitised); default: the model's name.
     pub top: Option<String>,
     /// Target family; its delay model drives pipelining.
-    pub target: schedule::Target,
+    pub target: crate::target::Target,
     pub lower: lower::LowerOptions,
     /// Exact latency in cycles: with `clock_ns`, a check (padded with output registers when
     /// the design is faster); see [`schedule::schedule_for_latency`].
@@ -25,7 +25,7 @@ pub struct Options {
     /// With `latency_cycles`: ignore `clock_ns` and find the shortest period that fits.
     pub auto_clock: bool,
     /// Most loads per pipeline register before it is duplicated (0: no limit); see
-    /// [`schedule::Schedule::fanout_plan`].
+    /// [`crate::ir::schedule::Schedule::fanout_plan`].
     pub max_fanout: u32,
     /// Keep a schedule whose slowest stage is longer than `clock_ns` instead of refusing it
     /// (the optimizer explores such designs and reports the clock they need; everything a
@@ -38,11 +38,11 @@ impl Default for Options {
         Options {
             clock_ns: 4.0,
             top: None,
-            target: schedule::Target::default(),
+            target: crate::target::Target::default(),
             lower: lower::LowerOptions::default(),
             latency_cycles: None,
             auto_clock: false,
-            max_fanout: schedule::DEFAULT_MAX_FANOUT,
+            max_fanout: crate::ir::schedule::DEFAULT_MAX_FANOUT,
             allow_slow_stages: false,
         }
     }
@@ -53,7 +53,7 @@ pub struct Design {
     pub options: Options,
     pub graph: LayerGraph,
     pub net: Netlist,
-    pub schedule: schedule::Schedule,
+    pub schedule: crate::ir::schedule::Schedule,
     pub top: String,
     pub verilog: String,
     pub report: Report,
@@ -74,7 +74,7 @@ pub struct Manifest {
     pub model: String,
     /// Target family whose delay model placed the registers.
     #[serde(default)]
-    pub target: schedule::Target,
+    pub target: crate::target::Target,
     /// Lowering options the design was built with (so `verify` rebuilds the same design).
     #[serde(default = "yes")]
     pub share: bool,
@@ -105,7 +105,7 @@ pub fn compile(graph: LayerGraph, opts: &Options) -> Result<Design> {
 pub fn compile_observed(
     graph: LayerGraph,
     opts: &Options,
-    observe: &mut dyn FnMut(pipeline::Pass, &Netlist, Option<&schedule::Schedule>),
+    observe: &mut dyn FnMut(pipeline::Pass, &Netlist, Option<&crate::ir::schedule::Schedule>),
 ) -> Result<Design> {
     if !(opts.clock_ns > 0.0 && opts.clock_ns.is_finite()) {
         return Err(Error::unsupported(
@@ -152,7 +152,7 @@ pub fn compile_for_latency_ns(
     graph: LayerGraph,
     opts: &Options,
     latency_ns: f64,
-    observe: &mut dyn FnMut(pipeline::Pass, &Netlist, Option<&schedule::Schedule>),
+    observe: &mut dyn FnMut(pipeline::Pass, &Netlist, Option<&crate::ir::schedule::Schedule>),
 ) -> Result<Design> {
     if !(latency_ns > 0.0 && latency_ns.is_finite()) {
         return Err(Error::unsupported(

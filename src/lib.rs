@@ -21,6 +21,7 @@ pub mod report;
 pub mod safe_fs;
 pub mod sim;
 pub mod synth;
+pub mod target;
 pub mod text;
 pub mod verify;
 

@@ -12,7 +12,7 @@
 //! characters as `\u{..}`), so the text is safe on a terminal.
 
 use crate::ir::netlist::{Netlist, Op, Operand};
-use crate::passes::schedule::Schedule;
+use crate::ir::schedule::Schedule;
 use std::fmt::Write;
 
 /// `value(node) · 2^shift` as `nK`, `nK<<s` or `nK>>s`.

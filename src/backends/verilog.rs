@@ -9,7 +9,7 @@ use super::namer::comment_text;
 use crate::error::Result;
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::netlist::{Netlist, NodeId, Op, Operand};
-use crate::passes::schedule::Schedule;
+use crate::ir::schedule::Schedule;
 use askama::Template;
 use std::collections::BTreeMap;
 
@@ -271,7 +271,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
                     (f - net.operand_frac(x)) as u32,
                     (f - net.operand_frac(y)) as u32,
                 );
-                let wc = crate::passes::op_models::cmp_width(net, i);
+                let wc = crate::target::ops::cmp_width(net, i);
                 let signed = net.node(x.node).signed() || net.node(y.node).signed();
                 let ex = wires.shifted(at(x.node), sx, wc);
                 let ey = wires.shifted(at(y.node), sy, wc);

@@ -81,15 +81,15 @@ pub enum Command {
         clock_ns: Option<f64>,
         /// Exact latency in cycles, 1 to 1024 (an error when the clock cannot be met in that
         /// many).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::passes::schedule::MAX_LATENCY_CYCLES as i64))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::ir::schedule::MAX_LATENCY_CYCLES as i64))]
         latency_cycles: Option<u32>,
         /// Latency budget in ns: the fewest cycles whose clock fits, at the clock budget/cycles
         /// (docs/timing-model.md).
         #[arg(long, conflicts_with_all = ["clock_ns", "latency_cycles"])]
         latency_ns: Option<f64>,
         /// FPGA family whose delay model places the pipeline registers.
-        #[arg(long, value_enum, default_value_t = crate::passes::schedule::Target::XilinxUltrascalePlus)]
-        target: crate::passes::schedule::Target,
+        #[arg(long, value_enum, default_value_t = crate::target::Target::XilinxUltrascalePlus)]
+        target: crate::target::Target,
         /// Top module name (default: the model's name, sanitised).
         #[arg(long)]
         top: Option<String>,
@@ -101,7 +101,7 @@ pub enum Command {
         no_share: bool,
         /// Duplicate a pipeline register read by more than N cells (0: never); see
         /// docs/timing-model.md.
-        #[arg(long, default_value_t = crate::passes::schedule::DEFAULT_MAX_FANOUT)]
+        #[arg(long, default_value_t = crate::ir::schedule::DEFAULT_MAX_FANOUT)]
         max_fanout: u32,
         /// Hard multipliers for products of two variables: never (LUTs), auto (those that
         /// fit one DSP48E2, 27x18 signed), always (also split wider ones); see
@@ -194,7 +194,7 @@ pub enum Command {
         #[arg(long, conflicts_with = "budget_cycles", allow_negative_numbers = true, value_parser = budget_ns_arg)]
         budget_ns: Option<f64>,
         /// Latency budget in cycles, 1 to 1024.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::passes::schedule::MAX_LATENCY_CYCLES as i64))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::ir::schedule::MAX_LATENCY_CYCLES as i64))]
         budget_cycles: Option<u32>,
         /// Accuracy tolerance against the original model: a number or a percentage.
         #[arg(long, default_value = "0.5%")]
@@ -202,8 +202,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::optimize::metric::Metric::Argmax)]
         metric: crate::optimize::metric::Metric,
         /// FPGA family whose delay model places the pipeline registers.
-        #[arg(long, value_enum, default_value_t = crate::passes::schedule::Target::XilinxUltrascalePlus)]
-        target: crate::passes::schedule::Target,
+        #[arg(long, value_enum, default_value_t = crate::target::Target::XilinxUltrascalePlus)]
+        target: crate::target::Target,
         /// True classes of the calibration samples (.npy of N integers): the summary then
         /// shows the accuracy before and after (the class is the argmax of the first output,
         /// or its value when it has one element). The search itself compares with the
@@ -268,7 +268,7 @@ pub enum Command {
         /// Xilinx targets are synthesised to 7-series cells, what the cost model is calibrated
         /// against.
         #[arg(long, value_enum)]
-        target: Option<crate::passes::schedule::Target>,
+        target: Option<crate::target::Target>,
         /// No progress spinner for the Yosys and nextpnr steps (none is drawn when stderr is
         /// not a terminal either).
         #[arg(long, short)]

@@ -495,6 +495,17 @@ impl Layer {
     pub fn reads(&self, t: usize) -> bool {
         self.input == t || self.kind.others().contains(&t)
     }
+    /// Applies `f` to every tensor index the layer reads.
+    pub fn map_sources(&mut self, f: impl Fn(usize) -> usize) {
+        self.input = f(self.input);
+        if let LayerKind::Merge { others, .. } | LayerKind::Concatenate { others, .. } =
+            &mut self.kind
+        {
+            for o in others {
+                *o = f(*o);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

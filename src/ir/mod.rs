@@ -3,3 +3,4 @@ pub mod fixed;
 pub mod interval;
 pub mod layers;
 pub mod netlist;
+pub mod schedule;

@@ -23,9 +23,10 @@
 //! the result does not depend on the thread count.
 
 use super::analysis::{analyze, Analysis, Span};
+use super::cache::Cache;
 use super::metric::{Eval, Reference};
 use super::narrow::{is_zero_type, readers};
-use super::search::{channel_type, Cache, Dim, Knob, Point, Problem, Setting, Site};
+use super::search::{channel_type, Dim, Knob, Point, Problem, Setting, Site};
 use crate::error::Result;
 use crate::ir::fixed::{FixedType, Overflow};
 use crate::ir::layers::{Layer, LayerGraph, LayerKind, MergeOp, PoolOp};

@@ -16,6 +16,7 @@
 //! format carries no floating-point model).
 
 pub mod analysis;
+pub mod cache;
 pub mod fine;
 pub mod metric;
 pub mod narrow;

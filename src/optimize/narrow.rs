@@ -28,7 +28,7 @@ use super::analysis::{analyze, Analysis, Span};
 use crate::error::Result;
 use crate::ir::fixed::{FixedType, Overflow, Round, MAX_TYPE_WIDTH};
 use crate::ir::interval::Interval;
-use crate::ir::layers::{Layer, LayerGraph, LayerKind};
+use crate::ir::layers::{LayerGraph, LayerKind};
 
 /// Passes over the layers before giving up on reaching a fixed point (each pass that changes
 /// something strictly narrows a type, so this is never reached in practice).
@@ -78,16 +78,6 @@ pub fn is_view(k: &LayerKind) -> bool {
 /// the bits of their input's mantissa.
 fn reads_bits(k: &LayerKind) -> bool {
     matches!(k, LayerKind::Table { .. } | LayerKind::Softmax { .. })
-}
-
-/// Applies `f` to every tensor index a layer reads.
-pub fn map_sources(l: &mut Layer, f: impl Fn(usize) -> usize) {
-    l.input = f(l.input);
-    if let LayerKind::Merge { others, .. } | LayerKind::Concatenate { others, .. } = &mut l.kind {
-        for o in others {
-            *o = f(*o);
-        }
-    }
 }
 
 /// Sets layer `k`'s result type, and the type of every view that passes it on.
@@ -367,7 +357,7 @@ fn narrower_accum(g: &LayerGraph, a: &Analysis, k: usize) -> Option<Option<Fixed
 /// the calibration set every value is unchanged; elsewhere nothing is proved (the report marks
 /// these types as observed). Then the lossless rules run again.
 pub fn observed(g: &LayerGraph, calib: &ndarray::Array2<i64>, margin: f64) -> Result<LayerGraph> {
-    let cache = super::search::Cache::new(g, calib)?;
+    let cache = super::cache::Cache::new(g, calib)?;
     let mut out = g.clone();
     for (k, l) in g.layers.iter().enumerate() {
         let t = g.inputs.len() + k;
@@ -483,7 +473,7 @@ fn remove_layer(g: &LayerGraph, k: usize) -> LayerGraph {
             continue;
         }
         let mut l = l.clone();
-        map_sources(&mut l, remap);
+        l.map_sources(remap);
         if is_view(&l.kind) {
             l.output.ty = out.tensor(l.input).ty;
         }

@@ -31,21 +31,19 @@
 //! trade-off just beyond the tolerance.
 
 use super::analysis::analyze;
+use super::cache::Cache;
 use super::metric::{Eval, Reference};
 use super::narrow::{
-    exposed, is_view, is_zero_type, map_sources, narrow, readers, retypable, set_element_types,
-    set_type,
+    exposed, is_view, is_zero_type, narrow, readers, retypable, set_element_types, set_type,
 };
 use crate::error::{Error, Result};
 use crate::flow::{self, Options};
 use crate::ir::fixed::{FixedType, Overflow, Round, MAX_TYPE_WIDTH};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{Constant, Layer, LayerGraph, LayerKind, Tensor};
-use crate::passes::lower::LowerOptions;
 use crate::passes::schedule;
-use crate::sim::Simulator;
 use indicatif::ProgressBar;
-use ndarray::{concatenate, Array2, ArrayView2, Axis};
+use ndarray::Array2;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -497,7 +495,7 @@ pub fn with_input_quantizers(g: &LayerGraph) -> LayerGraph {
         .collect();
     layers.extend(g.layers.iter().map(|l| {
         let mut l = l.clone();
-        map_sources(&mut l, shift);
+        l.map_sources(shift);
         l
     }));
     LayerGraph {
@@ -730,96 +728,6 @@ pub fn requantize(w: &Constant<Array2<i64>>, drop: u32) -> Constant<Array2<i64>>
         r.clamp(ty.min_mantissa() as i64, ty.max_mantissa() as i64)
     });
     Constant { ty, data }
-}
-
-/// Simulates `g` on `inputs` (mantissas of its inputs, bus order) and returns the values of
-/// the tensors `outputs` (which replace the model's own outputs), bus order.
-fn simulate(g: &LayerGraph, inputs: ArrayView2<i64>, outputs: &[usize]) -> Result<Array2<i64>> {
-    let mut g = g.clone();
-    g.outputs = outputs.to_vec();
-    // Sharing subexpressions changes the hardware, never the values: skip its cost here.
-    let net = crate::passes::pipeline::netlist(
-        &g,
-        &LowerOptions {
-            share: false,
-            ..Default::default()
-        },
-    )?;
-    Ok(Simulator::new(&net).run(inputs))
-}
-
-/// Cached values of every tensor of one model on the calibration set, for incremental
-/// re-simulation of models that differ from it only from some layer on.
-pub struct Cache {
-    graph: LayerGraph,
-    /// Per tensor, `[samples, elements]`.
-    tensors: Vec<Array2<i64>>,
-}
-
-impl Cache {
-    pub fn new(g: &LayerGraph, calib: &Array2<i64>) -> Result<Cache> {
-        let all: Vec<usize> = (0..g.inputs.len() + g.layers.len()).collect();
-        let out = simulate(g, calib.view(), &all)?;
-        let mut tensors = Vec::with_capacity(all.len());
-        let mut col = 0;
-        for &t in &all {
-            let n = g.tensor(t).len();
-            tensors.push(out.slice(ndarray::s![.., col..col + n]).to_owned());
-            col += n;
-        }
-        Ok(Cache {
-            graph: g.clone(),
-            tensors,
-        })
-    }
-
-    /// The cached mantissas of tensor `t`, `[samples, elements]`.
-    pub fn tensor(&self, t: usize) -> &Array2<i64> {
-        &self.tensors[t]
-    }
-
-    /// The cached model's own outputs, bus order.
-    pub fn outputs_of(&self, g: &LayerGraph) -> Array2<i64> {
-        let views: Vec<ArrayView2<i64>> =
-            g.outputs.iter().map(|&t| self.tensors[t].view()).collect();
-        concatenate(Axis(1), &views).expect("same number of samples")
-    }
-
-    /// The output mantissas of `g`, which must have the same inputs and layer count as the
-    /// cached model.
-    pub fn outputs(&self, g: &LayerGraph) -> Result<Array2<i64>> {
-        debug_assert_eq!(g.inputs, self.graph.inputs);
-        debug_assert_eq!(g.layers.len(), self.graph.layers.len());
-        let n_in = g.inputs.len();
-        let cut = (0..g.layers.len())
-            .find(|&k| g.layers[k] != self.graph.layers[k])
-            .unwrap_or(g.layers.len());
-        // The tensors before the cut that the rest of the model (or its output) reads.
-        let boundary: Vec<usize> = (0..n_in + cut)
-            .filter(|&t| g.outputs.contains(&t) || g.layers[cut..].iter().any(|l| l.reads(t)))
-            .collect();
-        let index = |t: usize| match boundary.binary_search(&t) {
-            Ok(i) => i,
-            Err(_) => t - n_in - cut + boundary.len(),
-        };
-        let sub = LayerGraph {
-            name: g.name.clone(),
-            inputs: boundary.iter().map(|&t| g.tensor(t).clone()).collect(),
-            layers: g.layers[cut..]
-                .iter()
-                .map(|l| {
-                    let mut l = l.clone();
-                    map_sources(&mut l, index);
-                    l
-                })
-                .collect(),
-            outputs: g.outputs.iter().map(|&t| index(t)).collect(),
-        };
-        let views: Vec<ArrayView2<i64>> =
-            boundary.iter().map(|&t| self.tensors[t].view()).collect();
-        let inputs = concatenate(Axis(1), &views).expect("same number of samples");
-        simulate(&sub, inputs.view(), &sub.outputs)
-    }
 }
 
 /// Estimated effect of a move, from its last compile.

@@ -4,7 +4,6 @@ pub mod csd;
 pub mod dce;
 pub mod limits;
 pub mod lower;
-pub mod op_models;
 pub mod pipeline;
 pub mod retime;
 pub mod schedule;

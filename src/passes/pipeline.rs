@@ -8,10 +8,12 @@
 //! PASS` prints it as text).
 
 use super::lower::{self, LowerOptions};
-use super::schedule::{self, Schedule, Target};
+use super::schedule;
 use crate::error::{Error, Result};
 use crate::ir::layers::LayerGraph;
 use crate::ir::netlist::Netlist;
+use crate::ir::schedule::Schedule;
+use crate::target::Target;
 
 /// One named step of the pipeline, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -18,8 +18,8 @@
 //! boundary by boundary. A boundary may fall at a narrow point (a layer's inputs or its
 //! activations) even when that makes the stages before it fuller: the cut sees all of them.
 
-use super::schedule::Timing;
 use crate::ir::netlist::{Netlist, Op};
+use crate::target::timing::Timing;
 
 const INF: i64 = i64::MAX / 4;
 
@@ -337,7 +337,7 @@ pub fn min_register_stages(
     // The cost of a register is its live bits; among cuts with the same live bits, the one
     // with the fewest declared bits (fewer flip-flops left for synthesis to remove). Both in
     // one capacity: live · M + declared, with M above any total of declared bits.
-    let live = super::schedule::live_widths(net);
+    let live = crate::ir::schedule::live_widths(net);
     let declared_total: i64 = (0..n)
         .filter(|&i| !is_const(i))
         .map(|i| net.nodes[i].width() as i64 * l as i64)

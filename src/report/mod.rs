@@ -10,7 +10,8 @@ pub mod html;
 pub mod model;
 
 use crate::ir::netlist::{Netlist, Op};
-use crate::passes::schedule::{Schedule, Target, TimingModelInfo};
+use crate::ir::schedule::Schedule;
+use crate::target::{Target, TimingModelInfo};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -257,11 +258,11 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str, target: Target) -> Repo
 }
 
 /// Checks a report read back from a build directory (`report.json` may have been edited):
-/// the latency within 1..=[`MAX_LATENCY_CYCLES`](crate::passes::schedule::MAX_LATENCY_CYCLES)
+/// the latency within 1..=[`MAX_LATENCY_CYCLES`](crate::ir::schedule::MAX_LATENCY_CYCLES)
 /// cycles, a finite positive clock and every layer's stages inside the pipeline, so that
 /// neither the table nor the HTML timeline (one bar per cycle) can be driven by a forged number.
 pub fn check(r: &Report, file: &std::path::Path) -> crate::Result<()> {
-    let max = crate::passes::schedule::MAX_LATENCY_CYCLES;
+    let max = crate::ir::schedule::MAX_LATENCY_CYCLES;
     let bad = |message: String| {
         Err(crate::Error::Data {
             file: file.display().to_string(),

@@ -22,7 +22,7 @@
 
 use crate::ir::fixed::{Overflow, Round};
 use crate::ir::netlist::{Netlist, Op, Operand};
-use crate::passes::schedule::Schedule;
+use crate::ir::schedule::Schedule;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Bits per CARRY4 cell (7-series; UltraScale+'s CARRY8 holds 8).
@@ -484,7 +484,7 @@ impl<'a> Model<'a> {
                 }
                 Op::Cmp { x, y } => {
                     let f = net.operand_frac(x).max(net.operand_frac(y));
-                    let wc = crate::passes::op_models::cmp_width(net, i);
+                    let wc = crate::target::ops::cmp_width(net, i);
                     for o in [x, y] {
                         let s = shift_of(net, f, o);
                         for k in 0..wc {
@@ -885,7 +885,7 @@ impl<'a> Model<'a> {
             // `x > y`: the carry chain of `y − x` over the comparison width.
             Op::Cmp { x, y } => {
                 let f = net.operand_frac(x).max(net.operand_frac(y));
-                let wc = crate::passes::op_models::cmp_width(net, i).max(1);
+                let wc = crate::target::ops::cmp_width(net, i).max(1);
                 let (sx, sy) = (shift_of(net, f, x), shift_of(net, f, y));
                 let cols: Vec<(B, B)> = (0..wc)
                     .map(|k| {
@@ -933,13 +933,13 @@ impl<'a> Model<'a> {
             Op::Mul { a, b, .. } => {
                 let k = net.node(a.node).width().min(net.node(b.node).width()) as u64;
                 NodeCost {
-                    lut: crate::passes::op_models::extra_op_luts(net, i),
+                    lut: crate::target::ops::extra_op_luts(net, i),
                     carry: (top as u64 + 1).div_ceil(CARRY_BITS) * k.saturating_sub(1),
                     ..Default::default()
                 }
             }
             Op::Table { .. } => NodeCost {
-                lut: crate::passes::op_models::extra_op_luts(net, i),
+                lut: crate::target::ops::extra_op_luts(net, i),
                 ..Default::default()
             },
             Op::Cast { to, .. } => {

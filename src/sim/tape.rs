@@ -116,7 +116,7 @@ impl Simulator {
             }
             if let Op::Cmp { .. } = &n.op {
                 // The aligned operands may be wider than either node.
-                need = need.max(crate::passes::op_models::cmp_width(net, i) + 1);
+                need = need.max(crate::target::ops::cmp_width(net, i) + 1);
             }
         }
         let lane_bits = if need <= 32 {

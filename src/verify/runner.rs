@@ -193,22 +193,6 @@ struct IcarusBench<'a> {
     result_file: &'a str,
 }
 
-/// Is `tool` usable? "verilator" (needs `verilator`, `make` and a C++ compiler), "icarus" or
-/// "iverilog" (needs `iverilog` and `vvp`); any other name is looked up on `PATH`.
-pub fn tool_available(tool: &str) -> bool {
-    match tool {
-        "verilator" => {
-            find_program("verilator").is_some()
-                && find_program("make").is_some()
-                && cxx_compiler_available()
-        }
-        "icarus" | "iverilog" => {
-            find_program("iverilog").is_some() && find_program("vvp").is_some()
-        }
-        other => find_program(other).is_some(),
-    }
-}
-
 /// `verilator --lint-only -Wall --top-module top files...`; any warning or error → `Err` with the
 /// full text.
 pub fn lint(rtl_files: &[PathBuf], top: &str) -> Result<()> {
@@ -246,7 +230,7 @@ pub fn run_verilator(job: &SimJob) -> Result<SimOutcome> {
     validate(job, TOOL)?;
     require_program(TOOL, "verilator")?;
     require_program(TOOL, "make")?;
-    if !cxx_compiler_available() {
+    if !crate::external::cxx_compiler_available() {
         return Err(Error::tool(
             TOOL,
             format!("no C++ compiler (g++, c++ or $CXX) found on PATH; {INSTALL_HINT}"),
@@ -745,45 +729,8 @@ fn verilator_ctype(width: u32) -> &'static str {
     }
 }
 
-fn find_program(name: &str) -> Option<PathBuf> {
-    let candidate = Path::new(name);
-    if candidate.components().count() > 1 {
-        return is_executable(candidate).then(|| candidate.to_path_buf());
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        p.is_file()
-    }
-}
-
-fn cxx_compiler_available() -> bool {
-    if let Some(cxx) = std::env::var_os("CXX") {
-        let cxx = cxx.to_string_lossy().into_owned();
-        if let Some(first) = cxx.split_whitespace().next() {
-            return find_program(first).is_some();
-        }
-    }
-    ["g++", "c++", "clang++"]
-        .iter()
-        .any(|c| find_program(c).is_some())
-}
-
 fn require_program(tool: &str, program: &str) -> Result<()> {
-    if find_program(program).is_some() {
+    if crate::external::find_program(program).is_some() {
         Ok(())
     } else {
         Err(Error::tool(

@@ -2,9 +2,10 @@
 //! `common/mod.rs`, which the fuzz crate and the soak example also include).
 
 #![allow(dead_code)] // each suite uses a part
+use rtl4ml::external;
 use rtl4ml::flow::{compile, read_dir, write_dir, Options};
 use rtl4ml::frontend::native;
-use rtl4ml::verify::{runner, verify, VerifyOptions};
+use rtl4ml::verify::{verify, VerifyOptions};
 use std::path::PathBuf;
 
 /// Whether the hardware tier runs. Tests that need an external program (Verilator, Icarus,
@@ -15,7 +16,7 @@ pub fn full_tier() -> bool {
     std::env::var_os("RTL4ML_REQUIRE_TOOLS").is_some()
 }
 
-/// True when `test` should run with `programs` (names as `runner::tool_available` takes them):
+/// True when `test` should run with `programs` (names as `external::tool_available` takes them):
 /// false with a note in the fast tier; a panic naming what is missing in the full tier.
 pub fn have(test: &str, programs: &[&str]) -> bool {
     if !full_tier() {
@@ -27,7 +28,7 @@ pub fn have(test: &str, programs: &[&str]) -> bool {
     let missing: Vec<&str> = programs
         .iter()
         .copied()
-        .filter(|p| !runner::tool_available(p))
+        .filter(|p| !external::tool_available(p))
         .collect();
     assert!(
         missing.is_empty(),

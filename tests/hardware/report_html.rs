@@ -198,7 +198,7 @@ fn the_page_shows_measured_figures() {
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser"]
         .into_iter()
-        .find(|p| rtl4ml::verify::runner::tool_available(p))
+        .find(|p| rtl4ml::external::tool_available(p))
 }
 
 #[test]

@@ -292,7 +292,7 @@ fn missing_tools_are_named_with_how_to_install_them() {
     assert!(e.contains("`yosys` not found on PATH"), "{e}");
     assert!(e.contains("apt-get install yosys"), "{e}");
     assert!(e.contains("installs nothing"), "{e}");
-    if rtl4ml::verify::runner::tool_available("yosys") {
+    if rtl4ml::external::tool_available("yosys") {
         let w2 = work("missing_pnr");
         let o = Command::new(BIN)
             .args([

@@ -5,7 +5,9 @@ use crate::common;
 use rtl4ml::flow::{compile, Options};
 use rtl4ml::frontend::native;
 use rtl4ml::ir::netlist::{Netlist, Op};
-use rtl4ml::passes::schedule::{register_bits, schedule_for_latency, DelayModel};
+use rtl4ml::ir::schedule::register_bits;
+use rtl4ml::passes::schedule::schedule_for_latency;
+use rtl4ml::target::DelayModel;
 
 fn jet() -> rtl4ml::ir::layers::LayerGraph {
     native::load("models/jet_tagger.json".as_ref()).unwrap()
@@ -110,7 +112,7 @@ fn sharing_reduces_adders_without_deepening_the_pipeline() {
 /// and save register bits, and the latency is the fewest stages (ASAP).
 #[test]
 fn register_placement_is_locally_optimal_and_meets_the_clock() {
-    use rtl4ml::passes::schedule::critical;
+    use rtl4ml::target::timing::critical;
     let model = DelayModel::default();
     let mut moved = 0;
     for seed in 0..25u64 {

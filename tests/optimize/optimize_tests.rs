@@ -419,7 +419,7 @@ fn observed_ranges_narrow_with_a_declared_margin() {
         assert!(text.contains(&format!("(observed ×{margin})")), "{text}");
         // The largest relu1 value the calibration set reaches, times the margin, fits.
         let k = g.inputs.len() + g.layers.iter().position(|l| l.name == "relu1").unwrap();
-        let cache = rtl4ml::optimize::search::Cache::new(&g, &x).unwrap();
+        let cache = rtl4ml::optimize::cache::Cache::new(&g, &x).unwrap();
         let top = *cache.tensor(k).iter().max().unwrap() as f64
             * (-f64::from(g.tensor(k).ty.frac())).exp2();
         assert!(top * margin < f64::from(relu1.output.ty.int_bits).exp2());

@@ -28,7 +28,7 @@ const CASES: &[Case] = &[
         o.auto_clock = true;
     }),
     ("wrap_accum_ecp5", "models/wrap_accum.json", |o| {
-        o.target = rtl4ml::passes::schedule::Target::LatticeEcp5;
+        o.target = rtl4ml::target::Target::LatticeEcp5;
         // A clock the calibrated ECP5 model can meet (its slowest element is ~8.5 ns).
         o.clock_ns = 16.0;
     }),

@@ -3,7 +3,7 @@
 //! apart from `schedule.rs` and `report/` so that their formulas can be tuned in one place;
 //! see docs/resource-model.md and docs/timing-model.md.
 
-use super::schedule::DelayModel;
+use super::DelayModel;
 use crate::ir::netlist::{Netlist, Op};
 
 /// Width of the comparison `x > y` (both operands aligned and extended to it).

@@ -1,0 +1,236 @@
+//! The pipeline of a netlist: a stage per node, the latency, the clock it was built for and
+//! its duplicated registers, and the bits each register keeps. Built by `passes::schedule`;
+//! read by the Verilog writer, the simulator's reports and the resource model.
+
+use crate::ir::netlist::{Netlist, Op};
+
+/// The pipeline: a stage per node and the number of stages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub clock_ns: f64,
+    /// Stage of each node (constants: 0, they need no registers).
+    pub stage: Vec<u32>,
+    /// Number of register ranks from input to output: the latency in cycles (≥ 1).
+    pub latency: u32,
+    /// Estimated critical combinational delay of the slowest stage.
+    pub critical_ns: f64,
+    /// Fan-out limit of a pipeline register (readers per copy; 0: no limit). See
+    /// [`Schedule::fanout_plan`].
+    pub max_fanout: u32,
+}
+
+/// Longest pipeline rtl4ml builds, in cycles (`--latency-cycles`, `--budget-cycles`, a manifest
+/// or a report.json): every register rank costs a copy of the live values, and a Level-1
+/// trigger design never needs more.
+pub const MAX_LATENCY_CYCLES: u32 = 1024;
+
+/// Default fan-out limit of a pipeline register (`--max-fanout`).
+pub const DEFAULT_MAX_FANOUT: u32 = 32;
+
+/// Duplicated pipeline registers: a register (a node's value `d ≥ 1` stages after its stage)
+/// read by more than `max_fanout` loads is built `⌈loads / max_fanout⌉` times, each copy
+/// driving at most `max_fanout` of them. The loads are, in this order: the next register of the
+/// chain, the output bus, then the reading nodes by index; copy `k` takes loads
+/// `k·max_fanout ..`. Every copy reads the previous register of the chain (or the node itself).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FanoutPlan {
+    /// Copies of register `(node, delay)`, when more than one.
+    pub copies: std::collections::BTreeMap<(usize, u32), u32>,
+    /// The copy a reading node reads of an operand, when not copy 0: `(reader, operand)`.
+    pub pick: std::collections::HashMap<(usize, usize), u32>,
+}
+
+impl FanoutPlan {
+    pub fn copies(&self, node: usize, delay: u32) -> u32 {
+        self.copies.get(&(node, delay)).copied().unwrap_or(1)
+    }
+    pub fn pick(&self, reader: usize, operand: usize) -> u32 {
+        self.pick.get(&(reader, operand)).copied().unwrap_or(0)
+    }
+    /// Flip-flops the copies add (full register width each).
+    pub fn extra_bits(&self, net: &Netlist) -> u64 {
+        self.copies
+            .iter()
+            .map(|(&(i, _), &c)| (c as u64 - 1) * net.nodes[i].width() as u64)
+            .sum()
+    }
+}
+
+impl Schedule {
+    /// Which pipeline registers are duplicated, and which copy each reader takes.
+    pub fn fanout_plan(&self, net: &Netlist) -> FanoutPlan {
+        let mut plan = FanoutPlan::default();
+        let limit = self.max_fanout as usize;
+        if limit == 0 {
+            return plan;
+        }
+        let n = net.nodes.len();
+        let is_const = |i: usize| matches!(net.nodes[i].op, Op::Const { .. });
+        // Readers of each node at each delay, by index.
+        let mut loads: Vec<std::collections::BTreeMap<u32, Vec<usize>>> =
+            vec![Default::default(); n];
+        for r in 0..n {
+            let mut seen: Vec<usize> = vec![];
+            for a in Netlist::args(&net.nodes[r].op) {
+                let a = a.index();
+                if is_const(a) || seen.contains(&a) {
+                    continue;
+                }
+                seen.push(a);
+                let d = self.stage[r] - self.stage[a];
+                if d > 0 {
+                    loads[a].entry(d).or_default().push(r);
+                }
+            }
+        }
+        let mut out_delay: Vec<Option<u32>> = vec![None; n];
+        for (e, _) in net.output_elements() {
+            if !is_const(e.index()) {
+                out_delay[e.index()] = Some(self.latency - self.stage[e.index()]);
+            }
+        }
+        for i in 0..n {
+            let last = loads[i]
+                .keys()
+                .copied()
+                .chain(out_delay[i])
+                .max()
+                .unwrap_or(0);
+            for d in 1..=last {
+                let fixed = (d < last) as usize + (out_delay[i] == Some(d)) as usize;
+                let readers = loads[i].get(&d).map(|v| v.as_slice()).unwrap_or(&[]);
+                let total = fixed + readers.len();
+                if total <= limit {
+                    continue;
+                }
+                plan.copies.insert((i, d), total.div_ceil(limit) as u32);
+                for (k, &r) in readers.iter().enumerate() {
+                    let c = ((fixed + k) / limit) as u32;
+                    if c > 0 {
+                        plan.pick.insert((r, i), c);
+                    }
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// The bits of each node's wire that some reader (or the output bus) reads: the span from the
+/// lowest to the highest bit read, as the Verilog writer reads them. A register only needs
+/// these bits; the others go to the lint sink and synthesis removes their flip-flops. The
+/// bits below the span are the low bits a truncating cast drops (all of them under TRN, all
+/// but the rounding bit under RND); bits above it are those an adder, a multiplexer or a
+/// wrapping cast cuts off. Other readers (ReLU, comparisons, tables, multipliers) read
+/// everything.
+pub fn live_widths(net: &Netlist) -> Vec<u32> {
+    use crate::ir::fixed::Round;
+    let n = net.nodes.len();
+    // Lowest and highest bit read, per node (`lo > hi`: nothing read).
+    let mut lo = vec![u32::MAX; n];
+    let mut hi = vec![0u32; n];
+    let mut read = |x: usize, a: u32, b: u32| {
+        lo[x] = lo[x].min(a);
+        hi[x] = hi[x].max(b);
+    };
+    for (e, _) in net.output_elements() {
+        read(e.index(), 0, net.nodes[e.index()].width() - 1);
+    }
+    for i in 0..n {
+        let node = &net.nodes[i];
+        let w = node.width();
+        let ws = |o: &crate::ir::netlist::Operand| net.node(o.node).width();
+        // An operand shifted left by `s` and extended or cut to `w` bits.
+        let shifted = |o: &crate::ir::netlist::Operand, w: u32| -> Option<(u32, u32)> {
+            let s = (node.frac - net.operand_frac(o)).max(0) as u32;
+            (s < w).then(|| (0, (w - s).min(ws(o)) - 1))
+        };
+        let mut spans: Vec<(usize, Option<(u32, u32)>)> = vec![];
+        match &node.op {
+            Op::Input { .. } | Op::Const { .. } => {}
+            Op::Add { a, b, .. } => {
+                spans.push((a.node.index(), shifted(a, w)));
+                spans.push((b.node.index(), shifted(b, w)));
+            }
+            Op::Neg { a } => spans.push((a.node.index(), shifted(a, w))),
+            Op::Mux { c, a, b } => {
+                spans.push((c.index(), Some((0, 0))));
+                spans.push((a.node.index(), shifted(a, w)));
+                spans.push((b.node.index(), shifted(b, w)));
+            }
+            Op::Relu { a } | Op::Table { a, .. } => {
+                spans.push((a.index(), Some((0, net.node(*a).width() - 1))))
+            }
+            Op::Cmp { x: a, y: b } | Op::Mul { a, b, .. } => {
+                spans.push((a.node.index(), Some((0, ws(a) - 1))));
+                spans.push((b.node.index(), Some((0, ws(b) - 1))));
+            }
+            Op::Cast { a, to } => {
+                let plan = net.cast_plan(a, to);
+                let wa = ws(a);
+                let wr = if plan.saturates() {
+                    plan.rounded.width()
+                } else {
+                    plan.rounded.width().min(w)
+                };
+                let signed = net.node(a.node).signed();
+                let span = if plan.shift >= 0 {
+                    let s = plan.shift as u32;
+                    (s < wr).then(|| (0, (wr - s).min(wa) - 1))
+                } else {
+                    let d = ((-plan.shift) as u32).min(wa + 1);
+                    // The floor's bits, and the sign when it is extended.
+                    let top = if d < wa && wa - d >= wr {
+                        d + wr - 1
+                    } else {
+                        wa - 1
+                    };
+                    let bottom = if !plan.round_inc {
+                        d
+                    } else if to.round == Round::Rnd {
+                        d - 1
+                    } else {
+                        0
+                    };
+                    let bottom = bottom.min(wa - 1);
+                    let top = if signed && d < wa && wa - d < wr {
+                        wa - 1
+                    } else {
+                        top
+                    };
+                    Some((bottom.min(top), top.min(wa - 1)))
+                };
+                spans.push((a.node.index(), span));
+            }
+        }
+        for (x, span) in spans {
+            if let Some((a, b)) = span {
+                read(x, a, b);
+            }
+        }
+    }
+    (0..n)
+        .map(|i| if lo[i] > hi[i] { 0 } else { hi[i] - lo[i] + 1 })
+        .collect()
+}
+
+/// Register bits a stage assignment needs: every value is held from its stage until the stage of
+/// its last reader (outputs: until the output register), its live bits (see [`live_widths`])
+/// once per boundary.
+pub fn register_bits(net: &Netlist, stage: &[u32], latency: u32) -> u64 {
+    let live = live_widths(net);
+    let n = net.nodes.len();
+    let mut last = vec![0u32; n];
+    for (node, &s) in net.nodes.iter().zip(stage) {
+        for a in Netlist::args(&node.op) {
+            last[a.index()] = last[a.index()].max(s);
+        }
+    }
+    for (e, _) in net.output_elements() {
+        last[e.index()] = latency;
+    }
+    (0..n)
+        .filter(|&i| !matches!(net.nodes[i].op, Op::Const { .. }))
+        .map(|i| last[i].saturating_sub(stage[i]) as u64 * live[i] as u64)
+        .sum()
+}

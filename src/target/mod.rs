@@ -1,0 +1,164 @@
+//! What the FPGA target's fabric costs in time: the families rtl4ml schedules for, their delay
+//! models (calibrated against place and route, or estimates), and the timing of a netlist's
+//! nodes under a model. Below `passes` (which schedule with it) and the backends and reports
+//! (which print what it says); see docs/timing-model.md.
+
+pub mod ops;
+pub mod timing;
+
+/// Per-operation delay estimates in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DelayModel {
+    /// Clock-to-out plus setup of a register, subtracted from the period.
+    pub register_overhead_ns: f64,
+    /// LUT plus routing before a carry chain.
+    pub adder_base_ns: f64,
+    /// Carry propagation per bit.
+    pub adder_per_bit_ns: f64,
+    /// A select level (ReLU, multiplexer).
+    pub mux_ns: f64,
+    /// A saturation: the overflow test on the rounded value's top bits and the select.
+    pub saturate_ns: f64,
+    /// A saturation whose rounded value is at most this many bits wider than the result
+    /// costs a select (`mux_ns`), not `saturate_ns`: its overflow test is a LUT on a few top
+    /// bits, where a wide one is a comparison (a carry chain on ECP5).
+    pub saturate_narrow_bits: u32,
+    /// Routing per doubling of fan-out: a cell reading a net that drives `f` cells waits
+    /// `fanout_ns_per_log2 · log2(f)` more (ECP5: nets to many loads are the long ones).
+    pub fanout_ns_per_log2: f64,
+    /// A comparison's delay beyond an adder of its width (ECP5: the result is the carry out,
+    /// which nextpnr brings out of the chain through one more CCU2C and a net).
+    pub cmp_extra_ns: f64,
+    /// A hard multiplier (`--dsp`), combinational, operands and product through general
+    /// routing: DSP48E2 (UltraScale+ -2 data sheet: ~2.0 ns with no internal register) plus
+    /// routing in and out; MULT18X18D (ECP5, unregistered) ~4.5 ns.
+    pub dsp_ns: f64,
+}
+
+impl Default for DelayModel {
+    fn default() -> Self {
+        DelayModel {
+            register_overhead_ns: 0.45,
+            adder_base_ns: 0.55,
+            adder_per_bit_ns: 0.015,
+            mux_ns: 0.4,
+            saturate_ns: 0.4,
+            saturate_narrow_bits: 0,
+            fanout_ns_per_log2: 0.0,
+            cmp_extra_ns: 0.0,
+            dsp_ns: 2.4,
+        }
+    }
+}
+
+/// FPGA families with a delay model.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    Default,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// Xilinx UltraScale+ (LUT6, CARRY8).
+    #[default]
+    XilinxUltrascalePlus,
+    /// Lattice ECP5 (LUT4, CCU2C carry cells), as routed by nextpnr.
+    LatticeEcp5,
+}
+
+impl Target {
+    pub fn delay_model(self) -> DelayModel {
+        match self {
+            Target::XilinxUltrascalePlus => DelayModel::default(),
+            // Fitted to routed designs (Yosys synth_ecp5 + nextpnr-ecp5, LFE5U, router2):
+            // bench/calibration/ecp5.csv, docs/timing-model.md. A net between two cells is
+            // ~0.6–2.2 ns there (mean ~1.2 ns), more than the logic: a CCU2C adder level is a
+            // net + 0.45 ns into the chain + 0.44 ns out, its carry 0.071 ns per 2 bits.
+            Target::LatticeEcp5 => DelayModel {
+                register_overhead_ns: 2.35,
+                adder_base_ns: 2.1,
+                adder_per_bit_ns: 0.05,
+                mux_ns: 0.2,
+                saturate_ns: 7.25,
+                saturate_narrow_bits: 1,
+                fanout_ns_per_log2: 0.75,
+                cmp_extra_ns: 3.7,
+                dsp_ns: 9.35,
+            },
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::XilinxUltrascalePlus => "xilinx-ultrascale-plus",
+            Target::LatticeEcp5 => "lattice-ecp5",
+        }
+    }
+    /// Which delay model placed the registers, and how far it can be trusted (`report.json`
+    /// field `timing_model`; docs/timing-model.md).
+    pub fn timing_model(self) -> TimingModelInfo {
+        match self {
+            Target::XilinxUltrascalePlus => TimingModelInfo {
+                target: self.name().into(),
+                version: XILINX_MODEL_VERSION.into(),
+                status: "estimate".into(),
+                met_pct: None,
+                margin_pct: None,
+                source: "uncalibrated estimate: no open place and route for UltraScale+ here; \
+                         constants from published figures (LUT6 + net ~0.55 ns, CARRY8 ~0.1 ns \
+                         per 8 bits, DSP48E2 ~2.0 ns combinational: UltraScale+ -2 data sheet \
+                         DS923 class figures), see docs/timing-model.md"
+                    .into(),
+            },
+            Target::LatticeEcp5 => TimingModelInfo {
+                target: self.name().into(),
+                version: ECP5_MODEL_VERSION.into(),
+                status: "calibrated".into(),
+                met_pct: Some(ECP5_CORPUS_MET_PCT),
+                margin_pct: Some(ECP5_CORPUS_MARGIN_PCT),
+                source: "calibrated against Yosys synth_ecp5 + nextpnr-ecp5 (router2, seed 1) \
+                         on bench/calibration/ecp5.csv (bench/calibrate_ecp5.sh), see \
+                         docs/timing-model.md"
+                    .into(),
+            },
+        }
+    }
+}
+
+/// Tag of the ECP5 delay model (the calibration CSV's `delay_model` column).
+pub const ECP5_MODEL_VERSION: &str = "ecp5-v2";
+/// Tag of the UltraScale+ delay model.
+pub const XILINX_MODEL_VERSION: &str = "xilinx-v0-estimate";
+/// Share of the calibration corpus' runs (at `ECP5_MODEL_VERSION`) whose routed Fmax meets
+/// the clock the compiler promised, %.
+pub const ECP5_CORPUS_MET_PCT: f64 = 0.0;
+/// Median over the corpus of routed Fmax / predicted Fmax − 1, % (positive: faster than
+/// predicted).
+pub const ECP5_CORPUS_MARGIN_PCT: f64 = 0.0;
+
+/// Which delay model scheduled a design and how far it is trusted (see
+/// [`Target::timing_model`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TimingModelInfo {
+    /// `xilinx-ultrascale-plus` or `lattice-ecp5`.
+    pub target: String,
+    /// The model's tag (changes whenever its constants change).
+    pub version: String,
+    /// `calibrated` (fitted to routed designs) or `estimate` (never checked against place
+    /// and route).
+    pub status: String,
+    /// Calibrated models: share of the corpus' runs that met the promised clock after
+    /// routing, %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub met_pct: Option<f64>,
+    /// Calibrated models: median routed Fmax over predicted Fmax, minus 1, in %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_pct: Option<f64>,
+    /// Where the constants come from.
+    pub source: String,
+}
