@@ -10,6 +10,8 @@
 //! `RTL4ML_BLESS=1 cargo test --test snapshots`, then `git diff tests/snapshots/out`.
 //! Without it, a difference fails and leaves `NAME.EXT.new` beside the expected file.
 
+mod layering;
+
 use rtl4ml::flow::{compile, Options};
 use rtl4ml::passes::lower::{DspPolicy, LowerOptions};
 use std::path::{Path, PathBuf};
