@@ -108,7 +108,7 @@ pub fn compile_observed(
     observe: &mut dyn FnMut(pipeline::Pass, &Netlist, Option<&crate::ir::schedule::Schedule>),
 ) -> Result<Design> {
     if !(opts.clock_ns > 0.0 && opts.clock_ns.is_finite()) {
-        return Err(Error::unsupported(
+        return Err(Error::usage(
             "--clock-ns",
             format!(
                 "the clock period must be a positive number of ns, got {}",
@@ -155,7 +155,7 @@ pub fn compile_for_latency_ns(
     observe: &mut dyn FnMut(pipeline::Pass, &Netlist, Option<&crate::ir::schedule::Schedule>),
 ) -> Result<Design> {
     if !(latency_ns > 0.0 && latency_ns.is_finite()) {
-        return Err(Error::unsupported(
+        return Err(Error::usage(
             "--latency-ns",
             format!("the latency must be a positive number of ns, got {latency_ns}"),
         ));
@@ -195,7 +195,7 @@ pub fn compile_for_latency_ns(
         previous = clock;
     }
     let (n, clock) = best.expect("at least one cycle count was tried");
-    Err(Error::unsupported(
+    Err(Error::usage(
         "--latency-ns",
         format!(
             "the design cannot finish within {latency_ns} ns on {}: its shortest latency under \

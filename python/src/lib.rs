@@ -76,7 +76,9 @@ fn py_err(e: rtl4ml::Error, context: Option<&str>) -> PyErr {
     use rtl4ml::Error as E;
     match e {
         E::Model { .. } => ModelError::new_err(msg),
-        E::Unsupported { .. } => UnsupportedError::new_err(msg),
+        E::Unsupported { .. } | E::Lower { .. } | E::Usage { .. } => {
+            UnsupportedError::new_err(msg)
+        }
         E::Data { .. } => DataError::new_err(msg),
         E::Tool { .. } => ToolError::new_err(msg),
         E::Mismatch(_) => VerificationError::new_err(msg),

@@ -9,12 +9,13 @@
 
 use super::fixed::{FixedType, Overflow, MAX_WIRE_WIDTH};
 
-/// What to do when a value outgrows the wire limit (appended to those errors).
-const WIRE_ADVICE: &str = ": the layer combines values whose binary points are too far apart \
-     (huge integer bits against many fractional bits); narrow its input, weight or accumulator \
-     types, e.g. with a `quantize` layer in front of it";
 use super::interval::Interval;
 use std::collections::HashMap;
+
+pub use crate::error::BuildError;
+
+/// Result of the netlist builder.
+pub type BuildResult<T> = std::result::Result<T, BuildError>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub u32);
@@ -281,12 +282,12 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, op: Op, frac: i32, range: Interval) -> Result<NodeId, String> {
+    fn push(&mut self, op: Op, frac: i32, range: Interval) -> BuildResult<NodeId> {
         if !range.within_limits() {
-            return Err(format!(
-                "an intermediate value needs {} bits, more than the {MAX_WIRE_WIDTH}-bit limit{WIRE_ADVICE}",
-                range.width()
-            ));
+            return Err(BuildError::WireTooWide {
+                bits: range.width(),
+                limit: MAX_WIRE_WIDTH,
+            });
         }
         let key = (op, frac);
         if let Some(&id) = self.memo.get(&key) {
@@ -305,7 +306,7 @@ impl Builder {
         Ok(id)
     }
 
-    pub fn input(&mut self, index: usize, ty: &FixedType) -> Result<NodeId, String> {
+    pub fn input(&mut self, index: usize, ty: &FixedType) -> BuildResult<NodeId> {
         self.push(
             Op::Input { index },
             ty.frac(),
@@ -314,7 +315,7 @@ impl Builder {
     }
 
     /// A constant `value · 2^-frac`, normalised (trailing zero bits removed; zero at frac 0).
-    pub fn constant(&mut self, value: i128, frac: i32) -> Result<NodeId, String> {
+    pub fn constant(&mut self, value: i128, frac: i32) -> BuildResult<NodeId> {
         let (mut v, mut f) = (value, frac);
         if v == 0 {
             f = 0;
@@ -328,14 +329,18 @@ impl Builder {
     }
 
     /// Range of an operand at a target frac (≥ operand frac).
-    fn aligned(&self, o: &Operand, frac: i32) -> Result<Interval, String> {
+    fn aligned(&self, o: &Operand, frac: i32) -> BuildResult<Interval> {
         let s = frac - self.net.operand_frac(o);
-        self.net.node(o.node).range.shl(s as u32).ok_or_else(|| {
-            format!("an aligned operand would need more than the {MAX_WIRE_WIDTH}-bit wire limit{WIRE_ADVICE}")
-        })
+        self.net
+            .node(o.node)
+            .range
+            .shl(s as u32)
+            .ok_or(BuildError::AlignTooWide {
+                limit: MAX_WIRE_WIDTH,
+            })
     }
 
-    pub fn add(&mut self, a: Operand, b: Operand, sub: bool) -> Result<NodeId, String> {
+    pub fn add(&mut self, a: Operand, b: Operand, sub: bool) -> BuildResult<NodeId> {
         let frac = self.net.operand_frac(&a).max(self.net.operand_frac(&b));
         let (ra, rb) = (self.aligned(&a, frac)?, self.aligned(&b, frac)?);
         let range = if sub { ra.sub(&rb) } else { ra.add(&rb) };
@@ -351,13 +356,13 @@ impl Builder {
         self.push(Op::Add { a, b, sub }, frac, range)
     }
 
-    pub fn neg(&mut self, a: Operand) -> Result<NodeId, String> {
+    pub fn neg(&mut self, a: Operand) -> BuildResult<NodeId> {
         let frac = self.net.operand_frac(&a);
         let range = self.net.node(a.node).range.neg();
         self.push(Op::Neg { a }, frac, range)
     }
 
-    pub fn relu(&mut self, a: NodeId) -> Result<NodeId, String> {
+    pub fn relu(&mut self, a: NodeId) -> BuildResult<NodeId> {
         let n = self.net.node(a);
         if n.range.lo >= 0 {
             return Ok(a);
@@ -367,7 +372,7 @@ impl Builder {
     }
 
     /// A cast; returns `a` itself when the cast provably changes nothing.
-    pub fn cast(&mut self, mut a: Operand, to: FixedType) -> Result<NodeId, String> {
+    pub fn cast(&mut self, mut a: Operand, to: FixedType) -> BuildResult<NodeId> {
         let n = self.net.node(a.node);
         // A left shift by `to.width` bits or more takes every non-zero value out of the
         // target's range and leaves zero low bits: the result depends only on the sign, for
@@ -386,10 +391,11 @@ impl Builder {
         if to.frac() > frac && n.range.lo != n.range.hi {
             let bits = n.range.width() + (to.frac() - frac) as u32;
             if bits > MAX_WIRE_WIDTH {
-                return Err(format!(
-                    "a cast to {to} needs a {bits}-bit shifted value, more than the \
-                     {MAX_WIRE_WIDTH}-bit wire limit{WIRE_ADVICE}"
-                ));
+                return Err(BuildError::CastTooWide {
+                    to: to.to_string(),
+                    bits,
+                    limit: MAX_WIRE_WIDTH,
+                });
             }
         }
         let range = cast_range(n.range, frac, &to);
@@ -409,13 +415,13 @@ pub const MAX_TABLE_ENTRIES: i128 = 1 << 16;
 
 impl Builder {
     /// Range of an operand aligned to `frac` (public form of `aligned`, for comparisons).
-    fn aligned_pair(&self, x: &Operand, y: &Operand) -> Result<(i32, Interval, Interval), String> {
+    fn aligned_pair(&self, x: &Operand, y: &Operand) -> BuildResult<(i32, Interval, Interval)> {
         let f = self.net.operand_frac(x).max(self.net.operand_frac(y));
         Ok((f, self.aligned(x, f)?, self.aligned(y, f)?))
     }
 
     /// `x > y` as a 1-bit flag; a constant when the ranges decide it.
-    pub fn cmp(&mut self, x: Operand, y: Operand) -> Result<NodeId, String> {
+    pub fn cmp(&mut self, x: Operand, y: Operand) -> BuildResult<NodeId> {
         let (_, rx, ry) = self.aligned_pair(&x, &y)?;
         if rx.lo > ry.hi {
             return self.constant(1, 0);
@@ -427,7 +433,7 @@ impl Builder {
     }
 
     /// `c ≠ 0 ? a : b`.
-    pub fn mux(&mut self, c: NodeId, a: Operand, b: Operand) -> Result<NodeId, String> {
+    pub fn mux(&mut self, c: NodeId, a: Operand, b: Operand) -> BuildResult<NodeId> {
         let rc = self.net.node(c).range;
         let pick = if rc.lo == rc.hi {
             Some(if rc.lo != 0 { a } else { b })
@@ -452,7 +458,7 @@ impl Builder {
     }
 
     /// `max(a, b)` (`min` when `min`), from a comparison and a multiplexer.
-    pub fn max(&mut self, a: Operand, b: Operand, min: bool) -> Result<NodeId, String> {
+    pub fn max(&mut self, a: Operand, b: Operand, min: bool) -> BuildResult<NodeId> {
         let c = self.cmp(a, b)?;
         if min {
             self.mux(c, b, a)
@@ -462,16 +468,16 @@ impl Builder {
     }
 
     /// The exact product `a · b` of two values, in LUTs.
-    pub fn mul(&mut self, a: Operand, b: Operand) -> Result<NodeId, String> {
+    pub fn mul(&mut self, a: Operand, b: Operand) -> BuildResult<NodeId> {
         self.mul_on(a, b, false)
     }
 
     /// The exact product `a · b` of two values; `dsp`: on one hard multiplier.
-    pub fn mul_on(&mut self, a: Operand, b: Operand, dsp: bool) -> Result<NodeId, String> {
+    pub fn mul_on(&mut self, a: Operand, b: Operand, dsp: bool) -> BuildResult<NodeId> {
         let frac = self.net.operand_frac(&a) + self.net.operand_frac(&b);
         let (ra, rb) = (self.net.node(a.node).range, self.net.node(b.node).range);
-        let wide = || {
-            format!("a product needs more than the {MAX_WIRE_WIDTH}-bit wire limit{WIRE_ADVICE}")
+        let wide = || BuildError::ProductTooWide {
+            limit: MAX_WIRE_WIDTH,
         };
         let corners = [
             ra.lo.checked_mul(rb.lo),
@@ -509,18 +515,13 @@ impl Builder {
 
     /// A lookup table indexed by `a`: `f(m)` (a mantissa at `frac`) for every mantissa `m`
     /// in the range of `a`.
-    pub fn table(
-        &mut self,
-        a: NodeId,
-        frac: i32,
-        f: impl Fn(i128) -> i128,
-    ) -> Result<NodeId, String> {
+    pub fn table(&mut self, a: NodeId, frac: i32, f: impl Fn(i128) -> i128) -> BuildResult<NodeId> {
         let r = self.net.node(a).range;
         if r.hi - r.lo >= MAX_TABLE_ENTRIES {
-            return Err(format!(
-                "a lookup table would need {} entries, more than the limit of {MAX_TABLE_ENTRIES}",
-                r.hi - r.lo + 1
-            ));
+            return Err(BuildError::TableTooLarge {
+                entries: r.hi - r.lo + 1,
+                limit: MAX_TABLE_ENTRIES,
+            });
         }
         let entries: Vec<i128> = (r.lo..=r.hi).map(f).collect();
         let lo = *entries.iter().min().unwrap();

@@ -111,7 +111,7 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
             &narrow::observed(&narrow::narrow(g), &calib, m)?,
         )),
         Some(m) => {
-            return Err(crate::error::Error::unsupported(
+            return Err(crate::error::Error::usage(
                 "--observed-margin",
                 format!("the margin is a factor of at least 1 (got {m})"),
             ))

@@ -977,7 +977,7 @@ fn effect(from: &Point, to: &Point) -> Estimate {
 pub(super) fn measure(reference: &Reference, cache: &Cache, g: &LayerGraph) -> Result<Eval> {
     match cache.outputs(g) {
         Ok(y) => Ok(reference.evaluate(g, &y)),
-        Err(Error::Unsupported { .. }) => Ok(Eval {
+        Err(Error::Unsupported { .. } | Error::Lower { .. }) => Ok(Eval {
             error: f64::INFINITY,
             mse: f64::INFINITY,
         }),

@@ -13,7 +13,7 @@
 //! that involve the terms it touched, and a lazily invalidated heap finds the next best pair.
 
 use super::lower::{Lowering, Term};
-use crate::ir::netlist::{NodeId, Operand};
+use crate::ir::netlist::{BuildResult, NodeId, Operand};
 use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -66,7 +66,7 @@ impl Lowering {
     }
 
     /// Extracts shared subexpressions across the columns (outputs) of one dense layer.
-    pub(super) fn share_subexpressions(&mut self, columns: &mut [Vec<Term>]) -> Result<(), String> {
+    pub(super) fn share_subexpressions(&mut self, columns: &mut [Vec<Term>]) -> BuildResult<()> {
         // Depth budget: the deepest unshared column tree.
         let max_depth = columns
             .iter()

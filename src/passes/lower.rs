@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{LayerGraph, LayerKind};
-use crate::ir::netlist::{Builder, Netlist, NodeId, Op, Operand, Port};
+use crate::ir::netlist::{BuildResult, Builder, Netlist, NodeId, Op, Operand, Port};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -107,7 +107,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
         for _ in 0..t.len() {
             elems.push(
                 lw.b.input(index, &t.ty)
-                    .map_err(|m| Error::unsupported(format!("input `{}`", t.name), m))?,
+                    .map_err(|m| Error::lower(format!("input `{}`", t.name), m))?,
             );
             index += 1;
         }
@@ -141,7 +141,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                 .iter()
                 .map(|&e| lw.clamp_cast(e, ty))
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|m| Error::unsupported(&place, m))?,
+                .map_err(|m| Error::lower(&place, m))?,
             // Each element cast to its own (narrow) type, then widened to the tensor's type,
             // which is exact and only wiring. A dense layer reads the narrow node instead
             // (`narrow`), so its shift-and-add terms have the element's own width.
@@ -156,8 +156,8 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                     }
                     Ok(w)
                 })
-                .collect::<std::result::Result<_, String>>()
-                .map_err(|m| Error::unsupported(&place, m))?,
+                .collect::<BuildResult<_>>()
+                .map_err(|m| Error::lower(&place, m))?,
             LayerKind::Relu => x
                 .iter()
                 .map(|&e| {
@@ -166,7 +166,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                     lw.b.cast(r.op(), ty)
                 })
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|m| Error::unsupported(&place, m))?,
+                .map_err(|m| Error::lower(&place, m))?,
             LayerKind::Dense {
                 weight,
                 bias,
@@ -192,7 +192,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                                 bias.ty.frac(),
                                 accum.as_ref(),
                             )
-                            .map_err(|m| Error::unsupported(format!("{place}, output {j}"), m))?;
+                            .map_err(|m| Error::lower(format!("{place}, output {j}"), m))?;
                         columns.push(terms);
                     }
                     // Pair counting is quadratic in the terms per output; beyond a generous
@@ -201,7 +201,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                     let exact = columns.clone();
                     if opts.share && pairs <= 4_000_000 {
                         lw.share_subexpressions(&mut columns)
-                            .map_err(|m| Error::unsupported(&place, m))?;
+                            .map_err(|m| Error::lower(&place, m))?;
                     }
                     rows_terms.push((columns, exact));
                 }
@@ -221,9 +221,7 @@ pub fn lower(g: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
                                     ty,
                                     consumer.filter(|_| fold).map(|c| c.1),
                                 )
-                                .map_err(|m| {
-                                    Error::unsupported(format!("{place}, output {j}"), m)
-                                })?;
+                                .map_err(|m| Error::lower(format!("{place}, output {j}"), m))?;
                             ok &= !fold || f.consumer_ok;
                             out.push(f.node);
                         }
@@ -295,7 +293,7 @@ impl Lowering {
     /// to at most zero, which the clamp maps to zero either way). The ReLU form is built: its
     /// zeroing is one gate per bit that merges into the cast's saturation LUTs, where a cast
     /// with two overflow sides needs a second comparison.
-    fn clamp_cast(&mut self, e: NodeId, to: FixedType) -> std::result::Result<NodeId, String> {
+    fn clamp_cast(&mut self, e: NodeId, to: FixedType) -> BuildResult<NodeId> {
         let src = if !to.signed && to.overflow != Overflow::Wrap {
             let r = self.b.relu(e)?;
             self.sync_levels();
@@ -337,7 +335,7 @@ impl Lowering {
 
     /// Sums signed terms with a balanced tree (always combining the two shallowest).
     /// Returns an operand (possibly shifted) or `None` for an empty sum.
-    fn sum(&mut self, terms: Vec<Term>) -> std::result::Result<Option<Operand>, String> {
+    fn sum(&mut self, terms: Vec<Term>) -> BuildResult<Option<Operand>> {
         // Constant terms (biases, products of constant activations) fold into one constant.
         let (consts, mut terms): (Vec<Term>, Vec<Term>) = terms.into_iter().partition(|(o, _)| {
             self.b.net.node(o.node).range.lo == self.b.net.node(o.node).range.hi
@@ -435,7 +433,7 @@ impl Lowering {
         bias: i64,
         fb: i32,
         accum: Option<&FixedType>,
-    ) -> std::result::Result<Vec<Term>, String> {
+    ) -> BuildResult<Vec<Term>> {
         let mut terms: Vec<Term> = Vec::new();
         // Bias first: accum(bias).
         let (bias_m, bias_f) = match accum {
@@ -566,7 +564,7 @@ impl Lowering {
         acc: Operand,
         steps: &[Operand],
         a: &FixedType,
-    ) -> std::result::Result<Operand, String> {
+    ) -> BuildResult<Operand> {
         if steps.is_empty() {
             return Ok(acc);
         }
@@ -582,7 +580,7 @@ impl Lowering {
         &mut self,
         steps: &[Operand],
         a: &FixedType,
-    ) -> std::result::Result<(Operand, Option<(Operand, Operand)>), String> {
+    ) -> BuildResult<(Operand, Option<(Operand, Operand)>)> {
         if steps.len() == 1 {
             return Ok((steps[0], None));
         }
@@ -611,7 +609,7 @@ impl Lowering {
         x: Operand,
         bounds: Option<(Operand, Operand)>,
         a: &FixedType,
-    ) -> std::result::Result<Operand, String> {
+    ) -> BuildResult<Operand> {
         let r = match bounds {
             None => self.b.cast(x, *a)?,
             Some((lo, hi)) => {
@@ -690,7 +688,7 @@ impl Lowering {
         accum: Option<&FixedType>,
         result: FixedType,
         consumer_rnd: Option<i32>,
-    ) -> std::result::Result<Finished, String> {
+    ) -> BuildResult<Finished> {
         // RND is floor(x + half an LSB): with an exact sum, the halves of this layer's result
         // cast and of a consumer's RND cast (see `rnd_consumer`) join the constant terms, so
         // the casts need no rounding adder. A WRAP accumulator wraps before the result cast,

@@ -113,7 +113,7 @@ fn run_until(
             (!opts.auto_clock).then_some(opts.clock_ns),
             &model,
         )
-        .map_err(|m| Error::unsupported("--latency-cycles", m))?,
+        .map_err(|m| Error::usage("--latency-cycles", m))?,
     };
     // A stage slower than the clock asked for (one operation longer than the period): refuse
     // with the clock the design can meet instead of reporting a latency it cannot have.
@@ -121,7 +121,7 @@ fn run_until(
         && !opts.allow_slow_stages
         && sched.critical_ns > opts.clock_ns * (1.0 + 1e-9)
     {
-        return Err(Error::unsupported(
+        return Err(Error::usage(
             "--clock-ns",
             format!(
                 "a {:?} ns clock cannot be met: the slowest pipeline stage needs {:.3} ns; the \
@@ -205,6 +205,26 @@ mod tests {
     fn wrap_accum() -> LayerGraph {
         let text = include_str!("../../models/wrap_accum.json");
         crate::frontend::native::parse(text, "wrap_accum.json").unwrap()
+    }
+
+    #[test]
+    fn lowering_errors_are_typed_and_carry_their_place() {
+        let text = include_str!("../../tests/fixtures/errors/wire_too_wide.json");
+        let g = crate::frontend::native::parse(text, "wire_too_wide.json").unwrap();
+        let e = netlist(&g, &Default::default()).unwrap_err();
+        match &e {
+            Error::Lower {
+                place,
+                reason: crate::ir::netlist::BuildError::AlignTooWide { limit: 120 },
+            } => assert_eq!(place, "layer `fc1`"),
+            other => panic!("expected a typed lowering error, got {other:?}"),
+        }
+        // The text users see is the place, then the reason, once.
+        let text = e.to_string();
+        assert!(
+            text.starts_with("layer `fc1`: an aligned operand would need more than the 120-bit")
+        );
+        assert_eq!(text.matches("wire limit").count(), 1, "{text}");
     }
 
     fn opts() -> PipelineOptions {

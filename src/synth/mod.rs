@@ -279,7 +279,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         )));
     }
     let target = match (opts.target, opts.pnr) {
-        (Some(Target::XilinxUltrascalePlus), Some(Pnr::Ecp5)) => return Err(Error::unsupported(
+        (Some(Target::XilinxUltrascalePlus), Some(Pnr::Ecp5)) => return Err(Error::usage(
             "--pnr ecp5",
             "ECP5 place and route needs ECP5 synthesis: drop --target or use --target lattice-ecp5",
         )),

