@@ -393,7 +393,53 @@ pub fn slice_sources(
         .collect()
 }
 
+/// Every layer kind's name in the native format, in documentation order: the one list the
+/// loader's error message, the docs and the tests take. `LayerKind::name` returns one of
+/// these for every value (a unit test checks each variant), and the loader accepts each of
+/// them (`frontend::native` tests).
+pub const KIND_NAMES: &[&str] = &[
+    "dense",
+    "relu",
+    "quantize",
+    "flatten",
+    "conv1d",
+    "conv2d",
+    "depthwise_conv1d",
+    "depthwise_conv2d",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "global_max_pool",
+    "global_avg_pool",
+    "global_sum_pool",
+    "add",
+    "subtract",
+    "multiply",
+    "concatenate",
+    "reshape",
+    "transpose",
+    "slice",
+    "einsum_dense",
+    "leaky_relu",
+    "hard_sigmoid",
+    "hard_tanh",
+    "argmax",
+    "batchnorm",
+    "sigmoid",
+    "tanh",
+    "exp",
+    "softmax",
+];
+
+/// [`KIND_NAMES`] as a sentence: `a, b, … or z`.
+pub fn kind_names_sentence() -> String {
+    let (last, rest) = KIND_NAMES.split_last().expect("kinds");
+    format!("{} or {last}", rest.join(", "))
+}
+
 impl LayerKind {
+    /// The kind's name in the native format (one of [`KIND_NAMES`]).
     pub fn name(&self) -> &'static str {
         match self {
             LayerKind::Dense { .. } => "dense",
@@ -600,6 +646,12 @@ impl LayerGraph {
                         "reads tensor {s}, which is not defined before it"
                     )));
                 }
+            }
+            if !KIND_NAMES.contains(&l.kind.name()) {
+                return Err(at(format!(
+                    "its kind `{}` is not a layer kind of the format (a sum pool is global only)",
+                    l.kind.name()
+                )));
             }
             let x = self.tensor(l.input);
             let (xs, ys) = (&x.shape, &l.output.shape);

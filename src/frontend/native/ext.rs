@@ -12,12 +12,6 @@ use crate::ir::layers::{
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// Every layer kind the format knows, for the unknown-kind message.
-pub const KINDS: &str = "dense, relu, quantize, flatten, conv1d, conv2d, depthwise_conv1d, \
-    depthwise_conv2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d, global_max_pool, \
-    global_avg_pool, global_sum_pool, add, subtract, multiply, concatenate, reshape, transpose, \
-    slice, einsum_dense, leaky_relu, hard_sigmoid, hard_tanh, argmax, batchnorm, sigmoid, tanh, exp or softmax";
-
 /// Largest lookup table a model may declare (entries).
 const MAX_TABLE: u64 = 1 << 16;
 /// Largest tensor (elements).
@@ -627,7 +621,10 @@ impl Loader<'_> {
             }
             other => Err(self.err(
                 &Self::fp(place, "kind"),
-                format!("unknown layer kind `{other}` (expected {KINDS})"),
+                format!(
+                    "unknown layer kind `{other}` (expected {})",
+                    crate::ir::layers::kind_names_sentence()
+                ),
             )),
         }
     }
