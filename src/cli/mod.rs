@@ -401,8 +401,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 ],
             )?;
             let ptq = load_precision(&precision, &precision_file)?;
-            let bytes =
-                std::fs::read(&model).with_context(|| format!("reading {}", model.display()))?;
+            let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
             let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
             // Read the data first: a bad file is reported before any compilation.
             let data = io::read_npy(&input)?;

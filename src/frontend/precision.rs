@@ -85,7 +85,7 @@ impl Precision {
 
     /// Reads a precision file (`--precision-file`).
     pub fn load(path: &Path) -> Result<Precision> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path, crate::input::MAX_MODEL_BYTES, "precision file")?;
         Precision::parse(&text, &path.display().to_string())
     }
 

@@ -340,6 +340,28 @@ fn endless_files_are_refused_without_reading_them_whole() {
         "error: /dev/zero: a model file may be at most 268435456 bytes (256 MiB); this one is longer than that (a device or an endless stream?)",
         60.0,
     );
+    // Every command's model and precision file go through the same bounded reader.
+    for args in [
+        &["sim", "/dev/zero", "--input", "x.npy", "--output", "y.npy"][..],
+        &[
+            "compile",
+            &model("jet_tagger.json"),
+            "-o",
+            "out",
+            "--precision-file",
+            "/dev/zero",
+        ][..],
+    ] {
+        let r = run(&t.0, args);
+        assert_refused(
+            &r,
+            &format!(
+                "error: /dev/zero: a {} may be at most 268435456 bytes (256 MiB); this one is longer than that (a device or an endless stream?)",
+                if args[0] == "sim" { "model file" } else { "precision file" }
+            ),
+            60.0,
+        );
+    }
     let r = run(
         &t.0,
         &[
