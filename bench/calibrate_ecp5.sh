@@ -20,7 +20,7 @@ WORK=${CAL_WORK:-/tmp/rtl4ml-calibration}
 CSV=${CAL_CSV:-bench/calibration/ecp5.csv}
 PY=bench/calibration/corpus.py
 [ -x "$RTL4ML" ] || { echo "no $RTL4ML: cargo build --release first (or set RTL4ML)" >&2; exit 1; }
-mkdir -p "$WORK/models"
+mkdir -p "$WORK/models" "$WORK/builds"
 python3 $PY models "$WORK/models"
 [ -s "$CSV" ] || python3 $PY header > "$CSV"
 python3 $PY list | while read -r design src clock extra; do
