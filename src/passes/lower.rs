@@ -16,7 +16,13 @@ use crate::ir::netlist::{BuildResult, Builder, Netlist, NodeId, Op, Operand, Por
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-mod ext;
+mod activation;
+mod arith;
+mod conv;
+mod merge;
+mod pool;
+mod shape;
+mod table;
 
 /// Lowering choices.
 #[derive(Clone, Debug)]
@@ -278,6 +284,16 @@ pub(super) struct Lowering {
     pub(super) dsp: DspPolicy,
     /// `--sat-accum tree`: compose clamping accumulator steps in a tree.
     pub(super) sat_tree: bool,
+}
+
+/// The layer being lowered and what its lowering reads (see `arith.rs`'s dispatcher).
+#[derive(Clone, Copy)]
+pub(super) struct Site<'a> {
+    pub(super) g: &'a LayerGraph,
+    pub(super) k: usize,
+    pub(super) tensors: &'a [Vec<NodeId>],
+    pub(super) ty: FixedType,
+    pub(super) opts: &'a LowerOptions,
 }
 
 /// A signed term of a sum.
