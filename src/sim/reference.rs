@@ -3,9 +3,15 @@
 //! saturating accumulator's order dependence) and is used in tests to check the lowering.
 
 use crate::error::{Error, Result};
-use crate::ir::layers::{LayerGraph, LayerKind};
+use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 
-mod ext;
+mod activation;
+mod arith;
+mod conv;
+mod merge;
+mod pool;
+mod shape;
+mod table;
 
 /// Evaluates one sample: flat input mantissas (bus order) → flat output mantissas.
 pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
@@ -113,7 +119,7 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
             | LayerKind::Argmax
             | LayerKind::BatchNorm { .. }
             | LayerKind::Table { .. }
-            | LayerKind::Softmax { .. } => ext::evaluate_layer(g, layer, &values)?,
+            | LayerKind::Softmax { .. } => evaluate_layer(g, layer, &values)?,
         };
         values.push(out);
     }
@@ -121,4 +127,33 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
         .iter()
         .flat_map(|&t| values[t].iter().map(|&v| v as i64))
         .collect())
+}
+
+/// The value of one layer beyond dense, relu, quantize and flatten, from the values of the
+/// tensors before it, dispatched to its concept's file.
+fn evaluate_layer(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Result<Vec<i128>> {
+    let out: Vec<i128> = match &layer.kind {
+        LayerKind::Conv { .. } => conv::conv(g, layer, values)?,
+        LayerKind::Pool { .. } => pool::pool(g, layer, values)?,
+        LayerKind::Merge { .. } => merge::merge(g, layer, values)?,
+        LayerKind::Concatenate { .. } => merge::concatenate(g, layer, values)?,
+        LayerKind::Reshape => values[layer.input].clone(),
+        LayerKind::Transpose { .. } => shape::transpose(g, layer, values)?,
+        LayerKind::Slice { .. } => shape::slice(g, layer, values)?,
+        LayerKind::ReluCap { .. } => activation::relu_cap(g, layer, values)?,
+        LayerKind::LeakyRelu { .. } => activation::leaky_relu(g, layer, values)?,
+        LayerKind::HardSigmoid { .. } => activation::hard_sigmoid(g, layer, values)?,
+        LayerKind::Argmax => activation::argmax(g, layer, values)?,
+        LayerKind::BatchNorm { .. } => conv::batchnorm(g, layer, values)?,
+        LayerKind::Table { .. } => table::table(g, layer, values)?,
+        LayerKind::Softmax { .. } => table::softmax(g, layer, values)?,
+        LayerKind::Dense { .. }
+        | LayerKind::Relu
+        | LayerKind::Quantize
+        | LayerKind::QuantizeEach { .. }
+        | LayerKind::Flatten => {
+            unreachable!("evaluated by the caller")
+        }
+    };
+    Ok(out)
 }

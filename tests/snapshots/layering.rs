@@ -127,7 +127,7 @@ fn imports(module: &[String], code: &str, known: &BTreeSet<Vec<String>>) -> BTre
             let group: String = bytes[j + 1..end].iter().collect();
             paths = group
                 .split(',')
-                .map(|g| g.trim().split_whitespace().next().unwrap_or("").to_string())
+                .map(|g| g.split_whitespace().next().unwrap_or("").to_string())
                 .filter(|g| !g.is_empty() && g != "self")
                 .map(|g| format!("{}{g}", head))
                 .collect();
