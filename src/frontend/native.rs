@@ -11,7 +11,13 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
 
-mod ext;
+mod activation;
+mod conv;
+mod fields;
+mod merge;
+mod pool;
+mod shape;
+mod table;
 
 pub const FORMAT: &str = "rtl4ml-model";
 pub const VERSION: u64 = 1;
