@@ -554,7 +554,7 @@ impl Loader<'_> {
             "dense" | "einsum_dense" => {
                 let mut keys = vec!["name", "kind", "input", "weight", "bias", "accum", "result"];
                 if kind == "einsum_dense" {
-                    // Keras' EinsumDense in the dense-on-the-last-axis forms (native/ext.rs).
+                    // Keras' EinsumDense in the dense-on-the-last-axis forms (native/fields.rs).
                     self.einsum_equation(o, x, &place)?;
                     keys.push("equation");
                 }
