@@ -151,9 +151,12 @@ def hls_type(precision, where):
     from hls4ml.model import types as ht
 
     name = type(precision).__name__
-    if isinstance(precision, (ht.XnorPrecisionType, ht.ExponentPrecisionType)) or not isinstance(
-        precision, ht.FixedPrecisionType
-    ):
+    if isinstance(precision, ht.IntegerPrecisionType):  # ap_int<W> / ap_uint<W>: TRN, WRAP
+        width = int(precision.width)
+        if not 1 <= width <= 64:
+            raise Hls4mlBridgeError(f'{where}: precision {precision}: rtl4ml types have 1 to 64 bits')
+        return Ty(precision.signed, width, width)
+    if not isinstance(precision, ht.FixedPrecisionType):
         raise Hls4mlBridgeError(f'{where}: precision {precision} ({name}) is not supported: rtl4ml needs '
                                 'fixed-point (ap_fixed/ap_int) types')
     bits = getattr(precision, 'saturation_bits', None)
@@ -265,7 +268,8 @@ def softmax_tables(layer, x, accum, exp_t, inv_t, inv_inp, exp_size, inv_size):
 
 # ---- the bridge -------------------------------------------------------------------------------
 
-SUPPORTED = 'Input, Dense, Activation (relu, linear), BatchNormalization, Softmax (latency), Reshape'
+SUPPORTED = ('Input, Dense, Activation (relu, linear), BatchNormalization, ApplyAlpha, Softmax (latency), '
+             'Reshape')
 
 
 class Bridge:
@@ -325,7 +329,7 @@ class Bridge:
             self.dense(layer)
         elif cls == 'Activation':
             self.activation(layer)
-        elif cls == 'BatchNormalization':
+        elif cls in ('BatchNormalization', 'ApplyAlpha'):
             self.batchnorm(layer)
         elif cls == 'Softmax':
             self.softmax(layer)
@@ -463,11 +467,17 @@ def dumps(doc):
     return '\n'.join(lines) + '\n'
 
 
-def convert(model, hls_config=None, output_dir=None, **kwargs):
-    """An hls4ml `ModelGraph` for rtl4ml: `model` is a Keras (Keras 2 / QKeras) model, an ONNX
-    `ModelProto` or path, a PyTorch module (give `input_shape=` in kwargs), or an hls4ml
-    configuration (a dict or a YAML path with KerasJson/KerasH5/OnnxModel...). Backend Vivado,
-    io_parallel, unless `hls_config`/kwargs say otherwise (the bridge then refuses them)."""
+def convert(model, hls_config=None, output_dir=None, default_precision='fixed<16,6>', **kwargs):
+    """An hls4ml `ModelGraph` built by hls4ml's own converters, ready for `export`.
+
+    `model` is an in-memory Keras model (Keras 2 / QKeras), an ONNX `ModelProto` or `.onnx`
+    path (qonnx's cleanup, channels-last and Gemm→MatMul first, as hls4ml's ONNX frontend
+    needs), a PyTorch module (give `input_shape=`), or an hls4ml configuration (a dict, or a
+    YAML path, with KerasJson + KerasH5, OnnxModel, ...). Backend Vivado and io_parallel
+    unless `hls_config`/`kwargs` say otherwise. Without `hls_config`, hls4ml's
+    `config_from_*_model` with `default_precision` (granularity `name` for Keras and PyTorch,
+    `model` for ONNX), the Latency strategy and the `latency` softmax.
+    """
     import os
     import tempfile
 
@@ -486,14 +496,44 @@ def convert(model, hls_config=None, output_dir=None, **kwargs):
         cfg.setdefault('IOType', 'io_parallel')
         if hls_config is not None:
             cfg['HLSConfig'] = hls_config
+        if 'KerasJson' in cfg or 'KerasH5' in cfg:
+            # A Keras 2 model as json + h5 (hls4ml's own reader; convert_from_config takes
+            # only in-memory Keras models).
+            from hls4ml.converters.keras_v2_to_hls import keras_v2_to_hls
+
+            return keras_v2_to_hls(cfg)
         return hls4ml.converters.convert_from_config(cfg)
     opts = dict(backend='Vivado', io_type='io_parallel', output_dir=output_dir)
     opts.update(kwargs)
     mod = type(model).__module__
     if hasattr(model, 'graph') and hasattr(model, 'SerializeToString') or (
             isinstance(model, (str, os.PathLike)) and str(model).lower().endswith('.onnx')):
-        return hls4ml.converters.convert_from_onnx_model(model, hls_config=hls_config, **opts)
-    if mod.startswith('torch') or any(c.__module__.startswith('torch') for c in type(model).__mro__):
+        # hls4ml's ONNX frontend reads a QONNX-cleaned, channels-last graph with MatMul for Gemm.
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
+        from qonnx.transformation.gemm_to_matmul import GemmToMatMul
+        from qonnx.util.cleanup import cleanup_model
+
+        m = cleanup_model(ModelWrapper(os.fspath(model) if isinstance(model, os.PathLike) else model))
+        m = m.transform(ConvertToChannelsLastAndClean())
+        m = m.transform(GemmToMatMul())
+        m = cleanup_model(m)
+        if hls_config is None:
+            hls_config = hls4ml.utils.config.config_from_onnx_model(
+                m, granularity='model', backend=opts['backend'], default_precision=default_precision)
+            hls_config['Model']['Strategy'] = 'Latency'
+            hls_config.setdefault('LayerType', {})['Softmax'] = {'Implementation': 'latency'}
+        return hls4ml.converters.convert_from_onnx_model(m, hls_config=hls_config, **opts)
+    torch = mod.startswith('torch') or any(c.__module__.startswith('torch') for c in type(model).__mro__)
+    if hls_config is None:
+        make = (hls4ml.utils.config.config_from_pytorch_model if torch
+                else hls4ml.utils.config.config_from_keras_model)
+        extra = {'input_shape': kwargs['input_shape']} if torch and 'input_shape' in kwargs else {}
+        hls_config = make(model, granularity='name', backend=opts['backend'],
+                          default_precision=default_precision, **extra)
+        hls_config['Model']['Strategy'] = 'Latency'
+        hls_config.setdefault('LayerType', {})['Softmax'] = {'Implementation': 'latency'}
+    if torch:
         return hls4ml.converters.convert_from_pytorch_model(model, hls_config=hls_config, **opts)
     return hls4ml.converters.convert_from_keras_model(model, hls_config=hls_config, **opts)
 
