@@ -268,8 +268,8 @@ def softmax_tables(layer, x, accum, exp_t, inv_t, inv_inp, exp_size, inv_size):
 
 # ---- the bridge -------------------------------------------------------------------------------
 
-SUPPORTED = ('Input, Dense, Activation (relu, linear), BatchNormalization, ApplyAlpha, Softmax (latency), '
-             'Reshape')
+SUPPORTED = ('Input, Dense, Conv1D, Conv2D, PointwiseConv1D/2D, Activation (relu, linear), BatchNormalization, '
+             'ApplyAlpha, Softmax (latency), Reshape, Transpose')
 
 
 class Bridge:
@@ -333,6 +333,13 @@ class Bridge:
             self.batchnorm(layer)
         elif cls == 'Softmax':
             self.softmax(layer)
+        elif cls in ('Conv1D', 'Conv2D', 'PointwiseConv1D', 'PointwiseConv2D'):
+            self.conv(layer, 2 if cls.endswith('2D') else 1)
+        elif cls == 'Transpose':
+            src, shape, ty = self.src(layer)
+            perm = [int(p) for p in layer.get_attr('perm')]
+            self.add(layer, {'name': self.fresh(layer.name), 'kind': 'transpose', 'input': src, 'perm': perm},
+                     self.out_shape(layer), ty)
         elif cls == 'Reshape':
             src, shape, ty = self.src(layer)
             out = self.out_shape(layer)
@@ -367,6 +374,55 @@ class Bridge:
         rty = named_type(layer, 'result_t')
         obj['result'] = str(rty)
         self.add(layer, obj, [n_out], rty)
+
+    def conv(self, layer, d):
+        src, shape, _ = self.src(layer)
+        strategy = str(layer.get_attr('strategy', 'latency')).lower()
+        if strategy != 'latency':
+            fail(layer, f'strategy `{layer.get_attr("strategy")}` is not supported: rtl4ml reproduces the '
+                        'Latency strategy (Strategy: Latency in the hls4ml configuration)')
+        if str(layer.get_attr('data_format', 'channels_last')) != 'channels_last':
+            fail(layer, 'only channels_last convolutions are supported')
+        axes = ['height', 'width'] if d == 2 else ['width']
+        before = {'height': 'pad_top', 'width': 'pad_left'}
+        after = {'height': 'pad_bottom', 'width': 'pad_right'}
+        n_chan, n_filt = int(layer.get_attr('n_chan')), int(layer.get_attr('n_filt'))
+        ins = [int(layer.get_attr(f'in_{a}')) for a in axes]
+        if shape != ins + [n_chan]:
+            fail(layer, f'input of shape {shape}, expected {ins + [n_chan]}')
+        ks = [int(layer.get_attr(f'filt_{a}')) for a in axes]
+        st = [int(layer.get_attr(f'stride_{a}')) for a in axes]
+        for a in axes:
+            if int(layer.get_attr(f'dilation_{a}', 1) or 1) != 1:
+                fail(layer, 'dilated convolutions are not supported')
+        pads = [(int(layer.get_attr(before[a], 0)), int(layer.get_attr(after[a], 0))) for a in axes]
+        outs = [int(layer.get_attr(f'out_{a}')) for a in axes]
+        if all(p == (0, 0) for p in pads):
+            padding = 'valid'
+        else:
+            padding = 'same'
+            for n, k, s_, (pb, pa), o in zip(ins, ks, st, pads, outs):
+                total = max((-(-n // s_) - 1) * s_ + k - n, 0)
+                if (pb, pa) != (total // 2, total - total // 2) or o != -(-n // s_):
+                    fail(layer, f'padding {pads} is neither `valid` nor Keras\' `same`: not supported')
+        w = weight_constant(layer, 'weight')
+        wty, wm, wshape = w
+        if wshape != ks + [n_chan, n_filt]:
+            fail(layer, f'weight of shape {wshape}, expected {ks + [n_chan, n_filt]} (Keras order)')
+        obj = {'name': self.fresh(layer.name), 'kind': f'conv{d}d', 'input': src,
+               'weight': {'type': str(wty), 'shape': wshape, 'data': wm}}
+        b = weight_constant(layer, 'bias')
+        if b is not None and any(b[1]):
+            obj['bias'] = {'type': str(b[0]), 'data': b[1]}
+        obj['accum'] = str(named_type(layer, 'accum_t'))
+        obj['strides'] = st
+        obj['padding'] = padding
+        rty = named_type(layer, 'result_t')
+        obj['result'] = str(rty)
+        out = self.out_shape(layer)
+        if out != outs + [n_filt]:
+            fail(layer, f'output of shape {out}, expected {outs + [n_filt]}')
+        self.add(layer, obj, out, rty)
 
     def activation(self, layer):
         src, shape, _ = self.src(layer)
