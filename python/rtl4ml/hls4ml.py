@@ -348,7 +348,9 @@ class Bridge:
                 return
             self.add(layer, {'name': self.fresh(layer.name), 'kind': 'reshape', 'input': src, 'shape': out}, out, ty)
         else:
-            fail(layer, f'this layer class is not supported by the rtl4ml hls4ml bridge (supported: {SUPPORTED})')
+            act = layer.get_attr('activation')
+            what = f' (activation `{act}`)' if act and cls.endswith('Activation') else ''
+            fail(layer, f'this layer class{what} is not supported by the rtl4ml hls4ml bridge (supported: {SUPPORTED})')
 
     def dense(self, layer):
         src, shape, _ = self.src(layer)

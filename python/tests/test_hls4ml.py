@@ -356,7 +356,7 @@ def test_keras_unsupported_layer_names_layer_and_class(tmp_path):
 
     model = tf.keras.Sequential([tf.keras.layers.Input((8,)), tf.keras.layers.Dense(4, name='fc'),
                                  tf.keras.layers.LeakyReLU(0.25, name='leaky'), tf.keras.layers.Dense(2)])
-    with pytest.raises(rtl4ml.ModelError, match=r'layer `leaky` \(LeakyReLU\): this layer class is not supported'):
+    with pytest.raises(rtl4ml.ModelError, match=r'layer `leaky` \(ParametrizedActivation\): this layer class \(activation `leaky_relu`\) is not supported'):
         rtl4ml.from_hls4ml(model, output_dir=str(tmp_path / 'leaky'))
 
 
