@@ -545,8 +545,14 @@ def convert(model, hls_config=None, output_dir=None, default_precision='fixed<16
     if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(('.yml', '.yaml')):
         import yaml
 
+        here = os.path.dirname(os.path.abspath(model))
         with open(model) as f:
             model = yaml.safe_load(f)
+        # Model files named relative to the configuration file (else to the working directory).
+        for key in ('KerasJson', 'KerasH5', 'OnnxModel', 'PytorchModel'):
+            v = model.get(key)
+            if isinstance(v, str) and not os.path.isabs(v) and os.path.exists(os.path.join(here, v)):
+                model[key] = os.path.join(here, v)
     if isinstance(model, dict):
         cfg = dict(model)
         cfg.setdefault('OutputDir', output_dir)

@@ -206,6 +206,25 @@ def test_golden_tiny_keras2_model(tmp_path):
     assert_bit_exact(hm, inputs(6, span=8.0))
 
 
+def test_command_line_writes_the_golden_model(tmp_path):
+    """`python3 -m rtl4ml.hls4ml CONFIG.yml OUT.json` on a YAML configuration naming its model
+    files relative to itself."""
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = tiny_keras2_files(tmp_path)
+    cfg['KerasJson'], cfg['KerasH5'] = 'tiny.json', 'tiny.h5'
+    (tmp_path / 'tiny.yml').write_text(yaml.safe_dump(cfg))
+    out = tmp_path / 'out.json'
+    subprocess.run([sys.executable, '-m', 'rtl4ml.hls4ml', str(tmp_path / 'tiny.yml'), str(out)],
+                   check=True, cwd=tmp_path.parent, capture_output=True)
+    got, want = json.loads(out.read_text()), json.loads(GOLDEN.read_text())
+    assert got['layers'] == want['layers'] and got['inputs'] == want['inputs']
+
+
 # ---- the zoo's Keras jet taggers --------------------------------------------------------------
 
 
