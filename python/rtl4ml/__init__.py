@@ -11,7 +11,9 @@ line does.
     d.report["latency_cycles"], d.report["resources"]["lut"]
     d.write("build/jet"); d.verify(vectors=10000); d.synth(); d.html("jet.html")
 
-Keras 3 / HGQ2 models: `rtl4ml.from_keras(model)` (needs the `keras` extra). Errors raise
+Keras 3 / HGQ2 models: `rtl4ml.from_keras(model)` (needs the `keras` extra); hls4ml models
+(Keras 2, QKeras, ONNX, PyTorch through hls4ml's converters): `rtl4ml.from_hls4ml(hls_model)`
+(needs the `hls4ml` extra; docs/hls4ml.md). Errors raise
 `rtl4ml.Error` subclasses carrying the command line's message. See docs/python.md.
 """
 
@@ -34,7 +36,7 @@ from ._native import (
 )
 
 __all__ = [
-    'load', 'from_json', 'from_onnx', 'from_keras', 'compile', 'optimize',
+    'load', 'from_json', 'from_onnx', 'from_keras', 'from_hls4ml', 'compile', 'optimize',
     'Model', 'Design', 'Optimized',
     'Error', 'ModelError', 'UnsupportedError', 'DataError', 'ToolError', 'VerificationError',
     'FileError', 'DEFAULT_MAX_FANOUT', '__version__',
@@ -130,6 +132,45 @@ def from_keras(model, name=None, description=None):
         raise ModelError(f'{where}: {e}') from None
     text = _exporter.dumps(doc)
     return _native._load_bytes(text.encode(), f'{source or "keras model " + model.name}.json')
+
+
+def from_hls4ml(model, hls_config=None, name=None, description=None, output_dir=None,
+                default_precision='fixed<16,6>', input_shape=None):
+    """An hls4ml model, with hls4ml's own resolved precisions, bit for bit with hls4ml's C
+    simulation (`hls_model.compile(); hls_model.predict(x)`; docs/hls4ml.md).
+
+    model: an hls4ml `ModelGraph` (Vivado or Vitis backend, io_parallel, Latency strategy), or
+        anything `rtl4ml.hls4ml.convert` turns into one with hls4ml's own converters: a Keras 2
+        / QKeras model, an ONNX model or path, a PyTorch module (`input_shape=`), an hls4ml
+        configuration dict or YAML path (KerasJson + KerasH5, OnnxModel, ...).
+    hls_config: the hls4ml configuration for the conversion (ignored for a `ModelGraph`).
+    output_dir, default_precision, input_shape: for the conversion (`rtl4ml.hls4ml.convert`):
+        hls4ml's project folder (default: a temporary one), the default type of a generated
+        configuration (without `hls_config`), a PyTorch model's input shape.
+
+    Needs the `hls4ml` extra (`pip install "./python[hls4ml]"`). A layer the bridge cannot map
+    raises `rtl4ml.ModelError` naming the layer and its class.
+    """
+    try:
+        from . import hls4ml as _bridge
+        import hls4ml as _hls4ml  # noqa: F401
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f'rtl4ml.from_hls4ml needs hls4ml: pip install "./python[hls4ml]" '
+            f'(from the rtl4ml repository; docs/hls4ml.md) ({e})'
+        ) from e
+    is_graph = hasattr(model, 'get_layers') and hasattr(model, 'config')
+    if not is_graph:
+        extra = {} if input_shape is None else {'input_shape': input_shape}
+        model = _bridge.convert(model, hls_config=hls_config, output_dir=output_dir,
+                                default_precision=default_precision, **extra)
+    project = model.config.get_project_name()
+    try:
+        doc = _bridge.export(model, name, description)
+    except _bridge.Hls4mlBridgeError as e:
+        raise ModelError(f'hls4ml model `{project}`: {e}') from None
+    text = _bridge.dumps(doc)
+    return _native._load_bytes(text.encode(), f'hls4ml model {project}.json')
 
 
 def compile(model, clock_ns=None, latency_cycles=None, target='xilinx-ultrascale-plus', top=None,

@@ -166,6 +166,18 @@ def from_onnx(model: Any, name: str | None = None) -> Model:
 def from_keras(model: Any, name: str | None = None, description: str | None = None) -> Model:
     """A Keras 3 / HGQ2 model (a `keras.Model` or a `.keras` path), exported in-process."""
 
+def from_hls4ml(
+    model: Any,
+    hls_config: dict[str, Any] | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    output_dir: PathLike | None = None,
+    default_precision: str = "fixed<16,6>",
+    input_shape: Sequence[int] | None = None,
+) -> Model:
+    """An hls4ml `ModelGraph` (or a model hls4ml converts) with hls4ml's resolved precisions,
+    bit for bit with hls4ml's C simulation (docs/hls4ml.md)."""
+
 def compile(
     model: Model | PathLike,
     clock_ns: float | None = None,

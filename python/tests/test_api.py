@@ -121,9 +121,9 @@ def test_design_properties(jet):
 
 def test_compile_options_match_the_cli(cli, tmp_path):
     m = rtl4ml.load(JET)
-    d = rtl4ml.compile(m, clock_ns=8.0, latency_cycles=6, target='lattice-ecp5', top='jt',
+    d = rtl4ml.compile(m, clock_ns=25.0, latency_cycles=6, target='lattice-ecp5', top='jt',
                        max_fanout=8, dsp='auto', share=False)
-    cli('compile', JET, '-o', tmp_path / 'cli', '--clock-ns', '8.0', '--latency-cycles', '6',
+    cli('compile', JET, '-o', tmp_path / 'cli', '--clock-ns', '25.0', '--latency-cycles', '6',
         '--target', 'lattice-ecp5', '--top', 'jt', '--max-fanout', '8', '--dsp', 'auto',
         '--no-share', '-q')
     d.write(tmp_path / 'py')
