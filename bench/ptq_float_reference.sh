@@ -2,7 +2,7 @@
 # Post-training quantization of a float zoo model against its float outputs (docs/ptq.md,
 # issue #16): N(0,1) inputs, the float argmax from onnxruntime, the hls4ml-default uniform
 # fixed<16,6>, and `rtl4ml optimize` started from a float proxy (a uniform fixed<32,12> that
-# agrees with the float argmax on every sample) at 0.5% argmax tolerance with a 25% held-out
+# agrees with the float argmax on every sample) at 0.1% argmax tolerance (PTQ_TOLERANCE) with a 25% held-out
 # validation split. Prints the argmax agreement with the float model and the estimated cost of
 # each design. Needs python3 with numpy and onnxruntime (PYTHON=...), and target/release/rtl4ml.
 #   bench/ptq_float_reference.sh [MODEL.onnx]     (default: the zoo's three_layer_keras.onnx)
@@ -35,5 +35,5 @@ echo '{"default": "fixed<32,12>", "softmax": "skip"}' > p32.json
 echo "uniform fixed<16,6> (hls4ml's default): agreement $(agree "$MODEL" p16.json), $(cost "$MODEL" p16.json p16)"
 echo "uniform fixed<32,12> (float proxy):     agreement $(agree "$MODEL" p32.json), $(cost "$MODEL" p32.json p32)"
 "$RTL4ML" optimize "$MODEL" --precision-file p32.json --calib x.npy --labels float_argmax.npy \
-  --tolerance 0.5% --validation 0.25 -o opt.json 2>&1 | grep -E "^(LUT|FF|latency|argmax|held-out|accuracy|search)" || true
+  --tolerance "${PTQ_TOLERANCE:-0.1%}" --validation 0.25 -o opt.json 2>&1 | grep -E "^(LUT|FF|latency|argmax|held-out|accuracy|search)" || true
 echo "optimized: $(cost opt.json "" opt)"

@@ -142,7 +142,9 @@ def from_hls4ml(model, hls_config=None, name=None, description=None, output_dir=
     model: an hls4ml `ModelGraph` (Vivado or Vitis backend, io_parallel, Latency strategy), or
         anything `rtl4ml.hls4ml.convert` turns into one with hls4ml's own converters: a Keras 2
         / QKeras model, an ONNX model or path, a PyTorch module (`input_shape=`), an hls4ml
-        configuration dict or YAML path (KerasJson + KerasH5, OnnxModel, ...).
+        configuration dict or YAML path (KerasJson + KerasH5, OnnxModel, ...), a Keras 3
+        `.keras` archive of a QKeras model (rebuilt in Keras 2 by
+        `rtl4ml.hls4ml.load_keras3_qkeras`).
     hls_config: the hls4ml configuration for the conversion (ignored for a `ModelGraph`).
     output_dir, default_precision, input_shape: for the conversion (`rtl4ml.hls4ml.convert`):
         hls4ml's project folder (default: a temporary one), the default type of a generated

@@ -25,9 +25,11 @@ as hls4ml's C++ sees it:
   `expf`), the exponentials held in `accum_t` and the inverse table indexed through
   `inv_inp_t`.
 
-Supported: the Vivado and Vitis backends, `io_parallel`, the Latency strategy; layers Input,
-Dense, Activation (relu, linear), BatchNormalization, Softmax (implementation `latency`),
-Reshape/Flatten. Anything else raises `Hls4mlBridgeError` naming the layer and its class.
+Supported: the Vivado and Vitis backends, `io_parallel`, the Latency strategy; the layers in
+`SUPPORTED` (Input, Dense, Conv1D/Conv2D and their pointwise forms, Activation (relu, linear),
+BatchNormalization/ApplyAlpha, Softmax (implementation `latency`), Reshape/Flatten,
+Transpose). Anything else raises `Hls4mlBridgeError` naming the layer and its class. QKeras
+models saved by Keras 3 (`.keras`) are rebuilt in Keras 2 first (`load_keras3_qkeras`).
 """
 
 import argparse
@@ -525,14 +527,138 @@ def dumps(doc):
     return '\n'.join(lines) + '\n'
 
 
+# ---- QKeras models saved by Keras 3 ------------------------------------------------------------
+
+# Keras 3 layer classes rebuilt as their Keras 2 (tf.keras / QKeras 0.9) counterparts.
+_KERAS3_CORE = ('InputLayer', 'Dense', 'Activation', 'Flatten', 'Reshape', 'BatchNormalization', 'ReLU',
+                'Softmax', 'Dropout')
+_KERAS3_QKERAS = ('QDense', 'QActivation')
+# Keras 3 configuration keys that Keras 2 does not take (or spells differently).
+_KERAS3_ONLY = ('dtype', 'optional', 'sparse', 'ragged', 'quantization_config', 'synchronized')
+
+
+def _snake(name):
+    """Keras 3's weight-file group name of a layer class (`QDense` -> `q_dense`)."""
+    import re
+
+    s = re.sub(r'(.)([A-Z][a-z]+)', r'\1_\2', name)
+    return re.sub(r'([a-z])([A-Z])', r'\1_\2', s).lower()
+
+
+def _qkeras_quantizer(spec, where):
+    """A QKeras 0.9 quantizer from its Keras 3 serialization (or a plain activation name)."""
+    import inspect
+
+    from qkeras import quantizers
+
+    if spec is None or isinstance(spec, str):
+        return spec
+    cls = spec.get('class_name') if isinstance(spec, dict) else None
+    q = getattr(quantizers, cls, None) if isinstance(cls, str) else None
+    if q is None or not isinstance(q, type):
+        raise Hls4mlBridgeError(f'{where}: quantizer `{cls}` is not a QKeras quantizer this bridge knows')
+    cfg = dict(spec.get('config') or {})
+    known = inspect.signature(q.__init__).parameters
+    for k, v in list(cfg.items()):
+        if k not in known:
+            # Fields newer QKeras added; harmless only at the value that means "not used".
+            if v is not None:
+                raise Hls4mlBridgeError(f'{where}: quantizer `{cls}` field `{k}` = {v!r} has no QKeras 0.9 '
+                                        'equivalent')
+            del cfg[k]
+    return q(**cfg)
+
+
+def load_keras3_qkeras(path):
+    """A Keras 3 `.keras` archive of a QKeras model, rebuilt as a Keras 2 (tf.keras) QKeras model
+    with its weights, for hls4ml's Keras 2 converter.
+
+    QKeras 0.9 (the one on PyPI, and the one hls4ml 1.3.0 parses) runs on Keras 2 only, so the
+    archive cannot be loaded by Keras 3 without a Keras-3 port of QKeras. Its `config.json`
+    names every layer, quantizer and shape, and `model.weights.h5` holds the float weights
+    (group `layers/<class in snake case>[_k]/vars/<i>`, in layer order): both are read here
+    and the same network is built from QKeras 0.9's classes. Sequential models of the layers
+    in `_KERAS3_CORE` and `_KERAS3_QKERAS`; anything else raises `Hls4mlBridgeError` naming
+    the layer and its class.
+    """
+    import io
+    import os
+    import zipfile
+
+    import h5py
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+
+    where = os.fspath(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            cfg = json.loads(z.read('config.json'))
+            blob = z.read('model.weights.h5')
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as e:
+        raise Hls4mlBridgeError(f'{where}: not a Keras 3 model archive (config.json + model.weights.h5): {e}')
+    if cfg.get('class_name') != 'Sequential':
+        raise Hls4mlBridgeError(f'{where}: a Keras 3 `{cfg.get("class_name")}` model; only Sequential QKeras '
+                                'models are rebuilt (save the model as Sequential, or use hls4ml with QKeras '
+                                'on Keras 2)')
+    layers_cfg = cfg['config']['layers']
+    weights = h5py.File(io.BytesIO(blob), 'r')
+    seen = {}
+    model = tf.keras.Sequential(name=cfg['config'].get('name'))
+    pending = []
+    for lc in layers_cfg:
+        cls, c = lc.get('class_name'), dict(lc.get('config') or {})
+        name = c.get('name', '?')
+        at = f'{where}: layer `{name}` ({cls})'
+        for k in _KERAS3_ONLY:
+            c.pop(k, None)
+        if cls == 'InputLayer':
+            shape = c.get('batch_shape') or c.get('batch_input_shape')
+            model.add(tf.keras.Input(shape=tuple(shape[1:]), name=name))
+            continue
+        if cls == 'QDense':
+            layer = QDense(c['units'], activation=_qkeras_quantizer(c.get('activation'), at),
+                           use_bias=c.get('use_bias', True),
+                           kernel_quantizer=_qkeras_quantizer(c.get('kernel_quantizer'), at),
+                           bias_quantizer=_qkeras_quantizer(c.get('bias_quantizer'), at), name=name)
+        elif cls == 'QActivation':
+            layer = QActivation(_qkeras_quantizer(c.get('activation'), at), name=name)
+        elif cls in _KERAS3_CORE:
+            for k in ('kernel_initializer', 'bias_initializer', 'kernel_regularizer', 'bias_regularizer',
+                      'activity_regularizer', 'kernel_constraint', 'bias_constraint', 'beta_initializer',
+                      'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer',
+                      'beta_regularizer', 'gamma_regularizer', 'beta_constraint', 'gamma_constraint',
+                      'lora_rank', 'lora_alpha'):
+                c.pop(k, None)
+            layer = tf.keras.layers.deserialize({'class_name': cls, 'config': c})
+        else:
+            raise Hls4mlBridgeError(f'{at}: not rebuilt from a Keras 3 archive (supported: '
+                                    f'{", ".join(_KERAS3_QKERAS + _KERAS3_CORE)})')
+        model.add(layer)
+        group = _snake(cls)
+        k = seen.get(group, 0)
+        seen[group] = k + 1
+        pending.append((layer, f'layers/{group}' + (f'_{k}' if k else ''), at))
+    for layer, group, at in pending:
+        want = layer.get_weights()
+        vars_ = weights.get(f'{group}/vars')
+        got = [np.asarray(vars_[str(i)]) for i in range(len(vars_))] if vars_ is not None else []
+        if [w.shape for w in got] != [w.shape for w in want]:
+            raise Hls4mlBridgeError(f'{at}: weights `{group}` in the archive have shapes '
+                                    f'{[w.shape for w in got]}, the layer needs {[w.shape for w in want]}')
+        if got:
+            layer.set_weights(got)
+    return model
+
+
 def convert(model, hls_config=None, output_dir=None, default_precision='fixed<16,6>', **kwargs):
     """An hls4ml `ModelGraph` built by hls4ml's own converters, ready for `export`.
 
-    `model` is an in-memory Keras model (Keras 2 / QKeras), an ONNX `ModelProto` or `.onnx`
+    `model` is an in-memory Keras model (Keras 2 / QKeras), a Keras 3 `.keras` archive of a
+    QKeras model (rebuilt by `load_keras3_qkeras`), an ONNX `ModelProto` or `.onnx`
     path (qonnx's cleanup, channels-last and Gemm→MatMul first, as hls4ml's ONNX frontend
     needs), a PyTorch module (give `input_shape=`), or an hls4ml configuration (a dict, or a
-    YAML path, with KerasJson + KerasH5, OnnxModel, ...). Backend Vivado and io_parallel
-    unless `hls_config`/`kwargs` say otherwise. Without `hls_config`, hls4ml's
+    YAML path, with KerasJson + KerasH5, KerasModel: x.keras, OnnxModel, ...). Backend Vivado
+    and io_parallel unless `hls_config`/`kwargs` say otherwise. Without `hls_config`, hls4ml's
     `config_from_*_model` with `default_precision` (granularity `name` for Keras and PyTorch,
     `model` for ONNX), the Latency strategy and the `latency` softmax.
     """
@@ -549,7 +675,7 @@ def convert(model, hls_config=None, output_dir=None, default_precision='fixed<16
         with open(model) as f:
             model = yaml.safe_load(f)
         # Model files named relative to the configuration file (else to the working directory).
-        for key in ('KerasJson', 'KerasH5', 'OnnxModel', 'PytorchModel'):
+        for key in ('KerasJson', 'KerasH5', 'KerasModel', 'KerasFile', 'OnnxModel', 'PytorchModel'):
             v = model.get(key)
             if isinstance(v, str) and not os.path.isabs(v) and os.path.exists(os.path.join(here, v)):
                 model[key] = os.path.join(here, v)
@@ -560,13 +686,21 @@ def convert(model, hls_config=None, output_dir=None, default_precision='fixed<16
         cfg.setdefault('IOType', 'io_parallel')
         if hls_config is not None:
             cfg['HLSConfig'] = hls_config
-        if 'KerasJson' in cfg or 'KerasH5' in cfg:
-            # A Keras 2 model as json + h5 (hls4ml's own reader; convert_from_config takes
-            # only in-memory Keras models).
+        for key in ('KerasModel', 'KerasFile'):
+            v = cfg.get(key)
+            if isinstance(v, (str, os.PathLike)) and str(v).lower().endswith('.keras'):
+                # A Keras 3 archive of a QKeras model: rebuilt in Keras 2 for hls4ml's converter.
+                del cfg[key]
+                cfg['KerasModel'] = load_keras3_qkeras(v)
+        if 'KerasJson' in cfg or 'KerasH5' in cfg or 'KerasModel' in cfg:
+            # A Keras 2 model as json + h5 or in memory (hls4ml's own reader;
+            # convert_from_config takes only in-memory Keras models).
             from hls4ml.converters.keras_v2_to_hls import keras_v2_to_hls
 
             return keras_v2_to_hls(cfg)
         return hls4ml.converters.convert_from_config(cfg)
+    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith('.keras'):
+        model = load_keras3_qkeras(model)
     opts = dict(backend='Vivado', io_type='io_parallel', output_dir=output_dir)
     opts.update(kwargs)
     mod = type(model).__module__
@@ -597,6 +731,9 @@ def convert(model, hls_config=None, output_dir=None, default_precision='fixed<16
                           default_precision=default_precision, **extra)
         hls_config['Model']['Strategy'] = 'Latency'
         hls_config.setdefault('LayerType', {})['Softmax'] = {'Implementation': 'latency'}
+        for layer in hls_config.get('LayerName', {}).values():  # per-name entries win over LayerType
+            if isinstance(layer, dict) and layer.get('Implementation') == 'stable':  # hls4ml's softmax default
+                layer['Implementation'] = 'latency'
     if torch:
         return hls4ml.converters.convert_from_pytorch_model(model, hls_config=hls_config, **opts)
     return hls4ml.converters.convert_from_keras_model(model, hls_config=hls_config, **opts)
@@ -604,7 +741,8 @@ def convert(model, hls_config=None, output_dir=None, default_precision='fixed<16
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog='python3 -m rtl4ml.hls4ml', description=__doc__.split('\n')[0])
-    ap.add_argument('config', help='an hls4ml configuration file (YAML: KerasJson + KerasH5, OnnxModel, ...)')
+    ap.add_argument('config', help='an hls4ml configuration file (YAML: KerasJson + KerasH5, KerasModel: '
+                    'x.keras, OnnxModel, ...), or a model file (.onnx, or .keras: QKeras saved by Keras 3)')
     ap.add_argument('output', help='the native rtl4ml model to write (.json)')
     ap.add_argument('--name', help='model name (default: the hls4ml ProjectName)')
     args = ap.parse_args(argv)

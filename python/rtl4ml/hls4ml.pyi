@@ -1,5 +1,6 @@
 """Type stubs of rtl4ml.hls4ml, the hls4ml bridge (docs/hls4ml.md)."""
 
+import os
 from typing import Any
 
 from . import ModelError
@@ -21,7 +22,11 @@ def convert(
     **kwargs: Any,
 ) -> Any:
     """An hls4ml `ModelGraph` built by hls4ml's own converters (Keras 2 / QKeras, ONNX, PyTorch,
-    or an hls4ml configuration dict / YAML path)."""
+    a Keras 3 `.keras` archive of a QKeras model, or an hls4ml configuration dict / YAML path)."""
+
+def load_keras3_qkeras(path: str | os.PathLike[str]) -> Any:
+    """A Keras 3 `.keras` archive of a Sequential QKeras model rebuilt as a Keras 2 (tf.keras)
+    QKeras 0.9 model with its weights, for hls4ml's Keras 2 converter."""
 
 def main(argv: list[str] | None = None) -> None:
-    """`python3 -m rtl4ml.hls4ml CONFIG.yml OUT.json [--name N]`."""
+    """`python3 -m rtl4ml.hls4ml CONFIG.yml|MODEL.onnx|MODEL.keras OUT.json [--name N]`."""

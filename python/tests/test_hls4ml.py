@@ -10,8 +10,11 @@ tests need neither TensorFlow nor QKeras: hls4ml reads those files with h5py.
 """
 
 import copy
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -76,11 +79,16 @@ def inputs(n_features, n=300, seed=1, span=32.0):
     return np.ascontiguousarray(x)
 
 
-def assert_bit_exact(hls_model, x, **kw):
+def assert_bit_exact(hls_model, x, verify_in=None, **kw):
     """from_hls4ml(hls_model) compiled and predicted equals hls4ml's C simulation, every
-    element of every row; returns the rtl4ml Model."""
+    element of every row; with `verify_in` (a folder) and Verilator installed (as in CI), the
+    design's Verilog is also verified against the simulator. Returns the rtl4ml Model."""
     m = rtl4ml.from_hls4ml(hls_model, **kw)
     d = rtl4ml.compile(m)
+    if verify_in is not None and shutil.which('verilator'):
+        d.write(verify_in)
+        r = d.verify(vectors=2000, icarus=0)  # raises rtl4ml.VerificationError on a mismatch
+        assert r['vectors'] >= 2000 and 'verilator: ' in r['text'] and ' 0 mismatches' in r['text'], r['text']
     hls_model.compile()
     want = np.asarray(hls_model.predict(x), dtype=np.float64).reshape(len(x), -1)
     got = d.predict(x)
@@ -236,7 +244,7 @@ def test_zoo_float_keras_pruned_is_bit_exact(tmp_path, precision):
     from rtl4ml.hls4ml import convert
 
     hm = convert(zoo_keras_config(tmp_path, 'keras_3layer', precision))
-    m = assert_bit_exact(hm, inputs(16))
+    m = assert_bit_exact(hm, inputs(16), verify_in=tmp_path / 'rtl')
     layers = {l['name']: l for l in __import__('json').loads(m.to_json())['layers']}
     t = precision.replace('ap_', '').replace('AP_', '')
     assert layers['fc1_relu']['accum'] == (t if 'SAT' in t else 'fixed<16,6>')
@@ -255,7 +263,55 @@ def test_zoo_qkeras_is_bit_exact(tmp_path):
     assert layers['fc1']['weight']['type'] == 'fixed<6,1>'
     assert layers['relu1'] == {'name': 'relu1', 'kind': 'relu', 'input': 'fc1', 'result': 'fixed<7,1,RND_CONV,SAT>'}
     assert doc['inputs'] == [{'name': 'fc1_input', 'shape': [16], 'type': 'fixed<16,6>'}]
-    assert_bit_exact(hm, inputs(16))
+    assert_bit_exact(hm, inputs(16), verify_in=tmp_path / 'rtl')
+
+
+@need_zoo
+@need_qkeras
+def test_zoo_qkeras_keras3_archive_is_bit_exact(tmp_path):
+    """qkeras-v3_3layer.keras (QKeras saved by Keras 3) rebuilt in Keras 2 by
+    `load_keras3_qkeras`, with the published configuration of its Keras 2 twin (`KerasModel:`
+    naming the archive): bit-exact with hls4ml's C-sim, verified in Verilator, and the same
+    native model as the json + h5 route (the archive holds the same float weights)."""
+    from rtl4ml.hls4ml import convert, export
+
+    cfg = zoo_qkeras_config(tmp_path)
+    del cfg['KerasJson'], cfg['KerasH5']
+    cfg['KerasModel'] = str(ZOO / 'keras' / 'qkeras-v3_3layer.keras')
+    cfg['OutputDir'] = str(tmp_path / 'qkeras_v3')
+    hm = convert(cfg)
+    assert export(hm) == export(convert(zoo_qkeras_config(tmp_path)))
+    assert_bit_exact(hm, inputs(16, seed=3), verify_in=tmp_path / 'rtl')
+
+
+@need_zoo
+@need_qkeras
+def test_keras3_archive_command_line_and_refusals(tmp_path):
+    """`python3 -m rtl4ml.hls4ml x.keras out.json` converts the archive with a generated
+    configuration; an archive with a layer class it cannot rebuild names the layer and class."""
+    import zipfile
+
+    from rtl4ml.hls4ml import Hls4mlBridgeError, load_keras3_qkeras
+
+    out = tmp_path / 'v3.json'
+    r = subprocess.run([sys.executable, '-m', 'rtl4ml.hls4ml', str(ZOO / 'keras' / 'qkeras-v3_3layer.keras'),
+                        str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    layers = {l['name']: l for l in json.loads(out.read_text())['layers']}
+    assert layers['fc1']['weight']['type'] == 'fixed<6,1>' and layers['relu1']['kind'] == 'relu'
+    with zipfile.ZipFile(ZOO / 'keras' / 'qkeras-v3_3layer.keras') as z:
+        cfg = json.loads(z.read('config.json'))
+        blob = z.read('model.weights.h5')
+    cfg['config']['layers'][2]['class_name'] = 'QConv2DBatchnorm'
+    bad = tmp_path / 'bad.keras'
+    with zipfile.ZipFile(bad, 'w') as z:
+        z.writestr('config.json', json.dumps(cfg))
+        z.writestr('model.weights.h5', blob)
+    with pytest.raises(Hls4mlBridgeError, match=r'layer `relu1` \(QConv2DBatchnorm\): not rebuilt'):
+        load_keras3_qkeras(bad)
+    (tmp_path / 'junk.keras').write_bytes(b'not a zip')
+    with pytest.raises(Hls4mlBridgeError, match='not a Keras 3 model archive'):
+        load_keras3_qkeras(tmp_path / 'junk.keras')
 
 
 @need_zoo
