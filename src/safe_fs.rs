@@ -86,29 +86,67 @@ pub fn check_not_link(path: &Path) -> Result<()> {
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory renamed over
 /// it. A symbolic link at `path` is replaced, never written through.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.rtl4ml-tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let written = (|| {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
+    let mut f = AtomicFile::create(path)?;
+    f.write(bytes)?;
+    f.commit()
+}
+
+/// A file written in pieces and put in place at once ([`write_atomic`] for output that does
+/// not fit in memory): the pieces go to a temporary file next to `path`, [`AtomicFile::commit`]
+/// syncs it and renames it over `path`. Dropped without a commit (an error on the way), the
+/// temporary file is removed and `path` is untouched.
+pub struct AtomicFile {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<AtomicFile> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.rtl4ml-tmp-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, e))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+        })
     }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let f = self.file.as_mut().expect("not committed");
+        f.write_all(bytes).map_err(|e| Error::io(&self.tmp, e))
+    }
+
+    /// Flushes and syncs the temporary file and renames it over the path.
+    pub fn commit(mut self) -> Result<()> {
+        let f = self.file.take().expect("not committed");
+        let synced = f
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all());
+        if let Err(e) = synced {
+            return Err(Error::io(&self.tmp, e));
+        }
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Committed: renamed away (a failed rename leaves the temporary file: remove it too).
+        self.file.take();
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 /// Whether two paths name the same existing file (same device and inode, links followed).

@@ -1,6 +1,7 @@
 //! The command line: thin wrappers over the library.
 
 use crate::flow::{self, Options};
+use crate::sim::stream::{simulate_to_file, SimInput};
 use crate::sim::{io, Simulator};
 use crate::verify::{self, VerifyOptions};
 use anyhow::{Context, Result};
@@ -403,36 +404,25 @@ pub fn run(cli: Cli) -> Result<()> {
             let ptq = load_precision(&precision, &precision_file)?;
             let bytes = crate::input::read(&model, crate::input::MAX_MODEL_BYTES, "model file")?;
             let graph = crate::frontend::parse_bytes_with(&model, &bytes, ptq.as_ref())?;
-            // Read the data first: a bad file is reported before any compilation.
-            let data = io::read_npy(&input)?;
-            let mant = io::to_mantissas(
-                data,
-                &graph.input_types(),
-                &input.display().to_string(),
-                false,
-            )?;
+            // Open the data first: a bad header or shape is reported before any compilation;
+            // the samples are then read, simulated and written a chunk at a time.
+            let in_types = graph.input_types();
+            let data = SimInput::open(&input, &in_types)?;
             let design = flow::compile(graph, &Options::default())
                 .with_context(|| format!("compiling {}", model.display()))?;
             let sim = Simulator::new(&design.net);
-            let t0 = Instant::now();
-            let out = sim.run(mant.view());
-            let dt = t0.elapsed().as_secs_f64();
-            if raw {
-                io::write_npy(&output, &out)?;
-            } else {
-                let types: Vec<_> = design
-                    .net
-                    .output_elements()
-                    .iter()
-                    .map(|(_, t)| *t)
-                    .collect();
-                io::write_npy(&output, &io::to_values(&out, &types))?;
-            }
+            let out_types: Vec<_> = design
+                .net
+                .output_elements()
+                .iter()
+                .map(|(_, t)| *t)
+                .collect();
+            let (n, dt) = simulate_to_file(&sim, data, &in_types, &out_types, &output, raw)?;
             note!(
                 "simulated {} samples in {:.3} s ({:.0} samples/s)",
-                out.nrows(),
+                n,
                 dt,
-                out.nrows() as f64 / dt.max(1e-9)
+                n as f64 / dt.max(1e-9)
             );
         }
         Command::Verify {

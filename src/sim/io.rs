@@ -24,17 +24,7 @@ pub enum NpyData {
 /// against [`crate::input::MAX_DATA_BYTES`] before anything is allocated: a device, an endless
 /// stream or a few bytes claiming terabytes are refused.
 pub fn read_npy(path: &Path) -> Result<NpyData> {
-    let file = path.display().to_string();
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::Data {
-            file,
-            message: "is a directory, not a .npy file".into(),
-        });
-    }
-    let len = meta.is_file().then_some(meta.len());
-    decode_npy(std::io::BufReader::new(f), len, path)
+    open_npy(path)?.read_all()
 }
 
 /// [`read_npy`] on the bytes of a file (`file` names it in errors).
@@ -61,7 +51,8 @@ pub enum NpyType {
 }
 
 impl NpyType {
-    fn size(self) -> usize {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
         match self {
             NpyType::F8 | NpyType::I8 => 8,
             NpyType::F4 | NpyType::I4 | NpyType::U4 => 4,
@@ -84,146 +75,271 @@ const SUPPORTED_DTYPES: &str =
     "float64, float32, int64, int32, int16, int8, uint8, uint16 or uint32 ('<f8', '<f4', '<i8', \
      '<i4', '<i2', '|i1', '|u1', '<u2', '<u4', or big-endian '>…')";
 
-fn decode_npy(mut r: impl Read, len: Option<u64>, path: &Path) -> Result<NpyData> {
-    let data_err = |message: String| Error::Data {
-        file: path.display().to_string(),
-        message,
-    };
-    let io_err = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            data_err("the file ends inside the .npy header (truncated or corrupt file)".into())
-        } else {
-            Error::io(path, e)
-        }
-    };
-    let mut magic = [0u8; 8];
-    let got = read_up_to(&mut r, &mut magic).map_err(io_err)?;
-    if got < 8 || &magic[..6] != b"\x93NUMPY" {
-        return Err(data_err(
-            "not a readable .npy file: it does not start with the .npy magic `\\x93NUMPY` (save \
-             arrays with numpy.save)"
-                .into(),
-        ));
+/// An `.npy` file whose header has been read and checked ([`NpyStream::open`]): the data
+/// follows, `bytes` of it, read all at once ([`NpyStream::read_all`]) or a few rows at a time
+/// ([`NpyStream::read_rows`]).
+pub struct NpyStream<R: Read> {
+    r: R,
+    pub header: NpyHeader,
+    /// Bytes of data the header declares (checked against the file's length when known).
+    pub bytes: u64,
+    /// Bytes of data read so far.
+    read: u64,
+    path: std::path::PathBuf,
+}
+
+/// Reads the header of an `.npy` file and returns the stream positioned at its data: see
+/// [`read_npy`] for what is checked before anything is allocated.
+pub fn open_npy(path: &Path) -> Result<NpyStream<std::io::BufReader<File>>> {
+    let file = path.display().to_string();
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::Data {
+            file,
+            message: "is a directory, not a .npy file".into(),
+        });
     }
-    let (hlen, prefix) = match magic[6] {
-        1 => {
-            let mut b = [0u8; 2];
-            r.read_exact(&mut b).map_err(io_err)?;
-            (u64::from(u16::from_le_bytes(b)), 10u64)
-        }
-        2 | 3 => {
-            let mut b = [0u8; 4];
-            r.read_exact(&mut b).map_err(io_err)?;
-            (u64::from(u32::from_le_bytes(b)), 12u64)
-        }
-        v => {
-            return Err(data_err(format!(
-                ".npy format version {v}.{} is not supported (expected 1.0, 2.0 or 3.0)",
-                magic[7]
-            )))
-        }
-    };
-    // Nothing is allocated for the header before its length is known to be sane.
-    if let Some(len) = len {
-        if prefix + hlen > len {
-            return Err(data_err(format!(
-                "the .npy header claims {hlen} bytes but the file holds only {} (truncated or corrupt file)",
-                len.saturating_sub(prefix)
-            )));
-        }
-    }
-    if hlen > MAX_NPY_HEADER as u64 {
-        return Err(data_err(format!(
-            "the .npy header claims {hlen} bytes; at most {MAX_NPY_HEADER} are allowed (a corrupt file?)"
-        )));
-    }
-    let mut header = vec![0u8; hlen as usize];
-    r.read_exact(&mut header).map_err(io_err)?;
-    let h = parse_header(&header)
-        .map_err(|e| data_err(format!("not a readable .npy file: header: {e}")))?;
-    let count = h
-        .shape
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d))
-        .filter(|&n| n <= usize::MAX as u64);
-    let bytes = count.and_then(|n| n.checked_mul(h.ty.size() as u64));
-    let shape_text = show_shape(&h.shape);
-    let Some(bytes) = bytes.filter(|&b| b <= crate::input::MAX_DATA_BYTES) else {
-        return Err(data_err(format!(
-            "the .npy header declares shape {shape_text} of {}-byte elements: more than the {} bytes ({} MiB) a data file may hold",
-            h.ty.size(),
-            crate::input::MAX_DATA_BYTES,
-            crate::input::MAX_DATA_BYTES >> 20
-        )));
-    };
-    if let Some(len) = len {
-        let data = len - prefix - hlen;
-        if data != bytes {
-            let what = if data < bytes {
-                "truncated or corrupt file"
-            } else {
-                "extra bytes after the array: a corrupt file?"
-            };
-            return Err(data_err(format!(
-                "the .npy header declares shape {shape_text} of {}-byte elements ({bytes} bytes of data) but the file holds {data} bytes of data ({what})",
-                h.ty.size()
-            )));
-        }
-    }
-    // Read as the bytes arrive (a pipe may hold fewer than declared), then check the end.
-    let mut raw = Vec::new();
-    (&mut r)
-        .take(bytes)
-        .read_to_end(&mut raw)
-        .map_err(|e| Error::io(path, e))?;
-    let mut extra = [0u8; 1];
-    let more = read_up_to(&mut r, &mut extra).map_err(|e| Error::io(path, e))?;
-    if raw.len() as u64 != bytes || more != 0 {
-        return Err(data_err(format!(
-            "the .npy header declares shape {shape_text} ({bytes} bytes of data) but the file {} (truncated or corrupt file)",
-            if more != 0 { "holds more".to_string() } else { format!("holds {} bytes of data", raw.len()) }
-        )));
-    }
-    let shape: Vec<usize> = h.shape.iter().map(|&d| d as usize).collect();
-    let dim = if h.fortran_order {
-        ndarray::IxDyn(&shape).f()
-    } else {
-        ndarray::IxDyn(&shape).into()
-    };
-    let size = h.ty.size();
-    macro_rules! decode {
-        ($t:ty) => {
-            raw.chunks_exact(size).map(|c| {
-                let b = c.try_into().expect("element size");
-                if h.big_endian {
-                    <$t>::from_be_bytes(b)
-                } else {
-                    <$t>::from_le_bytes(b)
-                }
-            })
+    let len = meta.is_file().then_some(meta.len());
+    NpyStream::open(std::io::BufReader::with_capacity(1 << 20, f), len, path)
+}
+
+impl<R: Read> NpyStream<R> {
+    /// Reads and checks the header from `r` (`len`: the file's length, when known).
+    pub fn open(mut r: R, len: Option<u64>, path: &Path) -> Result<NpyStream<R>> {
+        let data_err = |message: String| Error::Data {
+            file: path.display().to_string(),
+            message,
         };
+        let io_err = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                data_err("the file ends inside the .npy header (truncated or corrupt file)".into())
+            } else {
+                Error::io(path, e)
+            }
+        };
+        let mut magic = [0u8; 8];
+        let got = read_up_to(&mut r, &mut magic).map_err(io_err)?;
+        if got < 8 || &magic[..6] != b"\x93NUMPY" {
+            return Err(data_err(
+                "not a readable .npy file: it does not start with the .npy magic `\\x93NUMPY` (save \
+                 arrays with numpy.save)"
+                    .into(),
+            ));
+        }
+        let (hlen, prefix) = match magic[6] {
+            1 => {
+                let mut b = [0u8; 2];
+                r.read_exact(&mut b).map_err(io_err)?;
+                (u64::from(u16::from_le_bytes(b)), 10u64)
+            }
+            2 | 3 => {
+                let mut b = [0u8; 4];
+                r.read_exact(&mut b).map_err(io_err)?;
+                (u64::from(u32::from_le_bytes(b)), 12u64)
+            }
+            v => {
+                return Err(data_err(format!(
+                    ".npy format version {v}.{} is not supported (expected 1.0, 2.0 or 3.0)",
+                    magic[7]
+                )))
+            }
+        };
+        // Nothing is allocated for the header before its length is known to be sane.
+        if let Some(len) = len {
+            if prefix + hlen > len {
+                return Err(data_err(format!(
+                    "the .npy header claims {hlen} bytes but the file holds only {} (truncated or corrupt file)",
+                    len.saturating_sub(prefix)
+                )));
+            }
+        }
+        if hlen > MAX_NPY_HEADER as u64 {
+            return Err(data_err(format!(
+                "the .npy header claims {hlen} bytes; at most {MAX_NPY_HEADER} are allowed (a corrupt file?)"
+            )));
+        }
+        let mut header = vec![0u8; hlen as usize];
+        r.read_exact(&mut header).map_err(io_err)?;
+        let h = parse_header(&header)
+            .map_err(|e| data_err(format!("not a readable .npy file: header: {e}")))?;
+        let count = h
+            .shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .filter(|&n| n <= usize::MAX as u64);
+        let bytes = count.and_then(|n| n.checked_mul(h.ty.size() as u64));
+        let shape_text = show_shape(&h.shape);
+        let Some(bytes) = bytes.filter(|&b| b <= crate::input::MAX_DATA_BYTES) else {
+            return Err(data_err(format!(
+                "the .npy header declares shape {shape_text} of {}-byte elements: more than the {} bytes ({} MiB) a data file may hold",
+                h.ty.size(),
+                crate::input::MAX_DATA_BYTES,
+                crate::input::MAX_DATA_BYTES >> 20
+            )));
+        };
+        if let Some(len) = len {
+            let data = len - prefix - hlen;
+            if data != bytes {
+                let what = if data < bytes {
+                    "truncated or corrupt file"
+                } else {
+                    "extra bytes after the array: a corrupt file?"
+                };
+                return Err(data_err(format!(
+                    "the .npy header declares shape {shape_text} of {}-byte elements ({bytes} bytes of data) but the file holds {data} bytes of data ({what})",
+                    h.ty.size()
+                )));
+            }
+        }
+        Ok(NpyStream {
+            r,
+            header: h,
+            bytes,
+            read: 0,
+            path: path.to_path_buf(),
+        })
     }
-    let float = |v: Vec<f64>| {
-        ArrayD::from_shape_vec(dim.clone(), v)
-            .map(NpyData::Float)
-            .expect("the data length matches the shape")
-    };
-    let int = |v: Vec<i64>| {
-        ArrayD::from_shape_vec(dim.clone(), v)
-            .map(NpyData::Int)
-            .expect("the data length matches the shape")
-    };
-    Ok(match h.ty {
-        NpyType::F8 => float(decode!(f64).collect()),
-        NpyType::F4 => float(decode!(f32).map(f64::from).collect()),
-        NpyType::I8 => int(decode!(i64).collect()),
-        NpyType::I4 => int(decode!(i32).map(i64::from).collect()),
-        NpyType::I2 => int(decode!(i16).map(i64::from).collect()),
-        NpyType::I1 => int(decode!(i8).map(i64::from).collect()),
-        NpyType::U1 => int(decode!(u8).map(i64::from).collect()),
-        NpyType::U2 => int(decode!(u16).map(i64::from).collect()),
-        NpyType::U4 => int(decode!(u32).map(i64::from).collect()),
+
+    fn data_err(&self, message: String) -> Error {
+        Error::Data {
+            file: self.path.display().to_string(),
+            message,
+        }
+    }
+
+    fn shape_text(&self) -> String {
+        show_shape(&self.header.shape)
+    }
+
+    /// Reads the next `buf.len()` bytes of data (whole elements); a stream that ends early is
+    /// an error naming the shape.
+    pub fn read_data(&mut self, buf: &mut [u8]) -> Result<()> {
+        let got = read_up_to(&mut self.r, buf).map_err(|e| Error::io(&self.path, e))?;
+        self.read += got as u64;
+        if got < buf.len() {
+            return Err(self.data_err(format!(
+                "the .npy header declares shape {} ({} bytes of data) but the file holds {} bytes of data (truncated or corrupt file)",
+                self.shape_text(),
+                self.bytes,
+                self.read
+            )));
+        }
+        Ok(())
+    }
+
+    /// After the last byte of data: the file must end there.
+    pub fn finish(&mut self) -> Result<()> {
+        let mut extra = [0u8; 1];
+        let more = read_up_to(&mut self.r, &mut extra).map_err(|e| Error::io(&self.path, e))?;
+        if self.read != self.bytes || more != 0 {
+            return Err(self.data_err(format!(
+                "the .npy header declares shape {} ({} bytes of data) but the file {} (truncated or corrupt file)",
+                self.shape_text(),
+                self.bytes,
+                if more != 0 {
+                    "holds more".to_string()
+                } else {
+                    format!("holds {} bytes of data", self.read)
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// The whole array.
+    pub fn read_all(mut self) -> Result<NpyData> {
+        // Read as the bytes arrive (a pipe may hold fewer than declared), then check the end.
+        let mut raw = Vec::new();
+        (&mut self.r)
+            .take(self.bytes)
+            .read_to_end(&mut raw)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.read = raw.len() as u64;
+        self.finish()?;
+        let h = &self.header;
+        let shape: Vec<usize> = h.shape.iter().map(|&d| d as usize).collect();
+        let dim = if h.fortran_order {
+            ndarray::IxDyn(&shape).f()
+        } else {
+            ndarray::IxDyn(&shape).into()
+        };
+        let float = |v: Vec<f64>| {
+            ArrayD::from_shape_vec(dim.clone(), v)
+                .map(NpyData::Float)
+                .expect("the data length matches the shape")
+        };
+        let int = |v: Vec<i64>| {
+            ArrayD::from_shape_vec(dim.clone(), v)
+                .map(NpyData::Int)
+                .expect("the data length matches the shape")
+        };
+        let (ty, be) = (h.ty, h.big_endian);
+        Ok(match ty {
+            NpyType::F8 | NpyType::F4 => {
+                float(decode_elements(&raw, ty, be, |v| v.as_f64()).collect())
+            }
+            _ => int(decode_elements(&raw, ty, be, |v| v.as_i64()).collect()),
+        })
+    }
+}
+
+/// One decoded `.npy` element.
+#[derive(Clone, Copy, Debug)]
+pub enum NpyValue {
+    Float(f64),
+    Int(i64),
+}
+
+impl NpyValue {
+    fn as_f64(self) -> f64 {
+        match self {
+            NpyValue::Float(x) => x,
+            NpyValue::Int(i) => i as f64,
+        }
+    }
+    fn as_i64(self) -> i64 {
+        match self {
+            NpyValue::Int(i) => i,
+            NpyValue::Float(x) => x as i64,
+        }
+    }
+}
+
+/// The elements of raw `.npy` data of type `ty` (byte order `big_endian`), mapped by `f`.
+pub fn decode_elements<'a, X>(
+    raw: &'a [u8],
+    ty: NpyType,
+    big_endian: bool,
+    f: impl Fn(NpyValue) -> X + 'a,
+) -> impl Iterator<Item = X> + 'a {
+    macro_rules! get {
+        ($t:ty, $c:expr) => {{
+            let b = $c.try_into().expect("element size");
+            if big_endian {
+                <$t>::from_be_bytes(b)
+            } else {
+                <$t>::from_le_bytes(b)
+            }
+        }};
+    }
+    raw.chunks_exact(ty.size()).map(move |c| {
+        f(match ty {
+            NpyType::F8 => NpyValue::Float(get!(f64, c)),
+            NpyType::F4 => NpyValue::Float(f64::from(get!(f32, c))),
+            NpyType::I8 => NpyValue::Int(get!(i64, c)),
+            NpyType::I4 => NpyValue::Int(i64::from(get!(i32, c))),
+            NpyType::I2 => NpyValue::Int(i64::from(get!(i16, c))),
+            NpyType::I1 => NpyValue::Int(i64::from(get!(i8, c))),
+            NpyType::U1 => NpyValue::Int(i64::from(get!(u8, c))),
+            NpyType::U2 => NpyValue::Int(i64::from(get!(u16, c))),
+            NpyType::U4 => NpyValue::Int(i64::from(get!(u32, c))),
+        })
     })
+}
+
+fn decode_npy(r: impl Read, len: Option<u64>, path: &Path) -> Result<NpyData> {
+    NpyStream::open(r, len, path)?.read_all()
 }
 
 /// Reads into `buf` until it is full or the stream ends; the number of bytes read.
@@ -536,6 +652,11 @@ pub fn batch_rows(shape: &[usize], n_el: usize, file: &str) -> Result<usize> {
 pub trait InputValue: Copy + std::fmt::Display {
     /// The exact cast of this value into `c`'s type (its rounding and overflow).
     fn cast_to(self, c: &Cast) -> std::result::Result<i128, String>;
+    /// [`InputValue::cast_to`] where it is quick and in range ([`Cast::fast`]), else `None`.
+    #[inline(always)]
+    fn cast_fast(self, _c: &Cast) -> Option<i64> {
+        None
+    }
     /// As a mantissa unchanged (`None` when it is not an integer).
     fn as_mantissa(self) -> Option<i128>;
 }
@@ -545,6 +666,10 @@ macro_rules! float_input {
         impl InputValue for $t {
             fn cast_to(self, c: &Cast) -> std::result::Result<i128, String> {
                 c.cast_f64(f64::from(self))
+            }
+            #[inline(always)]
+            fn cast_fast(self, c: &Cast) -> Option<i64> {
+                c.fast(f64::from(self))
             }
             fn as_mantissa(self) -> Option<i128> {
                 None
@@ -628,6 +753,36 @@ impl Cast {
         self.ty.cast_f64(x)
     }
 
+    /// The fast path of [`Cast::cast_f64`] alone: the mantissa when `x` takes it and lands
+    /// inside the type's range, else `None` (then [`Cast::cast_f64`] decides, and says why
+    /// a value is refused).
+    #[inline(always)]
+    pub fn fast(&self, x: f64) -> Option<i64> {
+        let scale = self.scale?;
+        let s = x * scale;
+        if !((s.is_normal() || x == 0.0) && s.abs() < 4_503_599_627_370_496.0) {
+            return None;
+        }
+        let t = s as i64;
+        let q = t - ((t as f64) > s) as i64;
+        let rem = s - q as f64;
+        let neg = s < 0.0;
+        let inc = rem != 0.0
+            && match self.ty.round {
+                Round::Trn => false,
+                Round::TrnZero => neg,
+                Round::Rnd => rem >= 0.5,
+                Round::RndZero => rem > 0.5 || (rem == 0.5 && neg),
+                Round::RndMinInf => rem > 0.5,
+                Round::RndInf => rem > 0.5 || (rem == 0.5 && !neg),
+                Round::RndConv => rem > 0.5 || (rem == 0.5 && q & 1 == 1),
+                Round::Ceil => true,
+                Round::Up => !neg,
+            };
+        let q = q + inc as i64;
+        (self.min..=self.max).contains(&q).then_some(q)
+    }
+
     /// A rounded mantissa with the type's overflow applied.
     #[inline]
     fn fit(&self, q: i64) -> i128 {
@@ -695,17 +850,54 @@ pub fn cast_values_at<T: InputValue>(
 ) -> Result<Array2<i64>> {
     let casts: Vec<Cast> = types.iter().map(|&t| Cast::new(t)).collect();
     for_each_element(&a, types, file, first_row, |r, c, x| {
-        let m = x.cast_to(&casts[c]).map_err(|e| Error::Data {
-            file: file.into(),
-            message: format!("sample {r}, element {c}: {e}"),
-        })?;
-        i64::try_from(m).map_err(|_| Error::Data {
-            file: file.into(),
-            message: format!(
-                "sample {r}, element {c}: the value {x} becomes mantissa {m} of {}, which is 2^63 or more; the simulator passes mantissas as int64 and cannot take it",
-                types[c]
-            ),
-        })
+        value_mantissa(x, &casts[c], file, r, c)
+    })
+}
+
+/// The input value `x` of sample `r`, element `c` cast exactly into `cast`'s type: its
+/// mantissa, or an error naming the file, the sample and the element.
+#[inline]
+pub fn value_mantissa<T: InputValue>(
+    x: T,
+    cast: &Cast,
+    file: &str,
+    r: usize,
+    c: usize,
+) -> Result<i64> {
+    if let Some(m) = x.cast_fast(cast) {
+        return Ok(m);
+    }
+    let m = x.cast_to(cast).map_err(|e| Error::Data {
+        file: file.into(),
+        message: format!("sample {r}, element {c}: {e}"),
+    })?;
+    i64::try_from(m).map_err(|_| Error::Data {
+        file: file.into(),
+        message: format!(
+            "sample {r}, element {c}: the value {x} becomes mantissa {m} of {}, which is 2^63 or more; the simulator passes mantissas as int64 and cannot take it",
+            cast.ty
+        ),
+    })
+}
+
+/// The raw mantissa `x` of sample `r`, element `c`, checked against the input type `ty`.
+#[inline]
+pub fn raw_mantissa<T: InputValue>(
+    x: T,
+    ty: &FixedType,
+    file: &str,
+    r: usize,
+    c: usize,
+) -> Result<i64> {
+    match x.as_mantissa() {
+        Some(m) if ty.contains(m) => i64::try_from(m).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| Error::Data {
+        file: file.into(),
+        message: format!(
+            "sample {r}, element {c}: mantissa {x} does not fit the input type {ty} (integer arrays are raw mantissas; pass floats to have values cast)"
+        ),
     })
 }
 
@@ -727,17 +919,7 @@ pub fn check_mantissas_at<T: InputValue>(
     first_row: usize,
 ) -> Result<Array2<i64>> {
     for_each_element(&a, types, file, first_row, |r, c, x| {
-        match x.as_mantissa() {
-            Some(m) if types[c].contains(m) => i64::try_from(m).ok(),
-            _ => None,
-        }
-        .ok_or_else(|| Error::Data {
-            file: file.into(),
-            message: format!(
-                "sample {r}, element {c}: mantissa {x} does not fit the input type {} (integer arrays are raw mantissas; pass floats to have values cast)",
-                types[c]
-            ),
-        })
+        raw_mantissa(x, &types[c], file, r, c)
     })
 }
 
@@ -747,16 +929,26 @@ pub fn to_values(m: &Array2<i64>, types: &[FixedType]) -> Array2<f64> {
     let mut v = Array2::<f64>::zeros(m.dim());
     for (mut row_v, row_m) in v.axis_iter_mut(Axis(0)).zip(m.axis_iter(Axis(0))) {
         for (c, (x, &q)) in row_v.iter_mut().zip(row_m).enumerate() {
-            let t = types[c];
-            let q = if !t.signed && t.width == 64 {
-                q as u64 as i128
-            } else {
-                q as i128
-            };
-            *x = t.to_f64(q);
+            *x = output_value(q, &types[c]);
         }
     }
     v
+}
+
+/// The real value of output mantissa `q` of type `t` ([`to_values`]).
+#[inline]
+pub fn output_value(q: i64, t: &FixedType) -> f64 {
+    if !t.signed && t.width == 64 {
+        return t.to_f64(q as u64 as i128);
+    }
+    let f = t.frac();
+    if (-1000..=1000).contains(&f) {
+        // What `FixedType::to_f64` computes (`mantissa_to_f64`: the mantissa rounded to f64,
+        // then one exact power-of-two scale), without the 128-bit conversion.
+        q as f64 * f64::from_bits(((1023 - f) as u64) << 52)
+    } else {
+        t.to_f64(i128::from(q))
+    }
 }
 
 pub fn write_npy<T: ndarray_npy::WritableElement>(path: &Path, a: &Array2<T>) -> Result<()> {
@@ -843,7 +1035,13 @@ mod tests {
                             }
                             let c = Cast::new(ty);
                             for &x in &xs {
-                                assert_eq!(c.cast_f64(x), ty.cast_f64(x), "{ty} {x:e}");
+                                let exact = ty.cast_f64(x);
+                                assert_eq!(c.cast_f64(x), exact, "{ty} {x:e}");
+                                // The streaming path's inline cast: the same mantissa where
+                                // it answers at all.
+                                if let Some(m) = c.fast(x) {
+                                    assert_eq!(Ok(i128::from(m)), exact, "fast {ty} {x:e}");
+                                }
                             }
                         }
                     }

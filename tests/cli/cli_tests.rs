@@ -932,6 +932,98 @@ fn sim_float_values_and_raw_mantissas_agree() {
     assert_eq!(o.row(0), b.row(7));
 }
 
+/// `rtl4ml sim` streams C-order input a chunk of samples at a time (src/sim/stream.rs): over
+/// several chunks, with values off the grid, out of range and on rounding ties, it writes
+/// exactly what the whole-array path writes (a Fortran-order file takes that path), and a bad
+/// value deep in the file is named by its sample and element, with no output left behind.
+#[test]
+fn sim_streams_many_chunks_like_the_whole_array_path() {
+    let t = Tmp::new("simstream");
+    let model = bundled("jet_tagger.json");
+    let n = 40_003; // 2 full chunks of 16,384 samples and a partial one
+    let mant = jet_mantissas(n);
+    // Off-grid (quarter and half LSB: ties), and far out of range (saturation) in some rows.
+    let vals = Array2::from_shape_fn((n, JET_IN), |(r, c)| {
+        let v = mant[[r, c]] as f64 * LSB;
+        match r % 7 {
+            1 => v + 0.25 * LSB,
+            2 => v + 0.5 * LSB,
+            3 => v - 0.5 * LSB,
+            4 if c == 3 => 1e6,
+            5 if c == 5 => -1e6,
+            _ => v,
+        }
+    });
+    let (c_in, f_in) = (t.path("c.npy"), t.path("f.npy"));
+    ndarray_npy::write_npy(&c_in, &vals).unwrap();
+    let mut fort = Array2::<f64>::zeros((JET_IN, n)).reversed_axes();
+    fort.assign(&vals);
+    ndarray_npy::write_npy(&f_in, &fort).unwrap();
+    for raw in [false, true] {
+        let (c_out, f_out) = (t.path("c_out.npy"), t.path("f_out.npy"));
+        sim(&model, &c_in, &c_out, raw);
+        sim(&model, &f_in, &f_out, raw);
+        let (a, b) = (
+            std::fs::read(&c_out).unwrap(),
+            std::fs::read(&f_out).unwrap(),
+        );
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a == b,
+            "streamed and whole-array outputs differ (raw: {raw})"
+        );
+        if raw {
+            let out = read_i64(&c_out);
+            assert_eq!(out.dim(), (n, JET_OUT));
+            let distinct: BTreeSet<i64> = out.iter().copied().collect();
+            assert!(distinct.len() > 100, "outputs barely vary");
+        }
+    }
+    // A NaN in sample 35,000 (the third chunk): named, and nothing written.
+    let mut bad = vals.clone();
+    bad[[35_000, 3]] = f64::NAN;
+    let bad_in = t.path("bad.npy");
+    ndarray_npy::write_npy(&bad_in, &bad).unwrap();
+    let out_path = t.path("bad_out.npy");
+    let o = run(&[
+        OsStr::new("sim"),
+        model.as_os_str(),
+        OsStr::new("--input"),
+        bad_in.as_os_str(),
+        OsStr::new("--output"),
+        out_path.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sample 35000, element 3: value NaN is not a finite number"),
+        "{err}"
+    );
+    assert!(!out_path.exists());
+    let left: Vec<_> = std::fs::read_dir(t.path("."))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("rtl4ml-tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    // A file cut short inside the data: the header's shape and what the file holds.
+    let cut = t.path("cut.npy");
+    let bytes = std::fs::read(&c_in).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 8 * JET_IN * 100]).unwrap();
+    let o = run(&[
+        OsStr::new("sim"),
+        model.as_os_str(),
+        OsStr::new("--input"),
+        cut.as_os_str(),
+        OsStr::new("--output"),
+        out_path.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("(truncated or corrupt file)"), "{err}");
+    assert!(!out_path.exists());
+}
+
 #[test]
 fn sim_float_inputs_are_cast_with_the_input_type_modes() {
     // fixed<16,6,RND,SAT>: off-grid values round to nearest (ties up), out-of-range saturate.
