@@ -11,7 +11,7 @@ use crate::ir::netlist::{Netlist, Op};
 use ndarray::{Array2, ArrayView2};
 
 /// Samples evaluated together.
-const BLOCK: usize = 256;
+const BLOCK: usize = 64;
 
 #[derive(Clone, Debug)]
 enum Instr {
@@ -89,7 +89,8 @@ enum Instr {
         dst: u32,
         a: u32,
         base: i128,
-        entries: Vec<i128>,
+        /// Index into [`Simulator::tables`].
+        table: u32,
     },
 }
 
@@ -97,6 +98,8 @@ enum Instr {
 #[derive(Clone, Debug)]
 pub struct Simulator {
     instrs: Vec<Instr>,
+    /// The entries of every table.
+    tables: Vec<Vec<i128>>,
     slots: usize,
     n_in: usize,
     n_out: usize,
@@ -145,6 +148,7 @@ impl Simulator {
         let mut slot_of = vec![u32::MAX; n];
         let mut zero = None;
         let mut instrs = Vec::new();
+        let mut tables = Vec::new();
         let mut alloc = |free: &mut Vec<u32>| {
             free.pop().unwrap_or_else(|| {
                 slots += 1;
@@ -237,12 +241,15 @@ impl Simulator {
                     a: s(a.node),
                     b: s(b.node),
                 }),
-                Op::Table { a, base, entries } => instrs.push(Instr::Table {
-                    dst,
-                    a: s(*a),
-                    base: *base,
-                    entries: entries.clone(),
-                }),
+                Op::Table { a, base, entries } => {
+                    tables.push(entries.clone());
+                    instrs.push(Instr::Table {
+                        dst,
+                        a: s(*a),
+                        base: *base,
+                        table: tables.len() as u32 - 1,
+                    })
+                }
                 Op::Cast { a, to } => {
                     let plan = net.cast_plan(a, to);
                     let src = s(a.node);
@@ -283,6 +290,7 @@ impl Simulator {
         }
         Simulator {
             instrs,
+            tables,
             slots: slots as usize,
             n_in: net.inputs.iter().map(|p| p.elements.len()).sum(),
             n_out: net.output_elements().len(),
@@ -301,224 +309,265 @@ impl Simulator {
         assert_eq!(inputs.ncols(), self.n_in, "number of input elements");
         let n = inputs.nrows();
         let mut out = Array2::<i64>::zeros((n, self.n_out));
-        match self.lane_bits {
-            32 => self.run_lanes::<i32>(inputs, &mut out),
-            64 => self.run_lanes::<i64>(inputs, &mut out),
-            _ => self.run_lanes::<i128>(inputs, &mut out),
-        }
+        let inputs = inputs.as_standard_layout();
+        self.run_rows(
+            n,
+            inputs.as_slice().expect("standard layout"),
+            out.as_slice_mut().expect("standard layout"),
+        );
         out
     }
 
-    fn run_lanes<T: Lane>(&self, inputs: ArrayView2<i64>, out: &mut Array2<i64>) {
+    /// Number of input elements of one sample.
+    pub fn n_inputs(&self) -> usize {
+        self.n_in
+    }
+
+    /// Number of output elements of one sample.
+    pub fn n_outputs(&self) -> usize {
+        self.n_out
+    }
+
+    /// [`Simulator::run`] on row-major slices: `inputs` holds `rows` samples of
+    /// [`Self::n_inputs`] mantissas one after the other, `out` receives [`Self::n_outputs`]
+    /// per sample.
+    pub fn run_rows(&self, rows: usize, inputs: &[i64], out: &mut [i64]) {
+        assert_eq!(inputs.len(), rows * self.n_in, "input size");
+        assert_eq!(out.len(), rows * self.n_out, "output size");
+        if rows == 0 {
+            return;
+        }
+        match self.lane_bits {
+            32 => self.dispatch::<i32>(inputs, out, rows),
+            64 => self.dispatch::<i64>(inputs, out, rows),
+            _ => self.dispatch::<i128>(inputs, out, rows),
+        }
+    }
+
+    fn dispatch<T: Lane>(&self, inputs: &[i64], out: &mut [i64], rows: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { self.run_avx2::<T>(inputs, out, rows) };
+            return;
+        }
+        self.run_lanes::<T>(inputs, out, rows);
+    }
+
+    /// [`Self::run_lanes`] compiled for AVX2 (twice the lanes of the x86-64 baseline).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_avx2<T: Lane>(&self, inputs: &[i64], out: &mut [i64], rows: usize) {
+        self.run_lanes::<T>(inputs, out, rows);
+    }
+
+    #[inline(always)]
+    fn run_lanes<T: Lane>(&self, inputs: &[i64], out: &mut [i64], rows: usize) {
         let mut mem = vec![T::ZERO; self.slots.max(1) * BLOCK];
-        let n = inputs.nrows();
+        let tables: Vec<Vec<T>> = self
+            .tables
+            .iter()
+            .map(|t| t.iter().map(|&v| T::from_i128(v)).collect())
+            .collect();
         let mut start = 0;
-        while start < n {
-            let len = BLOCK.min(n - start);
-            for ins in &self.instrs {
-                exec(
-                    ins,
-                    &mut mem,
-                    len,
-                    |index, k| T::from_i64(inputs[[start + k, index]]),
-                    |index, k, v: T| out[[start + k, index]] = v.to_i64(),
-                );
-            }
+        while start < rows {
+            let len = BLOCK.min(rows - start);
+            let io = BlockIo {
+                inputs,
+                out: &mut *out,
+                n_in: self.n_in,
+                n_out: self.n_out,
+                start,
+                len,
+            };
+            exec_block(&self.instrs, &mut mem, &tables, io);
             start += len;
         }
     }
 }
 
-#[inline(always)]
-fn exec<T: Lane>(
-    ins: &Instr,
-    mem: &mut [T],
+/// Where one block's samples come from and go to.
+struct BlockIo<'a> {
+    inputs: &'a [i64],
+    out: &'a mut [i64],
+    n_in: usize,
+    n_out: usize,
+    start: usize,
     len: usize,
-    input: impl Fn(usize, usize) -> T,
-    mut output: impl FnMut(usize, usize, T),
-) {
-    let slot = |s: u32| s as usize * BLOCK;
-    match *ins {
-        Instr::Input { dst, index } => {
-            let d = &mut mem[slot(dst)..slot(dst) + len];
-            for (k, v) in d.iter_mut().enumerate() {
-                *v = input(index as usize, k);
-            }
-        }
-        Instr::Const { dst, value } => mem[slot(dst)..slot(dst) + len].fill(T::from_i128(value)),
-        Instr::Output { src, index } => {
-            for (k, v) in mem[slot(src)..slot(src) + len].iter().enumerate() {
-                output(index as usize, k, *v);
-            }
-        }
-        Instr::Add {
-            dst,
-            a,
-            sa,
-            b,
-            sb,
-            sub,
-        } => {
-            let (d, a, b) = three(mem, dst, a, b);
-            let (a, b) = (&a[..len], &b[..len]);
-            if sub {
-                for k in 0..len {
-                    d[k] = a[k].shl(sa).sub(b[k].shl(sb));
-                }
-            } else {
-                for k in 0..len {
-                    d[k] = a[k].shl(sa).add(b[k].shl(sb));
+}
+
+/// Runs the tape on one block. Lanes past `len` (the end of the batch) repeat the last
+/// sample, so that every lane holds a valid sample (table indices stay in range) and every
+/// loop runs the whole block.
+#[inline(always)]
+fn exec_block<T: Lane>(instrs: &[Instr], mem: &mut [T], tables: &[Vec<T>], io: BlockIo) {
+    let BlockIo {
+        inputs,
+        out,
+        n_in,
+        n_out,
+        start,
+        len,
+    } = io;
+    for ins in instrs {
+        match *ins {
+            Instr::Input { dst, index } => {
+                let d = one(mem, dst);
+                let index = index as usize;
+                for (k, v) in d.iter_mut().enumerate() {
+                    *v = T::from_i64(inputs[(start + k.min(len - 1)) * n_in + index]);
                 }
             }
-        }
-        Instr::Neg { dst, a, sa } => {
-            let (d, a, _) = three(mem, dst, a, a);
-            for k in 0..len {
-                d[k] = T::ZERO.sub(a[k].shl(sa));
+            Instr::Const { dst, value } => one(mem, dst).fill(T::from_i128(value)),
+            Instr::Output { src, index } => {
+                let d = one(mem, src);
+                let index = index as usize;
+                for (k, v) in d[..len].iter().enumerate() {
+                    out[(start + k) * n_out + index] = v.to_i64();
+                }
             }
-        }
-        Instr::Relu { dst, a } => {
-            let (d, a, _) = three(mem, dst, a, a);
-            for k in 0..len {
-                d[k] = if a[k] > T::ZERO { a[k] } else { T::ZERO };
+            Instr::Add {
+                dst,
+                a,
+                sa,
+                b,
+                sb,
+                sub,
+            } => {
+                let (d, a, b) = three(mem, dst, a, b);
+                match (sub, sa, sb) {
+                    (false, 0, 0) => lanes2(d, a, b, |x, y| x.add(y)),
+                    (false, 0, _) => lanes2(d, a, b, |x, y| x.add(y.shl(sb))),
+                    (false, _, 0) => lanes2(d, a, b, |x, y| x.shl(sa).add(y)),
+                    (false, _, _) => lanes2(d, a, b, |x, y| x.shl(sa).add(y.shl(sb))),
+                    (true, 0, 0) => lanes2(d, a, b, |x, y| x.sub(y)),
+                    (true, 0, _) => lanes2(d, a, b, |x, y| x.sub(y.shl(sb))),
+                    (true, _, 0) => lanes2(d, a, b, |x, y| x.shl(sa).sub(y)),
+                    (true, _, _) => lanes2(d, a, b, |x, y| x.shl(sa).sub(y.shl(sb))),
+                }
             }
-        }
-        Instr::Cmp { dst, x, sx, y, sy } => {
-            let (d, x, y) = three(mem, dst, x, y);
-            for k in 0..len {
-                d[k] = T::from_bool(x[k].shl(sx) > y[k].shl(sy));
+            Instr::Neg { dst, a, sa } => {
+                let (d, a, _) = three(mem, dst, a, a);
+                lanes1(d, a, |x| T::ZERO.sub(x.shl(sa)));
             }
-        }
-        Instr::Mux {
-            dst,
-            c,
-            a,
-            sa,
-            b,
-            sb,
-        } => {
-            let (d, c, a, b) = four(mem, dst, c, a, b);
-            for k in 0..len {
-                d[k] = if c[k] != T::ZERO {
-                    a[k].shl(sa)
-                } else {
-                    b[k].shl(sb)
-                };
+            Instr::Relu { dst, a } => {
+                let (d, a, _) = three(mem, dst, a, a);
+                lanes1(d, a, |x| if x > T::ZERO { x } else { T::ZERO });
             }
-        }
-        Instr::Mul { dst, a, b } => {
-            let (d, a, b) = three(mem, dst, a, b);
-            for k in 0..len {
-                d[k] = a[k].mul(b[k]);
+            Instr::Cmp { dst, x, sx, y, sy } => {
+                let (d, x, y) = three(mem, dst, x, y);
+                lanes2(d, x, y, |x, y| T::from_bool(x.shl(sx) > y.shl(sy)));
             }
-        }
-        Instr::Table {
-            dst,
-            a,
-            base,
-            ref entries,
-        } => {
-            let (d, a, _) = three(mem, dst, a, a);
-            for k in 0..len {
-                d[k] = T::from_i128(entries[(a[k].to_i128() - base) as usize]);
-            }
-        }
-        Instr::Shl { dst, a, s } => {
-            let (d, a, _) = three(mem, dst, a, a);
-            for k in 0..len {
-                d[k] = a[k].shl(s);
-            }
-        }
-        Instr::Round { dst, a, s, mode } => {
-            let (d, a, _) = three(mem, dst, a, a);
-            let (d, a) = (&mut d[..len], &a[..len]);
-            let mask = T::ONE.shl(s).sub(T::ONE);
-            let half = T::ONE.shl(s - 1);
-            macro_rules! round {
-                (|$v:ident, $fl:ident, $rem:ident| $inc:expr) => {
-                    for k in 0..len {
-                        let $v = a[k];
-                        let $fl = $v.shr(s);
-                        let $rem = $v.and(mask);
-                        d[k] = $fl.add(T::from_bool($inc));
-                    }
-                };
-            }
-            match mode {
-                Round::Trn => round!(|v, fl, rem| {
-                    let _ = (v, rem);
-                    false
-                }),
-                Round::TrnZero => round!(|v, fl, rem| {
-                    let _ = fl;
-                    v < T::ZERO && rem != T::ZERO
-                }),
-                Round::Rnd => round!(|v, fl, rem| {
-                    let _ = (v, fl);
-                    rem >= half
-                }),
-                Round::RndZero => round!(|v, fl, rem| {
-                    let _ = fl;
-                    rem > half || (rem == half && v < T::ZERO)
-                }),
-                Round::RndMinInf => round!(|v, fl, rem| {
-                    let _ = (v, fl);
-                    rem > half
-                }),
-                Round::RndInf => round!(|v, fl, rem| {
-                    let _ = fl;
-                    rem > half || (rem == half && v >= T::ZERO)
-                }),
-                Round::RndConv => round!(|v, fl, rem| {
-                    let _ = v;
-                    rem > half || (rem == half && fl.and(T::ONE) != T::ZERO)
-                }),
-                Round::Ceil => round!(|v, fl, rem| {
-                    let _ = (v, fl);
-                    rem != T::ZERO
-                }),
-                Round::Up => round!(|v, fl, rem| {
-                    let _ = fl;
-                    v >= T::ZERO && rem != T::ZERO
-                }),
-            }
-        }
-        Instr::Clip { slot: s, ty } => {
-            let d = &mut mem[slot(s)..slot(s) + len];
-            let (min, max) = (
-                T::from_i128(ty.min_mantissa()),
-                T::from_i128(ty.max_mantissa()),
-            );
-            match ty.overflow {
-                Overflow::Wrap => {
-                    let w = ty.width;
-                    if ty.signed {
-                        for v in d.iter_mut() {
-                            *v = v.shl(T::BITS - w).shr(T::BITS - w);
-                        }
+            Instr::Mux {
+                dst,
+                c,
+                a,
+                sa,
+                b,
+                sb,
+            } => {
+                let (d, c, a, b) = four(mem, dst, c, a, b);
+                for k in 0..BLOCK {
+                    d[k] = if c[k] != T::ZERO {
+                        a[k].shl(sa)
                     } else {
-                        let m = T::ONE.shl(w).sub(T::ONE);
-                        for v in d.iter_mut() {
-                            *v = v.and(m);
+                        b[k].shl(sb)
+                    };
+                }
+            }
+            Instr::Mul { dst, a, b } => {
+                let (d, a, b) = three(mem, dst, a, b);
+                lanes2(d, a, b, |x, y| x.mul(y));
+            }
+            Instr::Table {
+                dst,
+                a,
+                base,
+                table,
+            } => {
+                let (d, a, _) = three(mem, dst, a, a);
+                let entries = &tables[table as usize][..];
+                let base = T::from_i128(base);
+                // Every lane holds a sample, whose operand lies in the table's domain.
+                lanes1(d, a, |x| entries[x.sub(base).to_i64() as usize]);
+            }
+            Instr::Shl { dst, a, s } => {
+                let (d, a, _) = three(mem, dst, a, a);
+                lanes1(d, a, |x| x.shl(s));
+            }
+            Instr::Round { dst, a, s, mode } => {
+                let (d, a, _) = three(mem, dst, a, a);
+                let mask = T::ONE.shl(s).sub(T::ONE);
+                let half = T::ONE.shl(s - 1);
+                macro_rules! round {
+                    (|$v:ident, $fl:ident, $rem:ident| $inc:expr) => {{
+                        #[allow(unused_variables)]
+                        let f = |$v: T| {
+                            let $fl = $v.shr(s);
+                            let $rem = $v.and(mask);
+                            $fl.add(T::from_bool($inc))
+                        };
+                        lanes1(d, a, f)
+                    }};
+                }
+                match mode {
+                    Round::Trn => lanes1(d, a, |v| v.shr(s)),
+                    Round::TrnZero => round!(|v, fl, rem| v < T::ZERO && rem != T::ZERO),
+                    Round::Rnd => round!(|v, fl, rem| rem >= half),
+                    Round::RndZero => {
+                        round!(|v, fl, rem| rem > half || (rem == half && v < T::ZERO))
+                    }
+                    Round::RndMinInf => round!(|v, fl, rem| rem > half),
+                    Round::RndInf => {
+                        round!(|v, fl, rem| rem > half || (rem == half && v >= T::ZERO))
+                    }
+                    Round::RndConv => {
+                        round!(|v, fl, rem| rem > half || (rem == half && fl.and(T::ONE) != T::ZERO))
+                    }
+                    Round::Ceil => round!(|v, fl, rem| rem != T::ZERO),
+                    Round::Up => round!(|v, fl, rem| v >= T::ZERO && rem != T::ZERO),
+                }
+            }
+            Instr::Clip { slot: s, ty } => {
+                let d = one(mem, s);
+                let (min, max) = (
+                    T::from_i128(ty.min_mantissa()),
+                    T::from_i128(ty.max_mantissa()),
+                );
+                match ty.overflow {
+                    Overflow::Wrap => {
+                        let w = ty.width;
+                        if ty.signed {
+                            for v in d.iter_mut() {
+                                *v = v.shl(T::BITS - w).shr(T::BITS - w);
+                            }
+                        } else {
+                            let m = T::ONE.shl(w).sub(T::ONE);
+                            for v in d.iter_mut() {
+                                *v = v.and(m);
+                            }
                         }
                     }
-                }
-                Overflow::Sat | Overflow::SatNarrow | Overflow::SatSym => {
-                    // SAT_SYM: [−max, max] when signed (ap_fixed, see `FixedType::cast_min`).
-                    let min = T::from_i128(ty.cast_min());
-                    for v in d.iter_mut() {
-                        *v = if *v > max {
-                            max
-                        } else if *v < min {
-                            min
-                        } else {
-                            *v
-                        };
+                    Overflow::Sat | Overflow::SatNarrow | Overflow::SatSym => {
+                        // SAT_SYM: [−max, max] when signed (ap_fixed, see `FixedType::cast_min`).
+                        let min = T::from_i128(ty.cast_min());
+                        for v in d.iter_mut() {
+                            *v = if *v > max {
+                                max
+                            } else if *v < min {
+                                min
+                            } else {
+                                *v
+                            };
+                        }
                     }
-                }
-                Overflow::SatZero => {
-                    for v in d.iter_mut() {
-                        *v = if *v > max || *v < min { T::ZERO } else { *v };
+                    Overflow::SatZero => {
+                        for v in d.iter_mut() {
+                            *v = if *v > max || *v < min { T::ZERO } else { *v };
+                        }
                     }
                 }
             }
@@ -526,25 +575,62 @@ fn exec<T: Lane>(
     }
 }
 
+/// `d[k] = f(a[k])` over the block.
+#[inline(always)]
+fn lanes1<T: Lane>(d: &mut [T; BLOCK], a: &[T; BLOCK], f: impl Fn(T) -> T) {
+    for k in 0..BLOCK {
+        d[k] = f(a[k]);
+    }
+}
+
+/// `d[k] = f(a[k], b[k])` over the block.
+#[inline(always)]
+fn lanes2<T: Lane>(d: &mut [T; BLOCK], a: &[T; BLOCK], b: &[T; BLOCK], f: impl Fn(T, T) -> T) {
+    for k in 0..BLOCK {
+        d[k] = f(a[k], b[k]);
+    }
+}
+
+/// One slot of the block memory.
+#[inline(always)]
+fn one<T>(mem: &mut [T], s: u32) -> &mut [T; BLOCK] {
+    let s = s as usize * BLOCK;
+    (&mut mem[s..s + BLOCK]).try_into().expect("one block")
+}
+
 /// Disjoint views of a destination slot and two source slots.
-fn three<T>(mem: &mut [T], dst: u32, a: u32, b: u32) -> (&mut [T], &[T], &[T]) {
+#[inline(always)]
+fn three<T>(
+    mem: &mut [T],
+    dst: u32,
+    a: u32,
+    b: u32,
+) -> (&mut [T; BLOCK], &[T; BLOCK], &[T; BLOCK]) {
     let (d, a, b) = (dst as usize, a as usize, b as usize);
     assert!(d != a && d != b, "destination slot aliases a source");
     let ptr = mem.as_mut_ptr();
     assert!((d.max(a).max(b) + 1) * BLOCK <= mem.len());
-    // SAFETY: the three ranges lie inside `mem` (checked above) and `d` differs from both
-    // sources, so the mutable range does not overlap the shared ones.
+    // SAFETY: the three blocks lie inside `mem` (checked above) and `d` differs from both
+    // sources, so the mutable block does not overlap the shared ones.
     unsafe {
         (
-            std::slice::from_raw_parts_mut(ptr.add(d * BLOCK), BLOCK),
-            std::slice::from_raw_parts(ptr.add(a * BLOCK), BLOCK),
-            std::slice::from_raw_parts(ptr.add(b * BLOCK), BLOCK),
+            &mut *(ptr.add(d * BLOCK) as *mut [T; BLOCK]),
+            &*(ptr.add(a * BLOCK) as *const [T; BLOCK]),
+            &*(ptr.add(b * BLOCK) as *const [T; BLOCK]),
         )
     }
 }
 
 /// Disjoint views of a destination slot and three source slots.
-fn four<T>(mem: &mut [T], dst: u32, a: u32, b: u32, c: u32) -> (&mut [T], &[T], &[T], &[T]) {
+#[allow(clippy::type_complexity)]
+#[inline(always)]
+fn four<T>(
+    mem: &mut [T],
+    dst: u32,
+    a: u32,
+    b: u32,
+    c: u32,
+) -> (&mut [T; BLOCK], &[T; BLOCK], &[T; BLOCK], &[T; BLOCK]) {
     let (d, a, b, c) = (dst as usize, a as usize, b as usize, c as usize);
     assert!(
         d != a && d != b && d != c,
@@ -552,14 +638,14 @@ fn four<T>(mem: &mut [T], dst: u32, a: u32, b: u32, c: u32) -> (&mut [T], &[T], 
     );
     let ptr = mem.as_mut_ptr();
     assert!((d.max(a).max(b).max(c) + 1) * BLOCK <= mem.len());
-    // SAFETY: as in `three`: every range lies inside `mem` and the mutable one differs from the
-    // shared ones (which may coincide with each other).
+    // SAFETY: as in `three`: every block lies inside `mem` and the mutable one differs from
+    // the shared ones (which may coincide with each other).
     unsafe {
         (
-            std::slice::from_raw_parts_mut(ptr.add(d * BLOCK), BLOCK),
-            std::slice::from_raw_parts(ptr.add(a * BLOCK), BLOCK),
-            std::slice::from_raw_parts(ptr.add(b * BLOCK), BLOCK),
-            std::slice::from_raw_parts(ptr.add(c * BLOCK), BLOCK),
+            &mut *(ptr.add(d * BLOCK) as *mut [T; BLOCK]),
+            &*(ptr.add(a * BLOCK) as *const [T; BLOCK]),
+            &*(ptr.add(b * BLOCK) as *const [T; BLOCK]),
+            &*(ptr.add(c * BLOCK) as *const [T; BLOCK]),
         )
     }
 }
