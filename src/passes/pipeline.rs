@@ -119,16 +119,24 @@ fn run_until(
     // with the clock the design can meet instead of reporting a latency it cannot have.
     if !opts.auto_clock
         && !opts.allow_slow_stages
-        && sched.critical_ns > opts.clock_ns * (1.0 + 1e-9)
+        && model.period_for(sched.critical_ns) > opts.clock_ns * (1.0 + 1e-9)
     {
+        let uncertainty = if model.clock_uncertainty > 0.0 {
+            format!(
+                " plus the target's {:.1}% clock uncertainty",
+                model.clock_uncertainty * 100.0
+            )
+        } else {
+            String::new()
+        };
         return Err(Error::usage(
             "--clock-ns",
             format!(
-                "a {:?} ns clock cannot be met: the slowest pipeline stage needs {:.3} ns; the \
-                 fastest clock this design can meet is --clock-ns {:.3}",
+                "a {:?} ns clock cannot be met: the slowest pipeline stage needs {:.3} ns{uncertainty}; \
+                 the fastest clock this design can meet is --clock-ns {:.3}",
                 opts.clock_ns,
                 sched.critical_ns,
-                (sched.critical_ns * 1000.0 - 1e-6).ceil() / 1000.0
+                (model.period_for(sched.critical_ns) * 1000.0 - 1e-6).ceil() / 1000.0
             ),
         ));
     }

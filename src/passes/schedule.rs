@@ -31,7 +31,7 @@ pub fn schedule_for_latency(
     }
     let timing = model.timing(net);
     let fewest = |clock: f64| {
-        let budget = (clock - model.register_overhead_ns).max(0.0);
+        let budget = model.stage_budget(clock);
         latency_of(net, &asap(net, &timing, budget))
     };
     let clock = match clock_ns {
@@ -43,8 +43,8 @@ pub fn schedule_for_latency(
                 .fold(0.0, f64::max);
             let total = critical(net, &timing, &vec![0; net.nodes.len()]).unwrap_or(0.0);
             let (mut lo, mut hi) = (
-                longest_op + model.register_overhead_ns,
-                total + model.register_overhead_ns + 1e-6,
+                model.period_for(longest_op + model.register_overhead_ns),
+                model.period_for(total + model.register_overhead_ns) + 1e-6,
             );
             for _ in 0..50 {
                 let mid = 0.5 * (lo + hi);
@@ -70,7 +70,7 @@ pub fn schedule_for_latency(
 /// that many stages with the fewest bits (`passes::retime`, a minimum cut over all boundaries
 /// at once), e.g. at a layer's inputs or its activations rather than through many partial sums.
 pub fn schedule(net: &Netlist, clock_ns: f64, model: &DelayModel) -> Schedule {
-    let budget = (clock_ns - model.register_overhead_ns).max(0.0);
+    let budget = model.stage_budget(clock_ns);
     let timing = model.timing(net);
     let latency = latency_of(net, &asap(net, &timing, budget));
     place(net, clock_ns, model, &timing, latency)
@@ -85,7 +85,7 @@ fn place(
     timing: &Timing,
     latency: u32,
 ) -> Schedule {
-    let budget = (clock_ns - model.register_overhead_ns).max(0.0);
+    let budget = model.stage_budget(clock_ns);
     let mut best = asap(net, timing, budget);
     let asap_crit = critical(net, timing, &best).unwrap_or(f64::INFINITY);
     if let Some(cut) = super::retime::min_register_stages(net, timing, budget, latency) {

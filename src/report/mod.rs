@@ -122,8 +122,19 @@ pub fn timing_model_line(t: &TimingModelInfo) -> String {
     match (t.status.as_str(), t.met_pct, t.margin_pct) {
         ("calibrated", Some(met), Some(margin)) => format!(
             "{} ({}), calibrated against place and route: {:.0}% of the corpus' routed runs met \
-             the promised clock, routed Fmax {:+.1}% of the prediction (median)",
-            t.target, t.version, met, margin
+             the promised clock, routed Fmax {:+.1}% of the prediction (median){}",
+            t.target,
+            t.version,
+            met,
+            margin,
+            if t.clock_uncertainty_pct > 0.0 {
+                format!(
+                    "; stages scheduled with a {:.1}% clock uncertainty",
+                    t.clock_uncertainty_pct
+                )
+            } else {
+                String::new()
+            }
         ),
         _ => format!(
             "{} ({}), {}: not checked against place and route",
@@ -488,7 +499,7 @@ mod tests {
             g,
             &Options {
                 target,
-                clock_ns: 12.0,
+                clock_ns: 14.0,
                 ..Default::default()
             },
         )
@@ -520,7 +531,21 @@ mod tests {
             ("lattice-ecp5", "calibrated")
         );
         assert!(t.met_pct.is_some() && t.margin_pct.is_some());
+        assert_eq!(t.clock_uncertainty_pct, 12.5);
         assert!(format_table(&e).contains("calibrated against place and route"));
+        assert!(format_table(&e).contains("stages scheduled with a 12.5% clock uncertainty"));
+        assert!(serde_json::to_string(&e)
+            .unwrap()
+            .contains("\"clock_uncertainty_pct\":12.5"));
+        assert!(!serde_json::to_string(&x)
+            .unwrap()
+            .contains("clock_uncertainty_pct"));
+        // The clock uncertainty is kept free: the critical stage fits 87.5% of the period.
+        assert!(
+            e.critical_path_ns <= 14.0 * 0.875 + 1e-9,
+            "{}",
+            e.critical_path_ns
+        );
         // JSON round trip, and reports written before the field existed still load.
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains("\"timing_model\":{\"target\":\"lattice-ecp5\""));

@@ -370,7 +370,12 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
         m.ff_error_pct = Some(report::error_pct(est.ff, m.ff));
     }
     if let Some(program) = nextpnr {
-        m.pnr = Some(place_and_route(&b, program, &sub, m.lut)?);
+        m.pnr = Some(place_and_route(
+            &b,
+            program,
+            &sub,
+            ecp5_logic_cells(m.lut, m.carry),
+        )?);
     }
     let report = record(&b, m.clone())?;
     Ok(SynthRun {
@@ -380,26 +385,34 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
     })
 }
 
-/// The smallest ECP5 (LFE5U) that holds `luts` LUT4s with some room for routing:
-/// (nextpnr flag, device name).
-pub fn ecp5_device(luts: u64) -> Option<(&'static str, &'static str)> {
+/// The smallest ECP5 (LFE5U) that holds `slots` logic cells (TRELLIS_COMB: one per LUT4, two
+/// per CCU2C carry cell, see [`ecp5_logic_cells`]) with some room for routing, at most 80%
+/// full: (nextpnr flag, device name).
+pub fn ecp5_device(slots: u64) -> Option<(&'static str, &'static str)> {
     [
         (24_288u64, "--25k", "LFE5U-25F-CABGA381"),
         (43_848, "--45k", "LFE5U-45F-CABGA381"),
         (83_640, "--85k", "LFE5U-85F-CABGA381"),
     ]
     .into_iter()
-    .find(|(cap, _, _)| luts * 10 <= cap * 8)
+    .find(|(cap, _, _)| slots * 10 <= cap * 8)
     .map(|(_, f, d)| (f, d))
 }
 
-fn place_and_route(b: &BuildDir, program: &str, sub: &str, luts: u64) -> Result<PnrResult> {
-    let (flag, device) = ecp5_device(luts).ok_or_else(|| {
+/// The logic cells (TRELLIS_COMB slots) a synthesised ECP5 design occupies: a LUT4 takes one,
+/// a CCU2C (two bits of carry chain) two. Counting LUT4s alone put a 7.1k-LUT4, 7.4k-CCU2C
+/// design on a 25F (24,288 slots) that it fills to 108%.
+pub fn ecp5_logic_cells(luts: u64, carry: u64) -> u64 {
+    luts + 2 * carry
+}
+
+fn place_and_route(b: &BuildDir, program: &str, sub: &str, slots: u64) -> Result<PnrResult> {
+    let (flag, device) = ecp5_device(slots).ok_or_else(|| {
         Error::tool(
             "nextpnr-ecp5",
             format!(
-                "{luts} LUT4s do not fit the largest ECP5 (LFE5U-85F, 83640 LUT4s, routed at \
-                 most 80% full)"
+                "{slots} logic cells (LUT4s + 2 per CCU2C) do not fit the largest ECP5 \
+                 (LFE5U-85F, 83640, routed at most 80% full)"
             ),
         )
     })?;
@@ -524,5 +537,11 @@ mod tests {
         assert_eq!(ecp5_device(30_000).unwrap().0, "--45k");
         assert_eq!(ecp5_device(60_000).unwrap().0, "--85k");
         assert!(ecp5_device(80_000).is_none());
+        // da4ml's e/γ identifier: 7125 LUT4 + 7447 CCU2C = 22,019 slots, 91% of a 25F.
+        assert_eq!(ecp5_logic_cells(7125, 7447), 22_019);
+        assert_eq!(
+            ecp5_device(ecp5_logic_cells(7125, 7447)).unwrap().0,
+            "--45k"
+        );
     }
 }

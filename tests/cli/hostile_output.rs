@@ -213,6 +213,42 @@ fn clocks_the_design_cannot_meet_and_nonsense_numbers_are_refused() {
         assert!(stderr(&o).contains("the fastest clock this design can meet is --clock-ns "));
         assert!(!t.path("b").exists());
     }
+    // ECP5 keeps 12.5% of the period free (clock uncertainty): a stage of 11.7 ns (a DSP
+    // product, a wide saturation) needs 13.372 ns, and the suggested clock is accepted.
+    let odd = concat!(env!("CARGO_MANIFEST_DIR"), "/models/odd_types.json");
+    let o = run(
+        &[
+            "compile",
+            odd,
+            "-o",
+            "b",
+            "--target",
+            "lattice-ecp5",
+            "--clock-ns",
+            "12",
+        ],
+        &t.0,
+    );
+    refused(
+        &o,
+        "the slowest pipeline stage needs 11.700 ns plus the target's 12.5% clock uncertainty; \
+         the fastest clock this design can meet is --clock-ns 13.372",
+    );
+    let o = run(
+        &[
+            "compile",
+            odd,
+            "-o",
+            "b",
+            "--target",
+            "lattice-ecp5",
+            "--clock-ns",
+            "13.372",
+            "-q",
+        ],
+        &t.0,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     for (flag, v, msg) in [
         ("--clock-ns", "NaN", "--clock-ns NaN is not a number of ns"),
         ("--clock-ns", "inf", "--clock-ns inf is not a number of ns"),
