@@ -725,32 +725,10 @@ impl Cast {
     /// [`FixedType::cast_f64`] on every input (tested).
     #[inline]
     pub fn cast_f64(&self, x: f64) -> std::result::Result<i128, String> {
-        if let Some(scale) = self.scale {
-            let s = x * scale;
-            if (s.is_normal() || x == 0.0) && s.abs() < 4_503_599_627_370_496.0 {
-                // ⌊s⌋ without a libm call: truncate, then step down for negative fractions.
-                let t = s as i64;
-                let q = t - ((t as f64) > s) as i64;
-                let rem = s - q as f64;
-                if rem == 0.0 {
-                    return Ok(self.fit(q));
-                }
-                let neg = s < 0.0;
-                let inc = match self.ty.round {
-                    Round::Trn => false,
-                    Round::TrnZero => neg,
-                    Round::Rnd => rem >= 0.5,
-                    Round::RndZero => rem > 0.5 || (rem == 0.5 && neg),
-                    Round::RndMinInf => rem > 0.5,
-                    Round::RndInf => rem > 0.5 || (rem == 0.5 && !neg),
-                    Round::RndConv => rem > 0.5 || (rem == 0.5 && q & 1 == 1),
-                    Round::Ceil => true,
-                    Round::Up => !neg,
-                };
-                return Ok(self.fit(q + inc as i64));
-            }
+        match self.rounded(x) {
+            Some(q) => Ok(self.fit(q)),
+            None => self.ty.cast_f64(x),
         }
-        self.ty.cast_f64(x)
     }
 
     /// The fast path of [`Cast::cast_f64`] alone: the mantissa when `x` takes it and lands
@@ -758,11 +736,19 @@ impl Cast {
     /// a value is refused).
     #[inline(always)]
     pub fn fast(&self, x: f64) -> Option<i64> {
-        let scale = self.scale?;
-        let s = x * scale;
+        self.rounded(x)
+            .filter(|q| (self.min..=self.max).contains(q))
+    }
+
+    /// `x` rounded onto the type's grid with its rounding mode, before overflow, when
+    /// `s = x·2^frac` is a normal float below 2^52 (or zero); `None` otherwise.
+    #[inline(always)]
+    fn rounded(&self, x: f64) -> Option<i64> {
+        let s = x * self.scale?;
         if !((s.is_normal() || x == 0.0) && s.abs() < 4_503_599_627_370_496.0) {
             return None;
         }
+        // ⌊s⌋ without a libm call: truncate, then step down for negative fractions.
         let t = s as i64;
         let q = t - ((t as f64) > s) as i64;
         let rem = s - q as f64;
@@ -779,8 +765,7 @@ impl Cast {
                 Round::Ceil => true,
                 Round::Up => !neg,
             };
-        let q = q + inc as i64;
-        (self.min..=self.max).contains(&q).then_some(q)
+        Some(q + inc as i64)
     }
 
     /// A rounded mantissa with the type's overflow applied.
