@@ -133,12 +133,7 @@ fn member(seed: u64, n_vectors: usize) -> Result<Member, String> {
         return Err("too large for a soak batch".into());
     }
     let in_types = design.net.input_types();
-    let out_types: Vec<FixedType> = design
-        .net
-        .output_elements()
-        .iter()
-        .map(|(_, t)| *t)
-        .collect();
+    let out_types: Vec<FixedType> = design.net.output_types();
     let all = vectors::generate(&in_types, n_vectors, seed);
     let inputs = all
         .slice(ndarray::s![..n_vectors.min(all.nrows()), ..])

@@ -685,11 +685,7 @@ fn _compile(
     let sim = Simulator::new(&design.net);
     let in_types = design.graph.input_types();
     let out_types: Vec<FixedType> = design
-        .net
-        .output_elements()
-        .iter()
-        .map(|(_, t)| *t)
-        .collect();
+        .net.output_types();
     let report = design.report.clone();
     Ok(Design {
         graph_for_model: model.graph.clone(),

@@ -411,12 +411,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let design = flow::compile(graph, &Options::default())
                 .with_context(|| format!("compiling {}", model.display()))?;
             let sim = Simulator::new(&design.net);
-            let out_types: Vec<_> = design
-                .net
-                .output_elements()
-                .iter()
-                .map(|(_, t)| *t)
-                .collect();
+            let out_types: Vec<_> = design.net.output_types();
             let (n, dt) = simulate_to_file(&sim, data, &in_types, &out_types, &output, raw)?;
             note!(
                 "simulated {} samples in {:.3} s ({:.0} samples/s)",

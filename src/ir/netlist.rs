@@ -205,6 +205,10 @@ impl Netlist {
             .flat_map(|p| std::iter::repeat_n(p.ty, p.elements.len()))
             .collect()
     }
+    /// The type of every output element, in output order (as [`Netlist::output_elements`]).
+    pub fn output_types(&self) -> Vec<FixedType> {
+        self.output_elements().into_iter().map(|(_, t)| t).collect()
+    }
 
     /// Checks the invariants; returns the first violation.
     pub fn validate(&self) -> Result<(), String> {

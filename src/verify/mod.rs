@@ -131,7 +131,7 @@ pub fn verify(b: &BuildDir, opts: &VerifyOptions) -> Result<VerifyReport> {
         runner::lint(&rtl, &b.manifest.top)?;
     }
     let in_types = d.net.input_types();
-    let out_types: Vec<FixedType> = d.net.output_elements().iter().map(|(_, t)| *t).collect();
+    let out_types: Vec<FixedType> = d.net.output_types();
     let inputs: Array2<i64> = vectors::generate(&in_types, opts.random, opts.seed);
     let sim = Simulator::new(&d.net);
     let expected = sim.run(inputs.view());

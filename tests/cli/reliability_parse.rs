@@ -661,12 +661,7 @@ fn a_wide_elementwise_map_is_one_constant_per_channel() {
         g.layers.iter().map(|l| l.kind.name()).collect::<Vec<_>>()
     );
     let design = compile(g, &Options::default()).unwrap();
-    let out_types: Vec<_> = design
-        .net
-        .output_elements()
-        .iter()
-        .map(|(_, t)| *t)
-        .collect();
+    let out_types: Vec<_> = design.net.output_types();
     let sim = Simulator::new(&design.net);
     let x = ndarray::Array2::from_shape_fn((3, n), |(r, k)| ((r * 37 + k * 11) % 256) as i64 - 128);
     let y = rtl4ml::sim::io::to_values(&sim.run(x.view()), &out_types);
