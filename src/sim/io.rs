@@ -752,19 +752,7 @@ impl Cast {
         let t = s as i64;
         let q = t - ((t as f64) > s) as i64;
         let rem = s - q as f64;
-        let neg = s < 0.0;
-        let inc = rem != 0.0
-            && match self.ty.round {
-                Round::Trn => false,
-                Round::TrnZero => neg,
-                Round::Rnd => rem >= 0.5,
-                Round::RndZero => rem > 0.5 || (rem == 0.5 && neg),
-                Round::RndMinInf => rem > 0.5,
-                Round::RndInf => rem > 0.5 || (rem == 0.5 && !neg),
-                Round::RndConv => rem > 0.5 || (rem == 0.5 && q & 1 == 1),
-                Round::Ceil => true,
-                Round::Up => !neg,
-            };
+        let inc = rem != 0.0 && steps_up(self.ty.round, rem, s < 0.0, q & 1 == 1);
         Some(q + inc as i64)
     }
 
@@ -776,6 +764,69 @@ impl Cast {
         } else {
             self.ty.apply_overflow(i128::from(q))
         }
+    }
+}
+
+/// Whether `⌊s⌋ = q` steps up to `q + 1` under `mode`, given the fraction `rem = s − ⌊s⌋ ≠ 0`,
+/// the sign of `s` and the parity of `q` (the rule [`crate::ir::fixed::round_shift`] applies to
+/// dropped bits). Written without short-circuits so that a loop of it with `mode` known at
+/// compile time has no branches.
+#[inline(always)]
+pub(crate) fn steps_up(mode: Round, rem: f64, neg: bool, odd: bool) -> bool {
+    let tie = rem == 0.5;
+    match mode {
+        Round::Trn => false,
+        Round::TrnZero => neg,
+        Round::Rnd => rem >= 0.5,
+        Round::RndZero => (rem > 0.5) | (tie & neg),
+        Round::RndMinInf => rem > 0.5,
+        Round::RndInf => (rem > 0.5) | (tie & !neg),
+        Round::RndConv => (rem > 0.5) | (tie & odd),
+        Round::Ceil => true,
+        Round::Up => !neg,
+    }
+}
+
+/// One input element's cast for the branch-free row kernel ([`Lane::cast`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lane {
+    /// `2^frac`, or NaN when the type has no fast path (every value then leaves the kernel).
+    scale: f64,
+    /// The type's mantissa range as f64 (exact: mantissas here are below 2^31).
+    min: f64,
+    max: f64,
+}
+
+impl Lane {
+    pub(crate) fn new(c: &Cast) -> Lane {
+        Lane {
+            scale: c.scale.unwrap_or(f64::NAN),
+            min: c.min as f64,
+            max: c.max as f64,
+        }
+    }
+
+    /// [`Cast::fast`] for `|x·2^frac| < 2^31` without branches, with the rounding `mode`
+    /// (the same for the whole row, known at compile time after inlining): the mantissa and
+    /// whether it is the cast's; when it is not (out of range, huge, tiny, NaN), the caller
+    /// takes [`Cast::fast`] and the exact path for the row. Below 2^31 the truncation to i32
+    /// is exact wherever [`Cast::rounded`]'s truncation to i64 is, so both agree.
+    #[inline(always)]
+    pub(crate) fn cast(&self, x: f64, mode: Round) -> (i64, bool) {
+        let s = x * self.scale;
+        let a = s.abs();
+        let ok = (a < 2_147_483_648.0) & ((a >= f64::MIN_POSITIVE) | (x == 0.0));
+        let s = if ok { s } else { 0.0 };
+        // SAFETY: |s| < 2^31 here (NaN and everything larger were replaced by 0).
+        let t: i32 = unsafe { s.to_int_unchecked() };
+        let q = t - (f64::from(t) > s) as i32;
+        let rem = s - f64::from(q);
+        let up = (rem != 0.0) & steps_up(mode, rem, s < 0.0, q & 1 == 1);
+        let m = f64::from(q) + f64::from(u8::from(up));
+        (
+            i64::from(q) + i64::from(up),
+            ok & (m >= self.min) & (m <= self.max),
+        )
     }
 }
 

@@ -7,10 +7,10 @@
 //! is named by its file, sample and element, and the output file is only put in place
 //! (atomically) when every sample has been simulated.
 
-use super::io::{self, Cast, InputValue, NpyStream, NpyType};
+use super::io::{self, Cast, InputValue, Lane, NpyStream, NpyType};
 use super::Simulator;
 use crate::error::Result;
-use crate::ir::fixed::FixedType;
+use crate::ir::fixed::{FixedType, Round};
 use crate::safe_fs::AtomicFile;
 use ndarray::{Array2, ArrayView2};
 use std::fs::File;
@@ -19,7 +19,7 @@ use std::path::Path;
 
 /// Samples per chunk: large enough that the per-chunk work (a simulator call, a write) is
 /// noise, small enough that the buffers stay in the last-level cache's neighbourhood.
-const CHUNK_ROWS: usize = 1 << 14;
+const CHUNK_ROWS: usize = 1 << 12;
 
 /// An input batch opened for simulation: its header is checked, its samples not yet read.
 pub enum SimInput {
@@ -57,13 +57,22 @@ impl SimInput {
 /// An `.npy` element type read from raw bytes.
 trait Elem: InputValue {
     const SIZE: usize;
+    /// A float type (its values are cast; an integer is a raw mantissa).
+    const FLOAT: bool;
     fn get(b: &[u8], big_endian: bool) -> Self;
+    /// The value as f64 (exact for the float types; only used for them).
+    fn widen(self) -> f64;
 }
 
 macro_rules! elem {
-    ($($t:ty),*) => {$(
+    ($float:expr; $($t:ty),*) => {$(
         impl Elem for $t {
             const SIZE: usize = std::mem::size_of::<$t>();
+            const FLOAT: bool = $float;
+            #[inline(always)]
+            fn widen(self) -> f64 {
+                self as f64
+            }
             #[inline(always)]
             fn get(b: &[u8], big_endian: bool) -> Self {
                 let b = b.try_into().expect("element size");
@@ -76,7 +85,8 @@ macro_rules! elem {
         }
     )*};
 }
-elem!(f64, f32, i64, i32, i16, i8, u8, u16, u32);
+elem!(true; f64, f32);
+elem!(false; i64, i32, i16, i8, u8, u16, u32);
 
 /// Mantissas of a chunk of raw C-order data (`out`: rows × elements), floats cast as values,
 /// integers checked as raw mantissas, exactly as [`io::to_mantissas`] does.
@@ -96,21 +106,28 @@ fn mantissas<T: Elem>(
         .chunks_exact(T::SIZE * n_el)
         .zip(out.chunks_exact_mut(n_el))
         .enumerate();
+    if values && T::FLOAT && types.iter().all(|t| t.round == types[0].round) {
+        // One rounding mode (the common case): whole rows through the branch-free kernel,
+        // specialised for the mode; a row with an element off its path is redone below.
+        let lanes: Vec<Lane> = casts.iter().map(Lane::new).collect();
+        let mode = types[0].round;
+        let redo = |r: usize, xs: &[u8], os: &mut [i64]| {
+            value_row::<T>(xs, big_endian, casts, file, first_row + r, os)
+        };
+        macro_rules! rows_of {
+            ($($m:literal)*) => {
+                match mode as u8 {
+                    $($m => float_rows::<T, $m>(raw, big_endian, &lanes, out, redo),)*
+                    _ => unreachable!("{mode:?} is not in ROUNDS"),
+                }
+            };
+        }
+        rows_of!(0 1 2 3 4 5 6 7 8)?;
+        return Ok(());
+    }
     if values {
         for (r, (xs, os)) in rows {
-            for (c, ((xb, o), cast)) in xs
-                .chunks_exact(T::SIZE)
-                .zip(os.iter_mut())
-                .zip(casts)
-                .enumerate()
-            {
-                let x = T::get(xb, big_endian);
-                // The common case inline; anything else (and every error) through the exact cast.
-                *o = match x.cast_fast(cast) {
-                    Some(m) => m,
-                    None => io::value_mantissa(x, cast, file, first_row + r, c)?,
-                };
-            }
+            value_row::<T>(xs, big_endian, casts, file, first_row + r, os)?;
         }
     } else {
         for (r, (xs, os)) in rows {
@@ -122,6 +139,73 @@ fn mantissas<T: Elem>(
             {
                 *o = io::raw_mantissa(T::get(xb, big_endian), ty, file, first_row + r, c)?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The mantissas of one row of float values (`os`), each cast to its element's type: the
+/// common case inline, anything else (and every error, named by sample `r`) through the
+/// exact cast.
+#[inline(always)]
+fn value_row<T: Elem>(
+    xs: &[u8],
+    big_endian: bool,
+    casts: &[Cast],
+    file: &str,
+    r: usize,
+    os: &mut [i64],
+) -> Result<()> {
+    for (c, ((xb, o), cast)) in xs.chunks_exact(T::SIZE).zip(os).zip(casts).enumerate() {
+        let x = T::get(xb, big_endian);
+        *o = match x.cast_fast(cast) {
+            Some(m) => m,
+            None => io::value_mantissa(x, cast, file, r, c)?,
+        };
+    }
+    Ok(())
+}
+
+/// The rounding modes in declaration order: `ROUNDS[mode as usize] == mode` (tested), so that a
+/// mode can be a const generic parameter of [`float_rows`].
+const ROUNDS: [Round; 9] = [
+    Round::Trn,
+    Round::TrnZero,
+    Round::Rnd,
+    Round::RndZero,
+    Round::RndMinInf,
+    Round::RndInf,
+    Round::RndConv,
+    Round::Ceil,
+    Round::Up,
+];
+
+/// Float rows cast by [`Lane::cast`] with rounding mode `ROUNDS[M]` for every element, whole
+/// rows at a time without branches; a row with any element off the kernel's path goes
+/// through `redo` (the exact path, which also names a bad value), in row order.
+#[inline(never)]
+fn float_rows<T: Elem, const M: u8>(
+    raw: &[u8],
+    big_endian: bool,
+    lanes: &[Lane],
+    out: &mut [i64],
+    mut redo: impl FnMut(usize, &[u8], &mut [i64]) -> Result<()>,
+) -> Result<()> {
+    let mode = ROUNDS[M as usize];
+    let n_el = lanes.len();
+    for (r, (xs, os)) in raw
+        .chunks_exact(T::SIZE * n_el)
+        .zip(out.chunks_exact_mut(n_el))
+        .enumerate()
+    {
+        let mut ok = true;
+        for ((xb, o), lane) in xs.chunks_exact(T::SIZE).zip(os.iter_mut()).zip(lanes) {
+            let (m, fits) = lane.cast(T::get(xb, big_endian).widen(), mode);
+            *o = m;
+            ok &= fits;
+        }
+        if !ok {
+            redo(r, xs, os)?;
         }
     }
     Ok(())
@@ -233,6 +317,137 @@ mod tests {
     use super::*;
     use ndarray::ShapeBuilder;
     use ndarray_npy::WriteNpyExt;
+
+    /// `ROUNDS` lists every mode at its discriminant (the kernel's dispatch relies on it).
+    #[test]
+    fn rounds_by_discriminant() {
+        for (i, m) in ROUNDS.iter().enumerate() {
+            assert_eq!(*m as usize, i, "{m:?}");
+        }
+    }
+
+    /// The branch-free row kernel ([`float_rows`]) gives [`FixedType::cast_f64`]'s mantissa
+    /// for every rounding mode and overflow mode, on grid points, ties, near-ties, values
+    /// beyond the range and beyond 2^31 in mantissa, signed zeros and subnormals, for f64 and
+    /// f32 data in both byte orders; a NaN is refused by sample and element.
+    #[test]
+    fn row_kernel_equals_the_exact_cast() {
+        use crate::ir::fixed::Overflow;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let shapes = [
+            (true, 8, 3),
+            (false, 6, 2),
+            (true, 16, 6),
+            (true, 31, 12),
+            (true, 40, 30),
+            (false, 3, -2),
+            (true, 5, 9),
+            (true, 1, 1),
+        ];
+        for &mode in &ROUNDS {
+            for ovf in [
+                Overflow::Wrap,
+                Overflow::Sat,
+                Overflow::SatSym,
+                Overflow::SatZero,
+            ] {
+                let types: Vec<FixedType> = shapes
+                    .iter()
+                    .map(|&(sg, w, i)| FixedType {
+                        round: mode,
+                        overflow: ovf,
+                        ..FixedType::new(sg, w, i)
+                    })
+                    .collect();
+                let casts: Vec<Cast> = types.iter().map(|&t| Cast::new(t)).collect();
+                let n_el = types.len();
+                let rows = 200;
+                let mut vals = Vec::with_capacity(rows * n_el);
+                for r in 0..rows {
+                    for t in &types {
+                        let lsb = (-f64::from(t.frac())).exp2();
+                        // A mantissa in the type's range (most rows stay on the kernel's path).
+                        let (lo, hi) = (t.cast_min(), t.max_mantissa().min(1 << 40));
+                        let k = (lo + (next() as i128).rem_euclid(hi - lo)) as f64;
+                        vals.push(match r % 9 {
+                            0 => k * lsb,                         // on the grid
+                            1 => (k + 0.5) * lsb,                 // a tie
+                            2 => (k + 0.5) * lsb * (1.0 + 1e-15), // just past a tie
+                            3 => (k + 0.25) * lsb,
+                            4 => k * 1e7, // far beyond the range
+                            5 => -0.0,
+                            6 => f64::MIN_POSITIVE / 4.0, // subnormal
+                            7 => (k + 0.75) * lsb * 3e9,  // mantissa beyond 2^31
+                            _ => (next() as f64 / u64::MAX as f64 - 0.5) * 64.0,
+                        });
+                    }
+                }
+                for big in [false, true] {
+                    let bytes: Vec<u8> = vals
+                        .iter()
+                        .flat_map(|v| {
+                            if big {
+                                v.to_be_bytes()
+                            } else {
+                                v.to_le_bytes()
+                            }
+                        })
+                        .collect();
+                    let mut out = vec![0i64; vals.len()];
+                    mantissas::<f64>(&bytes, big, &casts, &types, true, "x.npy", 0, &mut out)
+                        .unwrap();
+                    for (i, (&v, &m)) in vals.iter().zip(&out).enumerate() {
+                        let want = types[i % n_el].cast_f64(v).unwrap();
+                        assert_eq!(
+                            i128::from(m),
+                            want,
+                            "{} of {v} ({mode:?}, {ovf:?})",
+                            types[i % n_el]
+                        );
+                    }
+                    let bytes32: Vec<u8> = vals
+                        .iter()
+                        .flat_map(|&v| {
+                            if big {
+                                (v as f32).to_be_bytes()
+                            } else {
+                                (v as f32).to_le_bytes()
+                            }
+                        })
+                        .collect();
+                    mantissas::<f32>(&bytes32, big, &casts, &types, true, "x.npy", 0, &mut out)
+                        .unwrap();
+                    for (i, (&v, &m)) in vals.iter().zip(&out).enumerate() {
+                        let want = types[i % n_el].cast_f64(f64::from(v as f32)).unwrap();
+                        assert_eq!(
+                            i128::from(m),
+                            want,
+                            "{} of f32 {v} ({mode:?}, {ovf:?})",
+                            types[i % n_el]
+                        );
+                    }
+                }
+                let mut bad = vals.clone();
+                bad[57 * n_el + 2] = f64::NAN;
+                let bytes: Vec<u8> = bad.iter().flat_map(|v| v.to_le_bytes()).collect();
+                let mut out = vec![0i64; bad.len()];
+                let e =
+                    mantissas::<f64>(&bytes, false, &casts, &types, true, "x.npy", 1000, &mut out)
+                        .unwrap_err()
+                        .to_string();
+                assert!(
+                    e.contains("x.npy") && e.contains("sample 1057, element 2"),
+                    "{e}"
+                );
+            }
+        }
+    }
 
     /// The header written before the streamed data is `ndarray-npy`'s, byte for byte.
     #[test]

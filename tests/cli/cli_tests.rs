@@ -940,7 +940,7 @@ fn sim_float_values_and_raw_mantissas_agree() {
 fn sim_streams_many_chunks_like_the_whole_array_path() {
     let t = Tmp::new("simstream");
     let model = bundled("jet_tagger.json");
-    let n = 40_003; // 2 full chunks of 16,384 samples and a partial one
+    let n = 40_003; // 9 full chunks of 4,096 samples and a partial one
     let mant = jet_mantissas(n);
     // Off-grid (quarter and half LSB: ties), and far out of range (saturation) in some rows.
     let vals = Array2::from_shape_fn((n, JET_IN), |(r, c)| {
@@ -979,7 +979,7 @@ fn sim_streams_many_chunks_like_the_whole_array_path() {
             assert!(distinct.len() > 100, "outputs barely vary");
         }
     }
-    // A NaN in sample 35,000 (the third chunk): named, and nothing written.
+    // A NaN in sample 35,000 (the ninth chunk): named, and nothing written.
     let mut bad = vals.clone();
     bad[[35_000, 3]] = f64::NAN;
     let bad_in = t.path("bad.npy");
