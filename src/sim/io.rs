@@ -659,6 +659,10 @@ pub trait InputValue: Copy + std::fmt::Display {
     }
     /// As a mantissa unchanged (`None` when it is not an integer).
     fn as_mantissa(self) -> Option<i128>;
+    /// A float type, whose values the row kernel ([`cast_float_rows`]) takes.
+    const IS_FLOAT: bool = false;
+    /// The value as f64 (exact for the float types; the row kernel only asks them).
+    fn to_f64(self) -> f64;
 }
 
 macro_rules! float_input {
@@ -674,6 +678,11 @@ macro_rules! float_input {
             fn as_mantissa(self) -> Option<i128> {
                 None
             }
+            const IS_FLOAT: bool = true;
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
         }
     )*};
 }
@@ -685,6 +694,9 @@ macro_rules! int_input {
             }
             fn as_mantissa(self) -> Option<i128> {
                 Some(i128::from(self))
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
             }
         }
     )*};
@@ -830,6 +842,77 @@ impl Lane {
     }
 }
 
+/// The rounding modes in declaration order: `ROUNDS[mode as usize] == mode` (tested), so that a
+/// mode can be a const generic parameter of [`float_rows`].
+pub(crate) const ROUNDS: [Round; 9] = [
+    Round::Trn,
+    Round::TrnZero,
+    Round::Rnd,
+    Round::RndZero,
+    Round::RndMinInf,
+    Round::RndInf,
+    Round::RndConv,
+    Round::Ceil,
+    Round::Up,
+];
+
+/// Casts rows of float values `xs` (row-major, `casts.len()` per row) into mantissas `out`,
+/// when every element's type has the same rounding mode (the common case): whole rows through
+/// the branch-free kernel [`Lane::cast`], specialised for the mode; a row with any element off
+/// the kernel's path goes through `redo(row, mantissas)` (the exact path, which also names a
+/// bad value), in row order. `None` when the kernel does not apply (integers, mixed modes):
+/// then the caller casts element by element.
+#[inline(always)]
+pub(crate) fn cast_float_rows<T: InputValue>(
+    casts: &[Cast],
+    xs: &[T],
+    out: &mut [i64],
+    redo: impl FnMut(usize, &mut [i64]) -> Result<()>,
+) -> Option<Result<()>> {
+    let mode = casts.first()?.ty.round;
+    if !T::IS_FLOAT || !casts.iter().all(|c| c.ty.round == mode) {
+        return None;
+    }
+    let lanes: Vec<Lane> = casts.iter().map(Lane::new).collect();
+    macro_rules! by_mode {
+        ($($m:literal)*) => {
+            match mode as u8 {
+                $($m => float_rows::<T, $m>(&lanes, xs, out, redo),)*
+                _ => unreachable!("{mode:?} is not in ROUNDS"),
+            }
+        };
+    }
+    Some(by_mode!(0 1 2 3 4 5 6 7 8))
+}
+
+/// [`cast_float_rows`] for the rounding mode `ROUNDS[M]`.
+#[inline(never)]
+fn float_rows<T: InputValue, const M: u8>(
+    lanes: &[Lane],
+    xs: &[T],
+    out: &mut [i64],
+    mut redo: impl FnMut(usize, &mut [i64]) -> Result<()>,
+) -> Result<()> {
+    let mode = ROUNDS[M as usize];
+    let n_el = lanes.len();
+    for (r, (xs, os)) in xs
+        .chunks_exact(n_el)
+        .zip(out.chunks_exact_mut(n_el))
+        .enumerate()
+    {
+        let mut ok = true;
+        for ((&x, o), lane) in xs.iter().zip(os.iter_mut()).zip(lanes) {
+            let (m, fits) = lane.cast(x.to_f64(), mode);
+            *o = m;
+            ok &= fits;
+        }
+        if !ok {
+            redo(r, os)?;
+        }
+    }
+    Ok(())
+}
+
 /// Walks the batch in logical (row-major) order whatever its memory layout (Fortran-order
 /// files, strided or reversed views), giving each element's sample, input element and value.
 fn for_each_element<T: InputValue>(
@@ -885,6 +968,21 @@ pub fn cast_values_at<T: InputValue>(
     first_row: usize,
 ) -> Result<Array2<i64>> {
     let casts: Vec<Cast> = types.iter().map(|&t| Cast::new(t)).collect();
+    let n_el = types.len();
+    if let (Some(s), true) = (a.as_slice(), n_el > 0) {
+        let rows = batch_rows(a.shape(), n_el, file)?;
+        let mut out = vec![0i64; rows * n_el];
+        let redo = |r: usize, os: &mut [i64]| {
+            for (c, (o, cast)) in os.iter_mut().zip(&casts).enumerate() {
+                *o = value_mantissa(s[r * n_el + c], cast, file, first_row + r, c)?;
+            }
+            Ok(())
+        };
+        if let Some(done) = cast_float_rows(&casts, s, &mut out, redo) {
+            done?;
+            return Ok(Array2::from_shape_vec((rows, n_el), out).expect("rows × elements"));
+        }
+    }
     for_each_element(&a, types, file, first_row, |r, c, x| {
         value_mantissa(x, &casts[c], file, r, c)
     })
@@ -1000,6 +1098,14 @@ pub fn write_npy<T: ndarray_npy::WritableElement>(path: &Path, a: &Array2<T>) ->
 
 #[cfg(test)]
 mod tests {
+    /// `ROUNDS` lists every mode at its discriminant (the kernel's dispatch relies on it).
+    #[test]
+    fn rounds_by_discriminant() {
+        for (i, m) in super::ROUNDS.iter().enumerate() {
+            assert_eq!(*m as usize, i, "{m:?}");
+        }
+    }
+
     use super::*;
     use crate::ir::fixed::Overflow;
 

@@ -7,10 +7,10 @@
 //! is named by its file, sample and element, and the output file is only put in place
 //! (atomically) when every sample has been simulated.
 
-use super::io::{self, Cast, InputValue, Lane, NpyStream, NpyType};
+use super::io::{self, Cast, InputValue, NpyStream, NpyType};
 use super::Simulator;
 use crate::error::Result;
-use crate::ir::fixed::{FixedType, Round};
+use crate::ir::fixed::FixedType;
 use crate::safe_fs::AtomicFile;
 use ndarray::{Array2, ArrayView2};
 use std::fs::File;
@@ -57,22 +57,14 @@ impl SimInput {
 /// An `.npy` element type read from raw bytes.
 trait Elem: InputValue {
     const SIZE: usize;
-    /// A float type (its values are cast; an integer is a raw mantissa).
-    const FLOAT: bool;
     fn get(b: &[u8], big_endian: bool) -> Self;
-    /// The value as f64 (exact for the float types; only used for them).
-    fn widen(self) -> f64;
 }
 
 macro_rules! elem {
-    ($float:expr; $($t:ty),*) => {$(
+    ($($t:ty),*) => {$(
         impl Elem for $t {
             const SIZE: usize = std::mem::size_of::<$t>();
-            const FLOAT: bool = $float;
-            #[inline(always)]
-            fn widen(self) -> f64 {
-                self as f64
-            }
+
             #[inline(always)]
             fn get(b: &[u8], big_endian: bool) -> Self {
                 let b = b.try_into().expect("element size");
@@ -85,8 +77,7 @@ macro_rules! elem {
         }
     )*};
 }
-elem!(true; f64, f32);
-elem!(false; i64, i32, i16, i8, u8, u16, u32);
+elem!(f64, f32, i64, i32, i16, i8, u8, u16, u32);
 
 /// Mantissas of a chunk of raw C-order data (`out`: rows × elements), floats cast as values,
 /// integers checked as raw mantissas, exactly as [`io::to_mantissas`] does.
@@ -100,31 +91,30 @@ fn mantissas<T: Elem>(
     file: &str,
     first_row: usize,
     out: &mut [i64],
+    scratch: &mut Vec<f64>,
 ) -> Result<()> {
     let n_el = types.len();
+    if values && n_el > 0 && T::IS_FLOAT && casts.iter().all(|c| c.ty.round == types[0].round) {
+        // The common case: the chunk decoded to f64 (exactly) in one pass, then whole rows
+        // through the branch-free kernel; a row off its path is redone from its bytes.
+        scratch.clear();
+        scratch.extend(
+            raw.chunks_exact(T::SIZE)
+                .map(|b| T::get(b, big_endian).to_f64()),
+        );
+        let row_bytes = n_el * T::SIZE;
+        let redo = |r: usize, os: &mut [i64]| {
+            let xs = &raw[r * row_bytes..][..row_bytes];
+            value_row::<T>(xs, big_endian, casts, file, first_row + r, os)
+        };
+        if let Some(done) = io::cast_float_rows(casts, scratch, out, redo) {
+            return done;
+        }
+    }
     let rows = raw
         .chunks_exact(T::SIZE * n_el)
         .zip(out.chunks_exact_mut(n_el))
         .enumerate();
-    if values && T::FLOAT && types.iter().all(|t| t.round == types[0].round) {
-        // One rounding mode (the common case): whole rows through the branch-free kernel,
-        // specialised for the mode; a row with an element off its path is redone below.
-        let lanes: Vec<Lane> = casts.iter().map(Lane::new).collect();
-        let mode = types[0].round;
-        let redo = |r: usize, xs: &[u8], os: &mut [i64]| {
-            value_row::<T>(xs, big_endian, casts, file, first_row + r, os)
-        };
-        macro_rules! rows_of {
-            ($($m:literal)*) => {
-                match mode as u8 {
-                    $($m => float_rows::<T, $m>(raw, big_endian, &lanes, out, redo),)*
-                    _ => unreachable!("{mode:?} is not in ROUNDS"),
-                }
-            };
-        }
-        rows_of!(0 1 2 3 4 5 6 7 8)?;
-        return Ok(());
-    }
     if values {
         for (r, (xs, os)) in rows {
             value_row::<T>(xs, big_endian, casts, file, first_row + r, os)?;
@@ -162,51 +152,6 @@ fn value_row<T: Elem>(
             Some(m) => m,
             None => io::value_mantissa(x, cast, file, r, c)?,
         };
-    }
-    Ok(())
-}
-
-/// The rounding modes in declaration order: `ROUNDS[mode as usize] == mode` (tested), so that a
-/// mode can be a const generic parameter of [`float_rows`].
-const ROUNDS: [Round; 9] = [
-    Round::Trn,
-    Round::TrnZero,
-    Round::Rnd,
-    Round::RndZero,
-    Round::RndMinInf,
-    Round::RndInf,
-    Round::RndConv,
-    Round::Ceil,
-    Round::Up,
-];
-
-/// Float rows cast by [`Lane::cast`] with rounding mode `ROUNDS[M]` for every element, whole
-/// rows at a time without branches; a row with any element off the kernel's path goes
-/// through `redo` (the exact path, which also names a bad value), in row order.
-#[inline(never)]
-fn float_rows<T: Elem, const M: u8>(
-    raw: &[u8],
-    big_endian: bool,
-    lanes: &[Lane],
-    out: &mut [i64],
-    mut redo: impl FnMut(usize, &[u8], &mut [i64]) -> Result<()>,
-) -> Result<()> {
-    let mode = ROUNDS[M as usize];
-    let n_el = lanes.len();
-    for (r, (xs, os)) in raw
-        .chunks_exact(T::SIZE * n_el)
-        .zip(out.chunks_exact_mut(n_el))
-        .enumerate()
-    {
-        let mut ok = true;
-        for ((xb, o), lane) in xs.chunks_exact(T::SIZE).zip(os.iter_mut()).zip(lanes) {
-            let (m, fits) = lane.cast(T::get(xb, big_endian).widen(), mode);
-            *o = m;
-            ok &= fits;
-        }
-        if !ok {
-            redo(r, xs, os)?;
-        }
     }
     Ok(())
 }
@@ -263,6 +208,7 @@ pub fn simulate_to_file(
     let chunk = CHUNK_ROWS.min(rows.max(1));
     let mut raw_in = vec![0u8; chunk * n_el * ty.size()];
     let mut mant = vec![0i64; chunk * n_el];
+    let mut scratch = Vec::with_capacity(chunk * n_el);
     let mut bytes_out: Vec<u8> = Vec::with_capacity(chunk * n_out * 8);
     let mut sim_s = 0.0;
     let mut first = 0;
@@ -274,7 +220,17 @@ pub fn simulate_to_file(
         let args = (&casts[..], in_types, values, file.as_str(), first);
         macro_rules! go {
             ($t:ty) => {
-                mantissas::<$t>(raw_chunk, be, args.0, args.1, args.2, args.3, args.4, m)
+                mantissas::<$t>(
+                    raw_chunk,
+                    be,
+                    args.0,
+                    args.1,
+                    args.2,
+                    args.3,
+                    args.4,
+                    m,
+                    &mut scratch,
+                )
             };
         }
         match ty {
@@ -318,14 +274,6 @@ mod tests {
     use ndarray::ShapeBuilder;
     use ndarray_npy::WriteNpyExt;
 
-    /// `ROUNDS` lists every mode at its discriminant (the kernel's dispatch relies on it).
-    #[test]
-    fn rounds_by_discriminant() {
-        for (i, m) in ROUNDS.iter().enumerate() {
-            assert_eq!(*m as usize, i, "{m:?}");
-        }
-    }
-
     /// The branch-free row kernel ([`float_rows`]) gives [`FixedType::cast_f64`]'s mantissa
     /// for every rounding mode and overflow mode, on grid points, ties, near-ties, values
     /// beyond the range and beyond 2^31 in mantissa, signed zeros and subnormals, for f64 and
@@ -350,7 +298,7 @@ mod tests {
             (true, 5, 9),
             (true, 1, 1),
         ];
-        for &mode in &ROUNDS {
+        for mode in io::ROUNDS {
             for ovf in [
                 Overflow::Wrap,
                 Overflow::Sat,
@@ -400,8 +348,18 @@ mod tests {
                         })
                         .collect();
                     let mut out = vec![0i64; vals.len()];
-                    mantissas::<f64>(&bytes, big, &casts, &types, true, "x.npy", 0, &mut out)
-                        .unwrap();
+                    mantissas::<f64>(
+                        &bytes,
+                        big,
+                        &casts,
+                        &types,
+                        true,
+                        "x.npy",
+                        0,
+                        &mut out,
+                        &mut Vec::new(),
+                    )
+                    .unwrap();
                     for (i, (&v, &m)) in vals.iter().zip(&out).enumerate() {
                         let want = types[i % n_el].cast_f64(v).unwrap();
                         assert_eq!(
@@ -421,8 +379,18 @@ mod tests {
                             }
                         })
                         .collect();
-                    mantissas::<f32>(&bytes32, big, &casts, &types, true, "x.npy", 0, &mut out)
-                        .unwrap();
+                    mantissas::<f32>(
+                        &bytes32,
+                        big,
+                        &casts,
+                        &types,
+                        true,
+                        "x.npy",
+                        0,
+                        &mut out,
+                        &mut Vec::new(),
+                    )
+                    .unwrap();
                     for (i, (&v, &m)) in vals.iter().zip(&out).enumerate() {
                         let want = types[i % n_el].cast_f64(f64::from(v as f32)).unwrap();
                         assert_eq!(
@@ -433,14 +401,35 @@ mod tests {
                         );
                     }
                 }
+                // The in-memory path (Python `predict`) takes the same kernel.
+                let view = ndarray::ArrayView2::from_shape((rows, n_el), &vals[..]).unwrap();
+                let m = io::cast_values(view.into_dyn(), &types, "x").unwrap();
+                for (i, (&v, &m)) in vals.iter().zip(m.iter()).enumerate() {
+                    let want = types[i % n_el].cast_f64(v).unwrap();
+                    assert_eq!(
+                        i128::from(m),
+                        want,
+                        "{} of {v} in memory ({mode:?}, {ovf:?})",
+                        types[i % n_el]
+                    );
+                }
                 let mut bad = vals.clone();
                 bad[57 * n_el + 2] = f64::NAN;
                 let bytes: Vec<u8> = bad.iter().flat_map(|v| v.to_le_bytes()).collect();
                 let mut out = vec![0i64; bad.len()];
-                let e =
-                    mantissas::<f64>(&bytes, false, &casts, &types, true, "x.npy", 1000, &mut out)
-                        .unwrap_err()
-                        .to_string();
+                let e = mantissas::<f64>(
+                    &bytes,
+                    false,
+                    &casts,
+                    &types,
+                    true,
+                    "x.npy",
+                    1000,
+                    &mut out,
+                    &mut Vec::new(),
+                )
+                .unwrap_err()
+                .to_string();
                 assert!(
                     e.contains("x.npy") && e.contains("sample 1057, element 2"),
                     "{e}"
