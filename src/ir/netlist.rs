@@ -10,7 +10,7 @@
 use super::fixed::{FixedType, Overflow, MAX_WIRE_WIDTH};
 
 use super::interval::Interval;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 pub use crate::error::BuildError;
 
@@ -281,7 +281,7 @@ impl Builder {
                 layers: vec!["(inputs)".into()],
                 ..Default::default()
             },
-            memo: HashMap::new(),
+            memo: HashMap::default(),
             layer: 0,
         }
     }

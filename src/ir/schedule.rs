@@ -37,7 +37,7 @@ pub struct FanoutPlan {
     /// Copies of register `(node, delay)`, when more than one.
     pub copies: std::collections::BTreeMap<(usize, u32), u32>,
     /// The copy a reading node reads of an operand, when not copy 0: `(reader, operand)`.
-    pub pick: std::collections::HashMap<(usize, usize), u32>,
+    pub pick: rustc_hash::FxHashMap<(usize, usize), u32>,
 }
 
 impl FanoutPlan {

@@ -75,9 +75,23 @@ impl Lowering {
             })
             .max()
             .unwrap_or(0);
-        // Per pattern: its count, and the columns it was seen in since it was last extracted
-        // (with repeats; one map, so counting a pair is one lookup).
-        let mut counts: HashMap<Pattern, (i32, Vec<usize>)> = HashMap::default();
+        // Per pattern: its count, and the head of the list of columns it was seen in since
+        // it was last extracted (with repeats; one map, so counting a pair is one lookup). The
+        // lists live in one arena, `seen`, of (column, next) links ending at NONE, so that a
+        // pattern costs no allocation of its own.
+        let pairs: usize = columns
+            .iter()
+            .map(|c| c.len() * c.len().saturating_sub(1) / 2)
+            .sum();
+        let mut counts: HashMap<Pattern, (i32, u32)> =
+            HashMap::with_capacity_and_hasher(pairs.min(1 << 20), Default::default());
+        let mut seen: Vec<(u32, u32)> = Vec::with_capacity(pairs.min(1 << 22));
+        const NONE: u32 = u32::MAX;
+        let note = |e: &mut (i32, u32), c: usize, seen: &mut Vec<(u32, u32)>| {
+            e.0 += 1;
+            seen.push((c as u32, e.1));
+            e.1 = (seen.len() - 1) as u32;
+        };
         let mut heap: BinaryHeap<(i32, Reverse<u32>, Reverse<Pattern>)> = BinaryHeap::new();
         let depth =
             |lw: &Lowering, p: &Pattern| lw.levels[p.a.index()].max(lw.levels[p.b.index()]) + 1;
@@ -93,9 +107,7 @@ impl Lowering {
                         continue;
                     }
                     if let Some((p, _, _)) = pattern(&col[i], &col[j]) {
-                        let e = counts.entry(p).or_default();
-                        e.0 += 1;
-                        e.1.push(c);
+                        note(counts.entry(p).or_insert((0, NONE)), c, &mut seen);
                     }
                 }
             }
@@ -111,10 +123,15 @@ impl Lowering {
                 continue;
             }
             // Replace non-overlapping occurrences, column by column.
-            let mut cols: Vec<usize> = counts
-                .get_mut(&p)
-                .map(|e| std::mem::take(&mut e.1))
-                .unwrap_or_default();
+            let mut cols: Vec<usize> = Vec::new();
+            if let Some(e) = counts.get_mut(&p) {
+                let mut k = std::mem::replace(&mut e.1, NONE);
+                while k != NONE {
+                    let (c, next) = seen[k as usize];
+                    cols.push(c as usize);
+                    k = next;
+                }
+            }
             cols.sort_unstable();
             cols.dedup();
             let mut found: Vec<(usize, usize, usize, i32, bool)> = Vec::new();
@@ -140,7 +157,7 @@ impl Lowering {
                 }
             }
             if found.len() < 2 {
-                counts.insert(p, (0, Vec::new()));
+                counts.insert(p, (0, NONE));
                 continue;
             }
             let t = self.b.add(
@@ -202,9 +219,7 @@ impl Lowering {
                             continue;
                         }
                         if let Some((q, _, _)) = pattern(&a, u) {
-                            let e = counts.entry(q).or_default();
-                            e.0 += 1;
-                            e.1.push(c);
+                            note(counts.entry(q).or_insert((0, NONE)), c, &mut seen);
                             changed.push(q);
                         }
                     }

@@ -23,7 +23,8 @@
 use crate::ir::fixed::{Overflow, Round};
 use crate::ir::netlist::{Netlist, Op, Operand};
 use crate::ir::schedule::Schedule;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeSet;
 
 /// Bits per CARRY4 cell (7-series; UltraScale+'s CARRY8 holds 8).
 pub const CARRY_BITS: u64 = 4;
@@ -334,7 +335,7 @@ impl<'a> Model<'a> {
                 .collect(),
             hard_read: vec![0; n],
             reg_read: vec![0; n],
-            inverters: HashSet::new(),
+            inverters: HashSet::default(),
             sigs: Signals::default(),
             merge_into: vec![None; n],
             reader: vec![None; n],
@@ -742,7 +743,7 @@ impl<'a> Model<'a> {
             carry: ((cols.len() - free) as u64).div_ceil(CARRY_BITS),
             ..Default::default()
         };
-        let mut pairs: HashSet<(B, B)> = HashSet::new();
+        let mut pairs: HashSet<(B, B)> = HashSet::default();
         for &(a, b) in &cols[free..] {
             match (a, b) {
                 (B::V(_), B::V(_)) if a != b => {
