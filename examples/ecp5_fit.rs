@@ -283,7 +283,7 @@ fn main() {
                 },
                 clock_ns: clock,
                 latency_cycles: None,
-                auto_clock: false,
+                clock_choice: rtl4ml::flow::ClockChoice::Given,
                 target: Target::LatticeEcp5,
                 max_fanout: schedule::DEFAULT_MAX_FANOUT,
                 allow_slow_stages: true,

@@ -111,7 +111,11 @@ fn options(seed: u64) -> (Options, String) {
                 ..Default::default()
             },
             latency_cycles: latency,
-            auto_clock: latency.is_some(),
+            clock_choice: if latency.is_some() {
+                rtl4ml::flow::ClockChoice::Fastest
+            } else {
+                rtl4ml::flow::ClockChoice::Given
+            },
             ..Default::default()
         },
         how,

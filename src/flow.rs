@@ -7,6 +7,7 @@ use crate::ir::layers::LayerGraph;
 use crate::ir::netlist::Netlist;
 use crate::passes::{lower, pipeline};
 use crate::report::{self, Report};
+pub use pipeline::ClockChoice;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -22,8 +23,9 @@ pub struct Options {
     /// Exact latency in cycles: with `clock_ns`, a check (padded with output registers when
     /// the design is faster); see [`schedule::schedule_for_latency`].
     pub latency_cycles: Option<u32>,
-    /// With `latency_cycles`: ignore `clock_ns` and find the shortest period that fits.
-    pub auto_clock: bool,
+    /// With `latency_cycles`: how the clock is chosen (`clock_ns` as given, preferred, or the
+    /// shortest period that fits).
+    pub clock_choice: ClockChoice,
     /// Most loads per pipeline register before it is duplicated (0: no limit); see
     /// [`crate::ir::schedule::Schedule::fanout_plan`].
     pub max_fanout: u32,
@@ -41,7 +43,7 @@ impl Default for Options {
             target: crate::target::Target::default(),
             lower: lower::LowerOptions::default(),
             latency_cycles: None,
-            auto_clock: false,
+            clock_choice: ClockChoice::Given,
             max_fanout: crate::ir::schedule::DEFAULT_MAX_FANOUT,
             allow_slow_stages: false,
         }
@@ -122,7 +124,7 @@ pub fn compile_observed(
             lower: opts.lower.clone(),
             clock_ns: opts.clock_ns,
             latency_cycles: opts.latency_cycles,
-            auto_clock: opts.auto_clock,
+            clock_choice: opts.clock_choice,
             target: opts.target,
             max_fanout: opts.max_fanout,
             allow_slow_stages: opts.allow_slow_stages,
@@ -147,7 +149,7 @@ pub fn compile_observed(
 /// shortest clock (from the delay model) fits, `n × clock ≤ latency_ns`, built at the most
 /// relaxed clock that still fits, `latency_ns / n` (the slack is margin for routing). An error
 /// names the shortest latency the design can have when none fits. `opts.clock_ns`,
-/// `latency_cycles` and `auto_clock` are ignored.
+/// `latency_cycles` and `clock_choice` are ignored.
 pub fn compile_for_latency_ns(
     graph: LayerGraph,
     opts: &Options,
@@ -167,7 +169,7 @@ pub fn compile_for_latency_ns(
             graph.clone(),
             &Options {
                 latency_cycles: Some(n),
-                auto_clock: true,
+                clock_choice: ClockChoice::Fastest,
                 ..opts.clone()
             },
         )?;
@@ -181,7 +183,7 @@ pub fn compile_for_latency_ns(
                 &Options {
                     clock_ns: latency_ns / n as f64,
                     latency_cycles: Some(n),
-                    auto_clock: false,
+                    clock_choice: ClockChoice::Given,
                     ..opts.clone()
                 },
                 observe,
@@ -567,6 +569,54 @@ mod tests {
     }
 
     #[test]
+    fn latency_cycles_alone_prefers_the_default_clock() {
+        // wrap_accum needs 3 cycles at 4 ns: 5 cycles keep the 4 ns clock and spend no more
+        // registers than the fastest clock for 5 cycles does.
+        let at = |n, choice| {
+            compile(
+                wrap_accum(),
+                &Options {
+                    latency_cycles: Some(n),
+                    clock_choice: choice,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        };
+        let (preferred, fastest) = (at(5, ClockChoice::PreferGiven), at(5, ClockChoice::Fastest));
+        assert_eq!(preferred.schedule.latency, 5);
+        assert_eq!(preferred.schedule.clock_ns, 4.0);
+        assert!(
+            fastest.schedule.clock_ns < 4.0,
+            "{}",
+            fastest.schedule.clock_ns
+        );
+        assert!(
+            preferred.report.resources.ff < fastest.report.resources.ff,
+            "{} vs {}",
+            preferred.report.resources.ff,
+            fastest.report.resources.ff
+        );
+        // One cycle cannot hold the design at 4 ns: the shortest period that fits, exactly as
+        // asked for with Fastest, and not an error.
+        let (one, one_fastest) = (at(1, ClockChoice::PreferGiven), at(1, ClockChoice::Fastest));
+        assert!(one.schedule.clock_ns > 4.0);
+        assert_eq!(one.schedule.clock_ns, one_fastest.schedule.clock_ns);
+        assert_eq!(one.verilog, one_fastest.verilog);
+        // Given: the same request is refused.
+        let e = compile(
+            wrap_accum(),
+            &Options {
+                latency_cycles: Some(1),
+                ..Default::default()
+            },
+        )
+        .err()
+        .expect("1 cycle at 4 ns is refused");
+        assert!(e.to_string().contains("--latency-cycles"), "{e}");
+    }
+
+    #[test]
     fn latency_ns_takes_the_fewest_cycles_that_fit() {
         let opts = Options::default();
         // The shortest latency: one cycle at the shortest clock that holds the whole design.
@@ -574,7 +624,7 @@ mod tests {
             wrap_accum(),
             &Options {
                 latency_cycles: Some(1),
-                auto_clock: true,
+                clock_choice: ClockChoice::Fastest,
                 ..Default::default()
             },
         )

@@ -10,7 +10,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use rtl4ml::flow::{self, Options};
+use rtl4ml::flow::{self, ClockChoice, Options};
 use rtl4ml::frontend::{self, Format};
 use rtl4ml::ir::fixed::FixedType;
 use rtl4ml::ir::layers::LayerGraph;
@@ -666,7 +666,11 @@ fn _compile(
 ) -> PyResult<Design> {
     let opts = Options {
         clock_ns: clock_ns.unwrap_or(4.0),
-        auto_clock: clock_ns.is_none(),
+        clock_choice: if clock_ns.is_some() {
+            ClockChoice::Given
+        } else {
+            ClockChoice::PreferGiven
+        },
         latency_cycles,
         target: choice::<Target>("target", target)?,
         top,

@@ -1,6 +1,6 @@
 //! The command line: thin wrappers over the library.
 
-use crate::flow::{self, Options};
+use crate::flow::{self, ClockChoice, Options};
 use crate::sim::stream::{simulate_to_file, SimInput};
 use crate::sim::{io, Simulator};
 use crate::verify::{self, VerifyOptions};
@@ -76,8 +76,8 @@ pub enum Command {
         /// Output directory (replaced if it is an earlier rtl4ml build).
         #[arg(short, long)]
         output: PathBuf,
-        /// Target clock period in ns (default 4.0; with --latency-cycles alone, the shortest
-        /// period that fits is chosen).
+        /// Target clock period in ns (default 4.0; with --latency-cycles alone, 4.0 when the
+        /// cycles fit at it, else the shortest period that fits).
         #[arg(long, allow_negative_numbers = true, value_parser = clock_ns_arg)]
         clock_ns: Option<f64>,
         /// Exact latency in cycles, 1 to 1024 (an error when the clock cannot be met in that
@@ -343,7 +343,11 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let opts = Options {
                 clock_ns: clock_ns.unwrap_or(4.0),
-                auto_clock: clock_ns.is_none(),
+                clock_choice: if clock_ns.is_some() {
+                    ClockChoice::Given
+                } else {
+                    ClockChoice::PreferGiven
+                },
                 latency_cycles,
                 target,
                 top,

@@ -55,13 +55,29 @@ impl Pass {
     }
 }
 
+/// How the clock is chosen when a latency in cycles is asked for (`flow::Options::latency_cycles`;
+/// without one, `clock_ns` is always the clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClockChoice {
+    /// `clock_ns` is the clock: an error when the cycles cannot meet it.
+    #[default]
+    Given,
+    /// The shortest period whose schedule fits the cycles (`compile --latency-ns` searches
+    /// with it).
+    Fastest,
+    /// `clock_ns` when the cycles fit at it, else the shortest period that fits:
+    /// `compile --latency-cycles N` without `--clock-ns` (the 4.0 ns default clock), so
+    /// that no registers are spent on clock speed nobody asked for.
+    PreferGiven,
+}
+
 /// What the scheduling steps need (a subset of `flow::Options`).
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
     pub lower: LowerOptions,
     pub clock_ns: f64,
     pub latency_cycles: Option<u32>,
-    pub auto_clock: bool,
+    pub clock_choice: ClockChoice,
     pub target: Target,
     pub max_fanout: u32,
     /// Keep a schedule whose slowest stage exceeds the clock (see `flow::Options`).
@@ -107,17 +123,26 @@ fn run_until(
     let model = opts.target.delay_model();
     let mut sched = match opts.latency_cycles {
         None => schedule::schedule(&net, opts.clock_ns, &model),
-        Some(n) => schedule::schedule_for_latency(
-            &net,
-            n,
-            (!opts.auto_clock).then_some(opts.clock_ns),
-            &model,
-        )
-        .map_err(|m| Error::usage("--latency-cycles", m))?,
+        Some(n) => {
+            let at = |clock| schedule::schedule_for_latency(&net, n, clock, &model);
+            match opts.clock_choice {
+                ClockChoice::Given => at(Some(opts.clock_ns)),
+                ClockChoice::Fastest => at(None),
+                // The preferred clock when the cycles fit at it and every stage holds.
+                ClockChoice::PreferGiven => match at(Some(opts.clock_ns)) {
+                    Ok(s) if model.period_for(s.critical_ns) <= opts.clock_ns * (1.0 + 1e-9) => {
+                        Ok(s)
+                    }
+                    _ => at(None),
+                },
+            }
+            .map_err(|m| Error::usage("--latency-cycles", m))?
+        }
     };
+    let clock_given = opts.latency_cycles.is_none() || opts.clock_choice == ClockChoice::Given;
     // A stage slower than the clock asked for (one operation longer than the period): refuse
     // with the clock the design can meet instead of reporting a latency it cannot have.
-    if !opts.auto_clock
+    if clock_given
         && !opts.allow_slow_stages
         && model.period_for(sched.critical_ns) > opts.clock_ns * (1.0 + 1e-9)
     {
@@ -154,7 +179,7 @@ pub fn netlist(graph: &LayerGraph, opts: &LowerOptions) -> Result<Netlist> {
         lower: opts.clone(),
         clock_ns: 4.0,
         latency_cycles: None,
-        auto_clock: false,
+        clock_choice: ClockChoice::Given,
         target: Target::default(),
         max_fanout: 0,
         allow_slow_stages: true,
@@ -240,7 +265,7 @@ mod tests {
             lower: LowerOptions::default(),
             clock_ns: 4.0,
             latency_cycles: None,
-            auto_clock: false,
+            clock_choice: ClockChoice::Given,
             target: Target::default(),
             max_fanout: 32,
             allow_slow_stages: false,

@@ -27,7 +27,7 @@ const CASES: &[Case] = &[
     ("wrap_accum", "models/wrap_accum.json", defaults),
     ("wrap_accum_3cycles", "models/wrap_accum.json", |o| {
         o.latency_cycles = Some(3);
-        o.auto_clock = true;
+        o.clock_choice = rtl4ml::flow::ClockChoice::Fastest;
     }),
     ("wrap_accum_ecp5", "models/wrap_accum.json", |o| {
         o.target = rtl4ml::target::Target::LatticeEcp5;
