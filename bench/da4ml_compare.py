@@ -466,10 +466,11 @@ def run(cmd, **kw):
     return p, dt
 
 
-def rtl4ml_compile(rtl4ml: Path, model: Path, out: Path, clock_ns: float, extra: list[str]):
+def rtl4ml_compile(rtl4ml: Path, model: Path, out: Path, clock_ns: float | None, extra: list[str]):
     if out.exists():
         shutil.rmtree(out)
-    _, dt = run([str(rtl4ml), 'compile', str(model), '-o', str(out), '-q', '--clock-ns', str(clock_ns), *extra])
+    clock = [] if clock_ns is None else ['--clock-ns', str(clock_ns)]
+    _, dt = run([str(rtl4ml), 'compile', str(model), '-o', str(out), '-q', *clock, *extra])
     report = json.loads((out / 'report.json').read_text())
     manifest = json.loads((out / 'rtl4ml.json').read_text())
     files = [out / f for f in manifest['rtl']]
@@ -480,6 +481,7 @@ def rtl4ml_compile(rtl4ml: Path, model: Path, out: Path, clock_ns: float, extra:
         'logic_stages': report['latency_cycles'],
         'est_lut': report['resources']['lut'],
         'est_ff': report['resources']['ff'],
+        'clock_ns': report['clock_ns'],
         'compile_s': dt,
     }
 
@@ -713,6 +715,65 @@ def fuzz(rtl4ml: Path, n_models: int, seed: int, work: Path) -> int:
     return bad
 
 
+def sweep_cycles(args, rtl4ml: Path, out_root: Path) -> int:
+    """Registers under a cycle budget (issue #19 item 2): for every model and every N in
+    --cycles, rtl4ml `compile --latency-cycles N` (no --clock-ns: the 4.0 ns default clock when N
+    cycles fit at it, else the shortest period that fits, docs/timing-model.md) against da4ml's
+    pipeline of N - 1 stages (N cycles with its input register) of the same network. FFs are
+    rtl4ml's estimate (docs/resource-model.md; checked against Yosys in docs/comparison.md) and
+    da4ml's own register bits (`reg_bits`); --sweep-synth also runs Yosys on both. Writes
+    cycles.md and cycles.json in the work directory."""
+    from da4ml.codegen import VerilogModel
+    from da4ml.trace import to_pipeline
+
+    cycles = sorted({int(c) for c in args.cycles.split(',')})
+    rows = []
+    for model_arg in args.models:
+        model_path = (REPO / model_arg).resolve()
+        name = model_path.stem
+        work = out_root / name / 'cycles'
+        work.mkdir(parents=True, exist_ok=True)
+        comb, _, _ = Da4mlBuilder(json.loads(model_path.read_text()), args.hard_dc).build()
+        for n in cycles:
+            r = rtl4ml_compile(rtl4ml, model_path, work / f'rtl4ml_{n}', None, ['--latency-cycles', str(n)])
+            row = {'model': name, 'cycles': n, 'rtl4ml_clock_ns': r['clock_ns'],
+                   'rtl4ml_est_lut': r['est_lut'], 'rtl4ml_est_ff': r['est_ff']}
+            if n >= 2:
+                cutoff, _ = da4ml_pipeline(comb, n - 1)
+                pipe = to_pipeline(comb, cutoff, retiming=True, verbose=False)
+                row.update(da4ml_cycles=len(pipe.solutions) + 1, da4ml_est_lut=round(comb.cost),
+                           da4ml_reg_bits=pipe.reg_bits)
+                if args.sweep_synth:
+                    prj = f'da4ml_{n}'
+                    ddir = work / prj
+                    if ddir.exists():
+                        shutil.rmtree(ddir)
+                    VerilogModel(pipe, prj, ddir, print_latency=False, clock_period=r['clock_ns']).write()
+                    files = sorted(f for f in (ddir / 'src').glob(f'{prj}*.v') if not f.name.endswith('_wrapper.v'))
+                    used = ' '.join(f.read_text() for f in files)
+                    files = [f for f in sorted((ddir / 'src' / 'static').glob('*.v')) if re.search(rf'\b{f.stem}\s*#', used)] + files
+                    y = yosys_synth(files, prj, ddir, args.yosys)
+                    row.update(da4ml_yosys_lut=y['lut'], da4ml_yosys_ff=y['ff'])
+            if args.sweep_synth:
+                y = yosys_synth(r['files'], r['top'], work / f'rtl4ml_{n}', args.yosys)
+                row.update(rtl4ml_yosys_lut=y['lut'], rtl4ml_yosys_ff=y['ff'])
+            if 'da4ml_reg_bits' in row:
+                row['ff_ratio'] = round(row['rtl4ml_est_ff'] / max(1, row['da4ml_reg_bits']), 3)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    keys = ['model', 'cycles', 'rtl4ml_clock_ns', 'rtl4ml_est_lut', 'rtl4ml_est_ff', 'da4ml_cycles',
+            'da4ml_est_lut', 'da4ml_reg_bits', 'ff_ratio', 'rtl4ml_yosys_lut', 'rtl4ml_yosys_ff',
+            'da4ml_yosys_lut', 'da4ml_yosys_ff']
+    lines = ['| ' + ' | '.join(keys) + ' |', '|' + '|'.join('---' for _ in keys) + '|']
+    lines += ['| ' + ' | '.join(fmt(r.get(k), 2) for k in keys) + ' |' for r in rows]
+    (out_root / 'cycles.md').write_text('\n'.join(lines) + '\n')
+    (out_root / 'cycles.json').write_text(json.dumps(rows, indent=1) + '\n')
+    print('\n'.join(lines))
+    worse = [r for r in rows if r.get('ff_ratio', 0) > 1.0]
+    print(f'{len(worse)} of {len(rows)} points with more rtl4ml FFs than da4ml register bits')
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -749,6 +810,10 @@ def main():
     ap.add_argument('--quick', action='store_true',
                     help="only rtl4ml's default design and da4ml at the same latency (skips the "
                          "--no-share and same-logic-stages rows, half the Yosys time)")
+    ap.add_argument('--cycles', metavar='LIST',
+                    help='only the registers-under-a-cycle-budget sweep: e.g. 3,4,5,6,7,8; rtl4ml '
+                         '--latency-cycles N (default clock) against da4ml at N cycles (sweep_cycles)')
+    ap.add_argument('--sweep-synth', action='store_true', help='with --cycles: Yosys on every point too')
     ap.add_argument('--fuzz', type=int, default=0, metavar='N',
                     help='only check the da4ml translation on N random small models (all modes), then exit')
     args = ap.parse_args()
@@ -774,6 +839,8 @@ def main():
     shutil.copy2(REPO / 'target' / 'release' / 'rtl4ml', rtl4ml)
     if args.fuzz:
         return 1 if fuzz(rtl4ml, args.fuzz, args.seed, out_root / 'fuzz') else 0
+    if args.cycles:
+        return sweep_cycles(args, rtl4ml, out_root)
     rtl4ml_ver = tool_version([str(rtl4ml), '--version'])
     git = tool_version(['git', '-C', str(REPO), 'describe', '--always', '--dirty'])
     if git != 'missing':
