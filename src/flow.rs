@@ -597,12 +597,15 @@ mod tests {
             preferred.report.resources.ff,
             fastest.report.resources.ff
         );
-        // One cycle cannot hold the design at 4 ns: the shortest period that fits, exactly as
-        // asked for with Fastest, and not an error.
+        // One cycle cannot hold the design at 4 ns: within 10% of the shortest period that
+        // fits, the one with the fewest register bits (not an error).
         let (one, one_fastest) = (at(1, ClockChoice::PreferGiven), at(1, ClockChoice::Fastest));
-        assert!(one.schedule.clock_ns > 4.0);
-        assert_eq!(one.schedule.clock_ns, one_fastest.schedule.clock_ns);
-        assert_eq!(one.verilog, one_fastest.verilog);
+        let (c, f) = (one.schedule.clock_ns, one_fastest.schedule.clock_ns);
+        assert!(f > 4.0 && c >= f && c <= f * 1.1 + 1e-3, "{c} vs {f}");
+        let bits = |d: &Design| {
+            crate::ir::schedule::register_bits(&d.net, &d.schedule.stage, d.schedule.latency)
+        };
+        assert!(bits(&one) <= bits(&one_fastest));
         // Given: the same request is refused.
         let e = compile(
             wrap_accum(),
