@@ -1,7 +1,7 @@
 """Type stubs of the rtl4ml Python package (docs/python.md)."""
 
 import os
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -208,3 +208,16 @@ def optimize(
     progress: bool = False,
 ) -> Optimized:
     """Chooses fixed-point widths under a tolerance and a latency budget (docs/optimize.md)."""
+
+class TrainingCost(TypedDict):
+    lut_per_adder_bit: float
+    lut_per_relu_bit: float
+    ff_per_register_bit: float
+    expected_digits: list[float]
+    probe_bits: int
+
+def training_cost(bits: int = 16) -> TrainingCost:
+    """The resource model's per-bit coefficients, measured by the crate (docs/qat.md)."""
+
+def csd_digits(mantissas: npt.ArrayLike | Sequence[int]) -> list[int]:
+    """Non-zero canonical-signed-digit count of each integer mantissa."""
