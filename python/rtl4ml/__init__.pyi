@@ -1,7 +1,7 @@
 """Type stubs of the rtl4ml Python package (docs/python.md)."""
 
 import os
-from typing import Any, Literal, Sequence, TypedDict
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -209,15 +209,10 @@ def optimize(
 ) -> Optimized:
     """Chooses fixed-point widths under a tolerance and a latency budget (docs/optimize.md)."""
 
-class TrainingCost(TypedDict):
-    lut_per_adder_bit: float
-    lut_per_relu_bit: float
-    ff_per_register_bit: float
-    expected_digits: list[float]
-    probe_bits: int
-
-def training_cost(bits: int = 16) -> TrainingCost:
-    """The resource model's per-bit coefficients, measured by the crate (docs/qat.md)."""
+def training_cost(bits: int = 16) -> dict[str, Any]:
+    """The resource model's per-bit coefficients, measured by the crate (docs/qat.md): keys
+    `lut_per_adder_bit`, `lut_per_relu_bit`, `ff_per_register_bit` (floats),
+    `expected_digits` (list of 33 floats), `probe_bits` (int)."""
 
 def csd_digits(mantissas: npt.ArrayLike | Sequence[int]) -> list[int]:
     """Non-zero canonical-signed-digit count of each integer mantissa."""

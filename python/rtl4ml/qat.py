@@ -62,10 +62,13 @@ class CostRegularizer:
     coeff: loss per unit of cost (cost = LUT + ff_weight · FF), like HGQ2's β per EBOP.
     ff_weight: weight of the flip-flop term (1: the LUT + FF that `rtl4ml optimize` minimises).
     bits: operand width of the crate's probe designs (`rtl4ml.training_cost(bits)`).
+    effective: count a weight's digits at the width of its quantized value (zero weights cost
+        nothing), not at its quantizer's width (see `_effective_bits`).
     """
 
-    def __init__(self, coeff=1e-6, ff_weight=1.0, bits=16):
+    def __init__(self, coeff=1e-6, ff_weight=1.0, bits=16, effective=True):
         import rtl4ml
+        self.effective = bool(effective)
         c = rtl4ml.training_cost(bits)
         self.coeff = float(coeff)
         self.ff_weight = float(ff_weight)
@@ -97,6 +100,8 @@ class CostRegularizer:
         if input_shape is None:
             input_shape = (1,) + tuple(int(d) for d in layer.input.shape[1:])
         bk = ops.maximum(layer.kq.bits_(kshape), 0.0)
+        if self.effective:
+            bk = self._effective_bits(layer, bk, kshape)
         ba = ops.maximum(layer.iq.bits_(tuple(input_shape)), 0.0)
         n_in = kshape[-2]
         bk = ops.reshape(bk, (-1, n_in, kshape[-1]))  # conv: (taps, in, out)
@@ -111,6 +116,19 @@ class CostRegularizer:
         lut = self.lut_per_adder_bit * positions * ops.sum(d * (ba_in + bk))
         ff = self.ff_per_register_bit * ops.sum(ba)
         return lut, ff
+
+    def _effective_bits(self, layer, bk, kshape):
+        """The signed width of each weight's actual mantissa: floor(log2|w|) + f + 2 (0 for a
+        weight quantized to 0), at most the quantizer's width. Its gradient is the fractional
+        bits' (d/df = 1): a small weight on a fine grid costs its few significant digits,
+        not the quantizer's full width."""
+        ops = _keras().ops
+        q = layer.kq.quantizer
+        f = q.bw_mapper.bw_to_x(q.f, kshape)
+        w = ops.stop_gradient(ops.abs(layer.qkernel))
+        mag = ops.floor(ops.log2(ops.maximum(w, 1e-30)))
+        eff = ops.clip(ops.stop_gradient(mag) + f + 2.0, 0.0, bk)
+        return ops.where(w > 0, eff, ops.zeros_like(eff))
 
     def layer_cost(self, layer, input_shape=None):
         """The loss-side cost of one layer: calibrated LUTs + ff_weight · FFs."""
