@@ -20,6 +20,8 @@ Routes (the `route` column of the table):
               --labels), calibrated on 10,000 training jets.
 * `after`     `rtl4ml optimize` on every HGQ2-trained model of the routes above, lossless
               (--lossless-only) and at 0.5%: does it ever make it worse (item 3 of the issue)?
+* `calibration` (not in the default set) the surrogate vs `rtl4ml compile` on HGQ2 models
+              trained briefly at several β (route_calibration).
 * `retrain`   HOOK for `rtl4ml optimize --retrain` (issue #20 item 1): skipped while the
               command line has no such option; see `route_retrain`.
 
@@ -169,6 +171,36 @@ def route_hgq2(args, data, results, kind):
               flush=True)
 
 
+def route_calibration(args, data):
+    """The surrogate against `rtl4ml compile` on a handful of HGQ2 models (EBOPs training at
+    several β, --cal-epochs epochs on 50,000 jets): uncalibrated surrogate LUTs (the
+    CostRegularizer's `layer_terms`, factor 1) vs the compiled estimate, whole model and per
+    layer. Writes --out/calibration.json and prints a table."""
+    from rtl4ml.keras import CostRegularizer, compiled_cost
+    import copy
+    a = copy.copy(args)
+    a.epochs, a.train = args.cal_epochs, min(args.train, 50000)
+    rows = []
+    for beta in args.cal_betas:
+        model, _ = train_hgq2(a, data, beta=beta)
+        reg = CostRegularizer()
+        sur = {l.name: float(np.asarray(reg.layer_terms(l)[0])) for l in reg._dense_layers(model)}
+        cost = compiled_cost(model, clock_ns=CLOCK_NS)
+        comp = {n: sum(v for k, v in cost['layers'].items() if k == n or k.startswith(n + '_'))
+                for n in sur}
+        rows.append({'beta': beta, 'surrogate': sum(sur.values()), 'compiled': cost['lut'],
+                     'layers': {n: [round(sur[n], 1), comp[n]] for n in sur}})
+        print(f'calibration β={beta:g}: surrogate {sum(sur.values()):.0f} LUT, compiled {cost["lut"]} LUT '
+              f'(ratio {cost["lut"] / max(sum(sur.values()), 1):.2f}); per layer compiled/surrogate '
+              + ', '.join(f'{n} {comp[n] / max(sur[n], 1):.2f}' for n in sur), flush=True)
+    (args.out / 'calibration.json').write_text(json.dumps(rows, indent=1) + '\n')
+    print('| EBOPs β | surrogate LUT | compiled LUT | compiled / surrogate |')
+    print('|---|---:|---:|---:|')
+    for r in rows:
+        print(f'| {r["beta"]:g} | {r["surrogate"]:,.0f} | {r["compiled"]:,} | '
+              f'{r["compiled"] / max(r["surrogate"], 1):.2f} |')
+
+
 # ---- rtl4ml optimize --------------------------------------------------------------------------
 
 def cli_optimize(args, src, out_json, tolerance, lossless=False):
@@ -199,10 +231,13 @@ def route_after(args, data, results):
     for base in [r for r in results.rows if r['route'] in ('ebops', 'rtl4ml')]:
         for tol, lossless in (('lossless', True), ('0.5%', False)):
             out = args.out / f'{Path(base["model"]).stem}_opt_{tol.rstrip("%")}.json'
+            done = [r for r in results.rows if r['point'] == f'{base["point"]} + optimize {tol}']
+            if done and done[0].get('base_lut', base['lut']) == base['lut'] and not args.redo:
+                continue  # measured already, from this very base model
             secs = cli_optimize(args, base['model'], out, tol, lossless)
             row = measure(rtl4ml.load(str(out)), data[2], data[3], out.stem)
             row.update(route='after', point=f'{base["point"]} + optimize {tol}', model=str(out),
-                       train_s=round(secs, 1), base=base['point'],
+                       train_s=round(secs, 1), base=base['point'], base_lut=base['lut'],
                        d_lut=row['lut'] - base['lut'], d_ff=row['ff'] - base['ff'],
                        d_accuracy=row['accuracy'] - base['accuracy'])
             results.put(row)
@@ -253,7 +288,7 @@ COLS = ('route', 'point', 'lut', 'ff', 'cycles', 'latency_ns', 'accuracy', 'yosy
 
 def sorted_rows(rows):
     return sorted(rows, key=lambda r: (ORDER.index(r['route']) if r['route'] in ORDER else 99,
-                                       r['point']))
+                                       -r.get('base_lut', r['lut']), r.get('base', ''), -r['lut']))
 
 
 def table(rows):
@@ -328,7 +363,7 @@ def write_svg(rows, path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--routes', default='optimize,ebops,rtl4ml,after,retrain',
-                    help='comma-separated: optimize, ebops, rtl4ml, after, retrain, table')
+                    help='comma-separated: optimize, ebops, rtl4ml, after, retrain, calibration, table')
     ap.add_argument('--betas', default='3e-6,1e-5,3e-5', help='HGQ2 EBOPs β values')
     ap.add_argument('--coeffs', default='3e-5,1e-4,3e-4', help='CostRegularizer coefficients')
     ap.add_argument('--tolerances', default='0.5%,2%,5%', help='rtl4ml optimize tolerances')
@@ -338,7 +373,11 @@ def main(argv=None):
     ap.add_argument('--lr', type=float, default=3e-3)
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--calibrate-every', type=int, default=10, help='epochs between rtl4ml compiles')
+    ap.add_argument('--redo', action='store_true', help='after: re-run points measured already')
     ap.add_argument('--synth', action='store_true', help='Yosys (rtl4ml synth) on every point')
+    ap.add_argument('--synth-only', default='', help='comma-separated points for --synth (default: all)')
+    ap.add_argument('--cal-betas', default='0,1e-6,3e-6,1e-5,3e-5', help='calibration route: EBOPs β')
+    ap.add_argument('--cal-epochs', type=int, default=30, help='calibration route: epochs')
     ap.add_argument('--out', type=Path, default=ROOT / 'target/bench/hgq2_compare')
     ap.add_argument('--csv', type=Path, default=ROOT / 'docs/qat_compare.csv')
     ap.add_argument('--svg', type=Path, default=ROOT / 'docs/qat_compare.svg')
@@ -346,6 +385,8 @@ def main(argv=None):
     args.betas = [float(v) for v in args.betas.split(',') if v]
     args.coeffs = [float(v) for v in args.coeffs.split(',') if v]
     args.tolerances = [v for v in args.tolerances.split(',') if v]
+    args.cal_betas = [float(v) for v in args.cal_betas.split(',') if v]
+    only = {v.strip() for v in args.synth_only.split(',') if v.strip()}
     routes = [r for r in args.routes.split(',') if r]
     args.out.mkdir(parents=True, exist_ok=True)
     results = Results(args.out / 'results.json')
@@ -365,10 +406,14 @@ def main(argv=None):
             route_after(args, data, results)
         elif r == 'retrain':
             route_retrain(args, data, results)
+        elif r == 'calibration':
+            route_calibration(args, data)
         elif r != 'table':
             ap.error(f'unknown route {r}')
     if args.synth:
         for row in results.rows:
+            if only and row['point'] not in only:
+                continue
             if row.get('yosys_lut') is None and Path(row['model']).exists():
                 y = synth(row['model'])
                 if y:
