@@ -152,10 +152,10 @@ def route_hgq2(args, data, results, kind):
     from rtl4ml.keras import CostRegularizer
     values = args.betas if kind == 'ebops' else args.coeffs
     for v in values:
-        point = f'{kind} {v:g}'
+        point = f'{kind} {v:g}' + (f' seed {args.seed}' if args.seed != 1 else '')
         reg = None if kind == 'ebops' else CostRegularizer(coeff=v)
         model, secs = train_hgq2(args, data, beta=v if kind == 'ebops' else 0.0, regularizer=reg)
-        tag = f'hgq2_{kind}_{v:g}'
+        tag = f'hgq2_{kind}_{v:g}' + (f'_seed{args.seed}' if args.seed != 1 else '')
         path = args.out / f'{tag}.json'
         m = export_hgq2(model, path, tag)
         row = measure(m, data[2], data[3], tag)
@@ -165,6 +165,10 @@ def route_hgq2(args, data, results, kind):
                    keras_accuracy=keras_acc)
         if reg is not None:
             row['surrogate'] = float(np.asarray(reg(model)))
+        # the uncalibrated surrogate of the trained model (calibration data, docs/qat.md)
+        raw = CostRegularizer()
+        row['surrogate_lut'] = round(sum(float(np.asarray(raw.layer_terms(l)[0]))
+                                         for l in raw._dense_layers(model)), 1)
         results.put(row)
         print(f'{point}: {row["lut"]} LUT, {row["ff"]} FF, {row["cycles"]} cycles, '
               f'{100 * row["accuracy"]:.2f}% (keras {100 * keras_acc:.2f}%), trained {secs:.0f} s',
