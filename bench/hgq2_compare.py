@@ -315,7 +315,9 @@ def write_csv(rows, path):
 
 def write_svg(rows, path):
     """Accuracy vs estimated LUT (log x), one colour per route; no plotting library needed."""
-    pts = [r for r in rows if r['lut'] > 0]
+    floor = 78.0  # a y axis down to the weakest point would squash the interesting part
+    hidden = [r for r in rows if 100 * r['accuracy'] < floor]
+    pts = [r for r in rows if r['lut'] > 0 and 100 * r['accuracy'] >= floor]
     if not pts:
         return
     W, H, L, R, T, B = 720, 440, 70, 170, 30, 50
@@ -358,6 +360,9 @@ def write_svg(rows, path):
         yy = T + 14 + 18 * i
         s.append(f'<circle cx="{W - R + 14}" cy="{yy - 4}" r="4.5" fill="{colour[k]}"/>')
         s.append(f'<text x="{W - R + 24}" y="{yy}">{label[k]}</text>')
+    if hidden:
+        s.append(f'<text x="{L + 6}" y="{H - B - 8}" font-size="10" fill="#666">not shown (below '
+                 f'{floor:.0f}%): ' + ', '.join(r['point'] for r in hidden) + '</text>')
     s.append('</svg>')
     Path(path).write_text('\n'.join(s) + '\n')
 
