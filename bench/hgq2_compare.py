@@ -287,7 +287,7 @@ class Results:
 
 ORDER = ('optimize', 'ebops', 'rtl4ml', 'after', 'retrain')
 COLS = ('route', 'point', 'lut', 'ff', 'cycles', 'latency_ns', 'accuracy', 'yosys_lut', 'yosys_ff',
-        'train_s')
+        'train_s', 'verified')
 
 
 def sorted_rows(rows):
@@ -384,7 +384,10 @@ def main(argv=None):
     ap.add_argument('--calibrate-every', type=int, default=10, help='epochs between rtl4ml compiles')
     ap.add_argument('--redo', action='store_true', help='after: re-run points measured already')
     ap.add_argument('--synth', action='store_true', help='Yosys (rtl4ml synth) on every point')
-    ap.add_argument('--synth-only', default='', help='comma-separated points for --synth (default: all)')
+    ap.add_argument('--verify', type=int, default=0, metavar='N',
+                    help='rtl4ml verify (Verilator + Icarus vs the simulator) with N vectors on every point')
+    ap.add_argument('--synth-only', default='', help='comma-separated points for --synth and --verify '
+                    '(default: all)')
     ap.add_argument('--cal-betas', default='0,1e-6,3e-6,1e-5,3e-5', help='calibration route: EBOPs β')
     ap.add_argument('--cal-epochs', type=int, default=30, help='calibration route: epochs')
     ap.add_argument('--out', type=Path, default=ROOT / 'target/bench/hgq2_compare')
@@ -429,6 +432,18 @@ def main(argv=None):
                     row.update(y)
                     results.put(row)
                     print(f'{row["point"]}: Yosys {y["yosys_lut"]} LUT, {y["yosys_ff"]} FF', flush=True)
+    if args.verify:
+        import rtl4ml
+        for row in list(results.rows):
+            if only and row['point'] not in only:
+                continue
+            if row.get('verified') is None and Path(row['model']).exists():
+                d = rtl4ml.compile(rtl4ml.load(row['model']), clock_ns=CLOCK_NS)
+                v = d.verify(vectors=args.verify)  # raises rtl4ml.VerificationError on a mismatch
+                row['verified'] = int(v['vectors'])
+                results.put(row)
+                print(f'{row["point"]}: Verilator + Icarus agree with the simulator on '
+                      f'{v["vectors"]} vectors', flush=True)
     print(table(results.rows))
     write_csv(results.rows, args.csv)
     write_svg(results.rows, args.svg)

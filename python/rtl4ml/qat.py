@@ -162,7 +162,10 @@ class CostRegularizer:
             raise ValueError('CostRegularizer.install: the model has no HGQ2 layer with a kernel '
                              'and an input quantizer')
         for layer in self.layers:
-            if not getattr(layer, 'enable_ebops', False) or layer._beta is None:
+            if not layer.built:
+                raise ValueError(f'CostRegularizer.install: layer `{layer.name}` is not built; call '
+                                 'model.build(input_shape) (or run it once) first')
+            if not getattr(layer, 'enable_ebops', False) or getattr(layer, '_beta', None) is None:
                 raise ValueError(f'CostRegularizer.install: layer `{layer.name}` has EBOPs disabled; '
                                  'build the model with enable_ebops=True (HGQ2\'s default)')
             if layer.name not in self.scale:

@@ -186,3 +186,18 @@ def test_training_with_the_regularizer_reduces_compiled_cost():
     assert cost['ff'] <= plain['ff']
     assert 'rtl4ml_lut' in hist and len(cb[0].records) == 3
     assert hist['accuracy'][-1] > 0.6
+
+
+@needs_keras
+def test_install_refuses_unbuilt_models_and_models_without_ebops():
+    from hgq.layers import QDense
+    from rtl4ml.keras import CostRegularizer
+    unbuilt = keras.Sequential([QDense(4, name='d')])
+    with pytest.raises(ValueError, match='no HGQ2 layer|not built'):
+        CostRegularizer().install(unbuilt)
+    m = keras.Sequential([keras.Input((3,)), QDense(4, enable_ebops=False, name='d')])
+    m.build((None, 3))
+    with pytest.raises(ValueError, match='EBOPs disabled'):
+        CostRegularizer().install(m)
+    with pytest.raises(ValueError, match='no HGQ2 layer'):
+        CostRegularizer().install(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
