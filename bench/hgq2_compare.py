@@ -374,7 +374,7 @@ def main(argv=None):
     ap.add_argument('--routes', default='optimize,ebops,rtl4ml,after,retrain',
                     help='comma-separated: optimize, ebops, rtl4ml, after, retrain, calibration, table')
     ap.add_argument('--betas', default='3e-6,1e-5,3e-5', help='HGQ2 EBOPs β values')
-    ap.add_argument('--coeffs', default='3e-5,1e-4,3e-4', help='CostRegularizer coefficients')
+    ap.add_argument('--coeffs', default='3e-6,1e-5,2e-5,3e-5,1e-4,3e-4', help='CostRegularizer coefficients')
     ap.add_argument('--tolerances', default='0.5%,2%,5%', help='rtl4ml optimize tolerances')
     ap.add_argument('--epochs', type=int, default=150)
     ap.add_argument('--train', type=int, default=N_TRAIN, help='training jets used by HGQ2 (the first N)')
