@@ -37,6 +37,7 @@ from ._native import (
 
 __all__ = [
     'load', 'from_json', 'from_onnx', 'from_keras', 'from_hls4ml', 'compile', 'optimize',
+    'training_cost', 'csd_digits',
     'Model', 'Design', 'Optimized',
     'Error', 'ModelError', 'UnsupportedError', 'DataError', 'ToolError', 'VerificationError',
     'FileError', 'DEFAULT_MAX_FANOUT', '__version__',
@@ -239,3 +240,33 @@ def optimize(model, calib, labels=None, clock_ns=4.0, budget_ns=None, budget_cyc
     return _native._optimize(model, calib, labels, clock_ns, budget_ns, budget_cycles, tolerance,
                              metric, target, keep_weights, lossless_only, observed_margin, raw,
                              progress)
+
+
+_TRAINING_COST = {}
+
+
+def training_cost(bits=16):
+    """The resource model's per-bit coefficients, for a training loop's cost regularizer
+    (docs/qat.md; `rtl4ml.keras.CostRegularizer` uses them).
+
+    Measured by the Rust crate on probe designs of `bits`-bit operands compiled with
+    `rtl4ml.compile`'s own flow and resource model (docs/resource-model.md), so they follow
+    the model: a dict with `lut_per_adder_bit`, `lut_per_relu_bit`, `ff_per_register_bit`,
+    `expected_digits` (list: mean non-zero CSD digits of a uniformly drawn signed `b`-bit
+    mantissa, b = 0..32; a constant multiplication by a weight of `d` digits is `d` shifted
+    terms of its dot product's adder tree) and `probe_bits`. Cached per `bits`.
+    """
+    bits = int(bits)
+    if bits not in _TRAINING_COST:
+        _TRAINING_COST[bits] = _native._training_cost(bits)
+    return dict(_TRAINING_COST[bits])
+
+
+def csd_digits(mantissas):
+    """Non-zero canonical-signed-digit count of each integer mantissa (the crate's CSD, as the
+    constant multiplier uses it). Takes any integer array-like; returns a list of ints."""
+    import numpy as _np
+    a = _np.asarray(mantissas)
+    if a.size and a.dtype.kind not in 'iub':
+        raise DataError(f'csd_digits: expected integer mantissas, found dtype {a.dtype}')
+    return _native._csd_digits([int(v) for v in a.ravel()])

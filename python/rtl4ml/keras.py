@@ -467,5 +467,17 @@ def main(argv=None):
         f.write(dumps(doc))
 
 
+# rtl4ml's cost inside training (docs/qat.md): CostRegularizer, CompiledCostCallback,
+# compiled_cost, from rtl4ml/qat.py (only inside the installed package).
+if __package__:
+    from .qat import CostRegularizer, compiled_cost  # noqa: E402,F401
+
+    def __getattr__(name):
+        if name == 'CompiledCostCallback':
+            from . import qat
+            return qat.CompiledCostCallback
+        raise AttributeError(name)
+
+
 if __name__ == '__main__':
     main()

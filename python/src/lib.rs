@@ -14,12 +14,12 @@ use rtl4ml::flow::{self, ClockChoice, Options};
 use rtl4ml::frontend::{self, Format};
 use rtl4ml::ir::fixed::FixedType;
 use rtl4ml::ir::layers::LayerGraph;
-use rtl4ml::passes::lower::{DspPolicy, LowerOptions};
 use rtl4ml::ir::schedule::DEFAULT_MAX_FANOUT;
-use rtl4ml::target::Target;
+use rtl4ml::passes::lower::{DspPolicy, LowerOptions};
 use rtl4ml::report::Report;
 use rtl4ml::sim::io::{self, InputValue};
 use rtl4ml::sim::Simulator;
+use rtl4ml::target::Target;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -76,9 +76,7 @@ fn py_err(e: rtl4ml::Error, context: Option<&str>) -> PyErr {
     use rtl4ml::Error as E;
     match e {
         E::Model { .. } => ModelError::new_err(msg),
-        E::Unsupported { .. } | E::Lower { .. } | E::Usage { .. } => {
-            UnsupportedError::new_err(msg)
-        }
+        E::Unsupported { .. } | E::Lower { .. } | E::Usage { .. } => UnsupportedError::new_err(msg),
         E::Data { .. } => DataError::new_err(msg),
         E::Tool { .. } => ToolError::new_err(msg),
         E::Mismatch(_) => VerificationError::new_err(msg),
@@ -688,8 +686,7 @@ fn _compile(
         .map_err(|e| py_err(e, Some(&format!("compiling {}", model.source))))?;
     let sim = Simulator::new(&design.net);
     let in_types = design.graph.input_types();
-    let out_types: Vec<FixedType> = design
-        .net.output_types();
+    let out_types: Vec<FixedType> = design.net.output_types();
     let report = design.report.clone();
     Ok(Design {
         graph_for_model: model.graph.clone(),
@@ -938,6 +935,35 @@ fn _optimize(
     })
 }
 
+// ---- cost coefficients for training ----------------------------------------------------------
+
+/// The resource model's per-bit coefficients (`rtl4ml::report::training`), measured by the
+/// crate on probe designs of `bits`-bit operands: LUT per adder bit, per ReLU bit, FF per
+/// registered bit, and the mean CSD digit count of a `b`-bit weight for b = 0..=32.
+#[pyfunction]
+#[pyo3(signature = (bits=16))]
+fn _training_cost<'py>(py: Python<'py>, bits: u32) -> PyResult<Bound<'py, PyAny>> {
+    if !(4..=48).contains(&bits) {
+        return Err(UnsupportedError::new_err(format!(
+            "training_cost: bits {bits} is outside 4..=48"
+        )));
+    }
+    let c = py
+        .detach(|| rtl4ml::report::training::training_cost(bits))
+        .map_err(err)?;
+    to_dict(py, &c)
+}
+
+/// Non-zero canonical signed digits of each integer mantissa (what the constant multiplier
+/// builds: digits − 1 adders per weight).
+#[pyfunction]
+fn _csd_digits(mantissas: Vec<i64>) -> Vec<u32> {
+    mantissas
+        .into_iter()
+        .map(rtl4ml::report::training::csd_digits)
+        .collect()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -955,6 +981,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_load_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(_compile, m)?)?;
     m.add_function(wrap_pyfunction!(_optimize, m)?)?;
+    m.add_function(wrap_pyfunction!(_training_cost, m)?)?;
+    m.add_function(wrap_pyfunction!(_csd_digits, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_MAX_FANOUT", DEFAULT_MAX_FANOUT)?;
     Ok(())

@@ -8,6 +8,7 @@
 
 pub mod html;
 pub mod model;
+pub mod training;
 
 use crate::ir::netlist::{Netlist, Op};
 use crate::ir::schedule::Schedule;
