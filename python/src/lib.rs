@@ -937,7 +937,7 @@ fn _optimize(
 
 // ---- cost coefficients for training ----------------------------------------------------------
 
-/// The resource model's per-bit coefficients (`rtl4ml::report::training`), measured by the
+/// The resource model's per-bit coefficients (`rtl4ml::optimize::training`), measured by the
 /// crate on probe designs of `bits`-bit operands: LUT per adder bit, per ReLU bit, FF per
 /// registered bit, and the mean CSD digit count of a `b`-bit weight for b = 0..=32.
 #[pyfunction]
@@ -949,7 +949,7 @@ fn _training_cost<'py>(py: Python<'py>, bits: u32) -> PyResult<Bound<'py, PyAny>
         )));
     }
     let c = py
-        .detach(|| rtl4ml::report::training::training_cost(bits))
+        .detach(|| rtl4ml::optimize::training::training_cost(bits))
         .map_err(err)?;
     to_dict(py, &c)
 }
@@ -960,7 +960,7 @@ fn _training_cost<'py>(py: Python<'py>, bits: u32) -> PyResult<Bound<'py, PyAny>
 fn _csd_digits(mantissas: Vec<i64>) -> Vec<u32> {
     mantissas
         .into_iter()
-        .map(rtl4ml::report::training::csd_digits)
+        .map(rtl4ml::optimize::training::csd_digits)
         .collect()
 }
 

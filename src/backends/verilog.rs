@@ -670,16 +670,79 @@ fn cast_lines(
                     format!("({rname} {op} {})", literal(v, wr))
                 }
             };
+            // Against the type's own range (the common case) the tests are reductions of the
+            // rounded value's top bits, LUT logic with no carry chain (see `SaturationTest`);
+            // other bounds (SAT_SYM, SAT_NARROW) are comparisons.
+            let test = SaturationTest::new(to, wr, rs);
+            // Bits of the rounded wire read by the kept value and the tests (a comparison reads
+            // them all); the rest are sunk for the linter.
+            let mut read = vec![false; wr as usize];
+            let mut reads = |hi: u32, lo: u32| {
+                for b in lo..=hi.min(wr - 1) {
+                    read[b as usize] = true;
+                }
+            };
+            reads(wn.min(wr) - 1, 0);
             let hi = if plan.rounded.hi > max {
-                Some(cmp(max, ">"))
+                Some(match test.above {
+                    Some((top, p)) if rs => {
+                        reads(wr - 1, wr - 1);
+                        reads(top, p);
+                        format!(
+                            "(~{} & (|{}))",
+                            rw(&rname, wr - 1, wr - 1),
+                            rw(&rname, top, p)
+                        )
+                    }
+                    Some((top, p)) => {
+                        reads(top, p);
+                        format!("(|{})", rw(&rname, top, p))
+                    }
+                    None => {
+                        reads(wr - 1, 0);
+                        cmp(max, ">")
+                    }
+                })
             } else {
                 None
             };
             let lo = if plan.rounded.lo < min {
-                Some(cmp(min, "<"))
+                Some(match test.below {
+                    Some(None) => {
+                        reads(wr - 1, wr - 1);
+                        rw(&rname, wr - 1, wr - 1)
+                    }
+                    Some(Some((top, p))) => {
+                        reads(wr - 1, wr - 1);
+                        reads(top, p);
+                        let sign = rw(&rname, wr - 1, wr - 1);
+                        let outside = format!("~(&{})", rw(&rname, top, p));
+                        if test.sym {
+                            reads(p - 1, 0);
+                            format!("({sign} & ({outside} | ~(|{})))", rw(&rname, p - 1, 0))
+                        } else {
+                            format!("({sign} & {outside})")
+                        }
+                    }
+                    None => {
+                        reads(wr - 1, 0);
+                        cmp(min, "<")
+                    }
+                })
             } else {
                 None
             };
+            let unread: Vec<String> = (0..wr)
+                .rev()
+                .filter(|&b| !read[b as usize])
+                .map(|b| rw(&rname, b, b))
+                .collect();
+            if !unread.is_empty() {
+                lines.push(format!(
+                    "wire _unused_ok_{rname} = &{{1'b0, {}}};",
+                    unread.join(", ")
+                ));
+            }
             let keep = ext(&rname, wr, rs, wn);
             let e = match mode {
                 Overflow::SatZero => {
@@ -701,11 +764,48 @@ fn cast_lines(
                     e
                 }
             };
-            // The comparisons read every bit of the rounded wire.
             lines.push(e);
         }
     }
     lines
+}
+
+/// The overflow tests of a saturating cast into `to` from a rounded wire of `wr` bits (signed
+/// when `rs`) whose bounds are the type's own range, `[-2^(w-1), 2^(w-1) - 1]` or `[0, 2^w - 1]`:
+/// decided by the wire's top bits alone, as reductions (a LUT tree, where a comparison against
+/// the bound is a carry chain). Shared by the Verilog writer and the resource and delay models.
+pub(crate) struct SaturationTest {
+    /// Above the maximum ⇔ (the sign is clear, when signed, and) any of bits `top..=p` is set.
+    pub above: Option<(u32, u32)>,
+    /// Below the minimum: `Some(None)` ⇔ the sign is set (an unsigned type);
+    /// `Some(Some((top, p)))` ⇔ the sign is set and not all of bits `top..=p` are.
+    pub below: Option<Option<(u32, u32)>>,
+    /// A signed SAT_SYM, whose minimum is `-(2^(w-1) - 1)`: below it also when bits `top..=p`
+    /// are all set and bits `p-1..=0` all clear (the most negative code).
+    pub sym: bool,
+}
+
+impl SaturationTest {
+    pub(crate) fn new(to: &FixedType, wr: u32, rs: bool) -> SaturationTest {
+        let wn = to.width;
+        // The first bit position at or above which a value exceeds the maximum.
+        let p = if to.signed { wn - 1 } else { wn };
+        let top = if rs { wr.saturating_sub(2) } else { wr - 1 };
+        let natural_max = to.max_mantissa() == (1i128 << p) - 1;
+        let lowest = if to.signed { -(1i128 << (wn - 1)) } else { 0 };
+        let sym = to.signed && wn >= 2 && to.cast_min() == lowest + 1;
+        let natural_min = to.cast_min() == lowest || sym;
+        let span = (wr >= 2 || !rs) && top >= p;
+        SaturationTest {
+            above: (natural_max && span).then_some((top, p)),
+            below: match (natural_min, rs, to.signed) {
+                (true, true, false) => Some(None),
+                (true, true, true) if span => Some(Some((top, p))),
+                _ => None,
+            },
+            sym,
+        }
+    }
 }
 
 /// Sinks the bits of the rounded wire above `used` when only the low bits are read.

@@ -22,6 +22,7 @@ pub mod metric;
 pub mod narrow;
 pub mod report;
 pub mod search;
+pub mod training;
 
 use crate::error::Result;
 use crate::flow::Options;

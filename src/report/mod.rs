@@ -8,7 +8,6 @@
 
 pub mod html;
 pub mod model;
-pub mod training;
 
 use crate::ir::netlist::{Netlist, Op};
 use crate::ir::schedule::Schedule;
