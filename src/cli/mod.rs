@@ -250,7 +250,7 @@ pub enum Command {
         #[arg(long, requires = "retrain", default_value_t = 1)]
         seed: u64,
         /// With --retrain: narrow → fine-tune rounds.
-        #[arg(long, requires = "retrain", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=100))]
+        #[arg(long, requires = "retrain", default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=100))]
         rounds: u32,
         /// With --retrain: the argmax tolerance of each narrowing step against the model it
         /// starts from (a number or a percentage; halved when a round misses the tolerance).
