@@ -709,7 +709,19 @@ pub fn optimize(
             format!("round {round}: narrow (argmax ≤ {:.2}%)", step * 100.0),
             &narrowed,
         )?;
-        let (tuned, losses) = tune(&narrowed, seed)?;
+        // The search may write what the training core cannot follow: keep the narrowed
+        // point and stop there.
+        let (tuned, losses) = match tune(&narrowed, seed) {
+            Ok(t) => t,
+            Err(e) => {
+                log(&format!(
+                    "round {round}: the narrowed model cannot be fine-tuned: {e}"
+                ));
+                points.push(pn);
+                models.push(narrowed);
+                break;
+            }
+        };
         let pt = measure(format!("round {round}: fine-tune"), &tuned)?;
         log(&format!(
             "round {round}: narrow (argmax ≤ {:.2}%) {} LUT, held-out {:.2}%; fine-tune loss {:.4} → {:.4}: {} LUT, held-out {:.2}%",
