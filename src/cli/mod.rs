@@ -249,8 +249,9 @@ pub enum Command {
         /// byte-identical model).
         #[arg(long, requires = "retrain", default_value_t = 1)]
         seed: u64,
-        /// With --retrain: narrow → fine-tune rounds.
-        #[arg(long, requires = "retrain", default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=100))]
+        /// With --retrain: the most narrow → fine-tune rounds (it stops earlier after 3
+        /// rounds without a cheaper design within the tolerance).
+        #[arg(long, requires = "retrain", default_value_t = 24, value_parser = clap::value_parser!(u32).range(0..=100))]
         rounds: u32,
         /// With --retrain: the argmax tolerance of each narrowing step against the model it
         /// starts from (a number or a percentage; halved when a round misses the tolerance).

@@ -28,6 +28,10 @@ use std::time::Instant;
 /// summation order, hence the result, does not depend on the thread count).
 pub const SHARDS: usize = 8;
 
+/// Rounds in a row without a cheaper design within the tolerance after which the
+/// interleaved search stops.
+pub const STALL: usize = 3;
+
 /// The held-out share of the calibration samples when `--retrain` is given without
 /// `--validation`.
 pub const DEFAULT_VALIDATION: f64 = 0.25;
@@ -680,6 +684,15 @@ pub fn optimize(
     points.push(p);
     models.push(tuned);
     let mut step = r.step;
+    let best_cost = |points: &[Point]| {
+        points
+            .iter()
+            .filter(|p| feasible(p))
+            .map(|p| p.cost())
+            .min()
+            .unwrap_or(u64::MAX)
+    };
+    let (mut best, mut stalled) = (best_cost(&points), 0);
     for round in 1..=r.rounds {
         if step < 1e-4 {
             break;
@@ -747,6 +760,19 @@ pub fn optimize(
         match next {
             Some(m) => cur = m,
             None => step /= 2.0,
+        }
+        // Converged: STALL rounds in a row without a cheaper point within the tolerance.
+        let best_now = best_cost(&points);
+        if best_now < best {
+            (best, stalled) = (best_now, 0);
+        } else {
+            stalled += 1;
+            if stalled >= STALL {
+                log(&format!(
+                    "round {round}: {STALL} rounds without a cheaper design within the tolerance: done"
+                ));
+                break;
+            }
         }
     }
     let chosen = (0..points.len())
