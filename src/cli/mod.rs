@@ -249,7 +249,7 @@ pub enum Command {
         /// byte-identical model).
         #[arg(long, requires = "retrain", default_value_t = 1)]
         seed: u64,
-        /// With --retrain: the most narrow → fine-tune rounds (it stops earlier after 3
+        /// With --retrain: the most narrow → fine-tune rounds (it stops earlier after 5
         /// rounds without a cheaper design within the tolerance).
         #[arg(long, requires = "retrain", default_value_t = 24, value_parser = clap::value_parser!(u32).range(0..=100))]
         rounds: u32,

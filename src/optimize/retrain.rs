@@ -30,7 +30,7 @@ pub const SHARDS: usize = 8;
 
 /// Rounds in a row without a cheaper design within the tolerance after which the
 /// interleaved search stops.
-pub const STALL: usize = 3;
+pub const STALL: usize = 5;
 
 /// The held-out share of the calibration samples when `--retrain` is given without
 /// `--validation`.
