@@ -735,7 +735,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.before.latency_cycles,
                 out.after.latency_cycles,
                 accuracy.map_or(String::new(), |(b, a)| format!(
-                    " Accuracy against the labels: {:.2}% → {:.2}%.",
+                    " Accuracy against the labels{}: {:.2}% → {:.2}%.",
+                    if retrain {
+                        " on the training samples"
+                    } else {
+                        ""
+                    },
                     b * 100.0,
                     a * 100.0
                 )) + &held_out.map_or(String::new(), |(n, e, agree)| format!(
