@@ -230,6 +230,33 @@ pub enum Command {
         /// and report the metric and the argmax agreement on them separately.
         #[arg(long)]
         validation: Option<f64>,
+        /// Retraining moves (docs/optimize.md, "Retraining"): fine-tune the weights and
+        /// biases against --labels under the widths being chosen, interleaved with the width
+        /// search (narrow, fine-tune, narrow, ...). --tolerance is then the allowed drop of
+        /// the accuracy on the held-out --validation split (default 0.25) against the start.
+        #[arg(long, conflicts_with = "lossless_only")]
+        retrain: bool,
+        /// With --retrain: passes over the training samples per fine-tune.
+        #[arg(long, requires = "retrain", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        epochs: u32,
+        /// With --retrain: Adam's step size, in the weights' own units.
+        #[arg(long, requires = "retrain", default_value_t = 1e-3)]
+        lr: f64,
+        /// With --retrain: samples per mini-batch.
+        #[arg(long, requires = "retrain", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        batch_size: u32,
+        /// With --retrain: seed of the training sample order (same inputs and seed give a
+        /// byte-identical model).
+        #[arg(long, requires = "retrain", default_value_t = 1)]
+        seed: u64,
+        /// With --retrain: the most narrow → fine-tune rounds (it stops earlier after 5
+        /// rounds without a cheaper design within the tolerance).
+        #[arg(long, requires = "retrain", default_value_t = 24, value_parser = clap::value_parser!(u32).range(0..=100))]
+        rounds: u32,
+        /// With --retrain: the argmax tolerance of each narrowing step against the model it
+        /// starts from (a number or a percentage; halved when a round misses the tolerance).
+        #[arg(long, requires = "retrain", default_value = "2%")]
+        step: crate::optimize::metric::Tolerance,
         /// Post-training quantization of a float ONNX model: one default type for every
         /// input, weight, bias, accumulator and result the model leaves unquantized
         /// (hls4ml-style, e.g. 'fixed<16,6>'; docs/ptq.md).
@@ -462,10 +489,37 @@ pub fn run(cli: Cli) -> Result<()> {
             observed_margin,
             quiet,
             validation,
+            retrain,
+            epochs,
+            lr,
+            batch_size,
+            seed,
+            rounds,
+            step,
             precision,
             precision_file,
         } => {
             use crate::optimize::{self, report, OptimizeOptions};
+            if retrain {
+                anyhow::ensure!(
+                    labels_file.is_some(),
+                    "--retrain trains against the true classes: give them with --labels FILE \
+                     (.npy of one class index per calibration sample)"
+                );
+                anyhow::ensure!(
+                    metric == optimize::metric::Metric::Argmax,
+                    "--retrain measures the accuracy against --labels; --metric {} does not apply",
+                    metric.name()
+                );
+                anyhow::ensure!(
+                    lr.is_finite() && lr > 0.0,
+                    "--lr {lr}: expected a positive step size"
+                );
+            }
+            let validation = match (retrain, validation) {
+                (true, None) => Some(optimize::retrain::DEFAULT_VALIDATION),
+                (_, v) => v,
+            };
             // Every output is checked before the search: none may be a directory, lack its
             // parent directory or be one of the inputs.
             let [pj, pc, ps] = report::report_paths(&output);
@@ -515,6 +569,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             // The held-out validation split: the last samples, never seen by the search.
+            let all_labels = labels.clone();
             let (inputs, held, labels) = match validation {
                 None => (inputs, None, labels),
                 Some(f) => {
@@ -542,24 +597,66 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
                 None => budget_cycles,
             };
-            let out = optimize::optimize(
-                &graph,
-                inputs.clone(),
-                &OptimizeOptions {
-                    metric,
-                    tolerance,
-                    compile: Options {
-                        clock_ns,
-                        target,
-                        ..Default::default()
-                    },
-                    budget_cycles,
-                    weights: !keep_weights,
-                    lossless_only,
-                    observed_margin,
-                    progress: !quiet,
+            let opts = OptimizeOptions {
+                metric,
+                tolerance,
+                compile: Options {
+                    clock_ns,
+                    target,
+                    ..Default::default()
                 },
-            )
+                budget_cycles,
+                weights: !keep_weights,
+                lossless_only,
+                observed_margin,
+                progress: !quiet,
+            };
+            let out = if retrain {
+                let (all_y, held) = (
+                    all_labels
+                        .as_deref()
+                        .expect("checked: --retrain has --labels"),
+                    held.as_ref().expect("--retrain has a validation split"),
+                );
+                let frac = |t: optimize::metric::Tolerance, flag: &str| match t {
+                    optimize::metric::Tolerance::Percent(p) => Ok(p / 100.0),
+                    optimize::metric::Tolerance::Absolute(v) if v <= 1.0 => Ok(v),
+                    optimize::metric::Tolerance::Absolute(v) => Err(anyhow::anyhow!(
+                        "{flag} {v}: with --retrain a fraction of the samples, 0 to 1 (or a \
+                         percentage)"
+                    )),
+                };
+                let split = inputs.nrows();
+                let r = optimize::retrain::RetrainOptions {
+                    train: optimize::retrain::TrainOptions {
+                        epochs: epochs as usize,
+                        lr,
+                        batch: batch_size as usize,
+                        seed,
+                        keep_digits: true,
+                    },
+                    rounds: rounds as usize,
+                    step: frac(step, "--step")?,
+                    tolerance: frac(tolerance, "--tolerance")?,
+                };
+                let mut log = |line: &str| {
+                    if !quiet {
+                        eprintln!("retrain: {line}");
+                    }
+                };
+                optimize::retrain::optimize(
+                    &graph,
+                    &inputs,
+                    &all_y[..split],
+                    held,
+                    &all_y[split..],
+                    &opts,
+                    &r,
+                    &mut log,
+                )
+            } else {
+                optimize::optimize(&graph, inputs.clone(), &opts)
+            }
             .with_context(|| format!("optimizing {}", model.display()))?;
             let reports = report::write_reports(&out, &output)?;
             let held_out = match &held {
@@ -600,11 +697,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
                 if let Some((before, after)) = accuracy {
                     outln!(
-                        "accuracy against {}: {:.2}% → {:.2}% ({} samples)",
+                        "accuracy against {}: {:.2}% → {:.2}% ({} {}samples)",
                         labels_file.as_deref().unwrap_or(Path::new("")).display(),
                         before * 100.0,
                         after * 100.0,
-                        inputs.nrows()
+                        inputs.nrows(),
+                        if retrain { "training " } else { "" }
                     );
                 }
             }
@@ -623,12 +721,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 crate::frontend::Format::Qonnx => serde_json::Value::Null,
             };
             let description = format!(
-                "Fixed-point widths chosen by `rtl4ml optimize` from {} ({} calibration samples of {}, {} ≤ {}{}, {} ns clock): {} → {} LUT, {} → {} FF, {} → {} cycles.{}{}",
+                "Fixed-point widths chosen by `rtl4ml optimize` from {} ({} calibration samples of {}, {}{}, {} ns clock): {} → {} LUT, {} → {} FF, {} → {} cycles.{}{}",
                 model.display(),
                 out.samples,
                 calib.display(),
-                out.metric.name(),
-                out.metric.show(out.limit),
+                if retrain {
+                    format!("held-out accuracy drop ≤ {:.2}%", out.limit * 100.0)
+                } else {
+                    format!("{} ≤ {}", out.metric.name(), out.metric.show(out.limit))
+                },
                 budget_cycles.map_or(String::new(), |b| format!(", ≤ {b} cycles")),
                 clock_ns,
                 out.before.lut,
@@ -638,7 +739,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.before.latency_cycles,
                 out.after.latency_cycles,
                 accuracy.map_or(String::new(), |(b, a)| format!(
-                    " Accuracy against the labels: {:.2}% → {:.2}%.",
+                    " Accuracy against the labels{}: {:.2}% → {:.2}%.",
+                    if retrain {
+                        " on the training samples"
+                    } else {
+                        ""
+                    },
                     b * 100.0,
                     a * 100.0
                 )) + &held_out.map_or(String::new(), |(n, e, agree)| format!(
@@ -646,6 +752,13 @@ pub fn run(cli: Cli) -> Result<()> {
                     out.metric.name(),
                     out.metric.show(e),
                     agree * 100.0
+                )) + &out.retrained.as_ref().map_or(String::new(), |r| format!(
+                    " Weights and biases fine-tuned against {} (--retrain, seed {seed}): held-out \
+                     accuracy {:.2}% → {:.2}% ({} samples).",
+                    labels_file.as_deref().unwrap_or(Path::new("")).display(),
+                    r.start_accuracy * 100.0,
+                    (r.start_accuracy - out.after.error) * 100.0,
+                    r.validation
                 )) + &observed_margin.map_or(String::new(), |m| format!(
                     " Some integer bits come from the ranges observed on the calibration set \
                      times {m}, saturating beyond them: not proved for other inputs."

@@ -10,6 +10,8 @@
 //!   parallel candidates, compile-based cost and latency);
 //! - [`fine`]: per-weight signed-digit rounding and per-channel widths, in batches ranked by
 //!   a linearised sensitivity, with bias correction;
+//! - [`retrain`]: fine-tuning of weights and biases under the current types against labels
+//!   (straight-through estimators), interleaved with the search (`--retrain`);
 //! - [`report`]: per-layer changes, before/after figures, Pareto JSON/CSV/SVG.
 //!
 //! The reference is the original model's own outputs on the calibration set (the native
@@ -21,6 +23,7 @@ pub mod fine;
 pub mod metric;
 pub mod narrow;
 pub mod report;
+pub mod retrain;
 pub mod search;
 pub mod training;
 
@@ -80,6 +83,9 @@ pub struct Outcome {
     pub seconds: f64,
     pub simulations: usize,
     pub compiles: usize,
+    /// With `--retrain` ([`retrain`]): the points' `error` is the drop of the held-out
+    /// accuracy against the start, and this says from what.
+    pub retrained: Option<report::Retrained>,
 }
 
 /// Output mantissas of `g` on `inputs` (input mantissas, bus order).
@@ -239,5 +245,6 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
         seconds: t0.elapsed().as_secs_f64(),
         simulations,
         compiles,
+        retrained: None,
     })
 }

@@ -526,6 +526,15 @@ pub fn write_reports(o: &Outcome, out: &Path) -> Result<[PathBuf; 3]> {
 }
 
 /// The summary for people: what changed, before and after.
+/// What a `--retrain` outcome's accuracy figures are measured against.
+#[derive(Clone, Debug)]
+pub struct Retrained {
+    /// Held-out accuracy of the start model against the labels.
+    pub start_accuracy: f64,
+    /// Held-out samples.
+    pub validation: usize,
+}
+
 pub fn summary(o: &Outcome) -> String {
     let mut s = String::new();
     let m = o.metric;
@@ -537,14 +546,30 @@ pub fn summary(o: &Outcome) -> String {
         ),
         None => String::new(),
     };
-    let _ = writeln!(
-        s,
-        "rtl4ml optimize: `{}` on {} calibration samples, {} ≤ {}{budget}",
-        crate::text::escape(&o.optimized.name),
-        o.samples,
-        m.name(),
-        m.show(o.limit)
-    );
+    match &o.retrained {
+        None => {
+            let _ = writeln!(
+                s,
+                "rtl4ml optimize: `{}` on {} calibration samples, {} ≤ {}{budget}",
+                crate::text::escape(&o.optimized.name),
+                o.samples,
+                m.name(),
+                m.show(o.limit)
+            );
+        }
+        Some(r) => {
+            let _ = writeln!(
+                s,
+                "rtl4ml optimize --retrain: `{}` fine-tuned on {} samples, held-out accuracy on \
+                 {} samples at most {:.2}% below the start's {:.2}%{budget}",
+                crate::text::escape(&o.optimized.name),
+                o.samples,
+                r.validation,
+                o.limit * 100.0,
+                r.start_accuracy * 100.0
+            );
+        }
+    }
     let _ = writeln!(s);
     let mut table = vec![[
         "layer".to_string(),
@@ -583,14 +608,24 @@ pub fn summary(o: &Outcome) -> String {
         }
     };
     let lat = |p: &Point| format!("{} cycles = {:.2} ns", p.latency_cycles, p.latency_ns);
-    let err = |p: &Point| match m {
-        Metric::Argmax => format!(
+    let err = |p: &Point| match (m, &o.retrained) {
+        (_, Some(r)) => format!(
+            "{:.2}% held-out ({:+.2}%)",
+            (r.start_accuracy - p.error) * 100.0,
+            0.0 - p.error * 100.0
+        ),
+        (Metric::Argmax, None) => format!(
             "{} ({} of {})",
             m.show(p.error),
             (p.error * o.samples as f64).round(),
             o.samples
         ),
-        _ => m.show(p.error),
+        (_, None) => m.show(p.error),
+    };
+    let metric_row = if o.retrained.is_some() {
+        "accuracy"
+    } else {
+        m.name()
     };
     let fig = vec![
         ["".to_string(), "before".into(), "after".into(), "".into()],
@@ -613,10 +648,38 @@ pub fn summary(o: &Outcome) -> String {
             pct(b.cost(), a.cost()),
         ],
         ["latency".into(), lat(b), lat(a), String::new()],
-        [m.name().into(), err(b), err(a), String::new()],
+        [metric_row.into(), err(b), err(a), String::new()],
     ];
     push_table(&mut s, &fig);
     let _ = writeln!(s);
+    if o.retrained.is_some() {
+        let mut rounds = vec![[
+            "step".to_string(),
+            "LUT".into(),
+            "FF".into(),
+            "cycles".into(),
+            "accuracy".into(),
+            String::new(),
+        ]];
+        for (i, p) in o.points.iter().enumerate() {
+            let ok =
+                p.error <= o.limit + 1e-12 && o.budget_cycles.is_none_or(|b| p.latency_cycles <= b);
+            rounds.push([
+                p.label.clone(),
+                p.lut.to_string(),
+                p.ff.to_string(),
+                p.latency_cycles.to_string(),
+                err(p),
+                match (o.chosen == Some(i), ok) {
+                    (true, _) => "chosen".into(),
+                    (false, true) => "within".into(),
+                    (false, false) => String::new(),
+                },
+            ]);
+        }
+        push_table(&mut s, &rounds);
+        let _ = writeln!(s);
+    }
     let _ = writeln!(
         s,
         "search: {:.1} s, {} simulations, {} compiles, {} points explored",

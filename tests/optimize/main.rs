@@ -9,3 +9,4 @@ mod common;
 mod hw;
 
 mod optimize_tests;
+mod retrain_tests;
