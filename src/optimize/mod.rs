@@ -221,11 +221,29 @@ pub fn optimize(g: &LayerGraph, calib: Array2<i64>, opts: &OptimizeOptions) -> R
             d.compiles,
         )
     };
-    let after = measure("optimized", &optimized)?;
+    let mut after = measure("optimized", &optimized)?;
+    let (mut optimized, mut chosen) = (optimized, chosen);
     if let Some(i) = chosen {
         // The chosen point's figures, confirmed on the final model by a full simulation.
         points[i].error = after.error;
         points[i].mse = after.mse;
+    }
+    // Never worse than the input: a result that costs at least as much and is no faster
+    // (lossless narrowing can cost a few LUTs where the input's own types were already
+    // tight, e.g. HGQ2-trained models) gives way to the input itself.
+    if problem.feasible(&before)
+        && before.cost() <= after.cost()
+        && before.latency_cycles <= after.latency_cycles
+        && (before.cost(), before.latency_cycles) != (after.cost(), after.latency_cycles)
+    {
+        optimized = g.clone();
+        after = Point {
+            label: "original (kept: no explored design beats it)".into(),
+            accepted: true,
+            ..before.clone()
+        };
+        points.push(after.clone());
+        chosen = Some(points.len() - 1);
     }
     let changes = report::changes(g, &lossless, observed.as_ref(), &optimized);
     Ok(Outcome {
