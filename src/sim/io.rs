@@ -885,9 +885,40 @@ pub(crate) fn cast_float_rows<T: InputValue>(
     Some(by_mode!(0 1 2 3 4 5 6 7 8))
 }
 
-/// [`cast_float_rows`] for the rounding mode `ROUNDS[M]`.
+/// [`cast_float_rows`] for the rounding mode `ROUNDS[M]`, compiled for AVX2 where the CPU
+/// has it (four float64 lanes, where the x86-64 baseline has two).
 #[inline(never)]
 fn float_rows<T: InputValue, const M: u8>(
+    lanes: &[Lane],
+    xs: &[T],
+    out: &mut [i64],
+    redo: impl FnMut(usize, &mut [i64]) -> Result<()>,
+) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { float_rows_avx2::<T, M>(lanes, xs, out, redo) };
+    }
+    float_rows_body::<T, M>(lanes, xs, out, redo)
+}
+
+/// [`float_rows_body`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn float_rows_avx2<T: InputValue, const M: u8>(
+    lanes: &[Lane],
+    xs: &[T],
+    out: &mut [i64],
+    redo: impl FnMut(usize, &mut [i64]) -> Result<()>,
+) -> Result<()> {
+    float_rows_body::<T, M>(lanes, xs, out, redo)
+}
+
+#[inline(always)]
+fn float_rows_body<T: InputValue, const M: u8>(
     lanes: &[Lane],
     xs: &[T],
     out: &mut [i64],
