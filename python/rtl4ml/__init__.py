@@ -216,7 +216,9 @@ def _labels(labels):
 
 def optimize(model, calib, labels=None, clock_ns=4.0, budget_ns=None, budget_cycles=None,
              tolerance='0.5%', metric='argmax', target='xilinx-ultrascale-plus', keep_weights=False,
-             lossless_only=False, observed_margin=None, raw=False, progress=False):
+             lossless_only=False, observed_margin=None, raw=False, progress=False,
+             retrain=False, validation=0.25, epochs=10, lr=1e-3, batch_size=128, seed=1,
+             rounds=24, step='2%'):
     """Chooses fixed-point widths: the least estimated LUT + FF within an accuracy tolerance on
     calibration data and a latency budget, as `rtl4ml optimize` does (docs/optimize.md).
 
@@ -230,6 +232,11 @@ def optimize(model, calib, labels=None, clock_ns=4.0, budget_ns=None, budget_cyc
     Returns an `Optimized`: `.model` (the optimised `Model`), `.feasible`, `.pareto` (the
     explored points), `.report`, `.summary`, `.accuracy`, `.write_reports(path)`. Unlike the
     command line, an infeasible result is returned (with `feasible` False), not raised.
+
+    retrain=True: `rtl4ml optimize --retrain` (docs/optimize.md, "Retraining"): fine-tunes the
+    weights against `labels` between narrowing rounds; the last `validation` fraction of the
+    samples is held out and `tolerance` is the allowed drop of its accuracy. `epochs`, `lr`,
+    `batch_size`, `seed`, `rounds` and `step` are the command line's options of those names.
     """
     if not isinstance(model, Model):
         model = load(model)
@@ -237,9 +244,13 @@ def optimize(model, calib, labels=None, clock_ns=4.0, budget_ns=None, budget_cyc
         tolerance = repr(float(tolerance))
     if labels is not None:
         labels = _labels(labels)
+    if not isinstance(step, str):
+        step = repr(float(step))
+    train = ((float(validation), int(epochs), float(lr), int(batch_size), int(seed), int(rounds),
+              step) if retrain else None)
     return _native._optimize(model, calib, labels, clock_ns, budget_ns, budget_cycles, tolerance,
                              metric, target, keep_weights, lossless_only, observed_margin, raw,
-                             progress)
+                             progress, train)
 
 
 _TRAINING_COST = {}

@@ -206,8 +206,17 @@ def optimize(
     observed_margin: float | None = None,
     raw: bool = False,
     progress: bool = False,
+    retrain: bool = False,
+    validation: float = 0.25,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    seed: int = 1,
+    rounds: int = 24,
+    step: float | str = "2%",
 ) -> Optimized:
-    """Chooses fixed-point widths under a tolerance and a latency budget (docs/optimize.md)."""
+    """Chooses fixed-point widths under a tolerance and a latency budget (docs/optimize.md);
+    with `retrain=True` also fine-tunes the weights against `labels` (`--retrain`)."""
 
 def training_cost(bits: int = 16) -> dict[str, Any]:
     """The resource model's per-bit coefficients, measured by the crate (docs/qat.md): keys

@@ -813,7 +813,7 @@ fn calib_mantissas(
 
 /// Chooses fixed-point widths (see `rtl4ml.optimize`).
 #[pyfunction]
-#[pyo3(signature = (model, calib, labels=None, clock_ns=4.0, budget_ns=None, budget_cycles=None, tolerance="0.5%".to_string(), metric="argmax", target="xilinx-ultrascale-plus", keep_weights=false, lossless_only=false, observed_margin=None, raw=false, progress=false))]
+#[pyo3(signature = (model, calib, labels=None, clock_ns=4.0, budget_ns=None, budget_cycles=None, tolerance="0.5%".to_string(), metric="argmax", target="xilinx-ultrascale-plus", keep_weights=false, lossless_only=false, observed_margin=None, raw=false, progress=false, retrain=None))]
 #[allow(clippy::too_many_arguments)]
 fn _optimize(
     py: Python<'_>,
@@ -831,6 +831,7 @@ fn _optimize(
     observed_margin: Option<f64>,
     raw: bool,
     progress: bool,
+    retrain: Option<(f64, u32, f64, u32, u64, u32, String)>,
 ) -> PyResult<Optimized> {
     use rtl4ml::optimize::{self, metric::Tolerance, OptimizeOptions};
     let tolerance: Tolerance = tolerance
@@ -885,10 +886,77 @@ fn _optimize(
         observed_margin,
         progress,
     };
+    // Retraining (`rtl4ml optimize --retrain`): (validation, epochs, lr, batch_size, seed,
+    // rounds, step), checked and split as the command line does.
+    let retraining = match (&retrain, &labels) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(UnsupportedError::new_err(
+                "optimize(retrain=...): retraining trains against the true classes: give them with labels=",
+            ))
+        }
+        (Some((validation, epochs, lr, batch, seed, rounds, step)), Some(l)) => {
+            let frac = |t: Tolerance, what: &str| match t {
+                Tolerance::Percent(p) => Ok(p / 100.0),
+                Tolerance::Absolute(v) if (0.0..=1.0).contains(&v) => Ok(v),
+                Tolerance::Absolute(v) => Err(UnsupportedError::new_err(format!(
+                    "optimize(retrain=...): {what} {v}: a fraction of the samples, 0 to 1 (or a percentage)"
+                ))),
+            };
+            let step: Tolerance = step
+                .parse()
+                .map_err(|e: String| UnsupportedError::new_err(format!("step: {e}")))?;
+            let n = inputs.nrows();
+            let k = (n as f64 * validation).round() as usize;
+            if !(*validation > 0.0 && *validation < 1.0 && k >= 1 && k < n) {
+                return Err(UnsupportedError::new_err(format!(
+                    "optimize(retrain=...): validation {validation}: expected a fraction in (0, 1) that leaves samples on both sides ({n} calibration samples)"
+                )));
+            }
+            if metric != optimize::metric::Metric::Argmax
+                || !(lr.is_finite() && *lr > 0.0)
+                || *epochs == 0
+                || *batch == 0
+            {
+                return Err(UnsupportedError::new_err(
+                    "optimize(retrain=...): needs metric 'argmax', a positive lr, epochs and batch_size",
+                ));
+            }
+            let r = optimize::retrain::RetrainOptions {
+                train: optimize::retrain::TrainOptions {
+                    epochs: *epochs as usize,
+                    lr: *lr,
+                    batch: *batch as usize,
+                    seed: *seed,
+                    keep_digits: true,
+                },
+                rounds: *rounds as usize,
+                step: frac(step, "step")?,
+                tolerance: frac(tolerance, "tolerance")?,
+            };
+            Some((n - k, r, l.clone()))
+        }
+    };
     let context = format!("optimizing {}", model.source);
     let (outcome, accuracy) = py
         .detach(|| -> rtl4ml::Result<_> {
-            let out = optimize::optimize(g, inputs.clone(), &opts)?;
+            let out = match &retraining {
+                Some((split, r, l)) => {
+                    let fit = inputs.slice(ndarray::s![..*split, ..]).to_owned();
+                    let held = inputs.slice(ndarray::s![*split.., ..]).to_owned();
+                    optimize::retrain::optimize(
+                        g,
+                        &fit,
+                        &l[..*split],
+                        &held,
+                        &l[*split..],
+                        &opts,
+                        r,
+                        &mut |_| {},
+                    )?
+                }
+                None => optimize::optimize(g, inputs.clone(), &opts)?,
+            };
             let accuracy = match &labels {
                 Some(l) => {
                     let acc = |g: &LayerGraph| -> rtl4ml::Result<f64> {

@@ -431,6 +431,29 @@ def test_optimize_lossless_matches_the_cli(cli, tmp_path):
     assert np.array_equal(d0.predict(x), d1.predict(x))
 
 
+def test_optimize_retrain_matches_the_cli(cli, tmp_path):
+    # `retrain=True` is `rtl4ml optimize --retrain`: the same split, training and choice, so
+    # the same layers (two short rounds on 2,000 jets keep it to seconds).
+    path = MODELS / 'jet_tagger_16b.json'
+    x = calib(JET)[:2000]
+    labels = np.load(MODELS / 'calib' / 'jet_tagger_labels.npy')[:2000]
+    opt = rtl4ml.optimize(path, x, labels=labels, retrain=True, rounds=2, epochs=2,
+                          tolerance='1%')
+    np.save(tmp_path / 'x.npy', x)
+    np.save(tmp_path / 'l.npy', labels)
+    cli('optimize', path, '--calib', tmp_path / 'x.npy', '--labels', tmp_path / 'l.npy',
+        '--retrain', '--rounds', '2', '--epochs', '2', '--tolerance', '1%', '-q',
+        '-o', tmp_path / 'cli.json')
+    ours = json.loads(opt.model.to_json())
+    theirs = json.loads((tmp_path / 'cli.json').read_text())
+    assert ours['layers'] == theirs['layers']
+    assert opt.after['lut'] < opt.before['lut']
+    with pytest.raises(rtl4ml.UnsupportedError, match='give them with labels='):
+        rtl4ml.optimize(path, x, retrain=True)
+    with pytest.raises(rtl4ml.UnsupportedError, match=r'validation 1: expected a fraction in \(0, 1\)'):
+        rtl4ml.optimize(path, x, labels=labels, retrain=True, validation=1.0)
+
+
 def test_optimize_errors():
     m = rtl4ml.load(MODELS / 'egamma_id.json')
     x = calib(MODELS / 'egamma_id.json')[:50]
