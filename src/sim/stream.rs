@@ -274,6 +274,42 @@ mod tests {
     use ndarray::ShapeBuilder;
     use ndarray_npy::WriteNpyExt;
 
+    /// `mantissas::<T>` of `vals`, each encoded by `enc` (the value it then holds, and its
+    /// bytes), equals [`FixedType::cast_f64`] of that value.
+    fn check_kernel<T: Elem>(
+        vals: &[f64],
+        enc: impl Fn(f64) -> (f64, Vec<u8>),
+        big: bool,
+        casts: &[Cast],
+        types: &[FixedType],
+        label: &str,
+    ) {
+        let (exact, bytes): (Vec<f64>, Vec<Vec<u8>>) = vals.iter().map(|&v| enc(v)).unzip();
+        let bytes = bytes.concat();
+        let mut out = vec![0i64; vals.len()];
+        mantissas::<T>(
+            &bytes,
+            big,
+            casts,
+            types,
+            true,
+            "x.npy",
+            0,
+            &mut out,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let n_el = types.len();
+        for (i, (&v, &m)) in exact.iter().zip(&out).enumerate() {
+            let ty = types[i % n_el];
+            assert_eq!(
+                i128::from(m),
+                ty.cast_f64(v).unwrap(),
+                "{ty} of {v} ({label})"
+            );
+        }
+    }
+
     /// The branch-free row kernel ([`float_rows`]) gives [`FixedType::cast_f64`]'s mantissa
     /// for every rounding mode and overflow mode, on grid points, ties, near-ties, values
     /// beyond the range and beyond 2^31 in mantissa, signed zeros and subnormals, for f64 and
@@ -337,69 +373,26 @@ mod tests {
                     }
                 }
                 for big in [false, true] {
-                    let bytes: Vec<u8> = vals
-                        .iter()
-                        .flat_map(|v| {
-                            if big {
-                                v.to_be_bytes()
-                            } else {
-                                v.to_le_bytes()
-                            }
-                        })
-                        .collect();
-                    let mut out = vec![0i64; vals.len()];
-                    mantissas::<f64>(
-                        &bytes,
-                        big,
-                        &casts,
-                        &types,
-                        true,
-                        "x.npy",
-                        0,
-                        &mut out,
-                        &mut Vec::new(),
-                    )
-                    .unwrap();
-                    for (i, (&v, &m)) in vals.iter().zip(&out).enumerate() {
-                        let want = types[i % n_el].cast_f64(v).unwrap();
-                        assert_eq!(
-                            i128::from(m),
-                            want,
-                            "{} of {v} ({mode:?}, {ovf:?})",
-                            types[i % n_el]
-                        );
-                    }
-                    let bytes32: Vec<u8> = vals
-                        .iter()
-                        .flat_map(|&v| {
-                            if big {
-                                (v as f32).to_be_bytes()
-                            } else {
-                                (v as f32).to_le_bytes()
-                            }
-                        })
-                        .collect();
-                    mantissas::<f32>(
-                        &bytes32,
-                        big,
-                        &casts,
-                        &types,
-                        true,
-                        "x.npy",
-                        0,
-                        &mut out,
-                        &mut Vec::new(),
-                    )
-                    .unwrap();
-                    for (i, (&v, &m)) in vals.iter().zip(&out).enumerate() {
-                        let want = types[i % n_el].cast_f64(f64::from(v as f32)).unwrap();
-                        assert_eq!(
-                            i128::from(m),
-                            want,
-                            "{} of f32 {v} ({mode:?}, {ovf:?})",
-                            types[i % n_el]
-                        );
-                    }
+                    let enc64 = |v: f64| {
+                        let b = if big {
+                            v.to_be_bytes()
+                        } else {
+                            v.to_le_bytes()
+                        };
+                        (v, b.to_vec())
+                    };
+                    let enc32 = |v: f64| {
+                        let f = v as f32;
+                        let b = if big {
+                            f.to_be_bytes()
+                        } else {
+                            f.to_le_bytes()
+                        };
+                        (f64::from(f), b.to_vec())
+                    };
+                    let label = format!("{mode:?}, {ovf:?}, big-endian {big}");
+                    check_kernel::<f64>(&vals, enc64, big, &casts, &types, &label);
+                    check_kernel::<f32>(&vals, enc32, big, &casts, &types, &label);
                 }
                 // The in-memory path (Python `predict`) takes the same kernel.
                 let view = ndarray::ArrayView2::from_shape((rows, n_el), &vals[..]).unwrap();

@@ -8,5 +8,6 @@ mod common;
 #[path = "../common/hw.rs"]
 mod hw;
 
+mod data;
 mod optimize_tests;
 mod retrain_tests;

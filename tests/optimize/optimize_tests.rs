@@ -15,7 +15,6 @@ use rtl4ml::optimize::metric::{Metric, Tolerance};
 use rtl4ml::optimize::narrow::{drop_identity_quantizers, narrow};
 use rtl4ml::optimize::{optimize, simulate, OptimizeOptions, Outcome};
 use rtl4ml::passes::csd::csd;
-use rtl4ml::sim::io;
 use rtl4ml::verify::vectors;
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,26 +22,6 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rtl4ml");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn load(name: &str) -> LayerGraph {
-    native::load(&root().join("models").join(format!("{name}.json"))).unwrap()
-}
-
-/// The bundled calibration set of a model family, as input mantissas.
-fn calib(family: &str, g: &LayerGraph) -> Array2<i64> {
-    let path = root().join("models/calib").join(format!("{family}.npy"));
-    io::to_mantissas(
-        io::read_npy(&path).unwrap(),
-        &g.input_types(),
-        &path.display().to_string(),
-        false,
-    )
-    .unwrap()
-}
 
 fn tmp(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -633,6 +612,7 @@ fn cli_says_when_no_assignment_meets_the_budget() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("jet_tagger.npy"));
 }
 
+use super::data::{calib, load, root};
 use crate::hw;
 use hw::{compile_and_verify, tools};
 

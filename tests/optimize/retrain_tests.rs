@@ -4,6 +4,7 @@
 //! digits), the result does not depend on the thread count, and the command line refuses
 //! what it cannot do.
 
+use super::data::{calib, load, root};
 use ndarray::{s, Array2};
 use rtl4ml::frontend::native;
 use rtl4ml::ir::layers::{LayerGraph, LayerKind};
@@ -11,30 +12,10 @@ use rtl4ml::optimize::retrain::{accuracy, fine_tune, TrainOptions, Trainer};
 use rtl4ml::optimize::search::requantize;
 use rtl4ml::optimize::simulate;
 use rtl4ml::passes::csd::csd;
-use rtl4ml::sim::io;
 use std::path::PathBuf;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rtl4ml");
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn load(name: &str) -> LayerGraph {
-    native::load(&root().join("models").join(format!("{name}.json"))).unwrap()
-}
-
-fn calib(family: &str, g: &LayerGraph) -> Array2<i64> {
-    let path = root().join("models/calib").join(format!("{family}.npy"));
-    io::to_mantissas(
-        io::read_npy(&path).unwrap(),
-        &g.input_types(),
-        &path.display().to_string(),
-        false,
-    )
-    .unwrap()
-}
 
 fn labels(family: &str) -> Vec<i64> {
     let path = root()
