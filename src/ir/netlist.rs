@@ -122,6 +122,44 @@ impl CastPlan {
     }
 }
 
+/// The overflow tests of a saturating cast into `to` from a rounded wire of `wr` bits (signed
+/// when `rs`) whose bounds are the type's own range, `[-2^(w-1), 2^(w-1) - 1]` or `[0, 2^w - 1]`:
+/// decided by the wire's top bits alone, as reductions (a LUT tree, where a comparison against
+/// the bound is a carry chain). Shared by the Verilog writer (`backends::verilog`) and the delay model (`target`).
+pub struct SaturationTest {
+    /// Above the maximum ⇔ (the sign is clear, when signed, and) any of bits `top..=p` is set.
+    pub above: Option<(u32, u32)>,
+    /// Below the minimum: `Some(None)` ⇔ the sign is set (an unsigned type);
+    /// `Some(Some((top, p)))` ⇔ the sign is set and not all of bits `top..=p` are.
+    pub below: Option<Option<(u32, u32)>>,
+    /// A signed SAT_SYM, whose minimum is `-(2^(w-1) - 1)`: below it also when bits `top..=p`
+    /// are all set and bits `p-1..=0` all clear (the most negative code).
+    pub sym: bool,
+}
+
+impl SaturationTest {
+    pub fn new(to: &FixedType, wr: u32, rs: bool) -> SaturationTest {
+        let wn = to.width;
+        // The first bit position at or above which a value exceeds the maximum.
+        let p = if to.signed { wn - 1 } else { wn };
+        let top = if rs { wr.saturating_sub(2) } else { wr - 1 };
+        let natural_max = to.max_mantissa() == (1i128 << p) - 1;
+        let lowest = if to.signed { -(1i128 << (wn - 1)) } else { 0 };
+        let sym = to.signed && wn >= 2 && to.cast_min() == lowest + 1;
+        let natural_min = to.cast_min() == lowest || sym;
+        let span = (wr >= 2 || !rs) && top >= p;
+        SaturationTest {
+            above: (natural_max && span).then_some((top, p)),
+            below: match (natural_min, rs, to.signed) {
+                (true, true, false) => Some(None),
+                (true, true, true) if span => Some(Some((top, p))),
+                _ => None,
+            },
+            sym,
+        }
+    }
+}
+
 /// A port of the top module: a named tensor whose elements are nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Port {

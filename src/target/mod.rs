@@ -39,6 +39,23 @@ pub struct DelayModel {
     /// hls4ml) keeps 12.5% by default; on ECP5 the routed corpus' spread needs it
     /// (docs/timing-model.md).
     pub clock_uncertainty: f64,
+    /// Routing that grows with the design: every cell on a path waits
+    /// `(1 + size_per_log2 · (log2 S − size_ref_log2))` times its modelled delay, where `S` is
+    /// the netlist's logic bits (the summed width of every node that is logic, not wiring),
+    /// the factor kept within [0.6, 2]. ECP5: nets in a large, congested design are longer
+    /// (the corpus' routing per hop grows from ~1.1 ns below 1k cells to ~2 ns above 10k);
+    /// 0 for Xilinx.
+    pub size_per_log2: f64,
+    /// `log2` of the logic bits at which the per-element delays hold as fitted.
+    pub size_ref_log2: f64,
+    /// A saturation into its type's own range is built as reductions of the rounded value's
+    /// top bits (`SaturationTest`), a tree of LUTs: when set, it costs this per LUT level
+    /// (`⌈log_k(bits + 1)⌉` levels for `k` = `lut_inputs`) plus a select (`mux_ns`), instead
+    /// of `saturate_ns` (which then prices the comparisons against other bounds). `None`:
+    /// every wide saturation costs `saturate_ns`.
+    pub saturate_level_ns: Option<f64>,
+    /// Inputs of the fabric's LUT (ECP5: 4, UltraScale+: 6).
+    pub lut_inputs: u32,
 }
 
 impl DelayModel {
@@ -67,6 +84,10 @@ impl Default for DelayModel {
             cmp_extra_ns: 0.0,
             dsp_ns: 2.4,
             clock_uncertainty: 0.0,
+            size_per_log2: 0.0,
+            size_ref_log2: 0.0,
+            saturate_level_ns: None,
+            lut_inputs: 6,
         }
     }
 }
@@ -100,17 +121,24 @@ impl Target {
             // bench/calibration/ecp5.csv, docs/timing-model.md. A net between two cells is
             // ~0.6–2.2 ns there (mean ~1.2 ns), more than the logic: a CCU2C adder level is a
             // net + 0.45 ns into the chain + 0.44 ns out, its carry 0.071 ns per 2 bits.
+            // ecp5-v4: refitted with the routing term for the design's size (0.04 per
+            // doubling of its logic bits from 1,024), and the saturation of the netlist since
+            // 2026-12-05 (a LUT tree on the top bits, not a comparison chain).
             Target::LatticeEcp5 => DelayModel {
-                register_overhead_ns: 2.35,
-                adder_base_ns: 2.1,
+                register_overhead_ns: 3.2,
+                adder_base_ns: 1.65,
                 adder_per_bit_ns: 0.05,
                 mux_ns: 0.2,
-                saturate_ns: 7.25,
+                saturate_ns: 6.3,
                 saturate_narrow_bits: 1,
                 fanout_ns_per_log2: 0.75,
-                cmp_extra_ns: 3.7,
-                dsp_ns: 9.35,
+                cmp_extra_ns: 2.35,
+                dsp_ns: 5.65,
                 clock_uncertainty: ECP5_CLOCK_UNCERTAINTY,
+                size_per_log2: 0.04,
+                size_ref_log2: 10.0,
+                saturate_level_ns: Some(1.4),
+                lut_inputs: 4,
             },
         }
     }
@@ -154,7 +182,7 @@ impl Target {
 }
 
 /// Tag of the ECP5 delay model (the calibration CSV's `delay_model` column).
-pub const ECP5_MODEL_VERSION: &str = "ecp5-v3";
+pub const ECP5_MODEL_VERSION: &str = "ecp5-v4";
 
 /// The ECP5 model's clock uncertainty (`DelayModel::clock_uncertainty`): at ecp5-v2 (no
 /// uncertainty) the routed critical path of the corpus' runs exceeded the model's by up to 11%
@@ -165,10 +193,10 @@ pub const ECP5_CLOCK_UNCERTAINTY: f64 = 0.125;
 pub const XILINX_MODEL_VERSION: &str = "xilinx-v0-estimate";
 /// Share of the calibration corpus' runs (at `ECP5_MODEL_VERSION`) whose routed Fmax meets
 /// the clock the compiler promised, %.
-pub const ECP5_CORPUS_MET_PCT: f64 = 91.9;
+pub const ECP5_CORPUS_MET_PCT: f64 = 97.3;
 /// Median over the corpus of routed Fmax / predicted Fmax − 1, % (positive: faster than
 /// predicted).
-pub const ECP5_CORPUS_MARGIN_PCT: f64 = 9.6;
+pub const ECP5_CORPUS_MARGIN_PCT: f64 = 2.1;
 
 /// Which delay model scheduled a design and how far it is trusted (see
 /// [`Target::timing_model`]).

@@ -2,45 +2,59 @@
 //! the critical path of a stage assignment.
 
 use super::DelayModel;
-use crate::ir::netlist::{Netlist, Op};
+use crate::ir::fixed::FixedType;
+use crate::ir::netlist::{CastPlan, Netlist, Op, SaturationTest};
+
+/// Levels of a tree of `k`-input LUTs reducing `bits` signals to one.
+fn lut_levels(bits: u32, k: u32) -> u32 {
+    let (mut levels, mut n) = (0, bits.max(1));
+    while n > 1 {
+        n = n.div_ceil(k.max(2));
+        levels += 1;
+    }
+    levels.max(1)
+}
+
+/// The routing factor of a design of `bits` logic bits (see `DelayModel::size_per_log2`).
+fn size_factor(m: &DelayModel, bits: u64) -> f64 {
+    if m.size_per_log2 == 0.0 {
+        return 1.0;
+    }
+    (1.0 + m.size_per_log2 * ((bits.max(1) as f64).log2() - m.size_ref_log2)).clamp(0.6, 2.0)
+}
 
 impl DelayModel {
     /// Delay of a saturating cast's overflow test and select, for a result of `width` bits.
-    fn saturation(&self, plan: &crate::ir::netlist::CastPlan, width: u32) -> f64 {
-        if plan.rounded.width() <= width + self.saturate_narrow_bits {
-            self.mux_ns
-        } else {
-            self.saturate_ns
+    fn saturation(&self, plan: &CastPlan, to: &FixedType) -> f64 {
+        let wr = plan.rounded.width();
+        if wr <= to.width + self.saturate_narrow_bits {
+            return self.mux_ns;
         }
-    }
-
-    fn adder(&self, width: u32) -> f64 {
-        self.adder_base_ns + self.adder_per_bit_ns * width as f64
-    }
-
-    /// Combinational delay of one node on its own, its operands straight from registers.
-    pub fn delay(&self, net: &Netlist, i: usize) -> f64 {
-        let n = &net.nodes[i];
-        match &n.op {
-            Op::Input { .. } | Op::Const { .. } => 0.0,
-            Op::Add { .. } | Op::Neg { .. } => self.adder(n.width()),
-            Op::Relu { .. } => self.mux_ns,
-            Op::Cmp { .. } | Op::Mux { .. } | Op::Mul { .. } | Op::Table { .. } => {
-                self.extra_op_delay(net, i)
+        let Some(level) = self.saturate_level_ns else {
+            return self.saturate_ns;
+        };
+        // The Verilog writer's tests: reductions of the top bits against the type's own
+        // range, comparisons against other bounds.
+        let rs = plan.rounded.signed();
+        let test = SaturationTest::new(to, wr, rs);
+        let (max, min) = (to.max_mantissa(), to.cast_min());
+        let mut bits = 0;
+        if plan.rounded.hi > max {
+            match test.above {
+                Some((top, p)) => bits = bits.max(top + 1 - p + u32::from(rs)),
+                None => return self.saturate_ns,
             }
-            Op::Cast { a, to } => {
-                let plan = net.cast_plan(a, to);
-                (if plan.round_inc {
-                    self.adder(n.width() + 1)
-                } else {
-                    0.0
-                }) + if plan.saturates() {
-                    self.saturation(&plan, n.width())
-                } else {
-                    0.0
+        }
+        if plan.rounded.lo < min {
+            match test.below {
+                Some(None) => bits = bits.max(1),
+                Some(Some((top, p))) => {
+                    bits = bits.max(top + 1 - p + 1 + if test.sym { p } else { 0 })
                 }
+                None => return self.saturate_ns,
             }
         }
+        self.mux_ns + level * lut_levels(bits, self.lut_inputs) as f64
     }
 
     /// The timing of every node of a netlist (see [`Timing`]).
@@ -69,6 +83,7 @@ impl DelayModel {
                 }
             }
         }
+        let size = size_factor(self, logic_bits(net));
         for i in 0..n {
             let node = &net.nodes[i];
             let (own, diag, select) = match &node.op {
@@ -87,7 +102,7 @@ impl DelayModel {
                         0.0
                     };
                     if plan.saturates() {
-                        (inc + self.saturation(&plan, node.width()), false, true)
+                        (inc + self.saturation(&plan, to), false, true)
                     } else {
                         (inc, plan.round_inc || t.diag[a.node.index()], false)
                     }
@@ -102,13 +117,30 @@ impl DelayModel {
             } else {
                 own
             };
-            t.own[i] = own;
+            t.own[i] = own * size;
             t.diag[i] = diag;
             t.select[i] = select;
             t.finish[i] = if diag { c * node.width() as f64 } else { 0.0 };
         }
         t
     }
+}
+
+/// The summed width of a netlist's logic nodes (every node but inputs, constants and casts
+/// that are wiring): the design's size for the routing term.
+pub fn logic_bits(net: &Netlist) -> u64 {
+    net.nodes
+        .iter()
+        .filter(|node| match &node.op {
+            Op::Input { .. } | Op::Const { .. } => false,
+            Op::Cast { a, to } => {
+                let p = net.cast_plan(a, to);
+                p.round_inc || p.saturates()
+            }
+            _ => true,
+        })
+        .map(|node| node.width() as u64)
+        .sum()
 }
 
 /// Arrival times in a stage, with carry chains that overlap.
