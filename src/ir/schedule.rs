@@ -234,3 +234,117 @@ pub fn register_bits(net: &Netlist, stage: &[u32], latency: u32) -> u64 {
         .map(|i| last[i].saturating_sub(stage[i]) as u64 * live[i] as u64)
         .sum()
 }
+
+/// One operand of a ternary sum: the node, its shift into the sum's frame (`value · 2^shift`
+/// modulo 2^width) and whether it is subtracted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Term3 {
+    pub node: usize,
+    pub shift: u32,
+    pub neg: bool,
+}
+
+/// Sums built as one ternary adder (`rtl4ml_add3`, one LUT per bit on Xilinx fabrics): a sum
+/// `i` whose operand `j` is itself a sum read by nothing else, in the same stage, holding its
+/// whole value, becomes `±x ± y ± z` over `j`'s operands and `i`'s other one; `j` is then not
+/// built. Returns, per node, the three terms of the sums that absorb a child (the first one
+/// added, the other two at most both subtracted) and, per node, whether it was absorbed. No
+/// operand is a constant, no shift reaches the sum's width, and an operand that must be
+/// extended to the width holds its whole value (as for any sum).
+pub fn ternary_sums(net: &Netlist, sched: &Schedule) -> (Vec<Option<[Term3; 3]>>, Vec<bool>) {
+    use crate::ir::netlist::Operand;
+    let n = net.nodes.len();
+    let mut readers = vec![0u32; n];
+    let mut parent = vec![usize::MAX; n];
+    for (i, x) in net.nodes.iter().enumerate() {
+        for a in Netlist::args(&x.op) {
+            readers[a.index()] += 1;
+            parent[a.index()] = i;
+        }
+    }
+    for (e, _) in net.output_elements() {
+        readers[e.index()] += 2;
+    }
+    let is_const = |k: usize| matches!(net.nodes[k].op, Op::Const { .. });
+    let mut fused: Vec<Option<[Term3; 3]>> = vec![None; n];
+    let mut absorbed = vec![false; n];
+    let term = |frame: i32, o: &Operand, extra: u32, neg: bool| -> Option<Term3> {
+        let k = o.node.index();
+        let s = frame - net.operand_frac(o);
+        (s >= 0 && !is_const(k)).then(|| Term3 {
+            node: k,
+            shift: s as u32 + extra,
+            neg,
+        })
+    };
+    // Leaves first: a sum not yet paired pairs with its reader when that one is free.
+    for j in 0..n {
+        let Op::Add {
+            a: ja,
+            b: jb,
+            sub: jsub,
+        } = &net.nodes[j].op
+        else {
+            continue;
+        };
+        let p = parent[j];
+        if absorbed[j] || fused[j].is_some() || readers[j] != 1 || p == usize::MAX {
+            continue;
+        }
+        if absorbed[p] || fused[p].is_some() || sched.stage[p] != sched.stage[j] {
+            continue;
+        }
+        let Op::Add { a, b, sub } = &net.nodes[p].op else {
+            continue;
+        };
+        if net.nodes[j].trimmed() || a.node == b.node {
+            continue;
+        }
+        let (pn, w) = (&net.nodes[p], net.nodes[p].width());
+        let (child, cneg, other, oneg) = if a.node.index() == j {
+            (a, false, b, *sub)
+        } else {
+            (b, *sub, a, false)
+        };
+        let js = pn.frac - net.operand_frac(child);
+        if js < 0 {
+            continue;
+        }
+        let jf = net.nodes[j].frac;
+        let ts = [
+            term(pn.frac, other, 0, oneg),
+            term(jf, ja, js as u32, cneg),
+            term(jf, jb, js as u32, cneg ^ *jsub),
+        ];
+        let Some(mut ts) = ts.into_iter().collect::<Option<Vec<Term3>>>() else {
+            continue;
+        };
+        let fits = ts.iter().all(|t| {
+            let x = &net.nodes[t.node];
+            t.shift < w && (!x.trimmed() || x.width() >= w - t.shift)
+        });
+        if !fits || ts.iter().all(|t| t.neg) {
+            continue;
+        }
+        // The first one added.
+        let k = ts.iter().position(|t| !t.neg).unwrap();
+        ts.swap(0, k);
+        fused[p] = Some([ts[0], ts[1], ts[2]]);
+        absorbed[j] = true;
+    }
+    (fused, absorbed)
+}
+
+/// Where the carry chain of a ternary sum starts: below every operand's lowest bit the sum is
+/// zero, and where only the lowest operand has bits (and it is added) they pass through.
+/// Returns `(lowest bit, chain start, the operand passed through)`.
+pub fn ternary_start(ts: &[Term3; 3]) -> (u32, u32, Option<usize>) {
+    let mut order = [0usize, 1, 2];
+    order.sort_by_key(|&k| ts[k].shift);
+    let (l1, l2) = (ts[order[0]].shift, ts[order[1]].shift);
+    if l1 < l2 && !ts[order[0]].neg {
+        (l1, l2, Some(order[0]))
+    } else {
+        (l1, l1, None)
+    }
+}
