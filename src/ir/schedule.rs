@@ -245,29 +245,29 @@ pub struct Term3 {
 }
 
 /// Sums built as one ternary adder (`rtl4ml_add3`, one LUT per bit on Xilinx fabrics): a sum
-/// `i` whose operand `j` is itself a sum read by nothing else, in the same stage, holding its
-/// whole value, becomes `±x ± y ± z` over `j`'s operands and `i`'s other one; `j` is then not
-/// built. Returns, per node, the three terms of the sums that absorb a child (the first one
-/// added, the other two at most both subtracted) and, per node, whether it was absorbed. No
-/// operand is a constant, no shift reaches the sum's width, and an operand that must be
-/// extended to the width holds its whole value (as for any sum).
+/// `p` whose operand `j` is itself a sum of the same stage holding its whole value becomes
+/// `±x ± y ± z` over `j`'s operands and `p`'s other one. `j` is absorbed (not built) when every
+/// one of its readers absorbs it: first the sums read once (leaves first), then the shared
+/// ones whose readers are all still free (each reader then computes `j`'s sum itself, at no
+/// cost: a ternary adder costs what the binary one did). Returns, per node, the three terms
+/// of the sums that absorb a child (the first one added, the other two at most both
+/// subtracted) and, per node, whether it was absorbed. No operand is a constant, no shift
+/// reaches the sum's width, and an operand that must be extended to the width holds its
+/// whole value (as for any sum).
 pub fn ternary_sums(net: &Netlist, sched: &Schedule) -> (Vec<Option<[Term3; 3]>>, Vec<bool>) {
     use crate::ir::netlist::Operand;
     let n = net.nodes.len();
-    let mut readers = vec![0u32; n];
-    let mut parent = vec![usize::MAX; n];
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, x) in net.nodes.iter().enumerate() {
         for a in Netlist::args(&x.op) {
-            readers[a.index()] += 1;
-            parent[a.index()] = i;
+            readers[a.index()].push(i);
         }
     }
+    let mut output = vec![false; n];
     for (e, _) in net.output_elements() {
-        readers[e.index()] += 2;
+        output[e.index()] = true;
     }
     let is_const = |k: usize| matches!(net.nodes[k].op, Op::Const { .. });
-    let mut fused: Vec<Option<[Term3; 3]>> = vec![None; n];
-    let mut absorbed = vec![false; n];
     let term = |frame: i32, o: &Operand, extra: u32, neg: bool| -> Option<Term3> {
         let k = o.node.index();
         let s = frame - net.operand_frac(o);
@@ -277,28 +277,21 @@ pub fn ternary_sums(net: &Netlist, sched: &Schedule) -> (Vec<Option<[Term3; 3]>>
             neg,
         })
     };
-    // Leaves first: a sum not yet paired pairs with its reader when that one is free.
-    for j in 0..n {
+    // The terms of `p` with its operand `j` absorbed, if that is possible.
+    let plan = |p: usize, j: usize| -> Option<[Term3; 3]> {
         let Op::Add {
             a: ja,
             b: jb,
             sub: jsub,
         } = &net.nodes[j].op
         else {
-            continue;
+            return None;
         };
-        let p = parent[j];
-        if absorbed[j] || fused[j].is_some() || readers[j] != 1 || p == usize::MAX {
-            continue;
-        }
-        if absorbed[p] || fused[p].is_some() || sched.stage[p] != sched.stage[j] {
-            continue;
-        }
         let Op::Add { a, b, sub } = &net.nodes[p].op else {
-            continue;
+            return None;
         };
-        if net.nodes[j].trimmed() || a.node == b.node {
-            continue;
+        if sched.stage[p] != sched.stage[j] || net.nodes[j].trimmed() || a.node == b.node {
+            return None;
         }
         let (pn, w) = (&net.nodes[p], net.nodes[p].width());
         let (child, cneg, other, oneg) = if a.node.index() == j {
@@ -306,31 +299,54 @@ pub fn ternary_sums(net: &Netlist, sched: &Schedule) -> (Vec<Option<[Term3; 3]>>
         } else {
             (b, *sub, a, false)
         };
-        let js = pn.frac - net.operand_frac(child);
-        if js < 0 {
-            continue;
-        }
+        let js = u32::try_from(pn.frac - net.operand_frac(child)).ok()?;
         let jf = net.nodes[j].frac;
-        let ts = [
-            term(pn.frac, other, 0, oneg),
-            term(jf, ja, js as u32, cneg),
-            term(jf, jb, js as u32, cneg ^ *jsub),
+        let mut ts = [
+            term(pn.frac, other, 0, oneg)?,
+            term(jf, ja, js, cneg)?,
+            term(jf, jb, js, cneg ^ *jsub)?,
         ];
-        let Some(mut ts) = ts.into_iter().collect::<Option<Vec<Term3>>>() else {
-            continue;
-        };
         let fits = ts.iter().all(|t| {
             let x = &net.nodes[t.node];
             t.shift < w && (!x.trimmed() || x.width() >= w - t.shift)
         });
-        if !fits || ts.iter().all(|t| t.neg) {
-            continue;
+        let first = ts.iter().position(|t| !t.neg)?;
+        ts.swap(0, first);
+        fits.then_some(ts)
+    };
+    let mut fused: Vec<Option<[Term3; 3]>> = vec![None; n];
+    let mut absorbed = vec![false; n];
+    for shared in [false, true] {
+        for j in 0..n {
+            let rs = &readers[j];
+            if !matches!(net.nodes[j].op, Op::Add { .. })
+                || output[j]
+                || rs.is_empty()
+                || (rs.len() > 1) != shared
+                || fused[j].is_some()
+                || absorbed[j]
+            {
+                continue;
+            }
+            let plans: Option<Vec<[Term3; 3]>> = rs
+                .iter()
+                .map(|&p| {
+                    if fused[p].is_some() || absorbed[p] {
+                        None
+                    } else {
+                        plan(p, j)
+                    }
+                })
+                .collect();
+            let Some(plans) = plans else {
+                continue;
+            };
+            // A reader listed twice reads `j` twice (refused by `plan`).
+            for (&p, ts) in rs.iter().zip(plans) {
+                fused[p] = Some(ts);
+            }
+            absorbed[j] = true;
         }
-        // The first one added.
-        let k = ts.iter().position(|t| !t.neg).unwrap();
-        ts.swap(0, k);
-        fused[p] = Some([ts[0], ts[1], ts[2]]);
-        absorbed[j] = true;
     }
     (fused, absorbed)
 }
