@@ -247,7 +247,7 @@ pub struct Term3 {
 /// Sums built as one ternary adder (`rtl4ml_add3`, one LUT per bit on Xilinx fabrics): a sum
 /// `p` whose operand `j` is itself a sum of the same stage holding its whole value becomes
 /// `±x ± y ± z` over `j`'s operands and `p`'s other one. `j` is absorbed (not built) when every
-/// one of its readers absorbs it: first the sums read once (leaves first), then the shared
+/// one of its readers absorbs it: first the sums read once (widest first), then the shared
 /// ones whose readers are all still free (each reader then computes `j`'s sum itself, at no
 /// cost: a ternary adder costs what the binary one did). Returns, per node, the three terms
 /// of the sums that absorb a child (the first one added, the other two at most both
@@ -316,8 +316,11 @@ pub fn ternary_sums(net: &Netlist, sched: &Schedule) -> (Vec<Option<[Term3; 3]>>
     };
     let mut fused: Vec<Option<[Term3; 3]>> = vec![None; n];
     let mut absorbed = vec![false; n];
+    // Widest first (the LUTs an absorbed sum saves), later nodes first among equals.
+    let mut order: Vec<usize> = (0..n).rev().collect();
+    order.sort_by_key(|&j| std::cmp::Reverse(net.nodes[j].width()));
     for shared in [false, true] {
-        for j in 0..n {
+        for &j in &order {
             let rs = &readers[j];
             if !matches!(net.nodes[j].op, Op::Add { .. })
                 || output[j]
