@@ -488,7 +488,8 @@ def rtl4ml_compile(rtl4ml: Path, model: Path, out: Path, clock_ns: float | None,
 
 def yosys_synth(files: list[Path], top: str, out: Path, yosys: str):
     script = (
-        f'read_verilog {" ".join(str(f) for f in files)}; '
+        # rtl4ml's ternary adders as 7-series cells (hdl/rtl4ml_add3.v; as `rtl4ml synth` does)
+        f'read_verilog -DRTL4ML_XILINX_PRIMITIVES {" ".join(str(f) for f in files)}; '
         f'synth_xilinx -flatten -nodsp -noiopad -top {top}; '
         f'tee -o {out / "yosys_stat.txt"} stat; '
         # longest combinational path in cells; Xilinx FD* cells are deselected so paths end at
@@ -500,7 +501,8 @@ def yosys_synth(files: list[Path], top: str, out: Path, yosys: str):
     cells: dict[str, int] = {}
     for m in re.finditer(r'^\s+(\S+)\s+(\d+)\s*$', stat, re.M):
         cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
-    lut = sum(n for c, n in cells.items() if re.fullmatch(r'LUT[1-6]', c))
+    # a LUT6_2 (two outputs of one LUT, rtl4ml's ternary adders) is one LUT
+    lut = sum(n for c, n in cells.items() if re.fullmatch(r'LUT[1-6]|LUT6_2', c))
     ff = sum(n for c, n in cells.items() if re.fullmatch(r'FD\w*', c))
     carry = sum(n for c, n in cells.items() if re.fullmatch(r'CARRY[48]', c))
     m = re.search(r'length=(\d+)', (out / 'yosys_ltp.txt').read_text())
@@ -509,7 +511,7 @@ def yosys_synth(files: list[Path], top: str, out: Path, yosys: str):
         'ff': ff,
         'carry': carry,
         'depth': int(m.group(1)) if m else None,
-        'cells': {c: n for c, n in cells.items() if re.fullmatch(r'(LUT\d|FD\w*|CARRY\d|MUXF\d)', c)},
+        'cells': {c: n for c, n in cells.items() if re.fullmatch(r'(LUT\d(_2)?|FD\w*|CARRY\d|MUXF\d)', c)},
         'synth_s': dt,
     }
 
@@ -1020,7 +1022,7 @@ Clock target: {args.clock_ns} ns. {flow}
 Columns: latency = clock edges from input to output; logic stages = combinational stages
 (da4ml registers its inputs, so its latency is stages + 1; rtl4ml's first stage reads the
 input bus directly). est. = each tool's own estimate (rtl4ml report.json; da4ml `comb.cost`
-and `pipe.reg_bits`). Yosys LUT = LUT1..LUT6, FF = FD*, CARRY = CARRY4/CARRY8, depth =
+and `pipe.reg_bits`). Yosys LUT = LUT1..LUT6 and LUT6_2, FF = FD*, CARRY = CARRY4/CARRY8, depth =
 `ltp -noff * t:FD* %d` (most cells on one combinational path between registers/ports;
 each CARRY4 counts one; a rough logic-depth proxy, not a timing analysis).
 rtl4ml's FF count includes its valid pipeline (latency bits); da4ml has no valid signal.

@@ -9,15 +9,18 @@ use super::namer::comment_text;
 use crate::error::Result;
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::netlist::{Netlist, NodeId, Op, Operand, SaturationTest};
-use crate::ir::schedule::Schedule;
+use crate::ir::schedule::{ternary_start, ternary_sums, Schedule, Term3};
 use askama::Template;
 use std::collections::BTreeMap;
 
 /// The hand-written primitives every design needs (file name, contents).
-pub const PRIMITIVES: &[(&str, &str)] = &[(
-    "rtl4ml_valid_pipe.v",
-    include_str!("../../hdl/rtl4ml_valid_pipe.v"),
-)];
+pub const PRIMITIVES: &[(&str, &str)] = &[
+    (
+        "rtl4ml_valid_pipe.v",
+        include_str!("../../hdl/rtl4ml_valid_pipe.v"),
+    ),
+    ("rtl4ml_add3.v", include_str!("../../hdl/rtl4ml_add3.v")),
+];
 
 /// A port's place on the flat bus, for the header comment and the reports.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -131,6 +134,38 @@ impl Wires {
             format!("{{{inner}, {shift}'d0}}")
         }
     }
+    /// `⌊value · 2^-k⌋` as a `w`-bit two's complement expression (modulo 2^w).
+    fn shifted_down(&mut self, r: Ref, k: u32, w: u32) -> String {
+        if k == 0 {
+            return self.extended(r, w);
+        }
+        let ws = self.width[r.node];
+        if ws <= k {
+            return if self.signed[r.node] {
+                let b = self.bit(r, ws - 1);
+                format!("{{{w}{{{b}}}}}")
+            } else {
+                format!("{w}'d0")
+            };
+        }
+        let hi = (ws - 1).min(k + w - 1);
+        let all = self.slice(r, hi, k);
+        let have = hi - k + 1;
+        if have >= w {
+            return all;
+        }
+        assert!(
+            !self.trimmed[r.node],
+            "internal error: extending n{} which holds only its low bits",
+            r.node
+        );
+        let fill = if self.signed[r.node] {
+            self.bit(r, ws - 1)
+        } else {
+            "1'b0".into()
+        };
+        format!("{{{{{}{{{fill}}}}}, {all}}}", w - have)
+    }
     /// The value sign- or zero-extended (or truncated, modulo 2^w) to `w` bits.
     fn extended(&mut self, r: Ref, w: u32) -> String {
         if let Some(c) = self.is_const[r.node] {
@@ -180,8 +215,9 @@ fn signed_literal(v: i128, w: u32) -> String {
 /// Synthesis attributes that keep duplicated registers apart.
 const KEEP: &str = "(* keep = \"true\", dont_touch = \"true\" *)";
 
-/// Renders the top module. `top` must already be a legal identifier.
-pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<String> {
+/// Renders the top module. `top` must already be a legal identifier. With `ternary`, the sums
+/// of [`ternary_sums`] are built as `rtl4ml_add3` instances (for 6-input-LUT fabrics).
+pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str, ternary: bool) -> Result<String> {
     let n = net.nodes.len();
     let mut wires = Wires {
         width: net.nodes.iter().map(|x| x.width()).collect(),
@@ -220,10 +256,15 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
     let in_width = off;
     let input_types = net.input_types();
     let mut bus_unused: Vec<String> = Vec::new();
+    let (fused, absorbed) = if ternary {
+        ternary_sums(net, sched)
+    } else {
+        (vec![None; n], vec![false; n])
+    };
 
     for i in 0..n {
         let node = &net.nodes[i];
-        if wires.is_const[i].is_some() {
+        if wires.is_const[i].is_some() || absorbed[i] {
             continue;
         }
         let s = stage_of(i);
@@ -248,6 +289,49 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
                     });
                 }
                 format!("in_data[{}:{lo}]", lo + w - 1)
+            }
+            Op::Add { .. } if fused[i].is_some() => {
+                let ts = fused[i].unwrap();
+                let ref_of = |t: &Term3| Ref {
+                    node: t.node,
+                    delay: s - stage_of(t.node),
+                    copy: plan.pick(i, t.node),
+                };
+                let (l1, start, pass) = ternary_start(&ts);
+                let cw = w - start;
+                let ports: Vec<String> = ts
+                    .iter()
+                    .map(|t| {
+                        if t.shift >= start {
+                            wires.shifted(ref_of(t), t.shift - start, cw)
+                        } else {
+                            wires.shifted_down(ref_of(t), start - t.shift, cw)
+                        }
+                    })
+                    .collect();
+                let tn = format!("{name}_t");
+                let c = &mut comb[s as usize];
+                c.push(format!("wire [{}:0] {tn};", cw - 1));
+                c.push(format!(
+                    "rtl4ml_add3 #(.W({cw}), .NB({}), .NC({})) {name}_add3 (.a({}), .b({}), .c({}), .s({tn}));",
+                    u8::from(ts[1].neg),
+                    u8::from(ts[2].neg),
+                    ports[0],
+                    ports[1],
+                    ports[2]
+                ));
+                let mut parts = vec![tn];
+                if let Some(k) = pass {
+                    parts.push(wires.extended(ref_of(&ts[k]), start - l1));
+                }
+                if l1 > 0 {
+                    parts.push(format!("{l1}'d0"));
+                }
+                if parts.len() == 1 {
+                    parts.pop().unwrap()
+                } else {
+                    format!("{{{}}}", parts.join(", "))
+                }
             }
             Op::Add { a, b, sub } => {
                 let sa = (node.frac - net.operand_frac(a)) as u32;
@@ -485,6 +569,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str) -> Result<Strin
         // Wires nobody reads at all (e.g. an input whose weights are all pruned).
         if wires.used[i].is_empty()
             && wires.is_const[i].is_none()
+            && !absorbed[i]
             && !net.output_elements().iter().any(|(e, _)| e.index() == i)
         {
             unused.push(format!("n{i}"));

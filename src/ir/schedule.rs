@@ -234,3 +234,136 @@ pub fn register_bits(net: &Netlist, stage: &[u32], latency: u32) -> u64 {
         .map(|i| last[i].saturating_sub(stage[i]) as u64 * live[i] as u64)
         .sum()
 }
+
+/// One operand of a ternary sum: the node, its shift into the sum's frame (`value · 2^shift`
+/// modulo 2^width) and whether it is subtracted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Term3 {
+    pub node: usize,
+    pub shift: u32,
+    pub neg: bool,
+}
+
+/// Sums built as one ternary adder (`rtl4ml_add3`, one LUT per bit on Xilinx fabrics): a sum
+/// `p` whose operand `j` is itself a sum of the same stage holding its whole value becomes
+/// `±x ± y ± z` over `j`'s operands and `p`'s other one. `j` is absorbed (not built) when every
+/// one of its readers absorbs it: first the sums read once (widest first), then the shared
+/// ones whose readers are all still free (each reader then computes `j`'s sum itself, at no
+/// cost: a ternary adder costs what the binary one did). Returns, per node, the three terms
+/// of the sums that absorb a child (the first one added, the other two at most both
+/// subtracted) and, per node, whether it was absorbed. No operand is a constant, no shift
+/// reaches the sum's width, and an operand that must be extended to the width holds its
+/// whole value (as for any sum).
+pub fn ternary_sums(net: &Netlist, sched: &Schedule) -> (Vec<Option<[Term3; 3]>>, Vec<bool>) {
+    use crate::ir::netlist::Operand;
+    let n = net.nodes.len();
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, x) in net.nodes.iter().enumerate() {
+        for a in Netlist::args(&x.op) {
+            readers[a.index()].push(i);
+        }
+    }
+    let mut output = vec![false; n];
+    for (e, _) in net.output_elements() {
+        output[e.index()] = true;
+    }
+    let is_const = |k: usize| matches!(net.nodes[k].op, Op::Const { .. });
+    let term = |frame: i32, o: &Operand, extra: u32, neg: bool| -> Option<Term3> {
+        let k = o.node.index();
+        let s = frame - net.operand_frac(o);
+        (s >= 0 && !is_const(k)).then(|| Term3 {
+            node: k,
+            shift: s as u32 + extra,
+            neg,
+        })
+    };
+    // The terms of `p` with its operand `j` absorbed, if that is possible.
+    let plan = |p: usize, j: usize| -> Option<[Term3; 3]> {
+        let Op::Add {
+            a: ja,
+            b: jb,
+            sub: jsub,
+        } = &net.nodes[j].op
+        else {
+            return None;
+        };
+        let Op::Add { a, b, sub } = &net.nodes[p].op else {
+            return None;
+        };
+        if sched.stage[p] != sched.stage[j] || net.nodes[j].trimmed() || a.node == b.node {
+            return None;
+        }
+        let (pn, w) = (&net.nodes[p], net.nodes[p].width());
+        let (child, cneg, other, oneg) = if a.node.index() == j {
+            (a, false, b, *sub)
+        } else {
+            (b, *sub, a, false)
+        };
+        let js = u32::try_from(pn.frac - net.operand_frac(child)).ok()?;
+        let jf = net.nodes[j].frac;
+        let mut ts = [
+            term(pn.frac, other, 0, oneg)?,
+            term(jf, ja, js, cneg)?,
+            term(jf, jb, js, cneg ^ *jsub)?,
+        ];
+        let fits = ts.iter().all(|t| {
+            let x = &net.nodes[t.node];
+            t.shift < w && (!x.trimmed() || x.width() >= w - t.shift)
+        });
+        let first = ts.iter().position(|t| !t.neg)?;
+        ts.swap(0, first);
+        fits.then_some(ts)
+    };
+    let mut fused: Vec<Option<[Term3; 3]>> = vec![None; n];
+    let mut absorbed = vec![false; n];
+    // Widest first (the LUTs an absorbed sum saves), later nodes first among equals.
+    let mut order: Vec<usize> = (0..n).rev().collect();
+    order.sort_by_key(|&j| std::cmp::Reverse(net.nodes[j].width()));
+    for shared in [false, true] {
+        for &j in &order {
+            let rs = &readers[j];
+            if !matches!(net.nodes[j].op, Op::Add { .. })
+                || output[j]
+                || rs.is_empty()
+                || (rs.len() > 1) != shared
+                || fused[j].is_some()
+                || absorbed[j]
+            {
+                continue;
+            }
+            let plans: Option<Vec<[Term3; 3]>> = rs
+                .iter()
+                .map(|&p| {
+                    if fused[p].is_some() || absorbed[p] {
+                        None
+                    } else {
+                        plan(p, j)
+                    }
+                })
+                .collect();
+            let Some(plans) = plans else {
+                continue;
+            };
+            // A reader listed twice reads `j` twice (refused by `plan`).
+            for (&p, ts) in rs.iter().zip(plans) {
+                fused[p] = Some(ts);
+            }
+            absorbed[j] = true;
+        }
+    }
+    (fused, absorbed)
+}
+
+/// Where the carry chain of a ternary sum starts: below every operand's lowest bit the sum is
+/// zero, and where only the lowest operand has bits (and it is added) they pass through.
+/// Returns `(lowest bit, chain start, the operand passed through)`.
+pub fn ternary_start(ts: &[Term3; 3]) -> (u32, u32, Option<usize>) {
+    let mut order = [0usize, 1, 2];
+    order.sort_by_key(|&k| ts[k].shift);
+    let (l1, l2) = (ts[order[0]].shift, ts[order[1]].shift);
+    if l1 < l2 && !ts[order[0]].neg {
+        (l1, l2, Some(order[0]))
+    } else {
+        (l1, l1, None)
+    }
+}

@@ -171,6 +171,13 @@ pub fn error_pct(estimate: u64, measured: u64) -> f64 {
     (e * 10.0).round() / 10.0
 }
 
+/// Whether designs for a target build their sum pairs as ternary adders
+/// (`ir::schedule::ternary_sums`, `hdl/rtl4ml_add3.v`): on 6-input-LUT fabrics a ternary adder
+/// is one LUT per bit, the two adders it replaces two.
+pub fn ternary_adders(target: Target) -> bool {
+    matches!(target, Target::XilinxUltrascalePlus)
+}
+
 pub fn build(net: &Netlist, sched: &Schedule, top: &str, target: Target) -> Report {
     let mut layers: Vec<LayerReport> = net
         .layers
@@ -181,7 +188,7 @@ pub fn build(net: &Netlist, sched: &Schedule, top: &str, target: Target) -> Repo
             ..Default::default()
         })
         .collect();
-    let est = model::estimate(net, sched);
+    let est = model::estimate(net, sched, ternary_adders(target));
     if let Ok(path) = std::env::var("RTL4ML_COST_DUMP") {
         let mut t = String::new();
         for (i, c) in est.nodes.iter().enumerate() {

@@ -22,7 +22,7 @@
 
 use crate::ir::fixed::{Overflow, Round};
 use crate::ir::netlist::{Netlist, Op, Operand};
-use crate::ir::schedule::Schedule;
+use crate::ir::schedule::{ternary_start, ternary_sums, Schedule, Term3};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::BTreeSet;
 
@@ -317,11 +317,19 @@ pub struct Model<'a> {
     /// The only cell that reads each root node's bits, through wiring casts (`None`: nobody;
     /// `Some(u32::MAX)`: several, a register or the output bus).
     reader: Vec<Option<u32>>,
+    /// Ternary sums (`ir::schedule::ternary_sums`) and the sums they absorb.
+    fused: Vec<Option<[Term3; 3]>>,
+    absorbed: Vec<bool>,
 }
 
 impl<'a> Model<'a> {
-    pub fn new(net: &'a Netlist, sched: &'a Schedule) -> Self {
+    pub fn new(net: &'a Netlist, sched: &'a Schedule, ternary: bool) -> Self {
         let n = net.nodes.len();
+        let (fused, absorbed) = if ternary {
+            ternary_sums(net, sched)
+        } else {
+            (vec![None; n], vec![false; n])
+        };
         let mut m = Model {
             net,
             stage: &sched.stage,
@@ -339,6 +347,8 @@ impl<'a> Model<'a> {
             sigs: Signals::default(),
             merge_into: vec![None; n],
             reader: vec![None; n],
+            fused,
+            absorbed,
         };
         m.build_canon();
         m.build_liveness();
@@ -565,14 +575,18 @@ impl<'a> Model<'a> {
     fn build_merges(&mut self) {
         let net = self.net;
         for x in 0..net.nodes.len() {
-            if !matches!(net.nodes[x].op, Op::Add { .. } | Op::Neg { .. }) || self.live[x] == 0 {
+            if !matches!(net.nodes[x].op, Op::Add { .. } | Op::Neg { .. })
+                || self.live[x] == 0
+                || self.fused[x].is_some()
+                || self.absorbed[x]
+            {
                 continue;
             }
             let Some(r) = self.reader[x].filter(|&r| r != u32::MAX) else {
                 continue;
             };
             let (r, rn) = (r as usize, &net.nodes[r as usize]);
-            if self.stage[r] != self.stage[x] || self.live[r] == 0 {
+            if self.stage[r] != self.stage[x] || self.live[r] == 0 || self.fused[r].is_some() {
                 continue;
             }
             let ops: Vec<(Operand, bool)> = match &rn.op {
@@ -882,6 +896,17 @@ impl<'a> Model<'a> {
             Op::Input { .. } | Op::Const { .. } => NodeCost::default(),
             // A sum merged into its reader costs nothing here: the reader's tree holds it.
             Op::Add { .. } | Op::Neg { .. } if self.merge_into[i].is_some() => NodeCost::default(),
+            // A ternary sum: one LUT6_2 per bit of its chain; the sum it absorbed, nothing.
+            Op::Add { .. } if self.absorbed[i] => NodeCost::default(),
+            Op::Add { .. } if self.fused[i].is_some() => {
+                let (_, start, _) = ternary_start(self.fused[i].as_ref().unwrap());
+                let cw = u64::from(n.width().saturating_sub(start));
+                NodeCost {
+                    lut: cw,
+                    carry: cw.div_ceil(CARRY_BITS),
+                    ff: 0,
+                }
+            }
             Op::Add { .. } | Op::Neg { .. } => self.sum(i, top),
             // `x > y`: the carry chain of `y − x` over the comparison width.
             Op::Cmp { x, y } => {
@@ -1014,8 +1039,8 @@ impl<'a> Model<'a> {
 }
 
 /// Estimates every node of a scheduled netlist.
-pub fn estimate(net: &Netlist, sched: &Schedule) -> Estimate {
-    let mut est = Model::new(net, sched).estimate();
+pub fn estimate(net: &Netlist, sched: &Schedule, ternary: bool) -> Estimate {
+    let mut est = Model::new(net, sched, ternary).estimate();
     // Duplicated pipeline registers (fan-out control): each extra copy is a full register,
     // kept apart by a `keep` attribute.
     for (&(i, _), &copies) in &sched.fanout_plan(net).copies {

@@ -76,8 +76,13 @@ pub fn yosys_script(rtl: &[String], top: &str, target: Target, pnr: bool) -> Str
         Target::XilinxUltrascalePlus => format!("synth_xilinx -flatten -nodsp -noiopad -top {top}"),
         Target::LatticeEcp5 => format!("synth_ecp5 -top {top}"),
     };
+    // Xilinx: the ternary adders as 7-series cells (Yosys does not build them by itself).
+    let defines = match target {
+        Target::XilinxUltrascalePlus => "-DRTL4ML_XILINX_PRIMITIVES ",
+        Target::LatticeEcp5 => "",
+    };
     let mut s = format!(
-        "read_verilog {}; {synth}; tee -q -o {sub}/stat.json stat -json",
+        "read_verilog {defines}{}; {synth}; tee -q -o {sub}/stat.json stat -json",
         rtl.join(" ")
     );
     if pnr {
@@ -192,7 +197,8 @@ pub fn parse_stat(json: &str, target: Target, file: &str) -> Result<Measured> {
         let k = k.as_str();
         match target {
             Target::XilinxUltrascalePlus => match k {
-                "LUT1" | "LUT2" | "LUT3" | "LUT4" | "LUT5" | "LUT6" | "INV" => {
+                // A LUT6_2 (two outputs, `hdl/rtl4ml_add3.v`) is one LUT.
+                "LUT1" | "LUT2" | "LUT3" | "LUT4" | "LUT5" | "LUT6" | "LUT6_2" | "INV" => {
                     m.lut += n;
                     m.lut_by_size.insert(k.into(), n);
                 }

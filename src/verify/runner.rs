@@ -378,6 +378,11 @@ pub fn run_icarus(job: &SimJob) -> Result<SimOutcome> {
         .args(["-s", ICARUS_TB_NAME])
         .arg(&tb_path)
         .args(&prep.rtl_files);
+    // Verilator runs the ternary adders' plain sums; Icarus, when Yosys' models of the Xilinx
+    // cells are installed, the LUT6_2/CARRY4 structure that Yosys synthesises.
+    if let Some(cells) = xilinx_cell_models().filter(|_| uses_add3(&prep.rtl_files)) {
+        cmd.arg("-DRTL4ML_XILINX_PRIMITIVES").arg(cells);
+    }
     let start = Instant::now();
     let out = run_command(&mut cmd, TOOL, "compile")?;
     let build_seconds = start.elapsed().as_secs_f64();
@@ -392,6 +397,20 @@ pub fn run_icarus(job: &SimJob) -> Result<SimOutcome> {
     let run_seconds = start.elapsed().as_secs_f64();
     check_status(&out, TOOL, "simulation (vvp)")?;
     finish(TOOL, job, &result_path, &out, build_seconds, run_seconds)
+}
+
+/// Yosys' simulation models of the Xilinx cells (`share/yosys/xilinx/cells_sim.v`), if installed.
+fn xilinx_cell_models() -> Option<PathBuf> {
+    ["/usr/share/yosys", "/usr/local/share/yosys"]
+        .iter()
+        .map(|d| PathBuf::from(d).join("xilinx/cells_sim.v"))
+        .find(|p| p.is_file())
+}
+
+/// Whether a design instantiates the ternary adder primitive.
+fn uses_add3(rtl: &[PathBuf]) -> bool {
+    rtl.iter()
+        .any(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("rtl4ml_add3 #(")))
 }
 
 /// What a result file says, before timing information is added.

@@ -111,7 +111,8 @@ fn estimate_agrees_with_yosys(model: &str) {
             .map(|(_, v)| v.as_u64().unwrap())
             .sum()
     };
-    let lut = count(&|k| k == "INV" || (k.starts_with("LUT") && k.len() == 4));
+    // LUT1..LUT6, INV and LUT6_2 (the ternary adders' dual-output LUTs, hdl/rtl4ml_add3.v).
+    let lut = count(&|k| k == "INV" || k == "LUT6_2" || (k.starts_with("LUT") && k.len() == 4));
     let ff = count(&|k| k.starts_with("FD"));
     let carry = count(&|k| k.starts_with("CARRY"));
     assert_eq!(m["lut"].as_u64(), Some(lut));
@@ -389,4 +390,88 @@ fn compile_writes_vendor_handoff_files() {
             "{f}: {c}"
         );
     }
+}
+
+/// The ternary adder's 7-series structure (`hdl/rtl4ml_add3.v` with
+/// `RTL4ML_XILINX_PRIMITIVES`, LUT6_2 and CARRY4 as Yosys models them) against its plain sum,
+/// in Icarus: every sign combination, widths 1 to 13 (exhaustive up to 4 bits, then 3000
+/// random triples), 30 bits.
+#[test]
+fn ternary_adder_cells_compute_the_plain_sum() {
+    if !have(
+        "ternary_adder_cells_compute_the_plain_sum",
+        &["icarus", "yosys"],
+    ) {
+        return;
+    }
+    let cells = ["/usr/share/yosys", "/usr/local/share/yosys"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join("xilinx/cells_sim.v"))
+        .find(|p| p.is_file())
+        .expect("Yosys' xilinx/cells_sim.v");
+    let dir = work("add3");
+    std::fs::create_dir_all(&dir).unwrap();
+    let prim = include_str!("../../hdl/rtl4ml_add3.v");
+    let (a, b) = (
+        prim.find("`ifdef RTL4ML_XILINX_PRIMITIVES").unwrap(),
+        prim.find("`else").unwrap(),
+    );
+    let e = prim.find("`endif").unwrap();
+    let plain = format!("{}{}{}", &prim[..a], &prim[b + 5..e], &prim[e + 6..])
+        .replace("module rtl4ml_add3", "module plain_add3");
+    std::fs::write(dir.join("plain.v"), plain).unwrap();
+    std::fs::write(dir.join("rtl4ml_add3.v"), prim).unwrap();
+    let mut tb = vec!["module tb;".to_string(), "integer errs = 0, t;".into()];
+    let mut checks = vec![];
+    let mut k = 0;
+    for w in (1..=13).chain([30]) {
+        for (nb, nc) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            tb.push(format!(
+                "reg [{}:0] a{k}, b{k}, c{k}; wire [{}:0] s{k}, r{k};",
+                w - 1,
+                w - 1
+            ));
+            tb.push(format!("rtl4ml_add3 #(.W({w}), .NB({nb}), .NC({nc})) d{k} (.a(a{k}), .b(b{k}), .c(c{k}), .s(s{k}));"));
+            tb.push(format!("plain_add3 #(.W({w}), .NB({nb}), .NC({nc})) p{k} (.a(a{k}), .b(b{k}), .c(c{k}), .s(r{k}));"));
+            let set = if w <= 4 {
+                format!("{{a{k}, b{k}, c{k}}} = t;")
+            } else {
+                format!("a{k} = $random; b{k} = $random; c{k} = $random;")
+            };
+            checks.push(format!(
+                "{set} #1; if (s{k} !== r{k}) begin errs = errs + 1; $display(\"W={w} NB={nb} NC={nc}: %h %h %h gives %h, not %h\", a{k}, b{k}, c{k}, s{k}, r{k}); end"
+            ));
+            k += 1;
+        }
+    }
+    tb.push("initial begin for (t = 0; t < 4096; t = t + 1) begin".into());
+    tb.extend(checks);
+    tb.push("end $display(\"errors %0d\", errs); $finish; end endmodule".into());
+    std::fs::write(dir.join("tb.v"), tb.join("\n")).unwrap();
+    let out = std::process::Command::new("iverilog")
+        .current_dir(&dir)
+        .args([
+            "-g2005",
+            "-DRTL4ML_XILINX_PRIMITIVES",
+            "-o",
+            "sim",
+            "-s",
+            "tb",
+        ])
+        .args(["tb.v", "rtl4ml_add3.v", "plain.v"])
+        .arg(&cells)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("vvp")
+        .current_dir(&dir)
+        .args(["-n", "sim"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("errors 0"), "{text}");
 }

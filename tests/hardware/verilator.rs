@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use rtl4ml::backends::verilog::PRIMITIVES;
 use rtl4ml::error::Error;
 use rtl4ml::flow::{compile, read_dir, write_dir, Options};
 use rtl4ml::frontend::native;
@@ -122,13 +123,11 @@ fn random_networks_are_lint_clean() {
         };
         let dir = hw::work("verilator", &format!("lint_{seed}"));
         write_dir(&design, &text, &dir).unwrap();
-        let rtl: Vec<PathBuf> = [
-            "random_".to_string() + &seed.to_string() + ".v",
-            "rtl4ml_valid_pipe.v".into(),
-        ]
-        .iter()
-        .map(|f| dir.join(f))
-        .collect();
+        let rtl: Vec<PathBuf> = [format!("random_{seed}.v")]
+            .into_iter()
+            .chain(PRIMITIVES.iter().map(|(f, _)| f.to_string()))
+            .map(|f| dir.join(f))
+            .collect();
         runner::lint(&rtl, &design.top).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         linted += 1;
     }
@@ -205,8 +204,9 @@ fn random_layer_networks_are_lint_clean() {
         };
         let dir = hw::work("verilator", &format!("lint_layers_{seed}"));
         write_dir(&design, &text, &dir).unwrap();
-        let rtl: Vec<PathBuf> = [format!("{}.v", design.top), "rtl4ml_valid_pipe.v".into()]
-            .iter()
+        let rtl: Vec<PathBuf> = [format!("{}.v", design.top)]
+            .into_iter()
+            .chain(PRIMITIVES.iter().map(|(f, _)| f.to_string()))
             .map(|f| dir.join(f))
             .collect();
         runner::lint(&rtl, &design.top).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
