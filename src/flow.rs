@@ -602,15 +602,44 @@ mod tests {
             preferred.report.resources.ff,
             fastest.report.resources.ff
         );
-        // One cycle cannot hold the design at 4 ns: within 10% of the shortest period that
-        // fits, the one with the fewest register bits (not an error).
-        let (one, one_fastest) = (at(1, ClockChoice::PreferGiven), at(1, ClockChoice::Fastest));
-        let (c, f) = (one.schedule.clock_ns, one_fastest.schedule.clock_ns);
-        assert!(f > 4.0 && c >= f && c <= f * 1.1 + 1e-3, "{c} vs {f}");
+        // Two cycles cannot hold the design at 4 ns: among the periods at which 2 is the
+        // fewest cycles (the shortest for 2 up to the shortest for 1), the fewest register
+        // bits (not an error).
         let bits = |d: &Design| {
             crate::ir::schedule::register_bits(&d.net, &d.schedule.stage, d.schedule.latency)
         };
-        assert!(bits(&one) <= bits(&one_fastest));
+        let (two, two_fastest) = (at(2, ClockChoice::PreferGiven), at(2, ClockChoice::Fastest));
+        let one_fastest = at(1, ClockChoice::Fastest);
+        let (c, f, top) = (
+            two.schedule.clock_ns,
+            two_fastest.schedule.clock_ns,
+            one_fastest.schedule.clock_ns,
+        );
+        assert!(f > 4.0 && c >= f && c < top, "{c} vs {f}..{top}");
+        assert_eq!(two.schedule.latency, 2);
+        assert!(bits(&two) <= bits(&two_fastest));
+        // Every period tried is no better: the choice is the minimum over the whole range.
+        for k in 1..8 {
+            let clock = f + (top - f) * f64::from(k) / 8.0;
+            let d = compile(
+                wrap_accum(),
+                &Options {
+                    latency_cycles: Some(2),
+                    clock_ns: clock,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert!(
+                bits(&two) <= bits(&d),
+                "{clock} ns: {} < {}",
+                bits(&d),
+                bits(&two)
+            );
+        }
+        // One cycle: no shorter cut exists, so the shortest period that fits.
+        let one = at(1, ClockChoice::PreferGiven);
+        assert_eq!(one.schedule.clock_ns, one_fastest.schedule.clock_ns);
         // Given: the same request is refused.
         let e = compile(
             wrap_accum(),

@@ -122,9 +122,11 @@ class Design:
     def verify(self, vectors: int = 10000, icarus: int = 64, seed: int = 1, lint: bool = True) -> dict[str, Any]:
         """Verilator (and Icarus) against the simulator, as `rtl4ml verify DIR`:
         `{"vectors", "text", "directory"}`; raises `VerificationError` on a mismatch."""
-    def synth(self, tool: str = "yosys", pnr: str | None = None, target: str | None = None) -> dict[str, Any]:
-        """Yosys synthesis (nextpnr-ecp5 with `pnr="ecp5"`), as `rtl4ml synth DIR`; returns
-        the report with the measured figures."""
+    def synth(self, tool: str = "yosys", pnr: str | None = None, target: str | None = None,
+              device: str | None = None) -> dict[str, Any]:
+        """Yosys synthesis (nextpnr-ecp5 with `pnr="ecp5"`, on the LFE5U part `device`:
+        "25k", "45k" or "85k"; default the smallest the design fills at most 80%), as
+        `rtl4ml synth DIR [--device]`; returns the report with the measured figures."""
     def html(self, path: PathLike | None = None) -> str:
         """The self-contained HTML report (written to `path` when given)."""
 

@@ -591,17 +591,24 @@ impl Design {
     }
 
     /// Synthesises the design with Yosys (and places and routes it with nextpnr-ecp5 when
-    /// `pnr="ecp5"`), as `rtl4ml synth DIR`; the measured figures join `report`. Returns the
-    /// updated report dict.
-    #[pyo3(signature = (tool="yosys", pnr=None, target=None))]
+    /// `pnr="ecp5"`, on the LFE5U part `device` names: "25k", "45k" or "85k"), as `rtl4ml
+    /// synth DIR`; the measured figures join `report`. Returns the updated report dict.
+    #[pyo3(signature = (tool="yosys", pnr=None, target=None, device=None))]
     fn synth<'py>(
         &self,
         py: Python<'py>,
         tool: &str,
         pnr: Option<&str>,
         target: Option<&str>,
+        device: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if device.is_some() && pnr.is_none() {
+            return Err(UnsupportedError::new_err(
+                "device: a part is chosen for place and route only; pass pnr=\"ecp5\" too",
+            ));
+        }
         let opts = rtl4ml::synth::SynthOptions {
+            device: device.map(|d| choice("device", d)).transpose()?,
             tool: choice("tool", tool)?,
             pnr: pnr.map(|p| choice("pnr", p)).transpose()?,
             target: target.map(|t| choice("target", t)).transpose()?,

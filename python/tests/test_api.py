@@ -129,8 +129,8 @@ def test_compile_options_match_the_cli(cli, tmp_path):
     d.write(tmp_path / 'py')
     assert_same_tree(tmp_path / 'cli', tmp_path / 'py')
     assert d.latency_cycles == 8 and d.top == 'jt'
-    # The latency alone: the 4 ns default clock when it fits, else the shortest that fits, as
-    # the command line chooses it.
+    # The latency alone: the 4 ns default clock when it fits, else the fewest registers below
+    # the shortest period for one cycle fewer, as the command line chooses it.
     d = rtl4ml.compile(m, latency_cycles=3)
     cli('compile', JET, '-o', tmp_path / 'cli3', '--latency-cycles', '3', '-q')
     assert d.report == json.loads((tmp_path / 'cli3' / 'report.json').read_text())

@@ -76,8 +76,9 @@ pub enum Command {
         /// Output directory (replaced if it is an earlier rtl4ml build).
         #[arg(short, long)]
         output: PathBuf,
-        /// Target clock period in ns (default 4.0; with --latency-cycles alone, 4.0 when the
-        /// cycles fit at it, else the shortest period that fits).
+        /// Target clock period in ns (default 4.0; with --latency-cycles N alone, 4.0 when the
+        /// cycles fit at it, else the period with the fewest registers among those shorter
+        /// than the shortest that fits N - 1 cycles).
         #[arg(long, allow_negative_numbers = true, value_parser = clock_ns_arg)]
         clock_ns: Option<f64>,
         /// Exact latency in cycles, 1 to 1024 (an error when the clock cannot be met in that
@@ -292,6 +293,10 @@ pub enum Command {
         /// Place and route too (ECP5 with nextpnr-ecp5: routed Fmax and latency in ns).
         #[arg(long, value_enum)]
         pnr: Option<crate::synth::Pnr>,
+        /// With --pnr ecp5: the LFE5U part (default: the smallest the design fills at most
+        /// 80%; the routed Fmax depends on how full it is).
+        #[arg(long, value_enum, requires = "pnr")]
+        device: Option<crate::synth::Ecp5Device>,
         /// Synthesis target (default: the build's target; lattice-ecp5 with --pnr ecp5).
         /// Xilinx targets are synthesised to 7-series cells, what the cost model is calibrated
         /// against.
@@ -827,12 +832,21 @@ pub fn run(cli: Cli) -> Result<()> {
             dir,
             tool,
             pnr,
+            device,
             target,
             quiet,
         } => {
             crate::external::set_quiet(quiet);
             let t0 = Instant::now();
-            let run = crate::synth::synth(&dir, &crate::synth::SynthOptions { tool, target, pnr })?;
+            let run = crate::synth::synth(
+                &dir,
+                &crate::synth::SynthOptions {
+                    tool,
+                    target,
+                    pnr,
+                    device,
+                },
+            )?;
             out!("{}", crate::report::format_table(&run.report));
             note!(
                 "synthesised {} in {:.1} s; tool files in {}; figures recorded in {}",

@@ -65,35 +65,44 @@ pub enum ClockChoice {
     /// The shortest period whose schedule fits the cycles (`compile --latency-ns` searches
     /// with it).
     Fastest,
-    /// `clock_ns` when the cycles fit at it, else, within 10% of the shortest period that
-    /// fits, the one with the fewest register bits: `compile --latency-cycles N` without
-    /// `--clock-ns` (the 4.0 ns default clock), so that no registers are spent on clock speed
-    /// nobody asked for.
+    /// `clock_ns` when the cycles fit at it; else, among the periods at which the cycles are
+    /// the fewest that fit (from the shortest period for N cycles up to, not including, the
+    /// shortest for N − 1), the one with the fewest register bits: `compile --latency-cycles
+    /// N` without `--clock-ns` (the 4.0 ns default clock), so that no registers are spent on
+    /// clock speed nobody asked for, and the clock is still faster than any N − 1 stage cut.
     PreferGiven,
 }
 
-/// How much longer than the shortest period [`ClockChoice::PreferGiven`] may make the clock
-/// to save registers, and in how many steps it looks.
-const PREFER_SLACK: f64 = 0.10;
-const PREFER_STEPS: u32 = 4;
+/// How many periods [`ClockChoice::PreferGiven`] tries between the shortest for N cycles and
+/// the shortest for N − 1.
+const PREFER_STEPS: u32 = 8;
 
-/// Among periods up to [`PREFER_SLACK`] longer than `fastest`'s (the shortest that fits its
-/// cycles), the schedule with the fewest register bits (ties: the shorter period). At the
-/// shortest period no register can move to a narrower cut: the jet tagger in 3 cycles holds
-/// 6,059 bits at 6.16 ns and 2,808 at 6.78 ns.
-fn fewest_registers_near(
+/// Among the periods from `fastest`'s (the shortest that fits its N cycles) up to, not
+/// including, `fewer` (the shortest that fits N − 1; none when N is 1 or the design needs N),
+/// the schedule with the fewest register bits (ties: the shorter period). At the shortest
+/// period no register can move to a narrower cut: the jet tagger in 3 cycles holds 6,059 bits
+/// at 6.16 ns and 2,808 at 6.78 ns; 717 estimated FF at 8.44 ns. Below `fewer` the N stages are still shorter
+/// than any cut into N − 1 stages (the cut by adder levels of a peer's N-cycle pipeline with a
+/// registered input included).
+fn fewest_registers_between(
     net: &Netlist,
     fastest: Schedule,
+    fewer: Option<f64>,
     at: &dyn Fn(Option<f64>) -> std::result::Result<Schedule, String>,
 ) -> Schedule {
     let bits = |s: &Schedule| crate::ir::schedule::register_bits(net, &s.stage, s.latency);
     let base = fastest.clock_ns;
+    let top = match fewer {
+        Some(f) if f > base => f,
+        _ => return fastest,
+    };
     let mut best = (bits(&fastest), fastest);
-    for k in 1..=PREFER_STEPS {
-        // Whole picoseconds, as the shortest period is reported.
-        let clock = (base * (1.0 + PREFER_SLACK * f64::from(k) / f64::from(PREFER_STEPS)) * 1000.0)
+    for k in 1..PREFER_STEPS {
+        // Whole picoseconds, as the shortest period is reported; never `top` itself.
+        let clock = (((base + (top - base) * f64::from(k) / f64::from(PREFER_STEPS)) * 1000.0)
             .ceil()
-            / 1000.0;
+            / 1000.0)
+            .min(top - 0.001);
         if let Ok(s) = at(Some(clock)) {
             let b = bits(&s);
             if b < best.0 && s.latency == best.1.latency {
@@ -166,7 +175,14 @@ fn run_until(
                     Ok(s) if model.period_for(s.critical_ns) <= opts.clock_ns * (1.0 + 1e-9) => {
                         Ok(s)
                     }
-                    _ => at(None).map(|fastest| fewest_registers_near(&net, fastest, &at)),
+                    _ => at(None).map(|fastest| {
+                        let fewer = (n > 1)
+                            .then(|| schedule::schedule_for_latency(&net, n - 1, None, &model))
+                            .and_then(|r| r.ok())
+                            .filter(|s| s.latency == n - 1)
+                            .map(|s| s.clock_ns);
+                        fewest_registers_between(&net, fastest, fewer, &at)
+                    }),
                 },
             }
             .map_err(|m| Error::usage("--latency-cycles", m))?

@@ -24,6 +24,37 @@ pub enum Pnr {
     Ecp5,
 }
 
+/// The ECP5 parts place and route can target (CABGA381 package).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ecp5Device {
+    /// LFE5U-25F: 24,288 logic cells.
+    #[value(name = "25k")]
+    Lfe5u25,
+    /// LFE5U-45F: 43,848 logic cells.
+    #[value(name = "45k")]
+    Lfe5u45,
+    /// LFE5U-85F: 83,640 logic cells.
+    #[value(name = "85k")]
+    Lfe5u85,
+}
+
+/// The parts: (logic cells, nextpnr flag, device name), smallest first.
+const ECP5_PARTS: [(u64, &str, &str); 3] = [
+    (24_288, "--25k", "LFE5U-25F-CABGA381"),
+    (43_848, "--45k", "LFE5U-45F-CABGA381"),
+    (83_640, "--85k", "LFE5U-85F-CABGA381"),
+];
+
+impl Ecp5Device {
+    fn part(self) -> (u64, &'static str, &'static str) {
+        ECP5_PARTS[match self {
+            Ecp5Device::Lfe5u25 => 0,
+            Ecp5Device::Lfe5u45 => 1,
+            Ecp5Device::Lfe5u85 => 2,
+        }]
+    }
+}
+
 /// Synthesis tools.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Tool {
@@ -37,6 +68,9 @@ pub struct SynthOptions {
     /// Synthesis target (default: the build's target; `lattice-ecp5` with `--pnr ecp5`).
     pub target: Option<Target>,
     pub pnr: Option<Pnr>,
+    /// The ECP5 part to place and route on (default: the smallest the design fills at most
+    /// 80%, [`ecp5_device`]); a design that fills more than 100% of it is refused.
+    pub device: Option<Ecp5Device>,
 }
 
 /// What a run measured, and where its files are.
@@ -381,6 +415,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
             program,
             &sub,
             ecp5_logic_cells(m.lut, m.carry),
+            opts.device,
         )?);
     }
     let report = record(&b, m.clone())?;
@@ -395,14 +430,10 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
 /// per CCU2C carry cell, see [`ecp5_logic_cells`]) with some room for routing, at most 80%
 /// full: (nextpnr flag, device name).
 pub fn ecp5_device(slots: u64) -> Option<(&'static str, &'static str)> {
-    [
-        (24_288u64, "--25k", "LFE5U-25F-CABGA381"),
-        (43_848, "--45k", "LFE5U-45F-CABGA381"),
-        (83_640, "--85k", "LFE5U-85F-CABGA381"),
-    ]
-    .into_iter()
-    .find(|(cap, _, _)| slots * 10 <= cap * 8)
-    .map(|(_, f, d)| (f, d))
+    ECP5_PARTS
+        .into_iter()
+        .find(|(cap, _, _)| slots * 10 <= cap * 8)
+        .map(|(_, f, d)| (f, d))
 }
 
 /// The logic cells (TRELLIS_COMB slots) a synthesised ECP5 design occupies: a LUT4 takes one,
@@ -412,16 +443,38 @@ pub fn ecp5_logic_cells(luts: u64, carry: u64) -> u64 {
     luts + 2 * carry
 }
 
-fn place_and_route(b: &BuildDir, program: &str, sub: &str, slots: u64) -> Result<PnrResult> {
-    let (flag, device) = ecp5_device(slots).ok_or_else(|| {
-        Error::tool(
-            "nextpnr-ecp5",
-            format!(
-                "{slots} logic cells (LUT4s + 2 per CCU2C) do not fit the largest ECP5 \
-                 (LFE5U-85F, 83640, routed at most 80% full)"
-            ),
-        )
-    })?;
+fn place_and_route(
+    b: &BuildDir,
+    program: &str,
+    sub: &str,
+    slots: u64,
+    part: Option<Ecp5Device>,
+) -> Result<PnrResult> {
+    let (flag, device) = match part {
+        Some(p) => {
+            let (cap, flag, device) = p.part();
+            if slots > cap {
+                return Err(Error::tool(
+                    "nextpnr-ecp5",
+                    format!(
+                        "{slots} logic cells (LUT4s + 2 per CCU2C) do not fit the {device} \
+                         ({cap} logic cells) asked for with --device; leave --device out for \
+                         the smallest part the design fills at most 80%"
+                    ),
+                ));
+            }
+            (flag, device)
+        }
+        None => ecp5_device(slots).ok_or_else(|| {
+            Error::tool(
+                "nextpnr-ecp5",
+                format!(
+                    "{slots} logic cells (LUT4s + 2 per CCU2C) do not fit the largest ECP5 \
+                     (LFE5U-85F, 83640, routed at most 80% full)"
+                ),
+            )
+        })?,
+    };
     let mhz = 1000.0 / b.manifest.clock_ns;
     let freq = format!("{mhz:.3}");
     // Out of context: the trigger path feeds the design from other logic, not from pins (and

