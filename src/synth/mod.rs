@@ -69,7 +69,8 @@ pub struct SynthOptions {
     pub target: Option<Target>,
     pub pnr: Option<Pnr>,
     /// The ECP5 part to place and route on (default: the smallest the design fills at most
-    /// 80%, [`ecp5_device`]); a design that fills more than 100% of it is refused.
+    /// [`ECP5_MAX_FILL_PCT`], [`ecp5_device`]); a design that fills more than 100% of it is
+    /// refused.
     pub device: Option<Ecp5Device>,
 }
 
@@ -426,13 +427,20 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
     })
 }
 
+/// How full [`ecp5_device`] fills a part. At 80% the e/γ identifier (18,416 logic cells,
+/// 76% of a 25F) routed at 55.6 MHz, 14.6 of its 18.0 ns critical path in routing; on a 45F
+/// (42%) the same netlist routed at 61.5 MHz against the 62.5 MHz promised. The delay
+/// model's size term sees the design, not the part, so the default leaves the router room.
+pub const ECP5_MAX_FILL_PCT: u64 = 70;
+
 /// The smallest ECP5 (LFE5U) that holds `slots` logic cells (TRELLIS_COMB: one per LUT4, two
-/// per CCU2C carry cell, see [`ecp5_logic_cells`]) with some room for routing, at most 80%
+/// per CCU2C carry cell, see [`ecp5_logic_cells`]) with room for routing, at most
+/// [`ECP5_MAX_FILL_PCT`]%
 /// full: (nextpnr flag, device name).
 pub fn ecp5_device(slots: u64) -> Option<(&'static str, &'static str)> {
     ECP5_PARTS
         .into_iter()
-        .find(|(cap, _, _)| slots * 10 <= cap * 8)
+        .find(|(cap, _, _)| slots * 100 <= cap * ECP5_MAX_FILL_PCT)
         .map(|(_, f, d)| (f, d))
 }
 
@@ -459,7 +467,7 @@ fn place_and_route(
                     format!(
                         "{slots} logic cells (LUT4s + 2 per CCU2C) do not fit the {device} \
                          ({cap} logic cells) asked for with --device; leave --device out for \
-                         the smallest part the design fills at most 80%"
+                         the smallest part the design fills at most {ECP5_MAX_FILL_PCT}%"
                     ),
                 ));
             }
@@ -470,7 +478,8 @@ fn place_and_route(
                 "nextpnr-ecp5",
                 format!(
                     "{slots} logic cells (LUT4s + 2 per CCU2C) do not fit the largest ECP5 \
-                     (LFE5U-85F, 83640, routed at most 80% full)"
+                     (LFE5U-85F, 83640, routed at most {ECP5_MAX_FILL_PCT}% full; --device 85k \
+                     takes it up to 100%)"
                 ),
             )
         })?,
@@ -594,8 +603,15 @@ mod tests {
     fn device_grows_with_the_design() {
         assert_eq!(ecp5_device(100).unwrap().0, "--25k");
         assert_eq!(ecp5_device(30_000).unwrap().0, "--45k");
-        assert_eq!(ecp5_device(60_000).unwrap().0, "--85k");
-        assert!(ecp5_device(80_000).is_none());
+        assert_eq!(ecp5_device(55_000).unwrap().0, "--85k");
+        assert!(ecp5_device(60_000).is_none());
+        // rtl4ml's e/γ identifier at 16 ns (4510 LUT4 + 6953 CCU2C): 76% of a 25F, so a 45F.
+        assert_eq!(
+            ecp5_device(ecp5_logic_cells(4510, 6953)).unwrap().0,
+            "--45k"
+        );
+        assert_eq!(ecp5_device(17_001).unwrap().0, "--25k");
+        assert_eq!(ecp5_device(17_002).unwrap().0, "--45k");
         // da4ml's e/γ identifier: 7125 LUT4 + 7447 CCU2C = 22,019 slots, 91% of a 25F.
         assert_eq!(ecp5_logic_cells(7125, 7447), 22_019);
         assert_eq!(
