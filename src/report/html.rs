@@ -137,7 +137,7 @@ fn summary(h: &mut String, r: &Report, target: &str) {
     for m in &r.measured {
         if let Some(p) = &m.pnr {
             kv(
-                &format!("routed Fmax ({})", escape(&p.device)),
+                &format!("routed Fmax ({}{})", escape(&p.device), super::fill_text(p)),
                 format!(
                     "{:.1} MHz for a {:.1} MHz constraint: <span class=\"{}\">{}</span>; \
                      latency {:.2} ns",

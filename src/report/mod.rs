@@ -115,6 +115,17 @@ pub struct PnrResult {
     pub met: bool,
     /// The pipeline's latency at the routed Fmax: cycles × 1000 / fmax.
     pub achieved_latency_ns: f64,
+    /// How full the part is: the design's logic cells (LUT4s + 2 per CCU2C) over the part's,
+    /// in % (above ~70% the routing, which the delay model does not see, grows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill_pct: Option<f64>,
+}
+
+/// ", 42% full" when the part's fill is known.
+pub fn fill_text(p: &PnrResult) -> String {
+    p.fill_pct
+        .map(|f| format!(", {f:.0}% full"))
+        .unwrap_or_default()
 }
 
 /// One line saying which delay model placed the registers and how far it is trusted.
@@ -480,9 +491,10 @@ pub fn format_table(r: &Report) -> String {
         if let Some(p) = &m.pnr {
             let _ = writeln!(
                 s,
-                "  routed ({}, {}): Fmax {:.1} MHz for a {:.1} MHz constraint ({}), latency {:.2} ns",
+                "  routed ({}, {}{}): Fmax {:.1} MHz for a {:.1} MHz constraint ({}), latency {:.2} ns",
                 p.tool,
                 p.device,
+                fill_text(p),
                 p.fmax_mhz,
                 p.constraint_mhz,
                 if p.met { "met" } else { "NOT met" },

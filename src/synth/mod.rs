@@ -436,12 +436,12 @@ pub const ECP5_MAX_FILL_PCT: u64 = 70;
 /// The smallest ECP5 (LFE5U) that holds `slots` logic cells (TRELLIS_COMB: one per LUT4, two
 /// per CCU2C carry cell, see [`ecp5_logic_cells`]) with room for routing, at most
 /// [`ECP5_MAX_FILL_PCT`]%
-/// full: (nextpnr flag, device name).
-pub fn ecp5_device(slots: u64) -> Option<(&'static str, &'static str)> {
+/// full: (nextpnr flag, device name, logic cells).
+pub fn ecp5_device(slots: u64) -> Option<(&'static str, &'static str, u64)> {
     ECP5_PARTS
         .into_iter()
         .find(|(cap, _, _)| slots * 100 <= cap * ECP5_MAX_FILL_PCT)
-        .map(|(_, f, d)| (f, d))
+        .map(|(cap, f, d)| (f, d, cap))
 }
 
 /// The logic cells (TRELLIS_COMB slots) a synthesised ECP5 design occupies: a LUT4 takes one,
@@ -458,7 +458,7 @@ fn place_and_route(
     slots: u64,
     part: Option<Ecp5Device>,
 ) -> Result<PnrResult> {
-    let (flag, device) = match part {
+    let (flag, device, cap) = match part {
         Some(p) => {
             let (cap, flag, device) = p.part();
             if slots > cap {
@@ -471,7 +471,7 @@ fn place_and_route(
                     ),
                 ));
             }
-            (flag, device)
+            (flag, device, cap)
         }
         None => ecp5_device(slots).ok_or_else(|| {
             Error::tool(
@@ -547,6 +547,7 @@ fn place_and_route(
         version: program_version(program, "--version"),
         command: format!("{program} {}", args.join(" ")),
         device: device.into(),
+        fill_pct: Some((slots as f64 * 1000.0 / cap as f64).round() / 10.0),
         constraint_mhz: (mhz * 1000.0).round() / 1000.0,
         fmax_mhz: fmax,
         met: fmax >= mhz - 1e-9,

