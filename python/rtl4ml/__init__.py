@@ -262,7 +262,8 @@ def training_cost(bits=16):
 
     Measured by the Rust crate on probe designs of `bits`-bit operands compiled with
     `rtl4ml.compile`'s own flow and resource model (docs/resource-model.md), so they follow
-    the model: a dict with `lut_per_adder_bit`, `lut_per_relu_bit`, `ff_per_register_bit`,
+    the model: a dict with `lut_per_adder_bit`, `lut_per_tree_adder_bit` (an adder inside a sum
+    tree, where pairs are ternary adders on 6-input LUTs), `lut_per_relu_bit`, `ff_per_register_bit`,
     `expected_digits` (list: mean non-zero CSD digits of a uniformly drawn signed `b`-bit
     mantissa, b = 0..32; a constant multiplication by a weight of `d` digits is `d` shifted
     terms of its dot product's adder tree) and `probe_bits`. Cached per `bits`.

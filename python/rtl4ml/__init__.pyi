@@ -222,7 +222,7 @@ def optimize(
 
 def training_cost(bits: int = 16) -> dict[str, Any]:
     """The resource model's per-bit coefficients, measured by the crate (docs/qat.md): keys
-    `lut_per_adder_bit`, `lut_per_relu_bit`, `ff_per_register_bit` (floats),
+    `lut_per_adder_bit`, `lut_per_tree_adder_bit`, `lut_per_relu_bit`, `ff_per_register_bit` (floats),
     `expected_digits` (list of 33 floats), `probe_bits` (int)."""
 
 def csd_digits(mantissas: npt.ArrayLike | Sequence[int]) -> list[int]:

@@ -15,7 +15,8 @@ a[j] of its input quantizer; both HGQ2's differentiable `bits_`):
 
 D(b) is the mean number of canonical signed digits of a b-bit weight (each digit is one
 shifted copy of the input in the output's adder tree, of about a[j] + b[j,o] bits once
-shifted), interpolated linearly between integer widths. `lut_per_adder_bit`,
+shifted), interpolated linearly between integer widths. `lut_per_adder_bit` (the crate's
+`lut_per_tree_adder_bit`: an adder's LUTs per bit inside a sum tree),
 `ff_per_register_bit` and D come from the Rust crate (`rtl4ml.training_cost()`, measured on
 probe designs by the crate's resource model); `s` is a per-layer factor, 1 until
 `calibrate(model)` (or the callback) sets it to compiled LUTs / surrogate LUTs of that layer,
@@ -72,7 +73,8 @@ class CostRegularizer:
         c = rtl4ml.training_cost(bits)
         self.coeff = float(coeff)
         self.ff_weight = float(ff_weight)
-        self.lut_per_adder_bit = float(c['lut_per_adder_bit'])
+        # per adder bit inside a dot product's sum tree (ternary adders on 6-input LUTs)
+        self.lut_per_adder_bit = float(c['lut_per_tree_adder_bit'])
         self.ff_per_register_bit = float(c['ff_per_register_bit'])
         self.expected_digits = [float(v) for v in c['expected_digits']]
         self.scale = {}  # layer name -> keras.Variable (per-layer calibration factor)

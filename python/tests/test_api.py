@@ -219,6 +219,16 @@ def test_synth_records_measured_figures():
     assert json.loads((Path(d.directory) / 'report.json').read_text())['measured'] == r['measured']
 
 
+def test_synth_device_needs_place_and_route():
+    """A part is chosen for place and route only, and only among the ECP5 parts (checked
+    before any tool runs)."""
+    d = rtl4ml.compile(rtl4ml.load(MODELS / 'odd_types.json'))
+    with pytest.raises(rtl4ml.UnsupportedError, match='pass pnr="ecp5" too'):
+        d.synth(device='45k')
+    with pytest.raises(rtl4ml.UnsupportedError, match=r'device: unknown value `12k` \(expected one of: 25k, 45k, 85k\)'):
+        d.synth(pnr='ecp5', device='12k')
+
+
 # ---- dtypes, layouts, shapes ---------------------------------------------------------------
 
 

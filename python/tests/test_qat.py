@@ -79,6 +79,16 @@ def test_training_cost_is_the_crate_resource_model(bits):
     assert c['lut_per_adder_bit'] == pytest.approx(a1['lut'] / (bits + 1))
     assert c['ff_per_register_bit'] == pytest.approx((a3['ff'] - a1['ff'] - 2) / (2 * (bits + 1)))
     assert 0.8 <= c['lut_per_adder_bit'] <= 1.0
+    # An 8-term sum: 7 adders of 4·(b+1) + 2·(b+2) + (b+3) result bits, paired into ternary adders.
+    doc = {'format': 'rtl4ml-model', 'version': 1, 'name': 'tree',
+           'inputs': [{'name': 'x', 'shape': [8], 'type': f'fixed<{bits},{bits // 2}>'}],
+           'layers': [{'name': 's', 'kind': 'dense', 'input': 'x',
+                       'weight': {'type': 'int<2>', 'shape': [8, 1], 'data': [1] * 8},
+                       'result': f'fixed<{bits + 3},{bits // 2 + 3}>'}],
+           'outputs': ['s']}
+    tree = rtl4ml.compile(rtl4ml.from_json(json.dumps(doc)), clock_ns=100.0, latency_cycles=1)
+    assert c['lut_per_tree_adder_bit'] == pytest.approx(tree.report['resources']['lut'] / (7 * bits + 11))
+    assert 0.45 <= c['lut_per_tree_adder_bit'] <= 0.75
     assert c['ff_per_register_bit'] == 1.0
     assert c['probe_bits'] == bits
     with pytest.raises(rtl4ml.UnsupportedError):

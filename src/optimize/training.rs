@@ -26,6 +26,12 @@ pub const MAX_DIGIT_BITS: u32 = 32;
 pub struct TrainingCost {
     /// LUTs per result bit of a two-operand adder (carry chain: one LUT per bit).
     pub lut_per_adder_bit: f64,
+    /// LUTs per result bit of a two-operand adder inside a dot product's sum tree: an 8-term
+    /// sum (7 adders, `7·bits + 11` result bits) over its LUTs. On 6-input-LUT targets pairs
+    /// of the tree's adders are one ternary adder (`hdl/rtl4ml_add3.v`, one LUT per bit for
+    /// two adders), so this is about 0.6 where `lut_per_adder_bit` is about 0.94; what a
+    /// dot product's cost per shifted term is.
+    pub lut_per_tree_adder_bit: f64,
     /// LUTs per bit of a ReLU after an adder (0 when it is a register's synchronous reset).
     pub lut_per_relu_bit: f64,
     /// Flip-flops per bit of a value carried through one pipeline register rank.
@@ -69,9 +75,13 @@ fn probe(json: &str, latency_cycles: Option<u32>) -> Result<crate::report::Resou
 }
 
 fn model(bits: u32, layers: &str, out: &str) -> String {
+    model_n(bits, 2, layers, out)
+}
+
+fn model_n(bits: u32, n: u32, layers: &str, out: &str) -> String {
     format!(
         r#"{{"format": "rtl4ml-model", "version": 1, "name": "probe",
-            "inputs": [{{"name": "x", "shape": [2], "type": "fixed<{bits},{half}>"}}],
+            "inputs": [{{"name": "x", "shape": [{n}], "type": "fixed<{bits},{half}>"}}],
             "layers": [{layers}], "outputs": ["{out}"]}}"#,
         half = bits / 2
     )
@@ -93,6 +103,20 @@ pub fn training_cost(bits: u32) -> Result<TrainingCost> {
     );
     let a1 = probe(&add, Some(1))?;
     let lut_per_adder_bit = a1.lut as f64 / f64::from(bits + 1);
+    // A sum tree: x0 + … + x7, exact (adders of bits + 1, + 2, + 3 result bits: 4, 2, 1).
+    let tree = model_n(
+        bits,
+        8,
+        &format!(
+            r#"{{"name": "s", "kind": "dense", "input": "x",
+                "weight": {{"type": "int<2>", "shape": [8, 1], "data": [1, 1, 1, 1, 1, 1, 1, 1]}},
+                "result": "fixed<{},{}>"}}"#,
+            bits + 3,
+            bits / 2 + 3
+        ),
+        "s",
+    );
+    let lut_per_tree_adder_bit = probe(&tree, Some(1))?.lut as f64 / f64::from(7 * bits + 11);
     // Registers: the same design two stages longer carries its bits two more ranks.
     let a3 = probe(&add, Some(3))?;
     // (less the valid pipeline's one flip-flop per stage)
@@ -116,6 +140,7 @@ pub fn training_cost(bits: u32) -> Result<TrainingCost> {
     let lut_per_relu_bit = (r.lut as f64 - a1.lut as f64) / f64::from(bits);
     Ok(TrainingCost {
         lut_per_adder_bit,
+        lut_per_tree_adder_bit,
         lut_per_relu_bit,
         ff_per_register_bit,
         expected_digits: (0..=MAX_DIGIT_BITS).map(expected_csd_digits).collect(),
@@ -154,6 +179,13 @@ mod tests {
             (0.8..=1.0).contains(&c.lut_per_adder_bit),
             "{}",
             c.lut_per_adder_bit
+        );
+        // In a tree, pairs of adders are ternary adders on the (Xilinx) target: 4 chains
+        // (3 ternary, 1 two-input) for 7 adders.
+        assert!(
+            (0.45..=0.75).contains(&c.lut_per_tree_adder_bit),
+            "{}",
+            c.lut_per_tree_adder_bit
         );
         // A ReLU feeding a register is the register's synchronous reset: 0 LUTs here.
         assert!(
