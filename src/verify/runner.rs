@@ -379,8 +379,11 @@ pub fn run_icarus(job: &SimJob) -> Result<SimOutcome> {
         .arg(&tb_path)
         .args(&prep.rtl_files);
     // Verilator runs the ternary adders' plain sums; Icarus, when Yosys' models of the Xilinx
-    // cells are installed, the LUT6_2/CARRY4 structure that Yosys synthesises.
-    if let Some(cells) = xilinx_cell_models().filter(|_| uses_add3(&prep.rtl_files)) {
+    // cells are installed, the LUT6_2/CARRY4 structure that Yosys synthesises, up to
+    // `MAX_ICARUS_ADD3` ternary adders (beyond that iverilog's elaboration of the cell models
+    // takes minutes and gigabytes; the plain sums then, as in Verilator).
+    let add3 = count_add3(&prep.rtl_files);
+    if let Some(cells) = xilinx_cell_models().filter(|_| add3 > 0 && add3 <= MAX_ICARUS_ADD3) {
         cmd.arg("-DRTL4ML_XILINX_PRIMITIVES").arg(cells);
     }
     let start = Instant::now();
@@ -407,11 +410,18 @@ fn xilinx_cell_models() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Whether a design instantiates the ternary adder primitive.
-fn uses_add3(rtl: &[PathBuf]) -> bool {
+/// How many ternary adder primitives a design instantiates.
+fn count_add3(rtl: &[PathBuf]) -> usize {
     rtl.iter()
-        .any(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("rtl4ml_add3 #(")))
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .map(|t| t.matches("rtl4ml_add3 #(").count())
+        .sum()
 }
+
+/// The most ternary adders Icarus simulates as Yosys' LUT6_2/CARRY4 cell models (the jet
+/// tagger has 748; hls4ml's three-layer zoo model, 3,571, kept iverilog elaborating for over
+/// 8 minutes in 2.5 GB).
+pub const MAX_ICARUS_ADD3: usize = 1000;
 
 /// What a result file says, before timing information is added.
 #[derive(Debug, Clone, PartialEq, Eq)]
