@@ -357,55 +357,37 @@ fn missing_tools_are_named_with_how_to_install_them() {
     assert!(!dir.join("synth").exists());
 }
 
+/// `rtl4ml synth DIR ARGS…` fails and its stderr contains every one of `needles`.
+fn synth_refused(dir: &Path, args: &[&str], needles: &[&str]) {
+    let mut all = vec![OsStr::new("synth"), dir.as_os_str()];
+    all.extend(args.iter().map(OsStr::new));
+    let o = run(&all);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    for n in needles {
+        assert!(e.contains(n), "{args:?}: no `{n}` in {e}");
+    }
+}
+
 #[test]
 fn synth_refuses_bad_directories_and_option_clashes() {
     let w = work("bad");
-    let o = run(&[OsStr::new("synth"), w.as_os_str()]);
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(e.contains("is not an rtl4ml build directory"), "{e}");
+    synth_refused(&w, &[], &["is not an rtl4ml build directory"]);
     let dir = w.join("build");
     compile(&tiny_model(&w), &dir, &[]);
-    let o = run(&[
-        OsStr::new("synth"),
-        dir.as_os_str(),
-        OsStr::new("--pnr"),
-        OsStr::new("ecp5"),
-        OsStr::new("--target"),
-        OsStr::new("xilinx-ultrascale-plus"),
-    ]);
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(e.contains("--target lattice-ecp5"), "{e}");
-    // A part is for place and route only.
-    let o = run(&[
-        OsStr::new("synth"),
-        dir.as_os_str(),
-        OsStr::new("--device"),
-        OsStr::new("45k"),
-    ]);
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(e.contains("--pnr"), "{e}");
-    let o = run(&[
-        OsStr::new("synth"),
-        dir.as_os_str(),
-        OsStr::new("--pnr"),
-        OsStr::new("ecp5"),
-        OsStr::new("--device"),
-        OsStr::new("12k"),
-    ]);
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(e.contains("25k") && e.contains("85k"), "{e}");
+    synth_refused(
+        &dir,
+        &["--pnr", "ecp5", "--target", "xilinx-ultrascale-plus"],
+        &["--target lattice-ecp5"],
+    );
+    // A part is for place and route only, and one of the three.
+    synth_refused(&dir, &["--device", "45k"], &["--pnr"]);
+    synth_refused(&dir, &["--pnr", "ecp5", "--device", "12k"], &["25k", "85k"]);
     // Verilog that is not what the compiler makes for the model is not measured.
     let v = dir.join("tiny_pnr.v");
     let text = std::fs::read_to_string(&v).unwrap();
     std::fs::write(&v, text.replace("endmodule", "wire extra;\nendmodule")).unwrap();
-    let o = run(&[OsStr::new("synth"), dir.as_os_str()]);
-    let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(e.contains("differs from what this rtl4ml produces"), "{e}");
+    synth_refused(&dir, &[], &["differs from what this rtl4ml produces"]);
 }
 
 #[test]
