@@ -799,6 +799,10 @@ def main():
     ap.add_argument('models', nargs='*', default=DEFAULT_MODELS)
     ap.add_argument('--out', default='build/compare', help='work directory (default build/compare)')
     ap.add_argument('--clock-ns', type=float, default=4.0)
+    ap.add_argument('--latency-cycles', type=int, metavar='N',
+                    help="instead of --clock-ns: rtl4ml at N cycles with the shortest clock that fits them "
+                         "(compile --latency-cycles N --fastest-clock: the highest Fmax for that latency); "
+                         "da4ml at N cycles, and both routed (--pnr) for that clock")
     ap.add_argument('--samples', type=int, default=4096, help='random input vectors for the equivalence check')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--hard-dc', type=int, default=2, help="da4ml CMVM adder-depth constraint (its CLI's default: 2)")
@@ -867,11 +871,19 @@ def main():
 
         designs = []
         target = ['--target', 'lattice-ecp5'] if args.pnr == 'ecp5' else []
-        r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', args.clock_ns, target)
+        if args.latency_cycles:
+            fixed = ['--latency-cycles', str(args.latency_cycles), '--fastest-clock']
+            r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', None, target + fixed)
+            clock_ns = r['clock_ns']
+            print(f'rtl4ml: the shortest clock for {args.latency_cycles} cycles is {clock_ns} ns', flush=True)
+        else:
+            fixed, clock_ns = [], args.clock_ns
+            r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', clock_ns, target)
         r.update(tool='rtl4ml', dir=work / 'rtl4ml')
         designs.append(r)
         if not args.quick:
-            r2 = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml_noshare', args.clock_ns, ['--no-share', *target])
+            r2 = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml_noshare', None if fixed else clock_ns,
+                                ['--no-share', *target, *fixed])
             r2.update(tool='rtl4ml --no-share', dir=work / 'rtl4ml_noshare')
             designs.append(r2)
         print(f'rtl4ml: latency {r["latency"]} cycles, est. {r["est_lut"]} LUT / {r["est_ff"]} FF, {r["compile_s"]:.2f} s', flush=True)
@@ -901,7 +913,7 @@ def main():
                 ddir = work / sub
                 if ddir.exists():
                     shutil.rmtree(ddir)
-                vm_k = VerilogModel(pipe, prj, ddir, print_latency=False, clock_period=args.clock_ns)
+                vm_k = VerilogModel(pipe, prj, ddir, print_latency=False, clock_period=clock_ns)
                 vm_k.write()
                 t_total = t_trace + time.perf_counter() - t1
                 n_st = len(pipe.solutions)
@@ -954,7 +966,7 @@ def main():
                 if d['tool'].startswith('rtl4ml'):
                     d.update(pnr_ecp5_rtl4ml(rtl4ml, d['dir'], args.ecp5_device))
                 else:
-                    d.update(pnr_ecp5_files(d['files'], d['top'], d['dir'], args.clock_ns, args.yosys, args.ecp5_device))
+                    d.update(pnr_ecp5_files(d['files'], d['top'], d['dir'], clock_ns, args.yosys, args.ecp5_device))
                 print(f'{d["fmax_mhz"]} MHz routed ({d["ecp5_lut"]} LUT4, {d["ecp5_ff"]} FF, {d["device"]}, '
                       f'{d["pnr_s"]:.0f} s)', flush=True)
             elif not args.no_synth:
@@ -1017,13 +1029,15 @@ def main():
     else:
         flow = 'Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff * t:FD* %d`.'
     cmd = 'python3 bench/da4ml_compare.py ' + ' '.join(sys.argv[1:])
+    clock_note = (f"per model, rtl4ml's shortest clock for {args.latency_cycles} cycles (`--fastest-clock`), "
+                  'both tools routed at it' if args.latency_cycles else f'{args.clock_ns} ns')
     md = f"""# rtl4ml vs da4ml
 
 Command: `{cmd.strip()}`
 Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}
 Versions: {rtl4ml_ver}; da4ml {da_ver} (hard_dc={args.hard_dc}, HWConfig(1, -1, -1)); {yosys_ver}; numpy {np.__version__}; Python {platform.python_version()}; {platform.machine()}, {os.cpu_count()} CPUs
 Load average at the end (1/5/15 min): {' / '.join(f'{x:.1f}' for x in os.getloadavg())} (other jobs on the machine inflate the seconds columns).
-Clock target: {args.clock_ns} ns. {flow}
+Clock target: {clock_note}. {flow}
 
 {table}
 

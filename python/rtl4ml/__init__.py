@@ -177,12 +177,14 @@ def from_hls4ml(model, hls_config=None, name=None, description=None, output_dir=
 
 
 def compile(model, clock_ns=None, latency_cycles=None, target='xilinx-ultrascale-plus', top=None,
-            max_fanout=DEFAULT_MAX_FANOUT, dsp='never', share=True, sat_accum='chain'):  # noqa: A001 (the CLI's verb)
+            max_fanout=DEFAULT_MAX_FANOUT, dsp='never', share=True, sat_accum='chain',
+            fastest_clock=False):  # noqa: A001 (the CLI's verb)
     """Compiles a model to a pipelined design, as `rtl4ml compile` does.
 
     model: a `Model` (or a path, loaded with `load`).
-    clock_ns: target clock period in ns (default 4.0; with `latency_cycles` alone, the shortest
-        period that fits is chosen).
+    clock_ns: target clock period in ns (default 4.0; with `latency_cycles` alone, 4.0 when the
+        cycles fit at it, else the period with the fewest registers among those shorter than the
+        shortest that fits one cycle fewer).
     latency_cycles: exact latency in cycles (an error when the clock cannot be met in that many).
     target: `xilinx-ultrascale-plus` or `lattice-ecp5` (delay model for pipelining).
     top: top module name (default: the model's name, sanitised).
@@ -191,13 +193,15 @@ def compile(model, clock_ns=None, latency_cycles=None, target='xilinx-ultrascale
     share: share shift-and-add subexpressions between outputs (`--no-share` is False).
     sat_accum: `chain` or `tree`, how saturating accumulators that may saturate are built
         (`--sat-accum`; same values, see docs/model-format.md).
+    fastest_clock: with `latency_cycles` (and no `clock_ns`), the shortest clock at which the
+        cycles fit: the highest Fmax for that latency (`--fastest-clock`).
 
     Returns a `Design`: `predict`, `report`, `write`, `verify`, `synth`, `html`.
     """
     if not isinstance(model, Model):
         model = load(model)
     return _native._compile(model, clock_ns, latency_cycles, target, top, max_fanout, dsp, share,
-                            sat_accum)
+                            sat_accum, fastest_clock)
 
 
 def _labels(labels):

@@ -125,7 +125,7 @@ class Design:
     def synth(self, tool: str = "yosys", pnr: str | None = None, target: str | None = None,
               device: str | None = None) -> dict[str, Any]:
         """Yosys synthesis (nextpnr-ecp5 with `pnr="ecp5"`, on the LFE5U part `device`:
-        "25k", "45k" or "85k"; default the smallest the design fills at most 80%), as
+        "25k", "45k" or "85k"; default the smallest the design fills at most 70%), as
         `rtl4ml synth DIR [--device]`; returns the report with the measured figures."""
     def html(self, path: PathLike | None = None) -> str:
         """The self-contained HTML report (written to `path` when given)."""
@@ -190,6 +190,7 @@ def compile(
     dsp: Dsp | str = "never",
     share: bool = True,
     sat_accum: str = "chain",
+    fastest_clock: bool = False,
 ) -> Design:
     """Compiles a model, as `rtl4ml compile` does."""
 

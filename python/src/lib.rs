@@ -655,7 +655,7 @@ impl Design {
 
 /// Compiles a model (see `rtl4ml.compile`).
 #[pyfunction]
-#[pyo3(signature = (model, clock_ns=None, latency_cycles=None, target="xilinx-ultrascale-plus", top=None, max_fanout=DEFAULT_MAX_FANOUT, dsp="never", share=true, sat_accum="chain"))]
+#[pyo3(signature = (model, clock_ns=None, latency_cycles=None, target="xilinx-ultrascale-plus", top=None, max_fanout=DEFAULT_MAX_FANOUT, dsp="never", share=true, sat_accum="chain", fastest_clock=false))]
 #[allow(clippy::too_many_arguments)]
 fn _compile(
     py: Python<'_>,
@@ -668,13 +668,20 @@ fn _compile(
     dsp: &str,
     share: bool,
     sat_accum: &str,
+    fastest_clock: bool,
 ) -> PyResult<Design> {
     let opts = Options {
         clock_ns: clock_ns.unwrap_or(4.0),
-        clock_choice: if clock_ns.is_some() {
-            ClockChoice::Given
-        } else {
-            ClockChoice::PreferGiven
+        clock_choice: match (fastest_clock, clock_ns, latency_cycles) {
+            (false, Some(_), _) => ClockChoice::Given,
+            (false, None, _) => ClockChoice::PreferGiven,
+            (true, None, Some(_)) => ClockChoice::Fastest,
+            (true, ..) => {
+                return Err(UnsupportedError::new_err(
+                    "fastest_clock: needs latency_cycles and replaces clock_ns (as the CLI's \
+                     --fastest-clock)",
+                ))
+            }
         },
         latency_cycles,
         target: choice::<Target>("target", target)?,

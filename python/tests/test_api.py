@@ -134,6 +134,14 @@ def test_compile_options_match_the_cli(cli, tmp_path):
     d = rtl4ml.compile(m, latency_cycles=3)
     cli('compile', JET, '-o', tmp_path / 'cli3', '--latency-cycles', '3', '-q')
     assert d.report == json.loads((tmp_path / 'cli3' / 'report.json').read_text())
+    # The shortest clock for the cycles, as --fastest-clock.
+    f = rtl4ml.compile(m, latency_cycles=3, fastest_clock=True)
+    cli('compile', JET, '-o', tmp_path / 'clif', '--latency-cycles', '3', '--fastest-clock', '-q')
+    assert f.report == json.loads((tmp_path / 'clif' / 'report.json').read_text())
+    assert f.latency_cycles == 3 and f.report['clock_ns'] < d.report['clock_ns']
+    for bad in ({}, {'latency_cycles': 3, 'clock_ns': 10.0}):
+        with pytest.raises(rtl4ml.UnsupportedError, match='fastest_clock'):
+            rtl4ml.compile(m, fastest_clock=True, **bad)
 
 
 # ---- report and build directory ------------------------------------------------------------

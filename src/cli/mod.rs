@@ -85,6 +85,11 @@ pub enum Command {
         /// many).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::ir::schedule::MAX_LATENCY_CYCLES as i64))]
         latency_cycles: Option<u32>,
+        /// With --latency-cycles N: the shortest clock at which the N cycles fit (the highest
+        /// Fmax for that latency; stages balanced in ns, so usually more registers than the
+        /// default choice).
+        #[arg(long, requires = "latency_cycles", conflicts_with = "clock_ns")]
+        fastest_clock: bool,
         /// Latency budget in ns: the fewest cycles whose clock fits, at the clock budget/cycles
         /// (docs/timing-model.md).
         #[arg(long, conflicts_with_all = ["clock_ns", "latency_cycles"])]
@@ -294,7 +299,7 @@ pub enum Command {
         #[arg(long, value_enum)]
         pnr: Option<crate::synth::Pnr>,
         /// With --pnr ecp5: the LFE5U part (default: the smallest the design fills at most
-        /// 80%; the routed Fmax depends on how full it is).
+        /// 70%; the routed Fmax depends on how full it is).
         #[arg(long, value_enum, requires = "pnr")]
         device: Option<crate::synth::Ecp5Device>,
         /// Synthesis target (default: the build's target; lattice-ecp5 with --pnr ecp5).
@@ -328,6 +333,7 @@ pub fn run(cli: Cli) -> Result<()> {
             quiet,
             no_share,
             latency_cycles,
+            fastest_clock,
             latency_ns,
             target,
             max_fanout,
@@ -377,6 +383,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 clock_ns: clock_ns.unwrap_or(4.0),
                 clock_choice: if clock_ns.is_some() {
                     ClockChoice::Given
+                } else if fastest_clock {
+                    ClockChoice::Fastest
                 } else {
                     ClockChoice::PreferGiven
                 },

@@ -280,6 +280,72 @@ fn clock_period_is_recorded_and_a_tighter_clock_never_shortens_latency() {
     }
 }
 
+#[test]
+fn fastest_clock_is_the_shortest_period_for_the_cycles() {
+    let t = Tmp::new("fastest");
+    let model = bundled("egamma_id.json");
+    let at = |name: &str, extra: &[&str]| {
+        let d = t.path(name);
+        let mut args = vec!["-q", "--target", "lattice-ecp5"];
+        args.extend_from_slice(extra);
+        compile(&model, &d, &args);
+        let r = read_json(&d.join("report.json"));
+        (
+            r["latency_cycles"].as_u64().unwrap(),
+            r["clock_ns"].as_f64().unwrap(),
+            r["resources"]["ff"].as_u64().unwrap(),
+        )
+    };
+    let (n, fastest, ff_fast) = at("fast", &["--latency-cycles", "3", "--fastest-clock"]);
+    let (m, default, ff_default) = at("default", &["--latency-cycles", "3"]);
+    assert_eq!((n, m), (3, 3));
+    assert!(
+        fastest < default && ff_fast >= ff_default,
+        "{fastest} ns / {ff_fast} FF vs the default {default} ns / {ff_default} FF"
+    );
+    // It is the shortest: the same cycles at that clock fit, 1% faster they do not.
+    let (k, clock, _) = at(
+        "given",
+        &["--latency-cycles", "3", "--clock-ns", &fastest.to_string()],
+    );
+    assert_eq!((k, clock), (3, fastest));
+    let faster = format!("{:.3}", fastest * 0.99);
+    let out = run(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        t.path("faster").to_str().unwrap(),
+        "--target",
+        "lattice-ecp5",
+        "--latency-cycles",
+        "3",
+        "--clock-ns",
+        &faster,
+    ]);
+    assert!(
+        !out.status.success(),
+        "3 cycles at {faster} ns were accepted"
+    );
+    // It needs the cycles and replaces the clock.
+    for bad in [
+        vec!["--fastest-clock"],
+        vec![
+            "--fastest-clock",
+            "--latency-cycles",
+            "3",
+            "--clock-ns",
+            "30",
+        ],
+    ] {
+        let mut args = vec!["compile", model.to_str().unwrap(), "-o", "unused"];
+        args.extend(bad.iter().copied());
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{bad:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--fastest-clock"), "{bad:?}: {err}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Verilog hygiene
 // ---------------------------------------------------------------------------------------------
