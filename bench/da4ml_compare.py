@@ -47,6 +47,7 @@ Semantics notes (also printed per model):
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import importlib
 import json
@@ -799,8 +800,8 @@ def main():
     ap.add_argument('models', nargs='*', default=DEFAULT_MODELS)
     ap.add_argument('--out', default='build/compare', help='work directory (default build/compare)')
     ap.add_argument('--clock-ns', type=float, default=4.0)
-    ap.add_argument('--latency-cycles', type=int, metavar='N',
-                    help="instead of --clock-ns: rtl4ml at N cycles with the shortest clock that fits them "
+    ap.add_argument('--latency-cycles', metavar='N[,N...]',
+                    help="instead of --clock-ns: for each N, rtl4ml at N cycles with the shortest clock that fits them "
                          "(compile --latency-cycles N --fastest-clock: the highest Fmax for that latency); "
                          "da4ml at N cycles, and both routed (--pnr) for that clock")
     ap.add_argument('--samples', type=int, default=4096, help='random input vectors for the equivalence check')
@@ -815,6 +816,10 @@ def main():
     ap.add_argument('--ecp5-device', choices=['25k', '45k', '85k'],
                     help='with --pnr ecp5: route both tools on this LFE5U part (default: each on the smallest '
                          'it fills at most 70%%, so a smaller design may sit on a smaller, fuller part)')
+    ap.add_argument('--max-fanout', type=int, metavar='N',
+                    help="rtl4ml's --max-fanout (default: rtl4ml's default for the target)")
+    ap.add_argument('--jobs', type=int, default=1,
+                    help='with --pnr: route this many designs at a time (nextpnr is single-threaded)')
     ap.add_argument('--pnr', choices=['ecp5'],
                     help='instead of synth_xilinx: compile rtl4ml with --target lattice-ecp5 and place and route '
                          'every design with nextpnr-ecp5 (routed Fmax at equal cycles; slow: minutes per design). '
@@ -861,21 +866,24 @@ def main():
         rtl4ml_ver += f' (git {git})'
 
     rows, notes, checks = [], {}, {}
-    for model_arg in args.models:
+    cycle_list = [int(c) for c in args.latency_cycles.split(',')] if args.latency_cycles else [None]
+    for model_arg, n_cycles in [(m, c) for m in args.models for c in cycle_list]:
         model_path = (REPO / model_arg).resolve()
         model = json.loads(model_path.read_text())
         name = model_path.stem
-        work = out_root / name
+        work = out_root / name / (f'c{n_cycles}' if n_cycles else '')
         work.mkdir(parents=True, exist_ok=True)
-        print(f'\n== {name} ==', flush=True)
+        print(f'\n== {name}' + (f', {n_cycles} cycles' if n_cycles else '') + ' ==', flush=True)
 
         designs = []
         target = ['--target', 'lattice-ecp5'] if args.pnr == 'ecp5' else []
-        if args.latency_cycles:
-            fixed = ['--latency-cycles', str(args.latency_cycles), '--fastest-clock']
+        if args.max_fanout is not None:
+            target += ['--max-fanout', str(args.max_fanout)]
+        if n_cycles:
+            fixed = ['--latency-cycles', str(n_cycles), '--fastest-clock']
             r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', None, target + fixed)
             clock_ns = r['clock_ns']
-            print(f'rtl4ml: the shortest clock for {args.latency_cycles} cycles is {clock_ns} ns', flush=True)
+            print(f'rtl4ml: the shortest clock for {n_cycles} cycles is {clock_ns} ns', flush=True)
         else:
             fixed, clock_ns = [], args.clock_ns
             r = rtl4ml_compile(rtl4ml, model_path, work / 'rtl4ml', clock_ns, target)
@@ -960,16 +968,22 @@ def main():
             checks[name] = {'agree': None, 'detail': str(e)}
             print(f'da4ml cannot express this model exactly: {e}', flush=True)
 
-        for d in designs:
-            if args.pnr == 'ecp5':
-                print(f'ecp5 place and route: {d["tool"]} ...', end=' ', flush=True)
+        if args.pnr == 'ecp5':
+            # Each nextpnr run is one thread: --jobs routes the designs side by side.
+            def route(d):
                 if d['tool'].startswith('rtl4ml'):
-                    d.update(pnr_ecp5_rtl4ml(rtl4ml, d['dir'], args.ecp5_device))
-                else:
-                    d.update(pnr_ecp5_files(d['files'], d['top'], d['dir'], clock_ns, args.yosys, args.ecp5_device))
-                print(f'{d["fmax_mhz"]} MHz routed ({d["ecp5_lut"]} LUT4, {d["ecp5_ff"]} FF, {d["device"]}, '
-                      f'{d["pnr_s"]:.0f} s)', flush=True)
-            elif not args.no_synth:
+                    return pnr_ecp5_rtl4ml(rtl4ml, d['dir'], args.ecp5_device)
+                return pnr_ecp5_files(d['files'], d['top'], d['dir'], clock_ns, args.yosys, args.ecp5_device)
+
+            print(f'ecp5 place and route: {", ".join(d["tool"] for d in designs)} ({args.jobs} at a time) ...',
+                  flush=True)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+                for d, got in zip(designs, pool.map(route, designs)):
+                    d.update(got)
+                    print(f'  {d["tool"]}: {d["fmax_mhz"]} MHz routed ({d["ecp5_lut"]} LUT4, {d["ecp5_ff"]} FF, '
+                          f'{d["device"]}, {d["pnr_s"]:.0f} s)', flush=True)
+        for d in designs:
+            if args.pnr != 'ecp5' and not args.no_synth:
                 print(f'yosys: {d["tool"]} ...', end=' ', flush=True)
                 d.update(yosys_synth(d['files'], d['top'], d['dir'], args.yosys))
                 print(f'{d["lut"]} LUT, {d["ff"]} FF, {d["carry"]} CARRY, depth {d["depth"]}, {d["synth_s"]:.1f} s', flush=True)
@@ -1029,7 +1043,7 @@ def main():
     else:
         flow = 'Yosys: `synth_xilinx -flatten -nodsp -noiopad -top TOP; stat; ltp -noff * t:FD* %d`.'
     cmd = 'python3 bench/da4ml_compare.py ' + ' '.join(sys.argv[1:])
-    clock_note = (f"per model, rtl4ml's shortest clock for {args.latency_cycles} cycles (`--fastest-clock`), "
+    clock_note = (f"per model and cycles ({args.latency_cycles}), rtl4ml's shortest clock for them (`--fastest-clock`), "
                   'both tools routed at it' if args.latency_cycles else f'{args.clock_ns} ns')
     md = f"""# rtl4ml vs da4ml
 
