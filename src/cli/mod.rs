@@ -87,7 +87,8 @@ pub enum Command {
         latency_cycles: Option<u32>,
         /// With --latency-cycles N: the shortest clock at which the N cycles fit (the highest
         /// Fmax for that latency; stages balanced in ns, so usually more registers than the
-        /// default choice).
+        /// default choice). Every stage is then at the delay model's limit: on ECP5 confirm it
+        /// with `rtl4ml synth --pnr ecp5` (docs/timing-model.md, held-out builds).
         #[arg(long, requires = "latency_cycles", conflicts_with = "clock_ns")]
         fastest_clock: bool,
         /// Latency budget in ns: the fewest cycles whose clock fits, at the clock budget/cycles
