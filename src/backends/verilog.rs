@@ -661,7 +661,52 @@ fn cast_lines(
         } else {
             format!("{wr}'d0")
         };
-        if plan.round_inc {
+        if plan.round_inc && to.round != Round::Rnd && d < ws {
+            // The increment folded into the rounding adder: `(x + K + c) >> d` with a constant
+            // (or the sign repeated) `K` and a carry-in bit `c`, one carry chain d bits longer
+            // instead of a LUT computing the increment from the dropped bits ahead of it (on
+            // ECP5 a LUT4 and a net, ~1.2 ns, on every critical path that rounds this way).
+            // Ties: RND_ZERO/RND_INF/RND_MIN_INF/RND_CONV add half − 1 and then the sign, its
+            // complement, nothing or the kept LSB; TRN_ZERO/UP add 2^d − 1 when negative /
+            // non-negative, CEIL always.
+            let w = wr + d;
+            let sign = if wires.signed[src.node] {
+                wires.bit(src, ws - 1)
+            } else {
+                "1'b0".into()
+            };
+            let low = wires.slice(src, d - 1, 0);
+            let half_m1 = literal((1i128 << (d - 1)) - 1, w);
+            let ones = |bit: String| {
+                if d == 1 {
+                    format!("{{{}'d0, {bit}}}", w - 1)
+                } else {
+                    format!("{{{}'d0, {{{d}{{{bit}}}}}}}", w - d)
+                }
+            };
+            let (k, cin) = match to.round {
+                Round::Trn | Round::Rnd => unreachable!(),
+                Round::RndZero => (half_m1, Some(sign)),
+                Round::RndInf => (half_m1, Some(format!("~{sign}"))),
+                Round::RndMinInf => (half_m1, None),
+                Round::RndConv => (half_m1, Some(wires.bit(src, d))),
+                Round::TrnZero => (ones(sign), None),
+                Round::Up => (ones(format!("~{sign}")), None),
+                Round::Ceil => (literal((1i128 << d) - 1, w), None),
+            };
+            let cin = cin
+                .map(|c| format!(" + {{{}'d0, {c}}}", w - 1))
+                .unwrap_or_default();
+            lines.push(format!(
+                "wire [{}:0] {rname}_s = {{{floor}, {low}}} + {k}{cin};",
+                w - 1
+            ));
+            lines.push(format!(
+                "wire _unused_ok_{rname}_s = &{{1'b0, {rname}_s[{}:0]}};",
+                d - 1
+            ));
+            format!("{rname}_s[{}:{d}]", w - 1)
+        } else if plan.round_inc {
             let signed = wires.signed[src.node];
             let sign = |w: &mut Wires| {
                 if signed {
