@@ -661,7 +661,7 @@ fn cast_lines(
         } else {
             format!("{wr}'d0")
         };
-        if plan.round_inc && to.round != Round::Rnd && d < ws {
+        if plan.folds_increment(to.round, ws) {
             // The increment folded into the rounding adder: `(x + K + c) >> d` with a constant
             // (or the sign repeated) `K` and a carry-in bit `c`, one carry chain d bits longer
             // instead of a LUT computing the increment from the dropped bits ahead of it (on

@@ -120,6 +120,14 @@ impl CastPlan {
     pub fn saturates(&self) -> bool {
         self.overflows && self.overflow != Overflow::Wrap
     }
+
+    /// The rounding increment folds into the rounding adder: `(x + K + c) >> d`, one carry
+    /// chain `d` bits longer than the kept bits (`backends::verilog::cast_lines`), for every
+    /// mode but RND (whose increment is the first dropped bit) and TRN, when the source keeps
+    /// some of its `src_width` bits.
+    pub fn folds_increment(&self, round: super::fixed::Round, src_width: u32) -> bool {
+        self.round_inc && round != super::fixed::Round::Rnd && self.shift.unsigned_abs() < src_width
+    }
 }
 
 /// The overflow tests of a saturating cast into `to` from a rounded wire of `wr` bits (signed

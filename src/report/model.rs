@@ -980,7 +980,35 @@ impl<'a> Model<'a> {
                     }
                     r
                 };
-                if plan.round_inc {
+                if plan.folds_increment(to.round, cb.ws) {
+                    if let Some(rtop) = top_bit(rl) {
+                        // `(x + K + c) >> d`: the chain runs through the d dropped bits too.
+                        // Yosys 0.23 puts an INV in front of the chain per dropped bit where
+                        // the constant K is one (half − 1: d − 1 bits; 2^d − 1: d), an XOR
+                        // per dropped bit where K is the sign repeated (TRN_ZERO, UP), and an
+                        // INV for a complemented carry-in or sign (RND_INF, UP); the carry-in
+                        // itself enters the chain's CYINIT.
+                        // A dropped bit that is a constant (a left shift's zeros) folds.
+                        let src = a.node.index();
+                        let var = (0..cb.d)
+                            .filter(|&k| matches!(self.canon[src][k as usize], Sig::Var { .. }))
+                            .count() as u64;
+                        c.carry = (rtop as u64 + 1 + u64::from(cb.d)).div_ceil(CARRY_BITS);
+                        c.lut += match to.round {
+                            // K = half − 1: every dropped bit but the top one.
+                            Round::RndZero | Round::RndMinInf | Round::RndConv => {
+                                var - u64::from(matches!(
+                                    self.canon[src][cb.d as usize - 1],
+                                    Sig::Var { .. }
+                                ))
+                            }
+                            Round::RndInf => var + 1,
+                            Round::Ceil | Round::TrnZero => var,
+                            Round::Up => var + 1,
+                            Round::Rnd | Round::Trn => 0,
+                        };
+                    }
+                } else if plan.round_inc {
                     if let Some(rtop) = top_bit(rl) {
                         // floor + inc: the increment enters the chain at bit 0, every other
                         // bit passes the floor through (no LUT); one CARRY4 per 4 bits. The

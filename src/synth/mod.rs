@@ -120,6 +120,14 @@ pub fn yosys_script(rtl: &[String], top: &str, target: Target, pnr: bool) -> Str
         "read_verilog {defines}{}; {synth}; tee -q -o {sub}/stat.json stat -json",
         rtl.join(" ")
     );
+    if target == Target::XilinxUltrascalePlus {
+        // The INV cells Yosys leaves right after a LUT (abc's XOR ahead of a subtraction's
+        // inverted operand): Vivado's opt_design folds each into its LUT. Counted on single-bit
+        // nets, so that a bus does not join unrelated cells.
+        s += &format!(
+            "; splitnets; tee -q -o {sub}/{INV_AFTER_LUT} select -count t:LUT* %co1:+[O] w:* %i %co1:+[I] t:INV %i"
+        );
+    }
     if pnr {
         s += &format!(
             "; design -reset; read_verilog {} {sub}/{PNR_WRAPPER}.v; synth_ecp5 -top {PNR_WRAPPER} -json {sub}/netlist.json",
@@ -127,6 +135,19 @@ pub fn yosys_script(rtl: &[String], top: &str, target: Target, pnr: bool) -> Str
         );
     }
     s
+}
+
+/// Yosys' count (`N objects.`) of the INV cells that follow a LUT, in the Xilinx work directory.
+pub const INV_AFTER_LUT: &str = "inv_after_lut.txt";
+
+/// The count in an [`INV_AFTER_LUT`] file (`select -count`'s `N objects.`).
+pub fn parse_inv_after_lut(text: &str, file: &str) -> Result<u64> {
+    text.lines()
+        .find_map(|l| l.trim().strip_suffix(" objects.")?.parse().ok())
+        .ok_or_else(|| Error::Data {
+            file: file.to_string(),
+            message: format!("expected Yosys' `N objects.` line, found {:?}", text.trim()),
+        })
 }
 
 /// The module placed and routed: the design between input and output registers, as it sits
@@ -402,6 +423,12 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
     }
     let stat_text = std::fs::read_to_string(&stat).map_err(|e| Error::io(&stat, e))?;
     let mut m = parse_stat(&stat_text, target, &stat.display().to_string())?;
+    if target == Target::XilinxUltrascalePlus {
+        let f = b.dir.join(&sub).join(INV_AFTER_LUT);
+        let text = std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
+        m.inv_after_lut = parse_inv_after_lut(&text, &f.display().to_string())?.min(m.lut);
+        m.lut -= m.inv_after_lut;
+    }
     m.tool = "yosys".into();
     m.version = program_version("yosys", "-V");
     m.command = format!("yosys -q -l {log} -p '{script}'");
@@ -582,6 +609,18 @@ mod tests {
         assert_eq!(
             (m.lut, m.ff, m.carry, m.dsp, m.bram, m.lutram),
             (10, 4, 3, 1, 1, 2)
+        );
+    }
+
+    #[test]
+    fn inv_after_lut_count_is_read_or_refused_by_name() {
+        assert_eq!(parse_inv_after_lut("84 objects.\n", "x").unwrap(), 84);
+        assert_eq!(parse_inv_after_lut("\n0 objects.\n", "x").unwrap(), 0);
+        let e = parse_inv_after_lut("ERROR: no module", "d/inv_after_lut.txt").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("d/inv_after_lut.txt") && msg.contains("N objects."),
+            "{msg}"
         );
     }
 

@@ -196,7 +196,7 @@ pub const XILINX_MODEL_VERSION: &str = "xilinx-v0-estimate";
 pub const ECP5_CORPUS_MET_PCT: f64 = 91.7;
 /// Median over the corpus of routed Fmax / predicted Fmax − 1, % (positive: faster than
 /// predicted).
-pub const ECP5_CORPUS_MARGIN_PCT: f64 = -6.6;
+pub const ECP5_CORPUS_MARGIN_PCT: f64 = -6.8;
 
 /// Which delay model scheduled a design and how far it is trusted (see
 /// [`Target::timing_model`]).

@@ -162,10 +162,10 @@ fn the_page_shows_measured_figures() {
         target: "xilinx".into(),
         tool: "yosys".into(),
         version: "Yosys 0.23 <test>".into(),
-        lut: 161,
+        lut: 150,
         ff: 29,
         carry: 48,
-        lut_error_pct: Some(rtl4ml::report::error_pct(r.resources.lut, 161)),
+        lut_error_pct: Some(rtl4ml::report::error_pct(r.resources.lut, 150)),
         ff_error_pct: Some(0.0),
         pnr: Some(rtl4ml::report::PnrResult {
             tool: "nextpnr".into(),
@@ -182,14 +182,14 @@ fn the_page_shows_measured_figures() {
     let page = html(&dir, None);
     assert!(page.contains("<th title=\"Yosys 0.23 &lt;test&gt;\">measured (xilinx)</th>"));
     assert!(
-        page.contains("<td>161 <span class=\"good\">(est. "),
+        page.contains("<td>150 <span class=\"good\">(est. "),
         "LUT cell"
     );
     assert!(page.contains("112.5 MHz for a 250.0 MHz constraint"));
     assert!(page.contains("not met"));
     let table = ok(&[OsStr::new("report"), dir.as_os_str()]);
     assert!(
-        table.contains("measured (xilinx, Yosys 0.23 <test>): 161 LUT"),
+        table.contains("measured (xilinx, Yosys 0.23 <test>): 150 LUT"),
         "{table}"
     );
     assert!(table.contains("Fmax 112.5 MHz for a 250.0 MHz constraint (NOT met), latency 17.78 ns"));
