@@ -132,12 +132,7 @@ pub fn compile_observed(
         observe,
     )?;
     let top = namer::sanitize(opts.top.as_deref().unwrap_or(&graph.name));
-    let verilog = verilog::write_verilog(
-        &net,
-        &sched,
-        &top,
-        crate::report::ternary_adders(opts.target),
-    )?;
+    let verilog = verilog::write_verilog(&net, &sched, &top, opts.target.adder_cells())?;
     let report = report::build(&net, &sched, &top, opts.target);
     Ok(Design {
         options: opts.clone(),

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::ir::fixed::{FixedType, Overflow, Round};
 use crate::ir::netlist::{Netlist, NodeId, Op, Operand, SaturationTest};
 use crate::ir::schedule::{ternary_start, ternary_sums, Schedule, Term3};
+pub use crate::target::AdderCells;
 use askama::Template;
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ pub const PRIMITIVES: &[(&str, &str)] = &[
         include_str!("../../hdl/rtl4ml_valid_pipe.v"),
     ),
     ("rtl4ml_add3.v", include_str!("../../hdl/rtl4ml_add3.v")),
+    ("rtl4ml_add2.v", include_str!("../../hdl/rtl4ml_add2.v")),
 ];
 
 /// A port's place on the flat bus, for the header comment and the reports.
@@ -215,9 +217,14 @@ fn signed_literal(v: i128, w: u32) -> String {
 /// Synthesis attributes that keep duplicated registers apart.
 const KEEP: &str = "(* keep = \"true\", dont_touch = \"true\" *)";
 
-/// Renders the top module. `top` must already be a legal identifier. With `ternary`, the sums
-/// of [`ternary_sums`] are built as `rtl4ml_add3` instances (for 6-input-LUT fabrics).
-pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str, ternary: bool) -> Result<String> {
+/// Renders the top module. `top` must already be a legal identifier; `cells` says how sums
+/// are built.
+pub fn write_verilog(
+    net: &Netlist,
+    sched: &Schedule,
+    top: &str,
+    cells: AdderCells,
+) -> Result<String> {
     let n = net.nodes.len();
     let mut wires = Wires {
         width: net.nodes.iter().map(|x| x.width()).collect(),
@@ -256,7 +263,7 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str, ternary: bool) 
     let in_width = off;
     let input_types = net.input_types();
     let mut bus_unused: Vec<String> = Vec::new();
-    let (fused, absorbed) = if ternary {
+    let (fused, absorbed) = if cells == AdderCells::Ternary {
         ternary_sums(net, sched)
     } else {
         (vec![None; n], vec![false; n])
@@ -331,6 +338,54 @@ pub fn write_verilog(net: &Netlist, sched: &Schedule, top: &str, ternary: bool) 
                     parts.pop().unwrap()
                 } else {
                     format!("{{{}}}", parts.join(", "))
+                }
+            }
+            Op::Add { a, b, sub } if cells == AdderCells::Chains => {
+                let sa = (node.frac - net.operand_frac(a)) as u32;
+                let sb = (node.frac - net.operand_frac(b)) as u32;
+                // No carry is made below the larger shift of an addition (one operand is zero
+                // there) or below the subtrahend's shift: those bits pass through.
+                let k = if *sub { sb } else { sa.max(sb) }.min(w);
+                let (ra, rb) = (at(a.node), at(b.node));
+                let high = |r: Ref, sh: u32, wires: &mut Wires| {
+                    if let Some(c) = wires.is_const[r.node] {
+                        let v = if sh >= k {
+                            if sh - k >= 127 {
+                                0
+                            } else {
+                                c << (sh - k)
+                            }
+                        } else {
+                            c >> (k - sh).min(127)
+                        };
+                        literal(v, w - k)
+                    } else if sh >= k {
+                        wires.shifted(r, sh - k, w - k)
+                    } else {
+                        wires.shifted_down(r, k - sh, w - k)
+                    }
+                };
+                let low = |wires: &mut Wires| match (k, *sub || sa < sb) {
+                    (0, _) => None,
+                    (_, true) => Some(wires.shifted(ra, sa, k)),
+                    (_, false) => Some(wires.shifted(rb, sb, k)),
+                };
+                if k == w {
+                    low(&mut wires).unwrap()
+                } else {
+                    let (ha, hb) = (high(ra, sa, &mut wires), high(rb, sb, &mut wires));
+                    let sn = format!("{name}_s");
+                    let c = &mut comb[s as usize];
+                    c.push(format!("wire [{}:0] {sn};", w - k - 1));
+                    c.push(format!(
+                        "rtl4ml_add2 #(.W({}), .SUB({})) {name}_add2 (.a({ha}), .b({hb}), .s({sn}));",
+                        w - k,
+                        u8::from(*sub)
+                    ));
+                    match low(&mut wires) {
+                        None => sn,
+                        Some(l) => format!("{{{sn}, {l}}}"),
+                    }
                 }
             }
             Op::Add { a, b, sub } => {

@@ -190,7 +190,7 @@ pub fn error_pct(estimate: u64, measured: u64) -> f64 {
 /// (`ir::schedule::ternary_sums`, `hdl/rtl4ml_add3.v`): on 6-input-LUT fabrics a ternary adder
 /// is one LUT per bit, the two adders it replaces two.
 pub fn ternary_adders(target: Target) -> bool {
-    matches!(target, Target::XilinxUltrascalePlus)
+    target.adder_cells() == crate::target::AdderCells::Ternary
 }
 
 pub fn build(net: &Netlist, sched: &Schedule, top: &str, target: Target) -> Report {

@@ -181,8 +181,32 @@ impl Target {
     }
 }
 
+/// How sums are built in the Verilog (`backends::verilog`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdderCells {
+    /// `a ± b` expressions: the synthesis tool may merge sums.
+    Plain,
+    /// The sums of `ir::schedule::ternary_sums` as `rtl4ml_add3` instances (6-input-LUT
+    /// fabrics).
+    Ternary,
+    /// Every two-operand sum an `rtl4ml_add2` instance, its own carry chain (ECP5: Yosys would
+    /// otherwise merge chained sums into carry-save LUT4s ahead of one chain, larger and
+    /// slower there).
+    Chains,
+}
+
+impl Target {
+    /// How this target's Verilog builds sums.
+    pub fn adder_cells(self) -> AdderCells {
+        match self {
+            Target::XilinxUltrascalePlus => AdderCells::Ternary,
+            Target::LatticeEcp5 => AdderCells::Chains,
+        }
+    }
+}
+
 /// Tag of the ECP5 delay model (the calibration CSV's `delay_model` column).
-pub const ECP5_MODEL_VERSION: &str = "ecp5-v5";
+pub const ECP5_MODEL_VERSION: &str = "ecp5-v6";
 
 /// The ECP5 model's clock uncertainty (`DelayModel::clock_uncertainty`): at ecp5-v2 (no
 /// uncertainty) the routed critical path of the corpus' runs exceeded the model's by up to 11%

@@ -153,6 +153,7 @@ fn check_build(out: &Path, payload: &str) {
         format!("{top}.v"),
         "rtl4ml_valid_pipe.v".into(),
         "rtl4ml_add3.v".into(),
+        "rtl4ml_add2.v".into(),
         "model.json".into(),
         "report.json".into(),
         "report.txt".into(),

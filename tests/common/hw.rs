@@ -62,15 +62,24 @@ pub fn compile_and_verify(
     random: usize,
     seed: u64,
 ) {
+    let opts = Options {
+        clock_ns,
+        ..Default::default()
+    };
+    compile_and_verify_with(suite, text, name, &opts, random, seed);
+}
+
+/// [`compile_and_verify`] with every compile option given (a target, a fan-out limit, …).
+pub fn compile_and_verify_with(
+    suite: &str,
+    text: &str,
+    name: &str,
+    opts: &Options,
+    random: usize,
+    seed: u64,
+) {
     let g = native::parse(text, name).unwrap();
-    let design = compile(
-        g,
-        &Options {
-            clock_ns,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let design = compile(g, opts).unwrap();
     let dir = work(suite, name);
     write_dir(&design, text, &dir).unwrap();
     let b = read_dir(&dir).unwrap();

@@ -31,6 +31,53 @@ fn bundled_models_are_bit_exact_in_verilator() {
     }
 }
 
+/// ECP5 builds: every sum an `rtl4ml_add2` cell (hdl/rtl4ml_add2.v) with its pass-through low
+/// bits outside it.
+#[test]
+fn ecp5_builds_are_bit_exact_in_verilator() {
+    if !tools() {
+        return;
+    }
+    for (m, clock) in [("wrap_accum", 8.0), ("odd_types", 6.0), ("egamma_id", 12.0)] {
+        let text = std::fs::read_to_string(format!("models/{m}.json")).unwrap();
+        let opts = Options {
+            clock_ns: clock,
+            target: rtl4ml::target::Target::LatticeEcp5,
+            ..Default::default()
+        };
+        let d = compile(native::parse(&text, m).unwrap(), &opts).unwrap();
+        assert!(d.verilog.contains("rtl4ml_add2 #(.W("), "{m}");
+        assert!(!d.verilog.contains("rtl4ml_add3"), "{m}");
+        hw::compile_and_verify_with("verilator-ecp5", &text, m, &opts, 3000, 12);
+    }
+    let mut done = 0;
+    let mut seed = 2000;
+    while done < 3 {
+        seed += 1;
+        let text = common::random_model(seed).to_string();
+        let opts = Options {
+            clock_ns: [8.0, 12.0, 20.0][done],
+            target: rtl4ml::target::Target::LatticeEcp5,
+            ..Default::default()
+        };
+        // Models the compiler refuses are skipped, as in the test below.
+        match compile(native::parse(&text, "random").unwrap(), &opts) {
+            Err(Error::Unsupported { .. } | Error::Lower { .. } | Error::Usage { .. }) => continue,
+            Err(e) => panic!("seed {seed}: {e}"),
+            Ok(d) => assert!(d.verilog.contains("rtl4ml_add2 #("), "seed {seed}"),
+        }
+        hw::compile_and_verify_with(
+            "verilator-ecp5",
+            &text,
+            &format!("random_{seed}"),
+            &opts,
+            2000,
+            seed,
+        );
+        done += 1;
+    }
+}
+
 #[test]
 fn random_networks_are_bit_exact_in_verilator() {
     if !tools() {

@@ -360,7 +360,13 @@ fn register_cost_counts_the_bits_the_verilog_reads() {
             continue;
         };
         checked += 1;
-        let v = rtl4ml::backends::verilog::write_verilog(&d.net, &d.schedule, "top", true).unwrap();
+        let v = rtl4ml::backends::verilog::write_verilog(
+            &d.net,
+            &d.schedule,
+            "top",
+            rtl4ml::backends::verilog::AdderCells::Ternary,
+        )
+        .unwrap();
         let built = verilog_register_bits(&v);
         let cost = register_bits(&d.net, &d.schedule.stage, d.schedule.latency);
         if exact {
