@@ -1002,9 +1002,9 @@ impl<'a> Model<'a> {
                                     Sig::Var { .. }
                                 ))
                             }
-                            Round::RndInf => var + 1,
+                            // One more INV: the complemented carry-in (RND_INF) or sign (UP).
+                            Round::RndInf | Round::Up => var + 1,
                             Round::Ceil | Round::TrnZero => var,
-                            Round::Up => var + 1,
                             Round::Rnd | Round::Trn => 0,
                         };
                     }
