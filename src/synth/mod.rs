@@ -443,6 +443,7 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
             program,
             &sub,
             ecp5_logic_cells(m.lut, m.carry),
+            m.carry,
             opts.device,
         )?);
     }
@@ -460,14 +461,23 @@ pub fn synth(dir: &Path, opts: &SynthOptions) -> Result<SynthRun> {
 /// model's size term sees the design, not the part, so the default leaves the router room.
 pub const ECP5_MAX_FILL_PCT: u64 = 70;
 
+/// How much of a part [`ecp5_device`] lets carry chains take (two logic cells per CCU2C):
+/// nextpnr places each chain in consecutive slices, and a part mostly made of chains has no
+/// legal placement left. rtl4ml's e/γ identifier with every sum its own chain (600 LUT4 +
+/// 7.9k CCU2C, chains 65% of a 25F) did not place; rand_l (6.9k CCU2C, 57%) placed and routed.
+pub const ECP5_MAX_CARRY_PCT: u64 = 60;
+
 /// The smallest ECP5 (LFE5U) that holds `slots` logic cells (TRELLIS_COMB: one per LUT4, two
 /// per CCU2C carry cell, see [`ecp5_logic_cells`]) with room for routing, at most
 /// [`ECP5_MAX_FILL_PCT`]%
-/// full: (nextpnr flag, device name, logic cells).
-pub fn ecp5_device(slots: u64) -> Option<(&'static str, &'static str, u64)> {
+/// full, whose carry chains (`carry` CCU2C cells) take at most [`ECP5_MAX_CARRY_PCT`]% of
+/// it: (nextpnr flag, device name, logic cells).
+pub fn ecp5_device(slots: u64, carry: u64) -> Option<(&'static str, &'static str, u64)> {
     ECP5_PARTS
         .into_iter()
-        .find(|(cap, _, _)| slots * 100 <= cap * ECP5_MAX_FILL_PCT)
+        .find(|(cap, _, _)| {
+            slots * 100 <= cap * ECP5_MAX_FILL_PCT && 2 * carry * 100 <= cap * ECP5_MAX_CARRY_PCT
+        })
         .map(|(cap, f, d)| (f, d, cap))
 }
 
@@ -483,6 +493,7 @@ fn place_and_route(
     program: &str,
     sub: &str,
     slots: u64,
+    carry: u64,
     part: Option<Ecp5Device>,
 ) -> Result<PnrResult> {
     let (flag, device, cap) = match part {
@@ -500,13 +511,14 @@ fn place_and_route(
             }
             (flag, device, cap)
         }
-        None => ecp5_device(slots).ok_or_else(|| {
+        None => ecp5_device(slots, carry).ok_or_else(|| {
             Error::tool(
                 "nextpnr-ecp5",
                 format!(
-                    "{slots} logic cells (LUT4s + 2 per CCU2C) do not fit the largest ECP5 \
-                     (LFE5U-85F, 83640, routed at most {ECP5_MAX_FILL_PCT}% full; --device 85k \
-                     takes it up to 100%)"
+                    "{slots} logic cells (LUT4s + 2 per CCU2C, {carry} CCU2C) do not fit the \
+                     largest ECP5 (LFE5U-85F, 83640, routed at most {ECP5_MAX_FILL_PCT}% full, \
+                     carry chains at most {ECP5_MAX_CARRY_PCT}%; --device 85k takes it up to \
+                     100%)"
                 ),
             )
         })?,
@@ -641,22 +653,33 @@ mod tests {
 
     #[test]
     fn device_grows_with_the_design() {
-        assert_eq!(ecp5_device(100).unwrap().0, "--25k");
-        assert_eq!(ecp5_device(30_000).unwrap().0, "--45k");
-        assert_eq!(ecp5_device(55_000).unwrap().0, "--85k");
-        assert!(ecp5_device(60_000).is_none());
+        assert_eq!(ecp5_device(100, 0).unwrap().0, "--25k");
+        assert_eq!(ecp5_device(30_000, 0).unwrap().0, "--45k");
+        assert_eq!(ecp5_device(55_000, 0).unwrap().0, "--85k");
+        assert!(ecp5_device(60_000, 0).is_none());
         // rtl4ml's e/γ identifier at 16 ns (4510 LUT4 + 6953 CCU2C): 76% of a 25F, so a 45F.
         assert_eq!(
-            ecp5_device(ecp5_logic_cells(4510, 6953)).unwrap().0,
+            ecp5_device(ecp5_logic_cells(4510, 6953), 6953).unwrap().0,
             "--45k"
         );
-        assert_eq!(ecp5_device(17_001).unwrap().0, "--25k");
-        assert_eq!(ecp5_device(17_002).unwrap().0, "--45k");
+        assert_eq!(ecp5_device(17_001, 0).unwrap().0, "--25k");
+        assert_eq!(ecp5_device(17_002, 0).unwrap().0, "--45k");
         // da4ml's e/γ identifier: 7125 LUT4 + 7447 CCU2C = 22,019 slots, 91% of a 25F.
         assert_eq!(ecp5_logic_cells(7125, 7447), 22_019);
         assert_eq!(
-            ecp5_device(ecp5_logic_cells(7125, 7447)).unwrap().0,
+            ecp5_device(ecp5_logic_cells(7125, 7447), 7447).unwrap().0,
             "--45k"
+        );
+        // With every sum its own chain (600 LUT4 + 7,856 CCU2C): 67% of a 25F in logic cells,
+        // but chains take 65% of it, which nextpnr cannot place; rand_l (494 LUT4 + 6,949
+        // CCU2C, chains 57%) placed and routed on the 25F.
+        assert_eq!(
+            ecp5_device(ecp5_logic_cells(600, 7856), 7856).unwrap().0,
+            "--45k"
+        );
+        assert_eq!(
+            ecp5_device(ecp5_logic_cells(494, 6949), 6949).unwrap().0,
+            "--25k"
         );
     }
 }

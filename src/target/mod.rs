@@ -56,6 +56,12 @@ pub struct DelayModel {
     pub saturate_level_ns: Option<f64>,
     /// Inputs of the fabric's LUT (ECP5: 4, UltraScale+: 6).
     pub lut_inputs: u32,
+    /// An adder whose slowest operand is a sum computed in the same stage costs this
+    /// instead of `adder_base_ns` (before the fan-out and size terms). ECP5 builds every sum
+    /// as its own carry chain (`rtl4ml_add2`), so a sum reading a sum is a net from one
+    /// chain's sum outputs into the next chain's LUTs, cheaper than a level fed from
+    /// registers through the fabric. `None`: the same as `adder_base_ns`.
+    pub chained_adder_ns: Option<f64>,
 }
 
 impl DelayModel {
@@ -88,6 +94,7 @@ impl Default for DelayModel {
             size_ref_log2: 0.0,
             saturate_level_ns: None,
             lut_inputs: 6,
+            chained_adder_ns: None,
         }
     }
 }
@@ -121,24 +128,27 @@ impl Target {
             // bench/calibration/ecp5.csv, docs/timing-model.md. A net between two cells is
             // ~0.6–2.2 ns there (mean ~1.2 ns), more than the logic: a CCU2C adder level is a
             // net + 0.45 ns into the chain + 0.44 ns out, its carry 0.071 ns per 2 bits.
-            // ecp5-v5: fitted on the ecp5-v4 runs, the first whose saturations are LUT trees
-            // (~0.22 ns a level: the reductions fold into the select LUTs), with the routing
-            // term for the design's size (0.05 per doubling of its logic bits from 1,024).
+            // ecp5-v7: fitted on the ecp5-v6 runs, the first with every sum its own carry
+            // chain (`rtl4ml_add2`): a sum read by a sum costs 1.96 ns against 2.31 ns for one
+            // fed from registers, the fan-out term fell from 0.75 to 0.24 ns per doubling
+            // (v5's absorbed the carry-save LUTs Yosys put ahead of merged sums), and a
+            // saturation's LUT levels fold into its select.
             Target::LatticeEcp5 => DelayModel {
-                register_overhead_ns: 1.1,
-                adder_base_ns: 2.05,
+                register_overhead_ns: 1.76,
+                adder_base_ns: 2.31,
                 adder_per_bit_ns: 0.05,
-                mux_ns: 0.2,
+                mux_ns: 0.25,
                 saturate_ns: 6.3,
                 saturate_narrow_bits: 1,
-                fanout_ns_per_log2: 0.75,
-                cmp_extra_ns: 3.6,
-                dsp_ns: 7.6,
+                fanout_ns_per_log2: 0.24,
+                cmp_extra_ns: 3.16,
+                dsp_ns: 7.43,
                 clock_uncertainty: ECP5_CLOCK_UNCERTAINTY,
-                size_per_log2: 0.05,
+                size_per_log2: 0.103,
                 size_ref_log2: 10.0,
-                saturate_level_ns: Some(0.22),
+                saturate_level_ns: Some(0.008),
                 lut_inputs: 4,
+                chained_adder_ns: Some(1.96),
             },
         }
     }
@@ -206,7 +216,7 @@ impl Target {
 }
 
 /// Tag of the ECP5 delay model (the calibration CSV's `delay_model` column).
-pub const ECP5_MODEL_VERSION: &str = "ecp5-v6";
+pub const ECP5_MODEL_VERSION: &str = "ecp5-v7";
 
 /// The ECP5 model's clock uncertainty (`DelayModel::clock_uncertainty`): at ecp5-v2 (no
 /// uncertainty) the routed critical path of the corpus' runs exceeded the model's by up to 11%

@@ -63,6 +63,7 @@ impl DelayModel {
         let c = self.adder_per_bit_ns;
         let mut t = Timing {
             own: vec![0.0; n],
+            own_chained: vec![0.0; n],
             diag: vec![false; n],
             finish: vec![0.0; n],
             select: vec![false; n],
@@ -84,8 +85,13 @@ impl DelayModel {
             }
         }
         let size = size_factor(self, logic_bits(net));
+        let chained = self.chained_adder_ns.unwrap_or(self.adder_base_ns);
         for i in 0..n {
             let node = &net.nodes[i];
+            let base_chained = match &node.op {
+                Op::Add { .. } | Op::Neg { .. } => Some(chained),
+                _ => None,
+            };
             let (own, diag, select) = match &node.op {
                 Op::Input { .. } | Op::Const { .. } => (0.0, false, false),
                 Op::Add { .. } | Op::Neg { .. } => (self.adder_base_ns, true, false),
@@ -109,15 +115,16 @@ impl DelayModel {
                 }
             };
             // The cell waits for its slowest-routed operand net.
-            let own = if own > 0.0 && self.fanout_ns_per_log2 > 0.0 {
-                own + self.fanout_ns_per_log2
+            let wait = if own > 0.0 && self.fanout_ns_per_log2 > 0.0 {
+                self.fanout_ns_per_log2
                     * Netlist::args(&node.op)
                         .map(|a| (fanout[a.index()].max(1) as f64).log2())
                         .fold(0.0, f64::max)
             } else {
-                own
+                0.0
             };
-            t.own[i] = own * size;
+            t.own[i] = (own + wait) * size;
+            t.own_chained[i] = base_chained.map_or(t.own[i], |b| (b + wait) * size);
             t.diag[i] = diag;
             t.select[i] = select;
             t.finish[i] = if diag { c * node.width() as f64 } else { 0.0 };
@@ -155,6 +162,9 @@ pub fn logic_bits(net: &Netlist) -> u64 {
 pub struct Timing {
     /// `t0` of the node when its operands come from registers (all bits at time 0).
     pub own: Vec<f64>,
+    /// `t0` of the node after an operand whose bits arrive diagonally (a sum read by a sum:
+    /// `DelayModel::chained_adder_ns`); `own` for every other node.
+    pub own_chained: Vec<f64>,
     /// Bits arrive diagonally (`t0 + j·c`), else all at `t0`.
     pub diag: Vec<bool>,
     /// `c · width` for diagonal nodes: the MSB arrives at `t0 + finish`.
@@ -172,12 +182,13 @@ impl Timing {
         if !self.diag[a] {
             return t0_a + self.own[i];
         }
+        let own = self.own_chained[i];
         let wait = if self.select[i] {
             self.per_bit * net.nodes[a].width() as f64
         } else {
             self.per_bit * self.dropped[i].min(net.nodes[a].width()) as f64
         };
-        t0_a + wait + self.own[i]
+        t0_a + wait + own
     }
     /// `t0` of node `i` in a stage, given the `t0` of its operands computed in that stage.
     pub fn start(&self, net: &Netlist, i: usize, stage: &[u32], t0: &[f64]) -> f64 {

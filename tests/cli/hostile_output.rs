@@ -213,8 +213,8 @@ fn clocks_the_design_cannot_meet_and_nonsense_numbers_are_refused() {
         assert!(stderr(&o).contains("the fastest clock this design can meet is --clock-ns "));
         assert!(!t.path("b").exists());
     }
-    // ECP5 keeps 12.5% of the period free (clock uncertainty): odd_types' slowest stage, 5.178
-    // ns with the register overhead, needs 5.918 ns, and the suggested clock is accepted.
+    // ECP5 keeps 12.5% of the period free (clock uncertainty): odd_types' slowest stage, 4.684
+    // ns with the register overhead, needs 5.353 ns, and the suggested clock is accepted.
     let odd = concat!(env!("CARGO_MANIFEST_DIR"), "/models/odd_types.json");
     let o = run(
         &[
@@ -225,14 +225,14 @@ fn clocks_the_design_cannot_meet_and_nonsense_numbers_are_refused() {
             "--target",
             "lattice-ecp5",
             "--clock-ns",
-            "5.5",
+            "5",
         ],
         &t.0,
     );
     refused(
         &o,
-        "the slowest pipeline stage needs 5.178 ns plus the target's 12.5% clock uncertainty; \
-         the fastest clock this design can meet is --clock-ns 5.918",
+        "the slowest pipeline stage needs 4.684 ns plus the target's 12.5% clock uncertainty; \
+         the fastest clock this design can meet is --clock-ns 5.353",
     );
     let o = run(
         &[
@@ -243,7 +243,7 @@ fn clocks_the_design_cannot_meet_and_nonsense_numbers_are_refused() {
             "--target",
             "lattice-ecp5",
             "--clock-ns",
-            "5.918",
+            "5.353",
             "-q",
         ],
         &t.0,

@@ -377,3 +377,66 @@ fn register_cost_counts_the_bits_the_verilog_reads() {
     }
     assert!(checked >= 3, "only {checked} networks compiled");
 }
+
+/// `chained_adder_ns`: a sum that reads a sum of the same stage (ECP5: one carry chain into
+/// the next) costs the chained level, a sum fed from registers or from a select the full
+/// adder level, and without the field every level costs `adder_base_ns`.
+#[test]
+fn a_sum_read_by_a_sum_costs_the_chained_level() {
+    use rtl4ml::ir::fixed::FixedType;
+    use rtl4ml::ir::netlist::{Builder, Operand};
+    use rtl4ml::target::timing::critical;
+    let mut b = Builder::new("chain");
+    let ty = FixedType::new(true, 8, 8);
+    let [x, y, z] = [0, 1, 2].map(|i| b.input(i, &ty).unwrap());
+    let op = |node| Operand { node, shift: 0 };
+    let s1 = b.add(op(x), op(y), false).unwrap();
+    let s2 = b.add(op(s1), op(z), false).unwrap();
+    let r = b.relu(s1).unwrap();
+    let s3 = b.add(op(r), op(z), false).unwrap();
+    let net = b.net;
+    let model = DelayModel {
+        adder_base_ns: 2.0,
+        adder_per_bit_ns: 0.05,
+        mux_ns: 0.25,
+        chained_adder_ns: Some(1.5),
+        ..DelayModel::default()
+    };
+    let c = model.adder_per_bit_ns;
+    let w = |i: rtl4ml::ir::netlist::NodeId| net.nodes[i.index()].width() as f64;
+    let t = model.timing(&net);
+    let stage = vec![0u32; net.nodes.len()];
+    let mut t0 = vec![0.0; net.nodes.len()];
+    for i in 0..net.nodes.len() {
+        t0[i] = t.start(&net, i, &stage, &t0);
+    }
+    let eps = 1e-9;
+    assert!((t0[s1.index()] - 2.0).abs() < eps);
+    // The chained level: bit 0 of s2 right after bit 0 of s1, plus 1.5 (not 2.0).
+    assert!((t0[s2.index()] - 3.5).abs() < eps, "{}", t0[s2.index()]);
+    // The ReLU waits for s1's MSB; the sum after it is a full level.
+    let relu = 2.0 + c * w(s1) + 0.25;
+    assert!((t0[r.index()] - relu).abs() < eps);
+    assert!((t0[s3.index()] - (relu + 2.0)).abs() < eps);
+    let worst = (t0[s2.index()] + c * w(s2)).max(t0[s3.index()] + c * w(s3));
+    assert!((critical(&net, &t, &stage).unwrap() - worst).abs() < eps);
+    // Without the field, the chained sum is a full level.
+    let plain = DelayModel {
+        chained_adder_ns: None,
+        ..model
+    };
+    let tp = plain.timing(&net);
+    let mut p0 = vec![0.0; net.nodes.len()];
+    for i in 0..net.nodes.len() {
+        p0[i] = tp.start(&net, i, &stage, &p0);
+    }
+    assert!((p0[s2.index()] - 4.0).abs() < eps);
+    // Across a register the sum reads its operand's bits at time 0: a full level.
+    let mut split = stage.clone();
+    split[s2.index()] = 1;
+    let mut q0 = vec![0.0; net.nodes.len()];
+    for i in 0..net.nodes.len() {
+        q0[i] = t.start(&net, i, &split, &q0);
+    }
+    assert!((q0[s2.index()] - 2.0).abs() < eps);
+}

@@ -364,6 +364,9 @@ module wrap_accum (
     wire [13:0] n168_s;
     rtl4ml_add2 #(.W(14), .SUB(0)) n168_add2 (.a({{1{n165[12]}}, n165[12:0]}), .b(n166[13:0]), .s(n168_s));
     wire [13:0] n168 = n168_s;  // dense/1 (wrap)
+    wire [13:0] n169_s;
+    rtl4ml_add2 #(.W(14), .SUB(0)) n169_add2 (.a(n167[13:0]), .b(n168[13:0]), .s(n169_s));
+    wire [13:0] n169 = n169_s;  // dense/1 (wrap)
     wire [5:0] n172_s;
     rtl4ml_add2 #(.W(6), .SUB(0)) n172_add2 (.a({{1{1'b0}}, n30[10:6]}), .b(6'h7), .s(n172_s));
     wire [11:0] n172 = {n172_s, n30[5:0]};  // dense/1 (wrap)
@@ -391,8 +394,7 @@ module wrap_accum (
     reg [13:0] n148_d1;
     reg [12:0] n155_d1;
     reg [13:0] n156_d1;
-    reg [13:0] n167_d1;
-    reg [13:0] n168_d1;
+    reg [13:0] n169_d1;
     reg [13:0] n177_d1;
     always @(posedge clk) begin
         n112_d1 <= n112;
@@ -404,8 +406,7 @@ module wrap_accum (
         n148_d1 <= n148;
         n155_d1 <= n155;
         n156_d1 <= n156;
-        n167_d1 <= n167;
-        n168_d1 <= n168;
+        n169_d1 <= n169;
         n177_d1 <= n177;
     end
 
@@ -455,10 +456,7 @@ module wrap_accum (
     wire _unused_ok_n159_r_s = &{1'b0, n159_r_s[2:0]};
     wire [11:0] n159_r = n159_r_s[14:3];
     wire [9:0] n159 = (~n159_r[11] & (|n159_r[10:9])) ? 10'h1ff : ((n159_r[11] & (~(&n159_r[10:9]) | ~(|n159_r[8:0]))) ? 10'h201 : n159_r[9:0]);  // dense/1 (wrap)
-    wire [13:0] n169_s;
-    rtl4ml_add2 #(.W(14), .SUB(0)) n169_add2 (.a(n167_d1[13:0]), .b(n168_d1[13:0]), .s(n169_s));
-    wire [13:0] n169 = n169_s;  // dense/1 (wrap)
-    wire [13:0] n170_r = n169[13:0];
+    wire [13:0] n170_r = n169_d1[13:0];
     wire [13:0] n170 = n170_r[13:0];  // dense/1 (wrap)
     wire [14:0] n171_r_s = {{{1{n170[13]}}, n170[13:3]}, n170[2:0]} + 15'h3 + {14'd0, n170[13]};
     wire _unused_ok_n171_r_s = &{1'b0, n171_r_s[2:0]};
