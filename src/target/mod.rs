@@ -227,10 +227,10 @@ pub const ECP5_CLOCK_UNCERTAINTY: f64 = 0.125;
 pub const XILINX_MODEL_VERSION: &str = "xilinx-v0-estimate";
 /// Share of the calibration corpus' runs (at `ECP5_MODEL_VERSION`) whose routed Fmax meets
 /// the clock the compiler promised, %.
-pub const ECP5_CORPUS_MET_PCT: f64 = 91.7;
+pub const ECP5_CORPUS_MET_PCT: f64 = 97.9;
 /// Median over the corpus of routed Fmax / predicted Fmax − 1, % (positive: faster than
 /// predicted).
-pub const ECP5_CORPUS_MARGIN_PCT: f64 = -6.8;
+pub const ECP5_CORPUS_MARGIN_PCT: f64 = 0.3;
 
 /// Which delay model scheduled a design and how far it is trusted (see
 /// [`Target::timing_model`]).
