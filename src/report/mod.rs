@@ -119,8 +119,9 @@ pub struct PnrResult {
     pub met: bool,
     /// The pipeline's latency at the routed Fmax: cycles × 1000 / fmax.
     pub achieved_latency_ns: f64,
-    /// How full the part is: the design's logic cells (LUT4s + 2 per CCU2C) over the part's,
-    /// in % (above ~70% the routing, which the delay model does not see, grows).
+    /// How full the part is: the packed design's logic cells over the part's, in % (nextpnr's
+    /// `TRELLIS_COMB` utilisation; LUT4s + 2 per CCU2C of the synthesised netlist when the
+    /// report lacks it). Above ~70% the routing, which the delay model does not see, grows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fill_pct: Option<f64>,
 }

@@ -283,6 +283,18 @@ pub fn parse_stat(json: &str, target: Target, file: &str) -> Result<Measured> {
     Ok(m)
 }
 
+/// How full nextpnr's packed design leaves the part, % of its logic cells (`utilization.
+/// TRELLIS_COMB` of a `--report` JSON); `None` when the report has no such figure. Packing
+/// adds cells the synthesised netlist does not count: with every sum its own carry chain,
+/// 26–37% more than LUT4s + 2 per CCU2C (e/γ at 4 cycles: 16,341 → 20,899).
+pub fn parse_pnr_fill(json: &str) -> Option<f64> {
+    let v: Value = serde_json::from_str(json).ok()?;
+    let comb = v.get("utilization")?.get("TRELLIS_COMB")?;
+    let used = comb.get("used")?.as_f64()?;
+    let available = comb.get("available")?.as_f64()?;
+    (available > 0.0).then(|| (used * 1000.0 / available).round() / 10.0)
+}
+
 /// The routed Fmax of `clk` from a nextpnr `--report` JSON, MHz.
 pub fn parse_pnr_fmax(json: &str, file: &str) -> Result<f64> {
     let bad = |m: String| Error::Data {
@@ -586,7 +598,9 @@ fn place_and_route(
         version: program_version(program, "--version"),
         command: format!("{program} {}", args.join(" ")),
         device: device.into(),
-        fill_pct: Some((slots as f64 * 1000.0 / cap as f64).round() / 10.0),
+        fill_pct: Some(
+            parse_pnr_fill(&text).unwrap_or((slots as f64 * 1000.0 / cap as f64).round() / 10.0),
+        ),
         constraint_mhz: (mhz * 1000.0).round() / 1000.0,
         fmax_mhz: fmax,
         met: fmax >= mhz - 1e-9,
@@ -649,6 +663,19 @@ mod tests {
         let j = r#"{"fmax":{"$glbnet$clk":{"achieved":151.2,"constraint":250.0},
                    "other":{"achieved":300.0,"constraint":250.0}}}"#;
         assert_eq!(parse_pnr_fmax(j, "p").unwrap(), 151.2);
+    }
+
+    #[test]
+    fn fill_is_the_packed_logic_cells_over_the_parts() {
+        let j = r#"{"fmax":{},"utilization":{"TRELLIS_COMB":{"available":43848,"used":20899},
+                   "TRELLIS_FF":{"available":43848,"used":2832}}}"#;
+        assert_eq!(parse_pnr_fill(j), Some(47.7));
+        assert_eq!(parse_pnr_fill(r#"{"fmax":{}}"#), None);
+        assert_eq!(
+            parse_pnr_fill(r#"{"utilization":{"TRELLIS_COMB":{"available":0,"used":3}}}"#),
+            None
+        );
+        assert_eq!(parse_pnr_fill("not json"), None);
     }
 
     #[test]
