@@ -179,7 +179,7 @@ fn free(net: &Netlist, i: usize) -> bool {
     matches!(net.nodes[i].op, Op::Const { .. } | Op::Input { .. })
 }
 
-fn features(net: &Netlist, stage: &[u32], m: &DelayModel) -> PathFeatures {
+fn features(net: &Netlist, stage: &[u32], m: &DelayModel, dump: bool) -> PathFeatures {
     let t = m.timing(net);
     let n = net.nodes.len();
     let mut fanout = vec![0usize; n];
@@ -230,7 +230,7 @@ fn features(net: &Netlist, stage: &[u32], m: &DelayModel) -> PathFeatures {
         f.max_fanout = f.max_fanout.max(fanout[i]);
         f.log_fanout += (1.0 + fanout[i] as f64).log2();
         let own = t.own[i];
-        if std::env::var_os("ECP5_FIT_PATH").is_some() {
+        if dump {
             let kind = match &node.op {
                 Op::Cast { a, to } => {
                     let plan = net.cast_plan(a, to);
@@ -301,6 +301,7 @@ fn features(net: &Netlist, stage: &[u32], m: &DelayModel) -> PathFeatures {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut cur = Target::LatticeEcp5.delay_model();
+    let dump = std::env::var_os("ECP5_FIT_PATH").is_some();
     let mut search: Option<f64> = None;
     let mut fixed: Vec<String> = vec![];
     let (mut csv, mut models, mut tag) = (
@@ -394,9 +395,12 @@ fn main() {
         let m = model_for(row["delay_model"]);
         let s = rtl4ml::passes::schedule::schedule(&net, clock, &m);
         // The path the current model finds slowest in the routed schedule, and its elements.
-        let f = features(&net, &s.stage, &cur);
+        if dump {
+            eprintln!("{design} @ {clock} ns, the current model's critical path from its end:");
+        }
+        let f = features(&net, &s.stage, &cur, dump);
         let routed: f64 = row["routed_ns"].parse().unwrap();
-        let then = features(&net, &s.stage, &m);
+        let then = features(&net, &s.stage, &m, false);
         if s.latency.to_string() != row["cycles"] {
             eprintln!(
                 "{design} @ {clock}: {} cycles here, {} in the CSV (another model?)",
