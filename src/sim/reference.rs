@@ -2,7 +2,7 @@
 //! at a time, with no netlist. It implements hls4ml's semantics literally (including a
 //! saturating accumulator's order dependence) and is used in tests to check the lowering.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 
 mod activation;
@@ -12,6 +12,8 @@ mod merge;
 mod pool;
 mod shape;
 mod table;
+
+use arith::too_wide;
 
 /// Evaluates one sample: flat input mantissas (bus order) → flat output mantissas.
 pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
@@ -56,12 +58,7 @@ pub fn evaluate(g: &LayerGraph, input: &[i64]) -> Result<Vec<i64>> {
                 let (n_in, n_out) = weight.data.dim();
                 let (fw, fb) = (weight.ty.frac(), bias.ty.frac());
                 let fp = fx + fw;
-                let overflow = || {
-                    Error::unsupported(
-                        format!("layer `{}`", layer.name),
-                        "reference: value exceeds 127 bits",
-                    )
-                };
+                let overflow = too_wide(layer);
                 let mut out = Vec::with_capacity(x.len() / n_in * n_out);
                 for row in x.chunks(n_in) {
                     for j in 0..n_out {

@@ -1,17 +1,12 @@
 //! Reference semantics: capped and leaky ReLU, hard sigmoid/tanh, argmax.
 
 use super::arith::*;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 
 /// The reference value of a capped ReLU.
 pub(super) fn relu_cap(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Result<Vec<i128>> {
-    let wide = || {
-        Error::unsupported(
-            format!("layer `{}`", layer.name),
-            "reference: value exceeds 127 bits",
-        )
-    };
+    let wide = too_wide(layer);
     let x = &values[layer.input];
     let xt = g.tensor(layer.input);
     let fx = xt.ty.frac();
@@ -39,12 +34,7 @@ pub(super) fn relu_cap(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> R
 
 /// The reference value of a leaky ReLU.
 pub(super) fn leaky_relu(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Result<Vec<i128>> {
-    let wide = || {
-        Error::unsupported(
-            format!("layer `{}`", layer.name),
-            "reference: value exceeds 127 bits",
-        )
-    };
+    let wide = too_wide(layer);
     let x = &values[layer.input];
     let xt = g.tensor(layer.input);
     let fx = xt.ty.frac();
@@ -72,12 +62,7 @@ pub(super) fn hard_sigmoid(
     layer: &Layer,
     values: &[Vec<i128>],
 ) -> Result<Vec<i128>> {
-    let wide = || {
-        Error::unsupported(
-            format!("layer `{}`", layer.name),
-            "reference: value exceeds 127 bits",
-        )
-    };
+    let wide = too_wide(layer);
     let x = &values[layer.input];
     let xt = g.tensor(layer.input);
     let fx = xt.ty.frac();

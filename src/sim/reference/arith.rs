@@ -3,7 +3,9 @@
 //! of the netlist lowering. This file holds the exact arithmetic the concept files (`conv`, `pool`,
 //! `merge`, `shape`, `activation`, `table`) share; `reference.rs` dispatches by kind.
 
+use crate::error::Error;
 use crate::ir::fixed::FixedType;
+use crate::ir::layers::Layer;
 
 /// An exact value: mantissa and fractional bits.
 pub(super) type V = (i128, i32);
@@ -70,5 +72,15 @@ pub(super) fn reduce(x: &[i128], f: i32, ty: &FixedType) -> i128 {
             let b = reduce(&x[left..], f, ty);
             ty.cast(a + b, f)
         }
+    }
+}
+
+/// The error for a reference value of `layer` that leaves 127 bits.
+pub(super) fn too_wide(layer: &Layer) -> impl Fn() -> Error + Copy + '_ {
+    move || {
+        Error::unsupported(
+            format!("layer `{}`", layer.name),
+            "reference: value exceeds 127 bits",
+        )
     }
 }

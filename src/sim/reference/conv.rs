@@ -1,17 +1,12 @@
 //! Reference semantics: Convolutions and batch normalisation.
 
 use super::arith::*;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind};
 
 /// The reference value of a convolution.
 pub(super) fn conv(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Result<Vec<i128>> {
-    let wide = || {
-        Error::unsupported(
-            format!("layer `{}`", layer.name),
-            "reference: value exceeds 127 bits",
-        )
-    };
+    let wide = too_wide(layer);
     let x = &values[layer.input];
     let xt = g.tensor(layer.input);
     let fx = xt.ty.frac();
@@ -64,12 +59,7 @@ pub(super) fn conv(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Resul
 
 /// The reference value of a batch normalisation.
 pub(super) fn batchnorm(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Result<Vec<i128>> {
-    let wide = || {
-        Error::unsupported(
-            format!("layer `{}`", layer.name),
-            "reference: value exceeds 127 bits",
-        )
-    };
+    let wide = too_wide(layer);
     let x = &values[layer.input];
     let xt = g.tensor(layer.input);
     let fx = xt.ty.frac();

@@ -1,17 +1,12 @@
 //! Reference semantics: Element-wise merges and concatenation.
 
 use super::arith::*;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind, MergeOp};
 
 /// The reference value of an element-wise merge.
 pub(super) fn merge(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Result<Vec<i128>> {
-    let wide = || {
-        Error::unsupported(
-            format!("layer `{}`", layer.name),
-            "reference: value exceeds 127 bits",
-        )
-    };
+    let wide = too_wide(layer);
     let x = &values[layer.input];
     let ty = layer.output.ty;
     let LayerKind::Merge { op, others } = &layer.kind else {

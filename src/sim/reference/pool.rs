@@ -1,16 +1,12 @@
 //! Reference semantics: Windowed and global pools.
 
-use crate::error::{Error, Result};
+use super::arith::too_wide;
+use crate::error::Result;
 use crate::ir::layers::{Layer, LayerGraph, LayerKind, PoolOp};
 
 /// The reference value of a pool.
 pub(super) fn pool(g: &LayerGraph, layer: &Layer, values: &[Vec<i128>]) -> Result<Vec<i128>> {
-    let wide = || {
-        Error::unsupported(
-            format!("layer `{}`", layer.name),
-            "reference: value exceeds 127 bits",
-        )
-    };
+    let wide = too_wide(layer);
     let x = &values[layer.input];
     let xt = g.tensor(layer.input);
     let fx = xt.ty.frac();
